@@ -1,0 +1,5 @@
+if(PGHA_SANITIZE)
+  set(PGHA_SANITIZER_FLAGS -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all)
+  add_compile_options(${PGHA_SANITIZER_FLAGS})
+  add_link_options(${PGHA_SANITIZER_FLAGS})
+endif()

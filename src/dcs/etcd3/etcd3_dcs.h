@@ -1,0 +1,95 @@
+// Etcd3Dcs: the Dcs interface over etcd v3, writing exactly what Patroni's etcd3 module writes
+// (COMPAT.md §1-2): one lease per process shared by the member key and the leader key, the leader
+// race and renewal as Patroni's transactions, CAS on mod_revision for config/failover/sync.
+//
+// A background thread keeps a cache of the cluster prefix (range, then watch from the next
+// revision), so LoadCluster does not hit etcd in steady state, and wakes WaitForChange when the
+// leader, config, failover or sync key changes.
+//
+// Thread-safety: all methods are thread-safe.
+#pragma once
+
+#include <condition_variable>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <thread>
+
+#include "dcs/dcs.h"
+#include "dcs/etcd3/client.h"
+
+namespace pgha::dcs::etcd3 {
+
+struct Etcd3DcsOptions {
+  std::string prefix;       // "/service/pg-ha/"
+  std::string member_name;  // this node; empty for pghactl
+  bool use_cache = true;    // pghactl reads directly (linearizable), as patronictl does
+};
+
+class Etcd3Dcs final : public Dcs {
+ public:
+  Etcd3Dcs(Etcd3DcsOptions options, std::shared_ptr<Etcd3Client> client);
+  ~Etcd3Dcs() override;
+
+  Result<model::ClusterSnapshot> LoadCluster() override;
+  Result<bool> AttemptToAcquireLeader() override;
+  Result<bool> UpdateLeader(const model::ClusterSnapshot& cluster) override;
+  Result<bool> DeleteLeader() override;
+  Status TouchMember(const std::string& value) override;
+  Result<bool> Initialize(bool create_new, const std::string& sysid) override;
+  Status CancelInitialization() override;
+  Result<bool> SetConfigValue(const std::string& value,
+                              std::optional<int64_t> mod_revision) override;
+  Result<bool> SetFailoverValue(const std::string& value,
+                                std::optional<int64_t> mod_revision) override;
+  Result<bool> DeleteFailover(std::optional<int64_t> mod_revision) override;
+  Result<bool> SetSyncStateValue(const std::string& value,
+                                 std::optional<int64_t> mod_revision) override;
+  Result<bool> DeleteSyncState(std::optional<int64_t> mod_revision) override;
+  Status SetHistoryValue(const std::string& value) override;
+  Status WriteStatus(const std::string& value) override;
+  Status WriteFailsafe(const std::string& value) override;
+  Status DeleteCluster() override;
+  bool WaitForChange(std::chrono::milliseconds timeout) override;
+  void SetTimings(double ttl_seconds, double loop_wait_seconds,
+                  double retry_timeout_seconds) override;
+
+  // Revokes this process's lease, so its member key (and leader key, if held) vanish at once.
+  Status ReleaseLease();
+  int64_t lease_id() const;
+
+ private:
+  Status RefreshLease(bool force);
+  Result<int64_t> GrantLease();
+  Result<bool> CasPut(const std::string& key, const std::string& value,
+                      std::optional<int64_t> mod_revision);
+  Result<bool> CasDelete(const std::string& key, std::optional<int64_t> mod_revision);
+  std::string Key(const std::string& relative) const { return options_.prefix + relative; }
+  void CacheLoop();
+  void ApplyToCache(const std::vector<KeyValue>& kvs, int64_t revision, bool replace);
+  Result<model::ClusterSnapshot> ReadDirect(bool serializable);
+  void NotifyChange();
+
+  Etcd3DcsOptions options_;
+  std::shared_ptr<Etcd3Client> client_;
+
+  mutable std::mutex mutex_;
+  int64_t lease_ = 0;
+  std::chrono::steady_clock::time_point last_keepalive_{};
+  double ttl_ = 30;
+  double loop_wait_ = 10;
+  std::string last_member_value_;
+  int64_t last_member_lease_ = 0;
+
+  // Watch-fed cache of every key under the prefix, keyed by relative name.
+  std::map<std::string, model::KeyValue> cache_;
+  int64_t cache_revision_ = 0;
+  bool cache_ready_ = false;
+  uint64_t change_counter_ = 0;
+  std::condition_variable changed_;
+  StreamCanceller watch_canceller_;
+  std::thread cache_thread_;
+  bool stopping_ = false;
+};
+
+}  // namespace pgha::dcs::etcd3
