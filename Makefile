@@ -1,0 +1,25 @@
+# The two commands of the README:
+#   make up    install what is missing, build, and bring the cluster up
+#   make test  install what is missing, build, and run every test
+.PHONY: setup build test up down status clean bench format
+
+setup:
+	scripts/setup.sh
+
+build: setup
+	cmake --preset release -G Ninja >/dev/null
+	cmake --build --preset release -j $$(nproc)
+
+test:
+	scripts/test.sh
+
+up: build
+	@echo "make up: pgha is built (build/release/apps/pgha). The one-command topology"
+	@echo "(3 etcd + 3 PostgreSQL/pgha nodes + router + exporters) is not in this build yet;"
+	@echo "it arrives with the agent. Nothing was started."
+
+bench: build
+	bench/etcd_client_bench.sh
+
+format:
+	git ls-files '*.cc' '*.h' | grep -v '^tests/fuzz/corpus/' | xargs clang-format -i

@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# The README's test command: installs what is missing, checks formatting, builds with
+# AddressSanitizer + UndefinedBehaviorSanitizer and runs the unit and fuzz-replay tests, then
+# builds the release configuration and runs the integration tests against real servers.
+# Exits non-zero when anything fails.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+jobs=$(nproc 2>/dev/null || echo 2)
+
+scripts/setup.sh
+scripts/check_format.sh
+
+cmake --preset asan -G Ninja >/dev/null
+cmake --build --preset asan -j "$jobs"
+ctest --preset asan -L 'unit|fuzz' -j "$jobs" --timeout 300
+
+cmake --preset release -G Ninja >/dev/null
+cmake --build --preset release -j "$jobs"
+# Integration tests share daemons' resources; they run one at a time.
+ctest --preset release -L integration --timeout 600
