@@ -298,5 +298,14 @@ TEST(ConfigTest, NofailoverWithPriorityContradicts) {
   EXPECT_THAT(ErrorOf(FromYaml(yaml)), HasSubstr("failover_priority"));
 }
 
+TEST(ConfigTest, TheSampleInDeployIsValid) {
+  LoadOptions options;
+  options.path = std::string(PGHA_SOURCE_DIR) + "/deploy/patroni.yml";
+  auto config = LoadConfig(options);
+  ASSERT_TRUE(config.ok()) << ErrorOf(config);
+  EXPECT_TRUE(config->warnings.empty());
+  EXPECT_EQ(config->etcd3.hosts.size(), 3u);
+}
+
 }  // namespace
 }  // namespace pgha::config
