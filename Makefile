@@ -6,6 +6,9 @@
 setup:
 	scripts/setup.sh
 
+export CCACHE_BASEDIR := $(CURDIR)
+export CCACHE_NOHASHDIR := true
+
 build: setup
 	cmake --preset release -G Ninja >/dev/null
 	cmake --build --preset release -j $$(nproc)
