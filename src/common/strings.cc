@@ -157,8 +157,10 @@ std::string PrefixRangeEnd(std::string_view prefix) {
   return std::string(1, '\0');
 }
 
-std::optional<int64_t> ParseInt64(std::string_view s) {
-  int64_t value = 0;
+namespace {
+template <typename Integer>
+std::optional<Integer> ParseWhole(std::string_view s) {
+  Integer value = 0;
   if (s.empty()) {
     return std::nullopt;
   }
@@ -168,17 +170,9 @@ std::optional<int64_t> ParseInt64(std::string_view s) {
   }
   return value;
 }
+}  // namespace
 
-std::optional<uint64_t> ParseUint64(std::string_view s) {
-  uint64_t value = 0;
-  if (s.empty()) {
-    return std::nullopt;
-  }
-  auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), value);
-  if (ec != std::errc() || end != s.data() + s.size()) {
-    return std::nullopt;
-  }
-  return value;
-}
+std::optional<int64_t> ParseInt64(std::string_view s) { return ParseWhole<int64_t>(s); }
+std::optional<uint64_t> ParseUint64(std::string_view s) { return ParseWhole<uint64_t>(s); }
 
 }  // namespace pgha
