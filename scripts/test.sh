@@ -11,6 +11,7 @@ export CCACHE_BASEDIR="$PWD" CCACHE_NOHASHDIR=true
 
 scripts/setup.sh
 scripts/check_format.sh
+scripts/check_deps.sh
 
 cmake --preset asan -G Ninja >/dev/null
 cmake --build --preset asan -j "$jobs"

@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# The dependency rule of STYLE.md, checked: ha is pure (model + common only), and the
+# adapters' libraries appear only in their adapters.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+fail=0
+# ha links only model and common.
+links=$(tr '\n' ' ' <src/ha/CMakeLists.txt | grep -o 'target_link_libraries([^)]*)' || true)
+for lib in $(echo "$links" | tr -d '()' | tr ' ' '\n' | grep '^pgha_' || true); do
+  case "$lib" in
+    pgha_ha | pgha_model | pgha_common | pgha_warnings) ;;
+    *) echo "deps: pgha_ha links $lib; ha may link only model and common"; fail=1 ;;
+  esac
+done
+# ha includes only its own, model's and common's headers (and std/fmt).
+bad=$(grep -hE '#include "' src/ha/*.h src/ha/*.cc | grep -vE '"(ha|model|common)/' || true)
+if [ -n "$bad" ]; then
+  echo "deps: src/ha includes outside model/common: $bad"
+  fail=1
+fi
+# I/O libraries stay in their adapters.
+check_only_in() {  # header-pattern allowed-dir
+  local hits
+  hits=$(grep -rlE "#include <$1" src | grep -vE "^src/$2/" || true)
+  if [ -n "$hits" ]; then
+    echo "deps: <$1> used outside src/$2: $hits"
+    fail=1
+  fi
+}
+check_only_in 'httplib.h' '(dcs/etcd3|api/http)'
+check_only_in 'libpq-fe.h' 'postgres'
+check_only_in 'yaml-cpp' 'config'
+[ "$fail" = 0 ] && echo "deps: the dependency rule holds"
+exit "$fail"

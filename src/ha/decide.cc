@@ -1,0 +1,252 @@
+#include "ha/decide.h"
+
+#include <fmt/format.h>
+
+namespace pgha::ha {
+
+namespace {
+
+using std::chrono::duration;
+
+bool HoldsLock(const HaInput& in) {
+  return in.cluster.leader && in.cluster.leader->name == in.local.name;
+}
+
+std::string LeaderName(const HaInput& in) {
+  return in.cluster.leader ? in.cluster.leader->name : std::string();
+}
+
+double SecondsSince(MonoTime now, MonoTime then) { return duration<double>(now - then).count(); }
+
+Decision Make(std::vector<Action> actions, std::string reason) {
+  return Decision{std::move(actions), std::move(reason)};
+}
+
+// The DCS cannot be reached: a replica keeps replicating; a primary keeps serving only while
+// its lock cannot have expired elsewhere, and demotes once retry_timeout has passed without a
+// successful renewal (before ttl, when another node could take the lock).
+Decision DcsUnreachable(const HaInput& in) {
+  const auto& local = in.local;
+  if (local.postgres_running && !local.in_recovery) {
+    bool renewal_overdue =
+        !local.last_lock_renewal ||
+        SecondsSince(in.now, *local.last_lock_renewal) >= in.config.retry_timeout;
+    if (renewal_overdue) {
+      return Make({{ActionKind::kDemote, ""}},
+                  "demoting self because DCS is not accessible and I was a leader");
+    }
+    return Make({}, "DCS is not accessible; keeping the primary until the lock could expire");
+  }
+  return Make({}, "DCS is not accessible");
+}
+
+Decision Uninitialized(const HaInput& in) {
+  const auto& cluster = in.cluster;
+  if (!cluster.initialize && cluster.IsUnlocked()) {
+    return Make({{ActionKind::kInitializeRace, ""}}, "trying to bootstrap a new cluster");
+  }
+  if (cluster.leader && !cluster.leader->name.empty() && cluster.leader->name != in.local.name) {
+    const auto* leader = cluster.LeaderMember();
+    if (leader != nullptr && leader->state() == "running") {
+      return Make({{ActionKind::kCreateReplica, cluster.leader->name}},
+                  fmt::format("trying to bootstrap from leader '{}'", cluster.leader->name));
+    }
+    return Make({}, fmt::format("waiting for leader '{}' to be running to bootstrap from it",
+                                cluster.leader->name));
+  }
+  if (cluster.initialize && cluster.initialize->empty()) {
+    return Make({}, "waiting for leader to bootstrap");
+  }
+  return Make({}, "waiting for leader to bootstrap");
+}
+
+Decision PostgresStopped(const HaInput& in) {
+  const auto& local = in.local;
+  if (HoldsLock(in)) {
+    // Crash under a live agent: restart in place by crash recovery as primary, same timeline,
+    // renewing the lock meanwhile; give the lock up if it takes longer than
+    // primary_start_timeout so a replica can take over.
+    if (local.down_since && SecondsSince(in.now, *local.down_since) >
+                                static_cast<double>(in.config.primary_start_timeout)) {
+      return Make({{ActionKind::kReleaseLock, ""}},
+                  "primary did not start within primary_start_timeout; releasing the leader lock");
+    }
+    return Make({{ActionKind::kUpdateLock, ""}, {ActionKind::kStartPrimary, ""}},
+                "starting primary after failure, holding the leader lock");
+  }
+  std::string leader = LeaderName(in);
+  if (leader.empty()) {
+    if (!local.in_recovery && local.data_initialized) {
+      // A former primary with nobody holding the lock: start it (as replica of nobody would
+      // never promote); it rejoins the race once running. Start read-only to be safe.
+      return Make({{ActionKind::kStartReplica, ""}},
+                  "starting as a secondary: no leader, the race decides once running");
+    }
+    return Make({{ActionKind::kStartReplica, ""}}, "starting as a secondary");
+  }
+  if (local.needs_rewind) {
+    if (in.config.use_pg_rewind) {
+      return Make({{ActionKind::kRewind, leader}},
+                  fmt::format("running pg_rewind from {}", leader));
+    }
+    return Make({}, fmt::format("the timeline diverged from leader {} and use_pg_rewind is off; "
+                                "waiting (reinitialize this member to rejoin)",
+                                leader));
+  }
+  return Make({{ActionKind::kStartReplica, leader}},
+              fmt::format("starting as a secondary following {}", leader));
+}
+
+Decision Unlocked(const HaInput& in) {
+  const auto& local = in.local;
+  if (in.config.paused) {
+    return Make({}, "PAUSE: no leader lock, not taking it while paused");
+  }
+  std::string why_not;
+  if (IsHealthiestNode(in, &why_not)) {
+    return Make({{ActionKind::kAcquireLock, ""}}, "trying to acquire the leader lock");
+  }
+  if (!local.in_recovery) {
+    // A primary that lost the race (or is not the healthiest) must not keep taking writes.
+    return Make({{ActionKind::kDemote, ""}},
+                fmt::format("demoting self because I am not the healthiest node ({})", why_not));
+  }
+  return Make({}, fmt::format("no leader lock; not the healthiest node: {}", why_not));
+}
+
+Decision Locked(const HaInput& in) {
+  const auto& local = in.local;
+  if (HoldsLock(in)) {
+    if (local.in_recovery) {
+      return Make({{ActionKind::kUpdateLock, ""}, {ActionKind::kPromote, ""}},
+                  "promoted self to leader by acquiring session lock");
+    }
+    return Make({{ActionKind::kUpdateLock, ""}, {ActionKind::kWriteStatus, ""}},
+                fmt::format("no action. I am ({}), the leader with the lock", local.name));
+  }
+  std::string leader = LeaderName(in);
+  if (!local.in_recovery) {
+    return Make({{ActionKind::kDemote, leader}},
+                "demoting self because I do not have the lock and I was a leader");
+  }
+  if (local.following != leader) {
+    return Make({{ActionKind::kFollow, leader}}, fmt::format("following new leader {}", leader));
+  }
+  return Make({}, fmt::format("no action. I am ({}), a secondary, and following a leader ({})",
+                              local.name, leader));
+}
+
+}  // namespace
+
+bool IsHealthiestNode(const HaInput& in, std::string* why_not) {
+  const auto& local = in.local;
+  if (local.nofailover) {
+    *why_not = "tagged nofailover";
+    return false;
+  }
+  if (!local.postgres_running) {
+    *why_not = "PostgreSQL is not running";
+    return false;
+  }
+  if (in.cluster.status.optime && local.in_recovery) {
+    uint64_t optime = *in.cluster.status.optime;
+    if (optime > local.wal_position &&
+        optime - local.wal_position > static_cast<uint64_t>(in.config.maximum_lag_on_failover)) {
+      *why_not = fmt::format(
+          "lagging {} bytes behind the last leader position, more than "
+          "maximum_lag_on_failover ({})",
+          optime - local.wal_position, in.config.maximum_lag_on_failover);
+      return false;
+    }
+  }
+  for (const auto& peer : in.peers) {
+    if (peer.name == local.name || !peer.reachable) {
+      continue;  // an unreachable member cannot be a better candidate
+    }
+    if (peer.is_primary && peer.running && local.in_recovery) {
+      *why_not = fmt::format("{} is still running as primary", peer.name);
+      return false;
+    }
+    if (peer.nofailover) {
+      continue;
+    }
+    if (peer.wal_position > local.wal_position) {
+      *why_not = fmt::format("{} has a higher WAL position ({} > {})", peer.name, peer.wal_position,
+                             local.wal_position);
+      return false;
+    }
+    if (peer.wal_position == local.wal_position &&
+        peer.failover_priority > local.failover_priority) {
+      *why_not =
+          fmt::format("{} has the same WAL position and a higher failover_priority ({} > {})",
+                      peer.name, peer.failover_priority, local.failover_priority);
+      return false;
+    }
+  }
+  return true;
+}
+
+Decision Decide(const HaInput& in) {
+  const auto& local = in.local;
+  if (!local.long_action.empty()) {
+    if (HoldsLock(in) && in.dcs_reachable) {
+      return Make({{ActionKind::kUpdateLock, ""}},
+                  fmt::format("updated leader lock during {}", local.long_action));
+    }
+    return Make({}, fmt::format("{} in progress", local.long_action));
+  }
+  if (!in.dcs_reachable) {
+    return DcsUnreachable(in);
+  }
+  if (!local.data_initialized) {
+    return Uninitialized(in);
+  }
+  if (in.cluster.initialize && !in.cluster.initialize->empty() && !local.sysid.empty() &&
+      *in.cluster.initialize != local.sysid) {
+    return Make({},
+                fmt::format("system ID mismatch, node {} belongs to a different cluster: {} != {}",
+                            local.name, local.sysid, *in.cluster.initialize));
+  }
+  if (!local.postgres_running) {
+    if (in.config.paused) {
+      return Make({}, "PAUSE: PostgreSQL is not running");
+    }
+    return PostgresStopped(in);
+  }
+  if (in.cluster.IsUnlocked()) {
+    return Unlocked(in);
+  }
+  return Locked(in);
+}
+
+const char* ActionName(ActionKind kind) {
+  switch (kind) {
+    case ActionKind::kInitializeRace:
+      return "initialize race";
+    case ActionKind::kCreateReplica:
+      return "create replica";
+    case ActionKind::kStartPrimary:
+      return "start primary";
+    case ActionKind::kStartReplica:
+      return "start replica";
+    case ActionKind::kAcquireLock:
+      return "acquire lock";
+    case ActionKind::kUpdateLock:
+      return "update lock";
+    case ActionKind::kReleaseLock:
+      return "release lock";
+    case ActionKind::kPromote:
+      return "promote";
+    case ActionKind::kDemote:
+      return "demote";
+    case ActionKind::kFollow:
+      return "follow";
+    case ActionKind::kRewind:
+      return "rewind";
+    case ActionKind::kWriteStatus:
+      return "write status";
+  }
+  return "unknown";
+}
+
+}  // namespace pgha::ha

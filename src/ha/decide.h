@@ -1,0 +1,110 @@
+// The HA decision: a pure function of (cluster as the DCS shows it, this node's state, peers'
+// answers, config, now) -> actions and a sentence saying why (Patroni's Ha._run_cycle, without
+// the I/O). No sockets, threads, files or clock reads here: the agent observes, calls Decide,
+// executes, and calls Decide again after an action that changes the cluster (the leader race).
+//
+// Thread-safety: pure functions over values.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "common/clock.h"
+#include "model/cluster.h"
+
+namespace pgha::ha {
+
+// What the agent knows about its own PostgreSQL, gathered before deciding.
+struct LocalState {
+  std::string name;
+  bool data_initialized = false;  // PGDATA holds a cluster (PG_VERSION exists)
+  std::string sysid;              // from pg_controldata; empty when unknown
+  bool postgres_running = false;  // accepting connections
+  bool in_recovery = false;       // a replica (pg_is_in_recovery)
+  uint64_t wal_position = 0;      // primary: current LSN; replica: max(received, replayed)
+  int64_t timeline = 0;
+  std::string following;  // member this replica streams from ("" = none)
+  bool nofailover = false;
+  int64_t failover_priority = 1;
+  // A long action (initdb, basebackup, rewind, start) is running off the loop.
+  std::string long_action;  // "" when none
+  // When the leader lock was last renewed successfully (primary only).
+  std::optional<MonoTime> last_lock_renewal;
+  // The postmaster died under us since the last cycle while we held the lock.
+  bool crashed = false;
+  // When PostgreSQL was found stopped while this node held the lock (for primary_start_timeout).
+  std::optional<MonoTime> down_since;
+  // The old primary's data needs pg_rewind before it can follow (timeline diverged).
+  bool needs_rewind = false;
+};
+
+// A peer's answer to GET /patroni (2 s timeout, no retry), as the leader race needs it.
+struct PeerStatus {
+  std::string name;
+  bool reachable = false;
+  bool is_primary = false;
+  bool running = false;
+  uint64_t wal_position = 0;
+  int64_t timeline = 0;
+  bool nofailover = false;
+  int64_t failover_priority = 1;
+};
+
+struct HaConfig {
+  double ttl = 30;
+  double loop_wait = 10;
+  double retry_timeout = 10;
+  int64_t maximum_lag_on_failover = 1048576;
+  int64_t primary_start_timeout = 300;
+  bool use_pg_rewind = false;
+  bool paused = false;
+};
+
+struct HaInput {
+  model::ClusterSnapshot cluster;
+  bool dcs_reachable = true;
+  LocalState local;
+  std::vector<PeerStatus> peers;
+  HaConfig config;
+  MonoTime now{};
+};
+
+enum class ActionKind {
+  kInitializeRace,  // win `initialize` in the DCS, then bootstrap (initdb) as a long action
+  kCreateReplica,   // pg_basebackup from the leader, as a long action
+  kStartPrimary,    // start PostgreSQL as primary (crash recovery keeps the timeline)
+  kStartReplica,    // write standby.signal + primary_conninfo for `target`, then start
+  kAcquireLock,     // the leader race
+  kUpdateLock,      // renew the leader lock
+  kReleaseLock,     // delete the leader key (only if ours)
+  kPromote,         // pg_ctl promote
+  kDemote,          // make PostgreSQL refuse writes at once, then follow `target`
+  kFollow,          // point primary_conninfo at `target` and reload
+  kRewind,          // pg_rewind from `target`, as a long action
+  kWriteStatus,     // the leader's `status` key (optime)
+};
+
+struct Action {
+  ActionKind kind;
+  std::string target;  // member name for kCreateReplica/kStartReplica/kFollow/kRewind/kDemote
+  bool operator==(const Action&) const = default;
+};
+
+struct Decision {
+  std::vector<Action> actions;
+  std::string reason;  // Patroni's sentence for what this cycle does
+};
+
+Decision Decide(const HaInput& input);
+
+// Whether this node may take the lock: it is not nofailover, not too far behind the last leader
+// optime, and no reachable peer is ahead of it (or equal with a higher failover_priority), nor
+// still a running primary.
+bool IsHealthiestNode(const HaInput& input, std::string* why_not);
+
+const char* ActionName(ActionKind kind);
+
+}  // namespace pgha::ha

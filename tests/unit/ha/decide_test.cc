@@ -1,0 +1,320 @@
+// ha::Decide over tables of cluster situations: one test (at least) per reason sentence.
+#include "ha/decide.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+namespace pgha::ha {
+namespace {
+
+using std::chrono::seconds;
+using ::testing::ElementsAre;
+using ::testing::HasSubstr;
+using ::testing::IsEmpty;
+
+const MonoTime kNow = MonoTime{} + std::chrono::hours(1);
+
+model::Member Member(const std::string& name, const std::string& role, uint64_t wal) {
+  model::Member m;
+  m.name = name;
+  m.data = {{"role", role}, {"state", "running"}, {"xlog_location", wal}};
+  return m;
+}
+
+// A running, initialised replica "pg-1" in a cluster led by `leader` ("" = no leader key).
+HaInput Situation(const std::string& leader = "pg-0") {
+  HaInput in;
+  in.now = kNow;
+  in.cluster.initialize = "7712196491986988846";
+  if (!leader.empty()) {
+    in.cluster.leader = model::Leader{leader, 1, 1};
+  }
+  in.cluster.members = {Member("pg-0", "master", 100), Member("pg-1", "replica", 100),
+                        Member("pg-2", "replica", 100)};
+  in.local.name = "pg-1";
+  in.local.data_initialized = true;
+  in.local.sysid = "7712196491986988846";
+  in.local.postgres_running = true;
+  in.local.in_recovery = true;
+  in.local.wal_position = 100;
+  in.local.timeline = 1;
+  in.local.following = leader;
+  return in;
+}
+
+PeerStatus Peer(const std::string& name, uint64_t wal, bool primary = false) {
+  PeerStatus p;
+  p.name = name;
+  p.reachable = true;
+  p.running = true;
+  p.is_primary = primary;
+  p.wal_position = wal;
+  return p;
+}
+
+TEST(DecideTest, ReplicaFollowingItsLeaderDoesNothing) {
+  auto d = Decide(Situation());
+  EXPECT_THAT(d.actions, IsEmpty());
+  EXPECT_EQ(d.reason, "no action. I am (pg-1), a secondary, and following a leader (pg-0)");
+}
+
+TEST(DecideTest, LeaderRenewsAndPublishesStatus) {
+  auto in = Situation("pg-1");
+  in.local.in_recovery = false;
+  auto d = Decide(in);
+  EXPECT_THAT(d.actions, ElementsAre(Action{ActionKind::kUpdateLock, ""},
+                                     Action{ActionKind::kWriteStatus, ""}));
+  EXPECT_EQ(d.reason, "no action. I am (pg-1), the leader with the lock");
+}
+
+TEST(DecideTest, ReplicaThatWonTheLockPromotes) {
+  auto in = Situation("pg-1");
+  auto d = Decide(in);
+  EXPECT_THAT(d.actions,
+              ElementsAre(Action{ActionKind::kUpdateLock, ""}, Action{ActionKind::kPromote, ""}));
+  EXPECT_EQ(d.reason, "promoted self to leader by acquiring session lock");
+}
+
+TEST(DecideTest, ReplicaFollowsANewLeader) {
+  auto in = Situation("pg-2");
+  in.local.following = "pg-0";
+  auto d = Decide(in);
+  EXPECT_THAT(d.actions, ElementsAre(Action{ActionKind::kFollow, "pg-2"}));
+  EXPECT_EQ(d.reason, "following new leader pg-2");
+}
+
+TEST(DecideTest, PrimaryWithoutTheLockDemotes) {
+  auto in = Situation("pg-2");
+  in.local.in_recovery = false;
+  auto d = Decide(in);
+  EXPECT_THAT(d.actions, ElementsAre(Action{ActionKind::kDemote, "pg-2"}));
+  EXPECT_EQ(d.reason, "demoting self because I do not have the lock and I was a leader");
+}
+
+TEST(DecideTest, HealthiestReplicaRacesForAFreeLock) {
+  auto in = Situation("");
+  in.peers = {Peer("pg-2", 90)};  // pg-0 is down: not among reachable peers
+  auto d = Decide(in);
+  EXPECT_THAT(d.actions, ElementsAre(Action{ActionKind::kAcquireLock, ""}));
+  EXPECT_EQ(d.reason, "trying to acquire the leader lock");
+}
+
+TEST(DecideTest, ReplicaBehindAPeerStaysOutOfTheRace) {
+  auto in = Situation("");
+  in.peers = {Peer("pg-2", 150)};
+  auto d = Decide(in);
+  EXPECT_THAT(d.actions, IsEmpty());
+  EXPECT_EQ(d.reason,
+            "no leader lock; not the healthiest node: pg-2 has a higher WAL position "
+            "(150 > 100)");
+}
+
+TEST(DecideTest, EqualWalPositionsAreDecidedByFailoverPriority) {
+  auto in = Situation("");
+  auto better = Peer("pg-2", 100);
+  better.failover_priority = 5;
+  in.peers = {better};
+  auto d = Decide(in);
+  EXPECT_THAT(d.actions, IsEmpty());
+  EXPECT_THAT(d.reason, HasSubstr("higher failover_priority (5 > 1)"));
+  // Equal priority: both may race; etcd's transaction picks exactly one.
+  in.peers = {Peer("pg-2", 100)};
+  EXPECT_THAT(Decide(in).actions, ElementsAre(Action{ActionKind::kAcquireLock, ""}));
+}
+
+TEST(DecideTest, NofailoverNeverRaces) {
+  auto in = Situation("");
+  in.local.nofailover = true;
+  auto d = Decide(in);
+  EXPECT_THAT(d.actions, IsEmpty());
+  EXPECT_EQ(d.reason, "no leader lock; not the healthiest node: tagged nofailover");
+}
+
+TEST(DecideTest, NofailoverPeersDoNotBlockTheRace) {
+  auto in = Situation("");
+  auto ahead = Peer("pg-2", 500);
+  ahead.nofailover = true;
+  in.peers = {ahead};
+  EXPECT_THAT(Decide(in).actions, ElementsAre(Action{ActionKind::kAcquireLock, ""}));
+}
+
+TEST(DecideTest, TooMuchLagKeepsAReplicaOutOfTheRace) {
+  auto in = Situation("");
+  in.cluster.status.optime = 100 + 2 * 1048576;
+  auto d = Decide(in);
+  EXPECT_THAT(d.actions, IsEmpty());
+  EXPECT_THAT(d.reason, HasSubstr("more than maximum_lag_on_failover (1048576)"));
+}
+
+TEST(DecideTest, AStillRunningPrimaryBlocksTheRace) {
+  auto in = Situation("");
+  in.peers = {Peer("pg-0", 50, /*primary=*/true)};
+  auto d = Decide(in);
+  EXPECT_THAT(d.actions, IsEmpty());
+  EXPECT_THAT(d.reason, HasSubstr("pg-0 is still running as primary"));
+}
+
+TEST(DecideTest, APrimaryThatIsNotHealthiestDemotes) {
+  auto in = Situation("");
+  in.local.in_recovery = false;
+  in.local.nofailover = true;
+  auto d = Decide(in);
+  EXPECT_THAT(d.actions, ElementsAre(Action{ActionKind::kDemote, ""}));
+  EXPECT_EQ(d.reason, "demoting self because I am not the healthiest node (tagged nofailover)");
+}
+
+TEST(DecideTest, PausedNodesDoNotRace) {
+  auto in = Situation("");
+  in.config.paused = true;
+  auto d = Decide(in);
+  EXPECT_THAT(d.actions, IsEmpty());
+  EXPECT_EQ(d.reason, "PAUSE: no leader lock, not taking it while paused");
+}
+
+TEST(DecideTest, EmptyClusterStartsTheInitializeRace) {
+  HaInput in;
+  in.local.name = "pg-0";
+  auto d = Decide(in);
+  EXPECT_THAT(d.actions, ElementsAre(Action{ActionKind::kInitializeRace, ""}));
+  EXPECT_EQ(d.reason, "trying to bootstrap a new cluster");
+}
+
+TEST(DecideTest, NewNodeClonesFromARunningLeader) {
+  auto in = Situation();
+  in.local.data_initialized = false;
+  in.local.postgres_running = false;
+  auto d = Decide(in);
+  EXPECT_THAT(d.actions, ElementsAre(Action{ActionKind::kCreateReplica, "pg-0"}));
+  EXPECT_EQ(d.reason, "trying to bootstrap from leader 'pg-0'");
+}
+
+TEST(DecideTest, NewNodeWaitsWhileTheLeaderIsNotRunning) {
+  auto in = Situation();
+  in.local.data_initialized = false;
+  in.cluster.members[0].data["state"] = "starting";
+  auto d = Decide(in);
+  EXPECT_THAT(d.actions, IsEmpty());
+  EXPECT_EQ(d.reason, "waiting for leader 'pg-0' to be running to bootstrap from it");
+}
+
+TEST(DecideTest, NewNodeWaitsWhileAnotherBootstraps) {
+  auto in = Situation("");
+  in.cluster.initialize = "";
+  in.local.data_initialized = false;
+  auto d = Decide(in);
+  EXPECT_THAT(d.actions, IsEmpty());
+  EXPECT_EQ(d.reason, "waiting for leader to bootstrap");
+}
+
+TEST(DecideTest, ForeignDataDirectoryIsRefused) {
+  auto in = Situation();
+  in.local.sysid = "1";
+  auto d = Decide(in);
+  EXPECT_THAT(d.actions, IsEmpty());
+  EXPECT_THAT(d.reason, HasSubstr("system ID mismatch"));
+}
+
+TEST(DecideTest, LongActionRenewsTheLockIfHeld) {
+  auto in = Situation("pg-1");
+  in.local.long_action = "bootstrap";
+  auto d = Decide(in);
+  EXPECT_THAT(d.actions, ElementsAre(Action{ActionKind::kUpdateLock, ""}));
+  EXPECT_EQ(d.reason, "updated leader lock during bootstrap");
+  in.cluster.leader->name = "pg-0";
+  in.local.long_action = "basebackup";
+  d = Decide(in);
+  EXPECT_THAT(d.actions, IsEmpty());
+  EXPECT_EQ(d.reason, "basebackup in progress");
+}
+
+TEST(DecideTest, CrashedPrimaryRestartsInPlaceWhileHoldingTheLock) {
+  auto in = Situation("pg-1");
+  in.local.postgres_running = false;
+  in.local.in_recovery = false;
+  in.local.down_since = kNow - seconds(5);
+  auto d = Decide(in);
+  EXPECT_THAT(d.actions, ElementsAre(Action{ActionKind::kUpdateLock, ""},
+                                     Action{ActionKind::kStartPrimary, ""}));
+  EXPECT_EQ(d.reason, "starting primary after failure, holding the leader lock");
+}
+
+TEST(DecideTest, PrimaryThatDoesNotComeBackReleasesTheLock) {
+  auto in = Situation("pg-1");
+  in.local.postgres_running = false;
+  in.local.down_since = kNow - seconds(301);
+  auto d = Decide(in);
+  EXPECT_THAT(d.actions, ElementsAre(Action{ActionKind::kReleaseLock, ""}));
+  EXPECT_EQ(d.reason,
+            "primary did not start within primary_start_timeout; releasing the leader lock");
+}
+
+TEST(DecideTest, StoppedReplicaStartsFollowingTheLeader) {
+  auto in = Situation();
+  in.local.postgres_running = false;
+  auto d = Decide(in);
+  EXPECT_THAT(d.actions, ElementsAre(Action{ActionKind::kStartReplica, "pg-0"}));
+  EXPECT_EQ(d.reason, "starting as a secondary following pg-0");
+}
+
+TEST(DecideTest, StoppedNodeWithNoLeaderStartsReadOnly) {
+  auto in = Situation("");
+  in.local.postgres_running = false;
+  auto d = Decide(in);
+  EXPECT_THAT(d.actions, ElementsAre(Action{ActionKind::kStartReplica, ""}));
+  EXPECT_EQ(d.reason, "starting as a secondary");
+  in.local.in_recovery = false;
+  d = Decide(in);
+  EXPECT_EQ(d.reason, "starting as a secondary: no leader, the race decides once running");
+}
+
+TEST(DecideTest, DivergedOldPrimaryRewindsWhenAllowed) {
+  auto in = Situation("pg-2");
+  in.local.postgres_running = false;
+  in.local.needs_rewind = true;
+  in.config.use_pg_rewind = true;
+  auto d = Decide(in);
+  EXPECT_THAT(d.actions, ElementsAre(Action{ActionKind::kRewind, "pg-2"}));
+  EXPECT_EQ(d.reason, "running pg_rewind from pg-2");
+  in.config.use_pg_rewind = false;
+  d = Decide(in);
+  EXPECT_THAT(d.actions, IsEmpty());
+  EXPECT_THAT(d.reason, HasSubstr("use_pg_rewind is off"));
+}
+
+TEST(DecideTest, PausedClusterDoesNotStartPostgres) {
+  auto in = Situation();
+  in.local.postgres_running = false;
+  in.config.paused = true;
+  auto d = Decide(in);
+  EXPECT_THAT(d.actions, IsEmpty());
+  EXPECT_EQ(d.reason, "PAUSE: PostgreSQL is not running");
+}
+
+TEST(DecideTest, DcsOutageKeepsReplicasAndDemotesAnOverduePrimary) {
+  auto replica = Situation();
+  replica.dcs_reachable = false;
+  EXPECT_EQ(Decide(replica).reason, "DCS is not accessible");
+  EXPECT_THAT(Decide(replica).actions, IsEmpty());
+
+  auto primary = Situation("pg-1");
+  primary.dcs_reachable = false;
+  primary.local.in_recovery = false;
+  primary.config.retry_timeout = 10;
+  primary.local.last_lock_renewal = kNow - seconds(3);
+  auto d = Decide(primary);
+  EXPECT_THAT(d.actions, IsEmpty());
+  EXPECT_EQ(d.reason, "DCS is not accessible; keeping the primary until the lock could expire");
+  primary.local.last_lock_renewal = kNow - seconds(10);
+  d = Decide(primary);
+  EXPECT_THAT(d.actions, ElementsAre(Action{ActionKind::kDemote, ""}));
+  EXPECT_EQ(d.reason, "demoting self because DCS is not accessible and I was a leader");
+}
+
+TEST(DecideTest, EveryActionHasAName) {
+  for (int k = 0; k <= static_cast<int>(ActionKind::kWriteStatus); ++k) {
+    EXPECT_STRNE(ActionName(static_cast<ActionKind>(k)), "unknown");
+  }
+}
+
+}  // namespace
+}  // namespace pgha::ha
