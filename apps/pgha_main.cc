@@ -1,12 +1,20 @@
-// pgha: the node agent. This build knows how to read and validate a node's configuration
-// (Patroni's `--validate-config`); the HA loop arrives with the agent.
-#include <CLI/CLI.hpp>
-#include <cstdio>
-#include <iostream>
+// pgha: the node agent (Patroni's job). `pgha patroni.yml` runs one node; `--validate-config`
+// checks a configuration and exits.
+#include <pthread.h>
+#include <signal.h>
+#include <unistd.h>
 
+#include <CLI/CLI.hpp>
+#include <iostream>
+#include <thread>
+
+#include "agent/agent.h"
+#include "api/http/server.h"
 #include "common/log.h"
 #include "config/config.h"
 #include "config/yaml_json.h"
+#include "dcs/etcd3/etcd3_dcs.h"
+#include "postgres/local_postgres.h"
 
 namespace {
 constexpr const char* kVersion = "0.1.0";
@@ -22,7 +30,6 @@ int main(int argc, char** argv) {
   app.add_flag("--print-config", print, "print the effective configuration (YAML) and exit");
   app.set_version_flag("--version", std::string("pgha ") + kVersion);
   CLI11_PARSE(app, argc, argv);
-  pgha::InitLogging("INFO");
 
   pgha::config::LoadOptions options;
   if (!config_path.empty()) {
@@ -46,6 +53,67 @@ int main(int argc, char** argv) {
               << config->scope << ", keys under " << config->KeyPrefix() << "\n";
     return 0;
   }
-  std::cerr << "pgha: running the HA loop is not part of this build yet; use --validate-config\n";
-  return 2;
+  if (::geteuid() == 0) {
+    std::cerr << "pgha: refusing to run as root: PostgreSQL must run as an unprivileged user. "
+                 "Run pgha as the postgres user, e.g. `runuser -u postgres -- pgha "
+              << (config_path.empty() ? "<config>" : config_path) << "`\n";
+    return 2;
+  }
+  pgha::InitLogging(config->log.level);
+
+  // Signals are taken by one thread with sigwait; every other thread blocks them.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGHUP);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  ::signal(SIGPIPE, SIG_IGN);
+
+  namespace etcd3 = pgha::dcs::etcd3;
+  etcd3::ClientOptions client_options;
+  client_options.hosts = config->etcd3.hosts;
+  client_options.protocol = config->etcd3.protocol;
+  client_options.username = config->etcd3.username;
+  client_options.password = config->etcd3.password;
+  client_options.discover_members = !config->etcd3.use_proxies;
+  pgha::model::GlobalConfig bootstrap_dynamic(config->bootstrap.dcs);
+  client_options.request_timeout =
+      std::chrono::milliseconds(static_cast<int64_t>(bootstrap_dynamic.retry_timeout() * 1000));
+  etcd3::TlsOptions tls{config->etcd3.cacert, config->etcd3.cert, config->etcd3.key, true};
+  auto client =
+      std::make_shared<etcd3::Etcd3Client>(client_options, etcd3::MakeHttplibTransport(tls));
+  etcd3::Etcd3Dcs dcs({config->KeyPrefix(), config->name, true}, client);
+  pgha::postgres::LocalPostgres postgres(*config);
+  pgha::api::http::HttpPeerClient peers;
+  pgha::agent::Agent agent(*config, dcs, postgres, peers, pgha::SystemClock::Instance());
+  pgha::api::http::RestServer rest(config->restapi, [&agent] { return agent.CurrentStatus(); });
+  if (auto started = rest.Start(); !started.ok()) {
+    PGHA_LOG_ERROR("{}", started.error().message());
+    return 1;
+  }
+  std::thread signal_thread([&] {
+    while (true) {
+      int sig = 0;
+      if (sigwait(&signals, &sig) != 0) {
+        continue;
+      }
+      if (sig == SIGHUP) {
+        PGHA_LOG_INFO("SIGHUP received; configuration reload arrives with dynamic configuration");
+        continue;
+      }
+      PGHA_LOG_INFO("received {}; stopping", sig == SIGTERM ? "SIGTERM" : "SIGINT");
+      agent.RequestStop();
+      return;
+    }
+  });
+  agent.Run();
+  rest.Stop();
+  if (signal_thread.joinable()) {
+    pthread_kill(signal_thread.native_handle(), SIGTERM);
+    signal_thread.join();
+  }
+  (void)dcs.ReleaseLease();
+  PGHA_LOG_INFO("pgha stopped");
+  return 0;
 }

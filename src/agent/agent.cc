@@ -1,0 +1,627 @@
+#include "agent/agent.h"
+
+#include <fmt/format.h>
+
+#include "common/log.h"
+#include "common/time_format.h"
+#include "model/codec.h"
+
+namespace pgha::agent {
+
+using std::chrono::duration;
+using std::chrono::milliseconds;
+using std::chrono::seconds;
+
+namespace {
+
+ha::HaConfig HaConfigFrom(const model::GlobalConfig& dynamic, const config::Config& config) {
+  ha::HaConfig c;
+  c.ttl = dynamic.ttl();
+  c.loop_wait = dynamic.loop_wait();
+  c.retry_timeout = dynamic.retry_timeout();
+  c.maximum_lag_on_failover = dynamic.maximum_lag_on_failover();
+  c.primary_start_timeout = dynamic.primary_start_timeout();
+  c.use_pg_rewind = config.postgresql.use_pg_rewind.value_or(dynamic.use_pg_rewind());
+  c.paused = dynamic.is_paused();
+  return c;
+}
+
+}  // namespace
+
+Agent::Agent(const config::Config& config, dcs::Dcs& dcs, postgres::LocalPostgres& postgres,
+             PeerClient& peers, Clock& clock)
+    : config_(config), dcs_(dcs), postgres_(postgres), peers_(peers), clock_(clock) {
+  // Until the DCS says otherwise, the bootstrap section is the best guess of the cluster config.
+  dynamic_ = model::GlobalConfig(config.bootstrap.dcs);
+  ha_config_ = HaConfigFrom(dynamic_, config_);
+  // A data directory without standby.signal was a primary's; if another node leads now, it
+  // must be rewound before it can follow.
+  rewind_needed_ = postgres_.DataInitialized() && !postgres_.StandbySignalPresent();
+  status_.scope = config.scope;
+  status_.name = config.name;
+  status_.version = kAdvertisedPatroniVersion;
+  status_.tags = config.tags.raw;
+}
+
+Agent::~Agent() {
+  if (long_thread_.joinable()) {
+    long_thread_.join();
+  }
+}
+
+void Agent::RequestStop() {
+  stop_ = true;
+  wake_.notify_all();
+}
+
+NodeStatus Agent::CurrentStatus() const {
+  std::lock_guard lock(mutex_);
+  NodeStatus copy = status_;
+  copy.seconds_since_cycle = duration<double>(clock_.Now() - last_cycle_).count();
+  return copy;
+}
+
+std::string Agent::Following() const {
+  std::lock_guard lock(mutex_);
+  return following_;
+}
+
+void Agent::SetFollowing(const std::string& name) {
+  std::lock_guard lock(mutex_);
+  following_ = name;
+}
+
+std::string Agent::LastReason() const {
+  std::lock_guard lock(mutex_);
+  return last_reason_;
+}
+
+void Agent::Run() {
+  PGHA_LOG_INFO("pgha {} starting: member {} of cluster {}", kAdvertisedPatroniVersion,
+                config_.name, config_.scope);
+  while (!stop_) {
+    RunCycle();
+    WaitForNextCycle();
+  }
+  Shutdown();
+}
+
+void Agent::WaitForNextCycle() {
+  auto deadline = clock_.Now() + milliseconds(static_cast<int64_t>(ha_config_.loop_wait * 1000));
+  bool watch_postmaster = last_obs_.running;
+  while (!stop_ && clock_.Now() < deadline) {
+    auto slice = std::min<milliseconds>(
+        milliseconds(200),
+        std::chrono::duration_cast<milliseconds>(deadline - clock_.Now()) + milliseconds(1));
+    if (dcs_.WaitForChange(slice)) {
+      return;  // leader / config / failover changed: decide now
+    }
+    // Notice a dead postmaster within a second, not at the next loop_wait.
+    if (watch_postmaster && !postgres_.PostmasterAlive()) {
+      PGHA_LOG_WARN("postmaster is gone");
+      return;
+    }
+    {
+      std::lock_guard lock(mutex_);
+      if (long_action_.empty() && long_thread_.joinable()) {
+        break;  // a long action just finished: act on its result
+      }
+    }
+  }
+}
+
+std::string Agent::MemberState(const ha::HaInput& input) const {
+  if (input.local.long_action == "bootstrap") {
+    return "initializing new cluster";
+  }
+  if (input.local.long_action == "basebackup") {
+    return "creating replica";
+  }
+  if (starting_) {
+    return "starting";
+  }
+  if (input.local.postgres_running) {
+    return "running";
+  }
+  if (!input.local.long_action.empty()) {
+    return "stopped";
+  }
+  return input.local.crashed ? "crashed" : "stopped";
+}
+
+ha::HaInput Agent::Observe(const Result<model::ClusterSnapshot>& cluster) {
+  ha::HaInput in;
+  in.now = clock_.Now();
+  in.dcs_reachable = cluster.ok();
+  if (cluster.ok()) {
+    in.cluster = *cluster;
+    if (in.cluster.config) {
+      dynamic_ = in.cluster.config->data;
+    }
+  }
+  ha_config_ = HaConfigFrom(dynamic_, config_);
+  in.config = ha_config_;
+  dcs_.SetTimings(ha_config_.ttl, ha_config_.loop_wait, ha_config_.retry_timeout);
+
+  auto& local = in.local;
+  local.name = config_.name;
+  {
+    std::lock_guard lock(mutex_);
+    local.long_action = long_action_;
+  }
+  if (local.long_action.empty() && long_thread_.joinable()) {
+    long_thread_.join();
+  }
+  local.data_initialized = local.long_action.empty() && postgres_.DataInitialized();
+  postgres::Observation obs;
+  if (local.long_action.empty() && local.data_initialized) {
+    obs = postgres_.Observe();
+    local.sysid = postgres_.SystemIdentifier();
+  }
+  bool was_running = last_obs_.running;
+  last_obs_ = obs;
+  local.postgres_running = obs.running;
+  local.in_recovery = obs.running ? obs.in_recovery : postgres_.StandbySignalPresent();
+  local.wal_position = obs.wal_position;
+  local.timeline = obs.timeline;
+  local.following = Following();
+  local.nofailover = config_.tags.nofailover;
+  local.failover_priority = config_.tags.failover_priority;
+  local.last_lock_renewal = last_lock_renewal_;
+  bool holds_lock = in.cluster.leader && in.cluster.leader->name == config_.name;
+  if (obs.running && !obs.in_recovery) {
+    rewind_needed_ = false;  // a running primary is what others rewind to, not the other way
+  }
+  if (!obs.running && holds_lock) {
+    if (!down_since_) {
+      down_since_ = in.now;
+    }
+    local.crashed = was_running;
+  } else {
+    down_since_.reset();
+  }
+  local.down_since = down_since_;
+  std::string leader = in.cluster.leader ? in.cluster.leader->name : "";
+  local.needs_rewind = rewind_needed_ && !leader.empty() && leader != config_.name;
+  if (rewind_failed_ && local.needs_rewind) {
+    local.needs_rewind = true;
+  }
+  // Peers are asked only when the race needs them.
+  if (in.dcs_reachable && in.cluster.IsUnlocked() && obs.running) {
+    std::vector<model::Member> others;
+    for (const auto& m : in.cluster.members) {
+      if (m.name != config_.name) {
+        others.push_back(m);
+      }
+    }
+    in.peers = peers_.FetchAll(others);
+  }
+  Publish(in, obs);
+  return in;
+}
+
+void Agent::Publish(const ha::HaInput& in, const postgres::Observation& obs) {
+  std::lock_guard lock(mutex_);
+  status_.postgres_running = obs.running;
+  status_.in_recovery = obs.in_recovery;
+  status_.has_lock = in.cluster.leader && in.cluster.leader->name == config_.name;
+  status_.state = MemberState(in);
+  if (!in.local.data_initialized && in.local.long_action.empty()) {
+    status_.role = "uninitialized";
+  } else if (obs.running) {
+    status_.role = obs.in_recovery ? "replica" : "master";
+  } else {
+    status_.role =
+        in.local.in_recovery ? "replica" : (in.local.data_initialized ? "master" : "uninitialized");
+  }
+  status_.postmaster_start_time = obs.postmaster_start_time;
+  status_.server_version = obs.server_version;
+  status_.wal_position = obs.wal_position;
+  status_.received_location = obs.received_location;
+  status_.replayed_location = obs.replayed_location;
+  status_.replayed_timestamp = obs.replayed_timestamp;
+  status_.replay_paused = obs.replay_paused;
+  status_.timeline = obs.timeline;
+  status_.replication_state = obs.replication_state;
+  status_.replication = obs.replication;
+  status_.sysid = in.local.sysid;
+  status_.paused = in.config.paused;
+  status_.cluster_unlocked = in.dcs_reachable && in.cluster.IsUnlocked();
+  status_.ttl = in.config.ttl;
+  status_.maximum_lag_on_failover = in.config.maximum_lag_on_failover;
+  status_.cluster_optime = in.cluster.status.optime;
+  if (in.dcs_reachable) {
+    status_.dcs_last_seen =
+        std::chrono::duration_cast<seconds>(clock_.WallNow().time_since_epoch()).count();
+  }
+}
+
+void Agent::RunCycle() {
+  auto cluster = dcs_.LoadCluster();
+  if (!cluster.ok()) {
+    PGHA_LOG_WARN("DCS is not accessible: {}", cluster.error().message());
+  }
+  ha::HaInput input = Observe(cluster);
+  std::string reason;
+  // The leader race changes the cluster; decide again on the new snapshot (at most twice).
+  for (int round = 0; round < 3; ++round) {
+    ha::Decision decision = ha::Decide(input);
+    reason = decision.reason;
+    bool redecide = false;
+    for (const auto& action : decision.actions) {
+      if (!Execute(action, input)) {
+        break;
+      }
+      if (action.kind == ha::ActionKind::kAcquireLock) {
+        redecide = true;
+      }
+    }
+    if (!redecide) {
+      break;
+    }
+    auto fresh = dcs_.LoadCluster();
+    if (fresh.ok() && (!fresh->leader || fresh->leader->name != config_.name)) {
+      // The cache may not have seen our own write yet; the lock is ours, say so.
+      fresh->leader = model::Leader{config_.name, 0, 0};
+    }
+    input = Observe(fresh);
+  }
+  {
+    std::lock_guard lock(mutex_);
+    if (reason != last_reason_) {
+      PGHA_LOG_INFO("{}", reason);
+    } else {
+      PGHA_LOG_DEBUG("{}", reason);
+    }
+    last_reason_ = reason;
+    last_cycle_ = clock_.Now();
+  }
+  if (input.dcs_reachable) {
+    TouchMember(input);
+  }
+}
+
+void Agent::StartLongAction(const std::string& name, std::function<Status()> work) {
+  std::lock_guard lock(mutex_);
+  if (!long_action_.empty()) {
+    return;
+  }
+  if (long_thread_.joinable()) {
+    long_thread_.join();
+  }
+  long_action_ = name;
+  long_thread_ = std::thread([this, name, work = std::move(work)] {
+    Status status = work();
+    if (!status.ok()) {
+      PGHA_LOG_ERROR("{} failed: {}", name, status.error().message());
+    } else {
+      PGHA_LOG_INFO("{} finished", name);
+    }
+    {
+      std::lock_guard inner(mutex_);
+      long_action_.clear();
+    }
+    wake_.notify_all();
+  });
+}
+
+Status Agent::Bootstrap() {
+  PGHA_LOG_INFO("initializing a new cluster");
+  auto fail = [this](const Error& error) -> Status {
+    (void)dcs_.CancelInitialization();
+    (void)postgres_.Stop("immediate", seconds(30));
+    (void)postgres_.RemoveDataDirectory();
+    return error;
+  };
+  if (auto s = postgres_.Initdb(); !s.ok()) {
+    return fail(s.error());
+  }
+  model::GlobalConfig dynamic(config_.bootstrap.dcs);
+  if (auto s = postgres_.WriteConfig(dynamic, false, nullptr); !s.ok()) {
+    return fail(s.error());
+  }
+  if (auto s = postgres_.WriteBootstrapHba(); !s.ok()) {
+    return fail(s.error());
+  }
+  starting_ = true;
+  auto started = postgres_.Start(seconds(config_.postgresql.pg_ctl_timeout));
+  starting_ = false;
+  if (!started.ok()) {
+    return fail(started.error());
+  }
+  if (auto s = postgres_.CreateRoles(); !s.ok()) {
+    return fail(s.error());
+  }
+  if (auto s = postgres_.WriteConfig(dynamic, false, nullptr); !s.ok()) {
+    return fail(s.error());
+  }
+  if (auto s = postgres_.Reload(); !s.ok()) {
+    return fail(s.error());
+  }
+  std::string sysid = postgres_.SystemIdentifier();
+  auto written = dcs_.Initialize(false, sysid);
+  if (!written.ok()) {
+    return fail(written.error());
+  }
+  auto config_set = dcs_.SetConfigValue(model::EncodeConfig(dynamic), std::nullopt);
+  if (!config_set.ok()) {
+    return fail(config_set.error());
+  }
+  auto won = dcs_.AttemptToAcquireLeader();
+  if (!won.ok() || !*won) {
+    return fail(won.ok() ? Error::Conflict("another node took the leader lock during bootstrap")
+                         : won.error());
+  }
+  last_lock_renewal_ = clock_.Now();
+  rewind_needed_ = false;
+  PGHA_LOG_INFO("initialized a new cluster (system identifier {})", sysid);
+  return OkStatus();
+}
+
+bool Agent::Execute(const ha::Action& action, const ha::HaInput& in) {
+  using ha::ActionKind;
+  const model::Member* target =
+      action.target.empty() ? nullptr : in.cluster.FindMember(action.target);
+  switch (action.kind) {
+    case ActionKind::kInitializeRace: {
+      auto won = dcs_.Initialize(true, "");
+      if (!won.ok() || !*won) {
+        return false;
+      }
+      StartLongAction("bootstrap", [this] { return Bootstrap(); });
+      return true;
+    }
+    case ActionKind::kCreateReplica: {
+      if (target == nullptr) {
+        return false;
+      }
+      model::Member leader = *target;
+      StartLongAction("basebackup", [this, leader]() -> Status {
+        auto backup = postgres_.Basebackup(leader);
+        if (!backup.ok()) {
+          (void)postgres_.RemoveDataDirectory();
+          return backup.error();
+        }
+        PGHA_RETURN_IF_ERROR(postgres_.WriteConfig(dynamic_, true, &leader));
+        rewind_needed_ = false;
+        SetFollowing(leader.name);
+        return postgres_.Start(seconds(config_.postgresql.pg_ctl_timeout));
+      });
+      return true;
+    }
+    case ActionKind::kStartPrimary: {
+      auto written = postgres_.WriteConfig(dynamic_, false, nullptr);
+      if (!written.ok()) {
+        PGHA_LOG_ERROR("{}", written.error().message());
+        return false;
+      }
+      // pg_ctl start returns once the server accepts connections: crash recovery, same timeline.
+      auto started = postgres_.Start(seconds(config_.postgresql.pg_ctl_timeout));
+      if (!started.ok()) {
+        PGHA_LOG_ERROR("{}", started.error().message());
+        return false;
+      }
+      return true;
+    }
+    case ActionKind::kStartReplica: {
+      auto written = postgres_.WriteConfig(dynamic_, true, target);
+      if (!written.ok()) {
+        PGHA_LOG_ERROR("{}", written.error().message());
+        return false;
+      }
+      SetFollowing(target != nullptr ? target->name : "");
+      auto started = postgres_.Start(seconds(config_.postgresql.pg_ctl_timeout));
+      if (!started.ok()) {
+        PGHA_LOG_ERROR("{}", started.error().message());
+        return false;
+      }
+      return true;
+    }
+    case ActionKind::kAcquireLock: {
+      auto won = dcs_.AttemptToAcquireLeader();
+      if (!won.ok()) {
+        PGHA_LOG_WARN("leader race failed: {}", won.error().message());
+        return false;
+      }
+      if (*won) {
+        last_lock_renewal_ = clock_.Now();
+        PGHA_LOG_INFO("acquired the leader lock");
+      }
+      return *won;
+    }
+    case ActionKind::kUpdateLock: {
+      auto renewed = dcs_.UpdateLeader(in.cluster);
+      if (!renewed.ok()) {
+        PGHA_LOG_WARN("failed to update the leader lock: {}", renewed.error().message());
+        return true;  // the DCS-unreachable rule demotes in time; do not stop here
+      }
+      if (!*renewed) {
+        PGHA_LOG_WARN("the leader lock is held by another node now");
+        return false;
+      }
+      last_lock_renewal_ = clock_.Now();
+      return true;
+    }
+    case ActionKind::kReleaseLock: {
+      (void)dcs_.DeleteLeader();
+      return true;
+    }
+    case ActionKind::kPromote: {
+      auto promoted = postgres_.Promote(seconds(config_.postgresql.pg_ctl_timeout));
+      if (!promoted.ok()) {
+        PGHA_LOG_ERROR("{}", promoted.error().message());
+        return false;
+      }
+      SetFollowing("");
+      rewind_needed_ = false;
+      auto obs = postgres_.Observe();
+      // Replicas reconnect within a second; their slots must exist by then, not a cycle later.
+      if (dynamic_.use_slots()) {
+        std::vector<std::string> names;
+        for (const auto& m : in.cluster.members) {
+          names.push_back(m.name);
+        }
+        (void)postgres_.SyncReplicationSlots(names);
+      }
+      RecordHistory(in.cluster, obs.timeline);
+      (void)postgres_.WriteConfig(dynamic_, false, nullptr);
+      return true;
+    }
+    case ActionKind::kDemote: {
+      // Refuse writes at once: stop the primary. Whether it needs pg_rewind and whom it
+      // follows is decided on the next cycle, when it is stopped.
+      (void)postgres_.Stop("fast", seconds(config_.postgresql.pg_ctl_timeout));
+      rewind_needed_ = true;
+      if (action.target.empty()) {
+        // No new leader known (DCS unreachable): come back read-only at once.
+        auto written = postgres_.WriteConfig(dynamic_, true, nullptr);
+        if (written.ok()) {
+          (void)postgres_.Start(seconds(config_.postgresql.pg_ctl_timeout));
+        }
+      }
+      return false;
+    }
+    case ActionKind::kFollow: {
+      if (target == nullptr) {
+        return false;
+      }
+      auto written = postgres_.WriteConfig(dynamic_, true, target);
+      if (!written.ok()) {
+        return false;
+      }
+      // PostgreSQL 13+ re-reads primary_conninfo on reload: no restart needed.
+      auto reloaded = postgres_.Reload();
+      if (reloaded.ok()) {
+        SetFollowing(target->name);
+      }
+      return reloaded.ok();
+    }
+    case ActionKind::kRewind: {
+      if (target == nullptr) {
+        return false;
+      }
+      model::Member leader = *target;
+      StartLongAction("rewind", [this, leader]() -> Status {
+        auto rewound = postgres_.Rewind(leader);
+        if (!rewound.ok()) {
+          if (config_.postgresql.remove_data_directory_on_rewind_failure) {
+            PGHA_LOG_WARN(
+                "pg_rewind failed; removing the data directory to re-clone "
+                "(remove_data_directory_on_rewind_failure)");
+            (void)postgres_.RemoveDataDirectory();
+          } else {
+            rewind_failed_ = true;
+          }
+          return rewound.error();
+        }
+        rewind_needed_ = false;
+        rewind_failed_ = false;
+        PGHA_RETURN_IF_ERROR(postgres_.WriteConfig(dynamic_, true, &leader));
+        SetFollowing(leader.name);
+        return postgres_.Start(seconds(config_.postgresql.pg_ctl_timeout));
+      });
+      return true;
+    }
+    case ActionKind::kWriteStatus: {
+      WriteStatusAndSlots(in);
+      return true;
+    }
+  }
+  return true;
+}
+
+void Agent::WriteStatusAndSlots(const ha::HaInput& in) {
+  if (dynamic_.use_slots()) {
+    std::vector<std::string> names;
+    for (const auto& m : in.cluster.members) {
+      names.push_back(m.name);
+    }
+    (void)postgres_.SyncReplicationSlots(names);
+  }
+  model::ClusterStatus status;
+  status.optime = in.local.wal_position;
+  std::string value = model::EncodeStatus(status);
+  if (value != last_status_written_) {
+    if (dcs_.WriteStatus(value).ok()) {
+      last_status_written_ = value;
+    }
+  }
+  if (in.local.timeline > 1 && last_history_timeline_ != in.local.timeline) {
+    RecordHistory(in.cluster, in.local.timeline);
+  }
+}
+
+void Agent::RecordHistory(const model::ClusterSnapshot& cluster, int64_t timeline) {
+  if (timeline <= 1) {
+    return;
+  }
+  auto entries = postgres_.TimelineHistory(timeline);
+  if (entries.empty()) {
+    return;
+  }
+  // Keep what the DCS already says about older switches (timestamps, leaders); add ours.
+  for (auto& entry : entries) {
+    for (const auto& known : cluster.history) {
+      if (known.timeline == entry.timeline) {
+        entry.timestamp = known.timestamp;
+        entry.new_leader = known.new_leader;
+      }
+    }
+  }
+  if (!entries.back().timestamp) {
+    entries.back().timestamp = FormatIsoTimestamp(clock_.WallNow());
+    entries.back().new_leader = config_.name;
+  }
+  if (dcs_.SetHistoryValue(model::EncodeHistory(entries)).ok()) {
+    last_history_timeline_ = timeline;
+  }
+}
+
+void Agent::TouchMember(const ha::HaInput& in) {
+  NodeStatus status = CurrentStatus();
+  model::MemberData data;
+  data.conn_url =
+      "postgres://" + config_.postgresql.connect_address + "/" + config_.postgresql.database;
+  data.api_url = "http://" + config_.restapi.connect_address + "/patroni";
+  data.state = status.state;
+  data.role = status.role;
+  data.version = kAdvertisedPatroniVersion;
+  data.tags = config_.tags.raw;
+  if (status.postgres_running) {
+    if (status.in_recovery) {
+      data.xlog_location =
+          std::max(status.received_location.value_or(0), status.replayed_location.value_or(0));
+      data.replication_state = status.replication_state;
+    } else {
+      data.xlog_location = status.wal_position;
+    }
+    data.timeline = status.timeline;
+  }
+  data.pause = in.config.paused;
+  auto touched = dcs_.TouchMember(model::EncodeMember(data));
+  if (!touched.ok()) {
+    PGHA_LOG_WARN("failed to update the member key: {}", touched.error().message());
+  }
+}
+
+void Agent::Shutdown() {
+  PGHA_LOG_INFO("shutting down");
+  // Long actions are not interruptible; wait for them rather than leave half a data dir.
+  // Only this (the loop) thread starts or joins them.
+  if (long_thread_.joinable()) {
+    long_thread_.join();
+  }
+  auto cluster = dcs_.LoadCluster();
+  bool leader = cluster.ok() && cluster->leader && cluster->leader->name == config_.name;
+  auto stopped = postgres_.Stop("fast", seconds(config_.postgresql.pg_ctl_timeout));
+  if (!stopped.ok()) {
+    PGHA_LOG_ERROR("{}", stopped.error().message());
+  }
+  if (leader && stopped.ok()) {
+    // PostgreSQL is down: nothing can be written here any more, so the lock can go at once.
+    auto deleted = dcs_.DeleteLeader();
+    PGHA_LOG_INFO("leader key {}", deleted.ok() && *deleted ? "deleted" : "could not be deleted");
+  }
+}
+
+}  // namespace pgha::agent

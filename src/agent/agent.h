@@ -1,0 +1,94 @@
+// Agent: one node's HA loop. Each cycle observes (DCS snapshot, local PostgreSQL, peers when
+// the lock is free), calls ha::Decide, executes the actions, and touches the member key. Long
+// actions (bootstrap, basebackup, rewind) run on their own thread; the loop keeps renewing the
+// lock meanwhile. The loop wakes every loop_wait, at once on a change of the leader/config key,
+// and within a second of the postmaster dying.
+//
+// Thread-safety: Run() on one thread; Status() and RequestStop() from any thread.
+#pragma once
+
+#include <atomic>
+#include <condition_variable>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <thread>
+
+#include "agent/node_status.h"
+#include "agent/peer_client.h"
+#include "common/clock.h"
+#include "config/config.h"
+#include "dcs/dcs.h"
+#include "ha/decide.h"
+#include "postgres/local_postgres.h"
+
+namespace pgha::agent {
+
+// The Patroni version pgha advertises in member keys: peers parse it to pick protocol features.
+inline constexpr const char* kAdvertisedPatroniVersion = "3.0.2";
+
+class Agent {
+ public:
+  Agent(const config::Config& config, dcs::Dcs& dcs, postgres::LocalPostgres& postgres,
+        PeerClient& peers, Clock& clock);
+  ~Agent();
+
+  // Runs cycles until RequestStop(); then shuts down gracefully: a leader stops PostgreSQL and
+  // deletes its leader key so a replica takes over at once; a replica just stops.
+  void Run();
+  void RequestStop();
+
+  NodeStatus CurrentStatus() const;
+  // The reason sentence of the last cycle, for logs and tests.
+  std::string LastReason() const;
+
+ private:
+  void RunCycle();
+  ha::HaInput Observe(const Result<model::ClusterSnapshot>& cluster);
+  bool Execute(const ha::Action& action, const ha::HaInput& input);
+  void StartLongAction(const std::string& name, std::function<Status()> work);
+  void Publish(const ha::HaInput& input, const postgres::Observation& obs);
+  void TouchMember(const ha::HaInput& input);
+  void WriteStatusAndSlots(const ha::HaInput& input);
+  void RecordHistory(const model::ClusterSnapshot& cluster, int64_t timeline);
+  void WaitForNextCycle();
+  void Shutdown();
+  Status Bootstrap();
+  std::string MemberState(const ha::HaInput& input) const;
+  std::string Following() const;
+  void SetFollowing(const std::string& name);
+
+  const config::Config& config_;
+  dcs::Dcs& dcs_;
+  postgres::LocalPostgres& postgres_;
+  PeerClient& peers_;
+  Clock& clock_;
+
+  std::atomic<bool> stop_{false};
+  std::mutex wake_mutex_;
+  std::condition_variable wake_;
+
+  // Loop-thread state.
+  ha::HaConfig ha_config_;
+  model::GlobalConfig dynamic_;
+  postgres::Observation last_obs_;
+  std::optional<MonoTime> last_lock_renewal_;
+  std::optional<MonoTime> down_since_;
+  // Also written by long-action threads.
+  std::atomic<bool> rewind_needed_{false};
+  std::atomic<bool> rewind_failed_{false};
+  std::atomic<bool> starting_{false};  // while pg_ctl start runs during bootstrap
+  std::string last_status_written_;
+  int64_t last_history_timeline_ = 0;
+  MonoTime last_cycle_{};
+
+  // Long action, shared with its thread.
+  mutable std::mutex mutex_;
+  std::string long_action_;
+  std::string following_;  // the member primary_conninfo points at
+  std::thread long_thread_;
+  NodeStatus status_;
+  std::string last_reason_;
+};
+
+}  // namespace pgha::agent

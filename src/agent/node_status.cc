@@ -1,0 +1,51 @@
+#include "agent/node_status.h"
+
+namespace pgha::agent {
+
+nlohmann::ordered_json NodeStatus::ToPatroniJson() const {
+  nlohmann::ordered_json out;
+  out["state"] = state;
+  if (postgres_running) {
+    out["postmaster_start_time"] = postmaster_start_time;
+    out["role"] = role;
+    out["server_version"] = server_version;
+    if (!in_recovery) {
+      out["xlog"] = {{"location", wal_position}};
+    } else {
+      nlohmann::ordered_json xlog;
+      xlog["received_location"] = received_location.value_or(0);
+      xlog["replayed_location"] = replayed_location.value_or(0);
+      xlog["replayed_timestamp"] = replayed_timestamp.empty()
+                                       ? nlohmann::ordered_json(nullptr)
+                                       : nlohmann::ordered_json(replayed_timestamp);
+      xlog["paused"] = replay_paused;
+      out["xlog"] = xlog;
+    }
+    out["timeline"] = timeline;
+    if (!in_recovery && !replication.empty()) {
+      out["replication"] = nlohmann::ordered_json::parse(replication.dump());
+    }
+    if (in_recovery && !replication_state.empty()) {
+      out["replication_state"] = replication_state;
+    }
+  } else {
+    out["role"] = role;
+  }
+  if (cluster_unlocked) {
+    out["cluster_unlocked"] = true;
+  }
+  if (paused) {
+    out["pause"] = true;
+  }
+  out["dcs_last_seen"] = dcs_last_seen;
+  if (!tags.empty()) {
+    out["tags"] = nlohmann::ordered_json::parse(tags.dump());
+  }
+  if (!sysid.empty()) {
+    out["database_system_identifier"] = sysid;
+  }
+  out["patroni"] = {{"version", version}, {"scope", scope}, {"name", name}};
+  return out;
+}
+
+}  // namespace pgha::agent

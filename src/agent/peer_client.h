@@ -1,0 +1,24 @@
+// PeerClient: asks other members for their status (GET <api_url>, 2 s timeout, no retry), as
+// Patroni's leader race does. Implemented over HTTP in api/http; faked in tests.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "ha/decide.h"
+#include "model/cluster.h"
+
+namespace pgha::agent {
+
+class PeerClient {
+ public:
+  virtual ~PeerClient() = default;
+  // One status per member asked, in the same order; unreachable members come back with
+  // reachable == false. Members are asked in parallel.
+  virtual std::vector<ha::PeerStatus> FetchAll(const std::vector<model::Member>& members) = 0;
+};
+
+// Reads a /patroni body (Patroni's or pgha's) into what the leader race compares.
+ha::PeerStatus PeerStatusFromJson(const std::string& name, const std::string& body);
+
+}  // namespace pgha::agent

@@ -1,0 +1,43 @@
+// The REST API's read side as pure functions: a request and the node's published status in,
+// a status code and body out (Patroni's do_GET family, COMPAT.md §3). No sockets here; api/http
+// adapts these to cpp-httplib.
+#pragma once
+
+#include <map>
+#include <string>
+
+#include "agent/node_status.h"
+
+namespace pgha::api {
+
+struct Request {
+  std::string method;  // GET, HEAD, OPTIONS, ...
+  std::string path;    // without the query string
+  std::multimap<std::string, std::string> query;
+};
+
+struct Reply {
+  int status = 200;
+  std::string body;  // empty for HEAD and OPTIONS
+  std::string content_type = "application/json";
+};
+
+// Status-code rules, as Patroni's (with one deliberate difference: /primary is 503 while
+// PostgreSQL is not running, so a load balancer stops sending writes to a dead port):
+//   /, /primary, /master, /read-write   200 when this node holds the leader lock and runs as
+//   primary /leader                             200 when it holds the leader lock /standby-leader,
+//   /standby_leader    200 when it holds the lock in a standby cluster (never, yet) /replica 200
+//   when running as a replica, not tagged noloadbalance,
+//                                       within ?lag=, matching ?replication_state= and ?tag_k=v
+//   /read-only                          200 for the primary or a replica as above
+//   /asynchronous, /async               200 for a replica as above (no synchronous mode yet)
+//   /synchronous, /sync, /quorum        503 (no synchronous mode yet)
+//   /read-only-sync, /read-only-quorum  200 for the primary
+//   /health                             200 when PostgreSQL is running
+//   /liveness                           200 when the HA loop ran within ttl (primary) or 2*ttl
+//   /readiness                          200 for the running leader, or a streaming replica within
+//   lag /patroni                            always 200 any other GET path                  503 with
+//   the status body
+Reply Handle(const Request& request, const agent::NodeStatus& status);
+
+}  // namespace pgha::api

@@ -1,0 +1,578 @@
+#include "postgres/local_postgres.h"
+
+#include <fmt/format.h>
+#include <signal.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <set>
+#include <sstream>
+
+#include "common/log.h"
+#include "common/lsn.h"
+#include "common/strings.h"
+#include "common/subprocess.h"
+#include "postgres/connection.h"
+
+namespace pgha::postgres {
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+using std::chrono::seconds;
+
+namespace {
+
+// Cluster-wide parameters: Patroni takes them from the DCS only (with these defaults) and
+// passes them to every node alike, since a replica with smaller values cannot replay.
+const std::vector<std::pair<std::string, json>>& ClusterWideDefaults() {
+  static const std::vector<std::pair<std::string, json>> defaults = {
+      {"max_connections", 100},          {"max_wal_senders", 10},
+      {"max_prepared_transactions", 0},  {"max_locks_per_transaction", 64},
+      {"track_commit_timestamp", "off"}, {"max_replication_slots", 10},
+      {"max_worker_processes", 8},       {"wal_log_hints", "on"},
+      {"wal_level", "replica"},          {"wal_keep_size", "128MB"},
+  };
+  return defaults;
+}
+
+std::string GucValue(const json& value) {
+  if (value.is_boolean()) {
+    return value.get<bool>() ? "on" : "off";
+  }
+  std::string text = value.is_string() ? value.get<std::string>() : value.dump();
+  std::string out = "'";
+  for (char c : text) {
+    if (c == '\'') {
+      out += '\'';
+    }
+    out += c;
+  }
+  return out + "'";
+}
+
+Status RunTool(const std::vector<std::string>& argv, seconds timeout, const std::string& what,
+               const std::map<std::string, std::string>& env = {}) {
+  auto result = RunProgram(argv, timeout, env);
+  if (result.exit_code != 0) {
+    std::string output(Trim(result.output));
+    return Error::Unavailable(fmt::format("{} failed{}: {}", what,
+                                          result.timed_out ? " (timed out)" : "",
+                                          output.empty() ? "no output" : output));
+  }
+  return OkStatus();
+}
+
+Status WriteFile(const fs::path& path, const std::string& content, fs::perms perms) {
+  fs::path tmp = path;
+  tmp += ".tmp";
+  {
+    std::ofstream out(tmp, std::ios::trunc);
+    if (!out) {
+      return Error::Unavailable("cannot write " + tmp.string());
+    }
+    out << content;
+    if (!out.good()) {
+      return Error::Unavailable("cannot write " + tmp.string());
+    }
+  }
+  std::error_code ec;
+  fs::permissions(tmp, perms, ec);
+  fs::rename(tmp, path, ec);
+  if (ec) {
+    return Error::Unavailable(fmt::format("cannot replace {}: {}", path.string(), ec.message()));
+  }
+  return OkStatus();
+}
+
+std::string ListenHost(const config::PostgresqlConfig& pg) {
+  std::string host = pg.listen_address.host;
+  if (host == "0.0.0.0" || host == "*" || host.empty()) {
+    return "127.0.0.1";
+  }
+  if (host == "::") {
+    return "::1";
+  }
+  return host;
+}
+
+}  // namespace
+
+LocalPostgres::LocalPostgres(const config::Config& config) : config_(config) {}
+
+LocalPostgres::~LocalPostgres() = default;
+
+std::string LocalPostgres::Bin(const std::string& program) const {
+  return config_.postgresql.BinaryPath(program);
+}
+
+bool LocalPostgres::DataInitialized() const {
+  std::error_code ec;
+  return fs::exists(fs::path(config_.postgresql.data_dir) / "PG_VERSION", ec) &&
+         fs::exists(fs::path(config_.postgresql.data_dir) / "global" / "pg_control", ec);
+}
+
+std::string LocalPostgres::ControlData(const std::string& field) const {
+  if (!DataInitialized()) {
+    return "";
+  }
+  auto result = RunProgram({Bin("pg_controldata"), "-D", config_.postgresql.data_dir}, seconds(10),
+                           {{"LC_ALL", "C"}});
+  if (result.exit_code != 0) {
+    return "";
+  }
+  std::istringstream lines(result.output);
+  std::string line;
+  while (std::getline(lines, line)) {
+    if (line.rfind(field + ":", 0) == 0) {
+      return std::string(Trim(line.substr(field.size() + 1)));
+    }
+  }
+  return "";
+}
+
+std::string LocalPostgres::SystemIdentifier() const {
+  return ControlData("Database system identifier");
+}
+
+std::string LocalPostgres::ControlState() const { return ControlData("Database cluster state"); }
+
+bool LocalPostgres::StandbySignalPresent() const {
+  std::error_code ec;
+  return fs::exists(fs::path(config_.postgresql.data_dir) / "standby.signal", ec);
+}
+
+bool LocalPostgres::PostmasterAlive() const {
+  std::ifstream pidfile(fs::path(config_.postgresql.data_dir) / "postmaster.pid");
+  pid_t pid = 0;
+  if (!(pidfile >> pid) || pid <= 0) {
+    return false;
+  }
+  return ::kill(pid, 0) == 0;
+}
+
+std::string LocalPostgres::SocketDirectory() const {
+  const auto& params = config_.postgresql.parameters;
+  if (auto it = params.find("unix_socket_directories"); it != params.end() && it->is_string()) {
+    auto dirs = SplitAndTrim(it->get<std::string>(), ',');
+    if (!dirs.empty()) {
+      return dirs.front();
+    }
+  }
+  return fs::path(config_.postgresql.data_dir).parent_path().string();
+}
+
+std::string LocalPostgres::LocalConninfo() const {
+  const auto& pg = config_.postgresql;
+  std::string host = pg.use_unix_socket ? SocketDirectory() : ListenHost(pg);
+  std::string conninfo =
+      fmt::format("host={} port={} user={} dbname={} application_name=pgha",
+                  QuoteConninfoValue(host), pg.listen_address.port,
+                  QuoteConninfoValue(pg.superuser.username), QuoteConninfoValue(pg.database));
+  if (!pg.superuser.password.empty()) {
+    conninfo += " password=" + QuoteConninfoValue(pg.superuser.password);
+  }
+  return conninfo;
+}
+
+std::string LocalPostgres::ReplicationConninfo(const model::Member& leader) const {
+  const auto& repl = config_.postgresql.replication;
+  std::string conninfo =
+      fmt::format("host={} port={} user={} application_name={} sslmode=prefer",
+                  QuoteConninfoValue(leader.host()), leader.port(),
+                  QuoteConninfoValue(repl.username), QuoteConninfoValue(config_.name));
+  if (!repl.password.empty()) {
+    conninfo += " password=" + QuoteConninfoValue(repl.password);
+  }
+  for (const auto& [k, v] : repl.ssl) {
+    conninfo += " " + k + "=" + QuoteConninfoValue(v);
+  }
+  return conninfo;
+}
+
+std::string LocalPostgres::SlotName(const std::string& member) {
+  // Patroni's rule: lower-case, anything outside [a-z0-9_] becomes '_'.
+  std::string slot;
+  for (char c : ToLower(member)) {
+    slot += (std::isalnum(static_cast<unsigned char>(c)) || c == '_') ? c : '_';
+  }
+  return slot.substr(0, 63);
+}
+
+Result<std::unique_ptr<Connection>> LocalPostgres::Connect() {
+  return Connection::Open(LocalConninfo());
+}
+
+Observation LocalPostgres::Observe() {
+  Observation obs;
+  std::lock_guard lock(connection_mutex_);
+  if (!connection_ || !connection_->ok()) {
+    connection_.reset();
+    if (!PostmasterAlive()) {
+      return obs;
+    }
+    auto conn = Connect();
+    if (!conn.ok()) {
+      PGHA_LOG_DEBUG("cannot connect to local PostgreSQL: {}", conn.error().message());
+      return obs;
+    }
+    connection_ = std::move(conn).value();
+  }
+  auto rows = connection_->Query(R"SQL(
+    SELECT pg_is_in_recovery(),
+           CASE WHEN pg_is_in_recovery() THEN NULL ELSE (pg_current_wal_lsn() - '0/0')::text END,
+           (pg_last_wal_receive_lsn() - '0/0')::text,
+           (pg_last_wal_replay_lsn() - '0/0')::text,
+           to_char(pg_last_xact_replay_timestamp() AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS.US'),
+           CASE WHEN pg_is_in_recovery() THEN pg_is_wal_replay_paused() ELSE false END,
+           to_char(pg_postmaster_start_time() AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS.US'),
+           current_setting('server_version_num'),
+           CASE WHEN pg_is_in_recovery()
+                THEN COALESCE((SELECT received_tli FROM pg_stat_wal_receiver),
+                              (SELECT timeline_id FROM pg_control_checkpoint()))
+                ELSE ('x' || substr(pg_walfile_name(pg_current_wal_lsn()), 1, 8))::bit(32)::int END,
+           (SELECT status FROM pg_stat_wal_receiver),
+           (SELECT sender_host || ':' || sender_port FROM pg_stat_wal_receiver))SQL");
+  if (!rows.ok() || rows->empty()) {
+    connection_.reset();
+    return obs;
+  }
+  const Row& r = rows->front();
+  auto u64 = [](const std::optional<std::string>& v) -> std::optional<uint64_t> {
+    if (!v) {
+      return std::nullopt;
+    }
+    return ParseUint64(*v);
+  };
+  obs.running = true;
+  obs.in_recovery = r[0] == std::optional<std::string>("t");
+  obs.received_location = u64(r[2]);
+  obs.replayed_location = u64(r[3]);
+  if (obs.in_recovery) {
+    obs.wal_position =
+        std::max(obs.received_location.value_or(0), obs.replayed_location.value_or(0));
+  } else {
+    obs.wal_position = u64(r[1]).value_or(0);
+  }
+  obs.replayed_timestamp = r[4] ? *r[4] + "+00:00" : "";
+  obs.replay_paused = r[5] == std::optional<std::string>("t");
+  obs.postmaster_start_time = r[6] ? *r[6] + "+00:00" : "";
+  obs.server_version = r[7] ? ParseInt64(*r[7]).value_or(0) : 0;
+  obs.timeline = r[8] ? ParseInt64(*r[8]).value_or(0) : 0;
+  if (obs.in_recovery) {
+    obs.replication_state =
+        r[9] == std::optional<std::string>("streaming") ? "streaming" : "in archive recovery";
+    obs.following_host_port = r[10].value_or("");
+  }
+  if (!obs.in_recovery) {
+    auto replication = connection_->Query(
+        "SELECT usename, application_name, client_addr::text, state, sync_state, sync_priority "
+        "FROM pg_stat_replication ORDER BY application_name");
+    if (replication.ok()) {
+      for (const auto& row : *replication) {
+        obs.replication.push_back(
+            {{"usename", row[0].value_or("")},
+             {"application_name", row[1].value_or("")},
+             {"client_addr", row[2].value_or("")},
+             {"state", row[3].value_or("")},
+             {"sync_state", row[4].value_or("")},
+             {"sync_priority", ParseInt64(row[5].value_or("0")).value_or(0)}});
+      }
+    }
+  }
+  return obs;
+}
+
+Status LocalPostgres::Initdb() {
+  std::vector<std::string> argv = {Bin("initdb"), "-D", config_.postgresql.data_dir,
+                                   "--username=" + config_.postgresql.superuser.username};
+  for (const auto& option : config_.bootstrap.initdb) {
+    if (option.is_string()) {
+      argv.push_back("--" + option.get<std::string>());
+    } else if (option.is_object()) {
+      for (const auto& [k, v] : option.items()) {
+        argv.push_back("--" + k + "=" + (v.is_string() ? v.get<std::string>() : v.dump()));
+      }
+    }
+  }
+  PGHA_RETURN_IF_ERROR(RunTool(argv, seconds(300), "initdb"));
+  // Patroni's layout: the original file is kept as postgresql.base.conf and included.
+  fs::path dir(config_.postgresql.data_dir);
+  std::error_code ec;
+  fs::rename(dir / "postgresql.conf", dir / "postgresql.base.conf", ec);
+  if (ec) {
+    return Error::Unavailable("cannot rename postgresql.conf: " + ec.message());
+  }
+  return OkStatus();
+}
+
+Status LocalPostgres::WriteConfig(const model::GlobalConfig& dynamic, bool standby,
+                                  const model::Member* leader) {
+  const auto& pg = config_.postgresql;
+  fs::path dir(pg.data_dir);
+  std::vector<std::pair<std::string, json>> params;
+  std::set<std::string> cluster_wide;
+  const json& dcs_params = dynamic.postgresql_parameters();
+  for (const auto& [name, fallback] : ClusterWideDefaults()) {
+    cluster_wide.insert(name);
+    auto it = dcs_params.find(name);
+    params.emplace_back(name, it != dcs_params.end() ? *it : fallback);
+  }
+  std::map<std::string, json> rest;
+  for (const auto& [name, value] : dcs_params.items()) {
+    if (!cluster_wide.count(name)) {
+      rest[name] = value;
+    }
+  }
+  for (const auto& [name, value] : pg.parameters.items()) {
+    if (!cluster_wide.count(name)) {
+      rest[name] = value;  // local parameters win, except the cluster-wide ones
+    }
+  }
+  for (const char* forced : {"listen_addresses", "port", "cluster_name", "hot_standby",
+                             "primary_conninfo", "primary_slot_name", "unix_socket_directories"}) {
+    rest.erase(forced);
+  }
+  std::string listen = pg.listen;
+  if (auto colon = listen.rfind(':'); colon != std::string::npos) {
+    listen = listen.substr(0, colon);
+  }
+  std::string conf =
+      "# Written by pgha from patroni.yml and the DCS config; edits here are lost.\n";
+  conf += "include 'postgresql.base.conf'\n\n";
+  conf += "listen_addresses = " + GucValue(listen.empty() ? "*" : listen) + "\n";
+  conf += fmt::format("port = {}\n", pg.listen_address.port);
+  conf += "cluster_name = " + GucValue(config_.scope) + "\n";
+  conf += "hot_standby = on\n";
+  conf += "unix_socket_directories = " + GucValue(SocketDirectory()) + "\n";
+  for (const auto& [name, value] : params) {
+    conf += name + " = " + GucValue(value) + "\n";
+  }
+  for (const auto& [name, value] : rest) {
+    conf += name + " = " + GucValue(value) + "\n";
+  }
+  if (standby) {
+    conf += "recovery_target_timeline = 'latest'\n";
+    if (leader != nullptr) {
+      conf += "primary_conninfo = " + GucValue(ReplicationConninfo(*leader)) + "\n";
+      if (dynamic.use_slots()) {
+        conf += "primary_slot_name = " + GucValue(SlotName(config_.name)) + "\n";
+      }
+    }
+  }
+  PGHA_RETURN_IF_ERROR(
+      WriteFile(dir / "postgresql.conf", conf, fs::perms::owner_read | fs::perms::owner_write));
+  const auto& hba = pg.pg_hba;
+  if (!hba.empty()) {
+    std::string text = "# Written by pgha from postgresql.pg_hba.\n";
+    for (const auto& line : hba) {
+      text += line + "\n";
+    }
+    PGHA_RETURN_IF_ERROR(
+        WriteFile(dir / "pg_hba.conf", text, fs::perms::owner_read | fs::perms::owner_write));
+  }
+  std::error_code ec;
+  if (standby) {
+    PGHA_RETURN_IF_ERROR(
+        WriteFile(dir / "standby.signal", "", fs::perms::owner_read | fs::perms::owner_write));
+  } else {
+    fs::remove(dir / "standby.signal", ec);
+  }
+  return OkStatus();
+}
+
+Status LocalPostgres::WriteBootstrapHba() {
+  fs::path dir(config_.postgresql.data_dir);
+  return WriteFile(
+      dir / "pg_hba.conf",
+      "# Temporary, while pgha creates the roles after initdb.\n"
+      "local all all trust\nhost all all 127.0.0.1/32 trust\nhost all all ::1/128 trust\n",
+      fs::perms::owner_read | fs::perms::owner_write);
+}
+
+Status LocalPostgres::Start(seconds timeout) {
+  fs::path log =
+      fs::path(config_.postgresql.data_dir).parent_path() / ("postgresql-" + config_.name + ".log");
+  return RunTool({Bin("pg_ctl"), "start", "-D", config_.postgresql.data_dir, "-w", "-t",
+                  std::to_string(timeout.count()), "-l", log.string()},
+                 timeout + seconds(10), "pg_ctl start");
+}
+
+Status LocalPostgres::Stop(const std::string& mode, seconds timeout) {
+  {
+    std::lock_guard lock(connection_mutex_);
+    connection_.reset();
+  }
+  if (!PostmasterAlive()) {
+    return OkStatus();
+  }
+  return RunTool({Bin("pg_ctl"), "stop", "-D", config_.postgresql.data_dir, "-m", mode, "-w", "-t",
+                  std::to_string(timeout.count())},
+                 timeout + seconds(10), "pg_ctl stop");
+}
+
+Status LocalPostgres::Promote(seconds timeout) {
+  return RunTool({Bin("pg_ctl"), "promote", "-D", config_.postgresql.data_dir, "-w", "-t",
+                  std::to_string(timeout.count())},
+                 timeout + seconds(10), "pg_ctl promote");
+}
+
+Status LocalPostgres::Reload() {
+  return RunTool({Bin("pg_ctl"), "reload", "-D", config_.postgresql.data_dir}, seconds(30),
+                 "pg_ctl reload");
+}
+
+Status LocalPostgres::CreateRoles() {
+  auto conn = Connect();
+  if (!conn.ok()) {
+    return conn.error();
+  }
+  const auto& pg = config_.postgresql;
+  auto& c = **conn;
+  if (!pg.superuser.password.empty()) {
+    PGHA_RETURN_IF_ERROR(
+        c.Execute(fmt::format("ALTER ROLE {} WITH PASSWORD {}", QuoteIdent(pg.superuser.username),
+                              QuoteLiteral(pg.superuser.password))));
+  }
+  auto create = [&c](const std::string& name, const std::string& password,
+                     const std::string& options) -> Status {
+    auto exists = c.Query("SELECT 1 FROM pg_roles WHERE rolname = $1", {name});
+    if (!exists.ok()) {
+      return exists.error();
+    }
+    std::string verb = exists->empty() ? "CREATE" : "ALTER";
+    std::string sql = fmt::format("{} ROLE {} WITH LOGIN {}", verb, QuoteIdent(name), options);
+    if (!password.empty()) {
+      sql += " PASSWORD " + QuoteLiteral(password);
+    }
+    return c.Execute(sql);
+  };
+  if (pg.replication.username != pg.superuser.username) {
+    PGHA_RETURN_IF_ERROR(create(pg.replication.username, pg.replication.password, "REPLICATION"));
+  }
+  if (pg.rewind && pg.rewind->username != pg.superuser.username) {
+    PGHA_RETURN_IF_ERROR(create(pg.rewind->username, pg.rewind->password, ""));
+    // What pg_rewind needs from a non-superuser (PostgreSQL's documentation).
+    for (const char* fn :
+         {"pg_catalog.pg_ls_dir(text, boolean, boolean)", "pg_catalog.pg_stat_file(text, boolean)",
+          "pg_catalog.pg_read_binary_file(text)",
+          "pg_catalog.pg_read_binary_file(text, bigint, bigint, boolean)"}) {
+      PGHA_RETURN_IF_ERROR(c.Execute(
+          fmt::format("GRANT EXECUTE ON FUNCTION {} TO {}", fn, QuoteIdent(pg.rewind->username))));
+    }
+  }
+  return OkStatus();
+}
+
+Status LocalPostgres::Basebackup(const model::Member& leader) {
+  const auto& repl = config_.postgresql.replication;
+  std::error_code ec;
+  fs::create_directories(config_.postgresql.data_dir, ec);
+  fs::permissions(config_.postgresql.data_dir, fs::perms::owner_all, ec);
+  std::string dbname = fmt::format(
+      "host={} port={} user={} application_name={}", QuoteConninfoValue(leader.host()),
+      leader.port(), QuoteConninfoValue(repl.username), QuoteConninfoValue(config_.name));
+  PGHA_LOG_INFO("creating replica from {} with pg_basebackup", leader.name);
+  return RunTool({Bin("pg_basebackup"), "-D", config_.postgresql.data_dir, "-X", "stream", "-c",
+                  "fast", "--no-password", "-d", dbname},
+                 seconds(86400), "pg_basebackup", {{"PGPASSWORD", repl.password}});
+}
+
+Status LocalPostgres::CrashRecover() {
+  auto state = ControlState();
+  if (state == "shut down" || state == "shut down in recovery") {
+    return OkStatus();
+  }
+  PGHA_LOG_INFO("data directory state is '{}'; running crash recovery in single-user mode", state);
+  auto result = RunProgram({Bin("postgres"), "--single", "-D", config_.postgresql.data_dir, "-c",
+                            "archive_mode=off", "postgres"},
+                           seconds(600), {}, "");
+  if (result.exit_code != 0) {
+    return Error::Unavailable("single-user crash recovery failed: " +
+                              std::string(Trim(result.output)));
+  }
+  return OkStatus();
+}
+
+Status LocalPostgres::Rewind(const model::Member& leader) {
+  PGHA_RETURN_IF_ERROR(CrashRecover());
+  const auto& pg = config_.postgresql;
+  const config::PgUser& user = pg.rewind ? *pg.rewind : pg.superuser;
+  std::string source = fmt::format(
+      "host={} port={} user={} dbname={}", QuoteConninfoValue(leader.host()), leader.port(),
+      QuoteConninfoValue(user.username), QuoteConninfoValue(pg.database));
+  PGHA_LOG_INFO("running pg_rewind from {}", leader.name);
+  return RunTool({Bin("pg_rewind"), "-D", pg.data_dir, "--source-server=" + source}, seconds(3600),
+                 "pg_rewind", {{"PGPASSWORD", user.password}});
+}
+
+Status LocalPostgres::RemoveDataDirectory() {
+  std::error_code ec;
+  for (const auto& entry : fs::directory_iterator(config_.postgresql.data_dir, ec)) {
+    fs::remove_all(entry.path(), ec);
+  }
+  return ec ? Status(Error::Unavailable("cannot empty the data directory: " + ec.message()))
+            : OkStatus();
+}
+
+Status LocalPostgres::SyncReplicationSlots(const std::vector<std::string>& members) {
+  std::lock_guard lock(connection_mutex_);
+  if (!connection_) {
+    return Error::Unavailable("not connected");
+  }
+  std::set<std::string> wanted;
+  for (const auto& m : members) {
+    if (m != config_.name) {
+      wanted.insert(SlotName(m));
+    }
+  }
+  auto rows =
+      connection_->Query("SELECT slot_name FROM pg_replication_slots WHERE slot_type = 'physical'");
+  if (!rows.ok()) {
+    return rows.error();
+  }
+  std::set<std::string> existing;
+  for (const auto& row : *rows) {
+    existing.insert(row[0].value_or(""));
+  }
+  for (const auto& slot : wanted) {
+    if (!existing.count(slot)) {
+      PGHA_RETURN_IF_ERROR(
+          connection_->Execute("SELECT pg_create_physical_replication_slot($1, true)", {slot}));
+    }
+  }
+  for (const auto& slot : existing) {
+    if (!wanted.count(slot)) {
+      // An active slot cannot be dropped; the next cycle tries again.
+      (void)connection_->Execute(
+          "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots "
+          "WHERE slot_name = $1 AND NOT active",
+          {slot});
+    }
+  }
+  return OkStatus();
+}
+
+std::vector<model::HistoryEntry> LocalPostgres::TimelineHistory(int64_t timeline) const {
+  std::vector<model::HistoryEntry> entries;
+  fs::path file =
+      fs::path(config_.postgresql.data_dir) / "pg_wal" / fmt::format("{:08X}.history", timeline);
+  std::ifstream in(file);
+  std::string line;
+  while (std::getline(in, line)) {
+    auto parts = Split(line, '\t');
+    if (parts.size() < 2) {
+      continue;
+    }
+    auto tl = ParseInt64(Trim(parts[0]));
+    auto lsn = Lsn::Parse(Trim(parts[1]));
+    if (!tl || !lsn.ok()) {
+      continue;
+    }
+    entries.push_back(
+        {*tl, lsn->value(), parts.size() > 2 ? std::string(Trim(parts[2])) : "", {}, {}});
+  }
+  return entries;
+}
+
+}  // namespace pgha::postgres

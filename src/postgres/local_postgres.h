@@ -1,0 +1,96 @@
+// LocalPostgres: this node's PostgreSQL, driven with its own tools (initdb, pg_ctl,
+// pg_basebackup, pg_rewind, pg_controldata) and observed through libpq. The agent calls it from
+// its loop and from long-action threads, never both at once for the same operation.
+#pragma once
+
+#include <sys/types.h>
+
+#include <memory>
+#include <mutex>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "common/result.h"
+#include "config/config.h"
+#include "model/cluster.h"
+#include "model/global_config.h"
+
+namespace pgha::postgres {
+
+class Connection;
+
+struct Observation {
+  bool running = false;
+  bool in_recovery = false;
+  uint64_t wal_position = 0;  // primary: current; replica: max(received, replayed)
+  std::optional<uint64_t> received_location;
+  std::optional<uint64_t> replayed_location;
+  std::string replayed_timestamp;  // "" when unknown
+  bool replay_paused = false;
+  int64_t timeline = 0;
+  std::string postmaster_start_time;  // "2026-11-25 19:41:14.467641+00:00"
+  int64_t server_version = 0;
+  std::string replication_state;    // "streaming" / "in archive recovery" on replicas
+  std::string following_host_port;  // the walreceiver's sender "host:port"
+  nlohmann::json replication = nlohmann::json::array();  // pg_stat_replication rows
+};
+
+class LocalPostgres {
+ public:
+  explicit LocalPostgres(const config::Config& config);
+  ~LocalPostgres();
+
+  bool DataInitialized() const;
+  // From pg_controldata; "" when the data directory is not initialised.
+  std::string SystemIdentifier() const;
+  // pg_controldata's "Database cluster state" ("in production", "shut down", ...).
+  std::string ControlState() const;
+  bool StandbySignalPresent() const;
+  bool PostmasterAlive() const;
+
+  // Queries the running server; `running` false when it cannot be reached.
+  Observation Observe();
+
+  // Runs initdb with bootstrap.initdb options.
+  Status Initdb();
+  // Writes postgresql.conf and pg_hba.conf (and standby.signal when `standby`), following
+  // `leader` (a member of the cluster) when given.
+  Status WriteConfig(const model::GlobalConfig& dynamic, bool standby, const model::Member* leader);
+  // During bootstrap only: a pg_hba.conf that lets the local superuser in without a password,
+  // until the roles exist.
+  Status WriteBootstrapHba();
+  Status Start(std::chrono::seconds timeout);
+  Status Stop(const std::string& mode, std::chrono::seconds timeout);
+  Status Promote(std::chrono::seconds timeout);
+  Status Reload();
+  // After initdb on the bootstrap leader: superuser password, replication and rewind roles.
+  Status CreateRoles();
+  Status Basebackup(const model::Member& leader);
+  // Brings a crashed data directory to a consistent state in single-user mode (pg_rewind needs
+  // a clean shutdown).
+  Status CrashRecover();
+  Status Rewind(const model::Member& leader);
+  Status RemoveDataDirectory();
+  // Keeps one physical slot per member (other than this one); drops slots of members gone.
+  Status SyncReplicationSlots(const std::vector<std::string>& members);
+  // Entries of pg_wal/<timeline>.history: (parent timeline, switch LSN, reason).
+  std::vector<model::HistoryEntry> TimelineHistory(int64_t timeline) const;
+
+  std::string LocalConninfo() const;
+  std::string ReplicationConninfo(const model::Member& leader) const;
+  static std::string SlotName(const std::string& member);
+
+ private:
+  std::string Bin(const std::string& program) const;
+  std::string ControlData(const std::string& field) const;
+  std::string SocketDirectory() const;
+  Result<std::unique_ptr<Connection>> Connect();
+
+  const config::Config& config_;
+  std::mutex connection_mutex_;
+  std::unique_ptr<Connection> connection_;
+};
+
+}  // namespace pgha::postgres
