@@ -132,7 +132,7 @@ std::string Agent::MemberState(const ha::HaInput& input) const {
 ha::HaInput Agent::Observe(const Result<model::ClusterSnapshot>& cluster) {
   ha::HaInput in;
   in.now = clock_.Now();
-  in.dcs_reachable = cluster.ok();
+  in.dcs_reachable = cluster.ok() && !dcs_failed_;
   if (cluster.ok()) {
     in.cluster = *cluster;
     if (in.cluster.config) {
@@ -275,6 +275,10 @@ void Agent::RunCycle() {
     }
     last_reason_ = reason;
     last_cycle_ = clock_.Now();
+  }
+  if (dcs_failed_ && dcs_.Ping().ok()) {
+    PGHA_LOG_INFO("DCS is accessible again");
+    dcs_failed_ = false;
   }
   if (input.dcs_reachable) {
     TouchMember(input);
@@ -433,8 +437,19 @@ bool Agent::Execute(const ha::Action& action, const ha::HaInput& in) {
       auto renewed = dcs_.UpdateLeader(in.cluster);
       if (!renewed.ok()) {
         PGHA_LOG_WARN("failed to update the leader lock: {}", renewed.error().message());
-        return true;  // the DCS-unreachable rule demotes in time; do not stop here
+        dcs_failed_ = true;
+        // The renewal already spent retry_timeout trying: past that, the lock may expire
+        // elsewhere before we could renew it, so stop taking writes now (Patroni does the same).
+        bool overdue =
+            !last_lock_renewal_ || duration<double>(clock_.Now() - *last_lock_renewal_).count() >=
+                                       ha_config_.retry_timeout;
+        if (overdue && in.local.postgres_running && !in.local.in_recovery) {
+          PGHA_LOG_WARN("demoting self because the leader lock could not be renewed");
+          (void)Execute(ha::Action{ActionKind::kDemote, ""}, in);
+        }
+        return false;
       }
+      dcs_failed_ = false;
       if (!*renewed) {
         PGHA_LOG_WARN("the leader lock is held by another node now");
         return false;
@@ -454,6 +469,11 @@ bool Agent::Execute(const ha::Action& action, const ha::HaInput& in) {
       }
       SetFollowing("");
       rewind_needed_ = false;
+      // Old primaries rewind against our control file; it shows the new timeline only after a
+      // checkpoint (the promotion's own checkpoint runs in the background).
+      if (auto checkpoint = postgres_.Checkpoint(); !checkpoint.ok()) {
+        PGHA_LOG_WARN("checkpoint after promote failed: {}", checkpoint.error().message());
+      }
       auto obs = postgres_.Observe();
       // Replicas reconnect within a second; their slots must exist by then, not a cycle later.
       if (dynamic_.use_slots()) {

@@ -81,6 +81,9 @@ class Agent {
   std::string last_status_written_;
   int64_t last_history_timeline_ = 0;
   MonoTime last_cycle_{};
+  // A DCS write failed; cached reads are not proof that the DCS works until a linearizable
+  // read succeeds again.
+  bool dcs_failed_ = false;
 
   // Long action, shared with its thread.
   mutable std::mutex mutex_;

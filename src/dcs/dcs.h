@@ -56,6 +56,10 @@ class Dcs {
   // Removes every key of the cluster (patronictl remove).
   virtual Status DeleteCluster() = 0;
 
+  // A linearizable read: fails when the DCS cannot serve consistent data (no quorum), even when
+  // cached reads still work.
+  virtual Status Ping() = 0;
+
   // Blocks until the leader, config, failover or sync key changes, or `timeout` passes.
   // Returns true when woken by a change.
   virtual bool WaitForChange(std::chrono::milliseconds timeout) = 0;

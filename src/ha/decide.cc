@@ -129,6 +129,12 @@ Decision Locked(const HaInput& in) {
     return Make({{ActionKind::kDemote, leader}},
                 "demoting self because I do not have the lock and I was a leader");
   }
+  if (local.needs_rewind && local.following != leader) {
+    // A former primary running read-only (demoted while the DCS was away) may have diverged
+    // from the new leader: stop, then rewind before following.
+    return Make({{ActionKind::kDemote, leader}},
+                fmt::format("stopping to rewind from {} before following it", leader));
+  }
   if (local.following != leader) {
     return Make({{ActionKind::kFollow, leader}}, fmt::format("following new leader {}", leader));
   }

@@ -417,6 +417,15 @@ Status LocalPostgres::Promote(seconds timeout) {
                  timeout + seconds(10), "pg_ctl promote");
 }
 
+Status LocalPostgres::Checkpoint() {
+  std::lock_guard lock(connection_mutex_);
+  auto conn = Connect();
+  if (!conn.ok()) {
+    return conn.error();
+  }
+  return (*conn)->Execute("CHECKPOINT");
+}
+
 Status LocalPostgres::Reload() {
   return RunTool({Bin("pg_ctl"), "reload", "-D", config_.postgresql.data_dir}, seconds(30),
                  "pg_ctl reload");
@@ -497,6 +506,30 @@ Status LocalPostgres::CrashRecover() {
 Status LocalPostgres::Rewind(const model::Member& leader) {
   PGHA_RETURN_IF_ERROR(CrashRecover());
   const auto& pg = config_.postgresql;
+  // pg_rewind compares checkpoint timelines: until the new leader's first checkpoint after
+  // promotion it still shows the old timeline, pg_rewind says "no rewind required", and the
+  // node can never follow. Wait for that checkpoint (Patroni's checkpoint_after_promote).
+  {
+    std::string check = fmt::format(
+        "host={} port={} user={} dbname={} connect_timeout=3", QuoteConninfoValue(leader.host()),
+        leader.port(), QuoteConninfoValue(pg.superuser.username), QuoteConninfoValue(pg.database));
+    if (!pg.superuser.password.empty()) {
+      check += " password=" + QuoteConninfoValue(pg.superuser.password);
+    }
+    auto conn = Connection::Open(check);
+    if (conn.ok()) {
+      auto rows = (*conn)->Query("SELECT timeline_id FROM pg_control_checkpoint()");
+      auto local = ParseInt64(ControlData("Latest checkpoint's TimeLineID"));
+      if (rows.ok() && !rows->empty() && rows->front()[0] && local) {
+        auto source = ParseInt64(*rows->front()[0]);
+        if (source && *source <= *local) {
+          return Error::Unavailable(fmt::format(
+              "leader {} has not checkpointed on its new timeline yet (timeline {} <= ours {})",
+              leader.name, *source, *local));
+        }
+      }
+    }
+  }
   const config::PgUser& user = pg.rewind ? *pg.rewind : pg.superuser;
   std::string source = fmt::format(
       "host={} port={} user={} dbname={}", QuoteConninfoValue(leader.host()), leader.port(),

@@ -65,6 +65,8 @@ class LocalPostgres {
   Status Stop(const std::string& mode, std::chrono::seconds timeout);
   Status Promote(std::chrono::seconds timeout);
   Status Reload();
+  // A checkpoint, so the control file shows the new timeline after a promotion.
+  Status Checkpoint();
   // After initdb on the bootstrap leader: superuser password, replication and rewind roles.
   Status CreateRoles();
   Status Basebackup(const model::Member& leader);

@@ -439,6 +439,11 @@ void Etcd3Dcs::CacheLoop() {
   }
 }
 
+Status Etcd3Dcs::Ping() {
+  auto range = client_->Range(Key("leader"));
+  return range.ok() ? OkStatus() : Status(range.error());
+}
+
 bool Etcd3Dcs::WaitForChange(milliseconds timeout) {
   std::unique_lock lock(mutex_);
   uint64_t seen = change_counter_;

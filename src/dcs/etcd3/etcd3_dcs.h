@@ -51,6 +51,7 @@ class Etcd3Dcs final : public Dcs {
   Status WriteFailsafe(const std::string& value) override;
   Status DeleteCluster() override;
   bool WaitForChange(std::chrono::milliseconds timeout) override;
+  Status Ping() override;
   void SetTimings(double ttl_seconds, double loop_wait_seconds,
                   double retry_timeout_seconds) override;
 

@@ -83,6 +83,15 @@ TEST(DecideTest, ReplicaFollowsANewLeader) {
   EXPECT_EQ(d.reason, "following new leader pg-2");
 }
 
+TEST(DecideTest, ReadOnlyFormerPrimaryStopsToRewindBeforeFollowing) {
+  auto in = Situation("pg-2");
+  in.local.following = "";
+  in.local.needs_rewind = true;
+  auto d = Decide(in);
+  EXPECT_THAT(d.actions, ElementsAre(Action{ActionKind::kDemote, "pg-2"}));
+  EXPECT_EQ(d.reason, "stopping to rewind from pg-2 before following it");
+}
+
 TEST(DecideTest, PrimaryWithoutTheLockDemotes) {
   auto in = Situation("pg-2");
   in.local.in_recovery = false;

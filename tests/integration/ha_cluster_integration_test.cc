@@ -1,0 +1,187 @@
+// Three pgha nodes with real PostgreSQL 15 and a real 3-member etcd on loopback: the cluster
+// forms, replicates, survives the loss of any one node, and rejoins the old primary.
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <thread>
+
+#include "support/pgha_cluster.h"
+
+namespace pgha::testing {
+namespace {
+
+using std::chrono::milliseconds;
+using std::chrono::seconds;
+using ::testing::HasSubstr;
+
+class HaClusterTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    cluster_ = std::make_unique<PghaCluster>(PghaBinary());
+    ASSERT_TRUE(cluster_->ok()) << cluster_->error();
+    for (int i = 0; i < 3; ++i) {
+      ASSERT_TRUE(cluster_->StartNode(i));
+    }
+    primary_ = cluster_->WaitForWritablePrimary(seconds(60));
+    ASSERT_GE(primary_, 0) << "no primary; log of pg-0:\n" << cluster_->Log(0);
+    for (int i = 0; i < 3; ++i) {
+      if (i != primary_) {
+        ASSERT_TRUE(cluster_->WaitForStreamingReplica(i, seconds(60)))
+            << cluster_->Name(i) << " does not stream; log:\n"
+            << cluster_->Log(i);
+      }
+    }
+    ASSERT_TRUE(cluster_->Sql(primary_, "CREATE TABLE rows(id int primary key)").has_value());
+  }
+
+  void TearDown() override {
+    if (HasFailure() && cluster_) {
+      for (int i = 0; i < 3; ++i) {
+        std::cerr << "----- log of " << cluster_->Name(i) << "\n" << cluster_->Log(i);
+        std::cerr << "----- PostgreSQL log of " << cluster_->Name(i) << "\n"
+                  << cluster_->PostgresLog(i);
+      }
+    }
+  }
+
+  bool Insert(int node, int id) {
+    return cluster_->Sql(node, "INSERT INTO rows VALUES (" + std::to_string(id) + ")").has_value();
+  }
+
+  std::string Rows(int node) {
+    return cluster_->Sql(node, "SELECT id FROM rows ORDER BY id").value_or("<unreachable>");
+  }
+
+  bool WaitForRows(int node, const std::string& expected, seconds timeout = seconds(30)) {
+    auto deadline = std::chrono::steady_clock::now() + timeout;
+    while (std::chrono::steady_clock::now() < deadline) {
+      if (Rows(node) == expected) {
+        return true;
+      }
+      std::this_thread::sleep_for(milliseconds(200));
+    }
+    return false;
+  }
+
+  std::unique_ptr<PghaCluster> cluster_;
+  int primary_ = -1;
+};
+
+TEST_F(HaClusterTest, FormsWithOnePrimaryAndTwoStreamingReplicas) {
+  ASSERT_TRUE(Insert(primary_, 1));
+  for (int i = 0; i < 3; ++i) {
+    EXPECT_TRUE(WaitForRows(i, "1")) << cluster_->Name(i);
+    bool is_primary = i == primary_;
+    EXPECT_EQ(cluster_->HttpStatus(i, "/primary"), is_primary ? 200 : 503);
+    EXPECT_EQ(cluster_->HttpStatus(i, "/primary", "OPTIONS"), is_primary ? 200 : 503);
+    EXPECT_EQ(cluster_->HttpStatus(i, "/replica", "OPTIONS"), is_primary ? 503 : 200);
+    EXPECT_EQ(cluster_->HttpStatus(i, "/health"), 200);
+    EXPECT_EQ(cluster_->HttpStatus(i, "/patroni"), 200);
+    EXPECT_THAT(
+        cluster_->HttpBody(i, "/patroni"),
+        HasSubstr(is_primary ? "\"role\":\"master\"" : "\"replication_state\":\"streaming\""));
+  }
+  // Writes on a replica are refused.
+  int replica = (primary_ + 1) % 3;
+  EXPECT_FALSE(Insert(replica, 2));
+  // One physical slot per replica on the primary.
+  EXPECT_EQ(cluster_->Sql(primary_, "SELECT count(*) FROM pg_replication_slots WHERE active"), "2");
+}
+
+TEST_F(HaClusterTest, NodeCrashFailsOverAndTheOldPrimaryRejoinsWithRewind) {
+  ASSERT_TRUE(Insert(primary_, 1));
+  int old = primary_;
+  for (int i = 0; i < 3; ++i) {
+    ASSERT_TRUE(WaitForRows(i, "1"));
+  }
+  cluster_->KillNode(old);
+  int fresh = cluster_->WaitForWritablePrimary(seconds(60), old);
+  ASSERT_GE(fresh, 0) << "no new primary after the crash";
+  ASSERT_NE(fresh, old);
+  ASSERT_TRUE(Insert(fresh, 2));
+  // The old primary comes back, is rewound, and follows the new one.
+  ASSERT_TRUE(cluster_->StartNode(old));
+  ASSERT_TRUE(cluster_->WaitForStreamingReplica(old, seconds(90))) << cluster_->Log(old);
+  ASSERT_TRUE(Insert(fresh, 3));
+  for (int i = 0; i < 3; ++i) {
+    EXPECT_TRUE(WaitForRows(i, "1,2,3")) << cluster_->Name(i) << ": " << Rows(i);
+  }
+  EXPECT_EQ(cluster_->Leader(), cluster_->Name(fresh));
+}
+
+TEST_F(HaClusterTest, PostmasterCrashUnderALiveAgentRestartsTheSamePrimaryOnItsTimeline) {
+  auto timeline = cluster_->Sql(primary_, "SELECT timeline_id FROM pg_control_checkpoint()");
+  ASSERT_TRUE(timeline.has_value());
+  std::string leader = cluster_->Leader();
+  cluster_->KillPostmaster(primary_);
+  // While PostgreSQL is down, a load balancer must not be told to send writes here.
+  bool saw_503 = false;
+  for (int i = 0; i < 20 && !saw_503; ++i) {
+    saw_503 = cluster_->HttpStatus(primary_, "/primary", "OPTIONS") == 503;
+    std::this_thread::sleep_for(milliseconds(50));
+  }
+  int back = cluster_->WaitForWritablePrimary(seconds(30));
+  EXPECT_EQ(back, primary_);
+  EXPECT_EQ(cluster_->Leader(), leader);
+  ASSERT_TRUE(Insert(primary_, 7));
+  // Crash recovery in place: the same timeline, no promotion.
+  EXPECT_EQ(
+      cluster_->Sql(
+          primary_,
+          "SELECT ('x' || substr(pg_walfile_name(pg_current_wal_lsn()), 1, 8))::bit(32)::int"),
+      timeline);
+  EXPECT_TRUE(saw_503 || cluster_->HttpStatus(primary_, "/primary") == 200);
+}
+
+TEST_F(HaClusterTest, SigtermOfThePrimaryAgentHandsOverAtOnce) {
+  ASSERT_TRUE(Insert(primary_, 1));
+  int old = primary_;
+  auto start = std::chrono::steady_clock::now();
+  cluster_->StopNode(old);
+  int fresh = cluster_->WaitForWritablePrimary(seconds(30), old);
+  auto took = std::chrono::steady_clock::now() - start;
+  ASSERT_GE(fresh, 0);
+  EXPECT_NE(fresh, old);
+  // Well below ttl: the leader key was deleted, not left to expire.
+  EXPECT_LT(took, seconds(6)) << std::chrono::duration_cast<milliseconds>(took).count() << " ms";
+  EXPECT_TRUE(WaitForRows(fresh, "1"));
+}
+
+TEST_F(HaClusterTest, OneEtcdMemberDownChangesNoRoles) {
+  std::string leader = cluster_->Leader();
+  cluster_->etcd().KillMember(0);
+  std::this_thread::sleep_for(seconds(8));  // longer than ttl: a lost lock would show
+  EXPECT_EQ(cluster_->Leader(), leader);
+  EXPECT_TRUE(Insert(primary_, 11));
+  for (int i = 0; i < 3; ++i) {
+    if (i != primary_) {
+      EXPECT_TRUE(WaitForRows(i, "11"));
+    }
+  }
+}
+
+TEST_F(HaClusterTest, EtcdQuorumLossMakesThePrimaryReadOnlyAndItRecovers) {
+  cluster_->etcd().KillMember(1);
+  cluster_->etcd().KillMember(2);
+  auto start = std::chrono::steady_clock::now();
+  bool read_only = false;
+  while (std::chrono::steady_clock::now() - start < seconds(12)) {
+    auto r = cluster_->Sql(primary_, "SELECT pg_is_in_recovery()", 1);
+    if (!r || *r == "t") {
+      read_only = true;
+      break;
+    }
+    std::this_thread::sleep_for(milliseconds(100));
+  }
+  auto took = std::chrono::steady_clock::now() - start;
+  EXPECT_TRUE(read_only) << "the primary still accepted writes without the DCS";
+  EXPECT_LT(took, seconds(6)) << "not read-only within ttl";
+  ASSERT_TRUE(cluster_->etcd().StartMember(1));
+  ASSERT_TRUE(cluster_->etcd().StartMember(2));
+  int back = cluster_->WaitForWritablePrimary(seconds(60));
+  ASSERT_GE(back, 0) << "no primary after etcd came back";
+  EXPECT_TRUE(Insert(back, 21));
+}
+
+}  // namespace
+}  // namespace pgha::testing

@@ -1,0 +1,275 @@
+#include "support/pgha_cluster.h"
+
+#include <pwd.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <functional>
+#include <thread>
+
+#include "support/ports.h"
+
+namespace pgha::testing {
+
+namespace fs = std::filesystem;
+using std::chrono::milliseconds;
+
+namespace {
+
+// Recursively hands a directory to the postgres user: PostgreSQL refuses to run as root.
+bool ChownToPostgres(const std::string& path) {
+  passwd* pw = ::getpwnam("postgres");
+  if (pw == nullptr) {
+    return false;
+  }
+  if (::chown(path.c_str(), pw->pw_uid, pw->pw_gid) != 0) {
+    return false;
+  }
+  std::error_code ec;
+  for (const auto& entry : fs::recursive_directory_iterator(path, ec)) {
+    (void)::lchown(entry.path().c_str(), pw->pw_uid, pw->pw_gid);
+  }
+  return true;
+}
+
+bool WaitUntil(const std::function<bool()>& predicate, milliseconds timeout) {
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (predicate()) {
+      return true;
+    }
+    std::this_thread::sleep_for(milliseconds(100));
+  }
+  return false;
+}
+
+}  // namespace
+
+std::string PghaBinary() { return PGHA_BINARY; }
+
+PghaCluster::PghaCluster(std::string pgha_binary, PghaClusterOptions options)
+    : binary_(std::move(pgha_binary)),
+      options_(options),
+      dir_(std::make_unique<TempDirectory>("pgha-cluster")) {
+  scope_ = "pgha-test-" + std::to_string(::getpid());
+  if (dir_->path().empty()) {
+    error_ = "cannot create a temporary directory";
+    return;
+  }
+  ::chmod(dir_->path().c_str(), 0755);
+  etcd_ = std::make_unique<EtcdCluster>(EtcdClusterOptions{options_.etcd_members, false, false});
+  if (!etcd_->ok()) {
+    error_ = "etcd: " + etcd_->error();
+    return;
+  }
+  for (int i = 0; i < options_.nodes; ++i) {
+    pg_ports_.push_back(FreePort());
+    api_ports_.push_back(FreePort());
+    agents_.push_back(std::make_unique<ChildProcess>());
+    fs::create_directories(dir_->path() + "/" + Name(i));
+    WriteConfig(i);
+  }
+  if (::geteuid() == 0 && !ChownToPostgres(dir_->path())) {
+    error_ = "cannot hand the test directory to the postgres user";
+  }
+}
+
+PghaCluster::~PghaCluster() {
+  for (int i = 0; i < static_cast<int>(agents_.size()); ++i) {
+    agents_[i]->Kill();
+    int pid = PostmasterPid(i);
+    if (pid > 0) {
+      ::kill(pid, SIGKILL);
+    }
+  }
+  // Give the killed postmasters' backends a moment to exit before the directory goes.
+  std::this_thread::sleep_for(milliseconds(200));
+}
+
+std::string PghaCluster::DataDir(int node) const {
+  return dir_->path() + "/" + Name(node) + "/data";
+}
+
+std::string PghaCluster::ConfigPath(int node) const {
+  return dir_->path() + "/" + Name(node) + ".yml";
+}
+
+std::string PghaCluster::Log(int node) const {
+  std::ifstream in(dir_->path() + "/" + Name(node) + ".log");
+  return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+}
+
+std::string PghaCluster::PostgresLog(int node, size_t max_bytes) const {
+  std::ifstream in(dir_->path() + "/" + Name(node) + "/postgresql-" + Name(node) + ".log");
+  std::string all((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  return all.size() > max_bytes ? all.substr(all.size() - max_bytes) : all;
+}
+
+void PghaCluster::WriteConfig(int node) {
+  std::string hosts;
+  for (const auto& h : etcd_->Hosts()) {
+    hosts += (hosts.empty() ? "" : ",") + h;
+  }
+  std::ofstream out(ConfigPath(node));
+  out << "scope: " << scope_ << "\n"
+      << "name: " << Name(node) << "\n"
+      << "restapi:\n  listen: 127.0.0.1:" << api_ports_[node] << "\n"
+      << "etcd3:\n  hosts: " << hosts << "\n"
+      << "bootstrap:\n  dcs:\n"
+      << "    ttl: " << options_.ttl << "\n"
+      << "    loop_wait: " << options_.loop_wait << "\n"
+      << "    retry_timeout: " << options_.retry_timeout << "\n"
+      << "    maximum_lag_on_failover: 1048576\n"
+      << "    postgresql:\n      use_pg_rewind: " << (options_.use_pg_rewind ? "true" : "false")
+      << "\n      use_slots: true\n"
+      << "      parameters:\n        wal_keep_size: 64MB\n"
+      << "  initdb:\n  - encoding: UTF8\n  - data-checksums\n"
+      << "postgresql:\n  listen: 127.0.0.1:" << pg_ports_[node] << "\n"
+      << "  data_dir: " << DataDir(node) << "\n"
+      << "  bin_dir: /usr/lib/postgresql/15/bin\n"
+      << "  parameters:\n    shared_buffers: 16MB\n    fsync: 'off'\n"
+      << "  authentication:\n"
+      << "    superuser: {username: postgres, password: " << kSuperuserPassword << "}\n"
+      << "    replication: {username: replicator, password: repl-pw}\n"
+      << "    rewind: {username: rewind_user, password: rewind-pw}\n"
+      << "  pg_hba:\n"
+      << "  - local all all trust\n"
+      << "  - host replication replicator 127.0.0.1/32 scram-sha-256\n"
+      << "  - host all all 127.0.0.1/32 scram-sha-256\n";
+}
+
+bool PghaCluster::StartNode(int node) {
+  std::vector<std::string> argv;
+  if (::geteuid() == 0) {
+    argv = {"runuser", "-u", "postgres", "--"};
+  }
+  argv.push_back(binary_);
+  argv.push_back(ConfigPath(node));
+  return agents_[node]->Start(argv, dir_->path() + "/" + Name(node) + ".log");
+}
+
+int PghaCluster::PostmasterPid(int node) const {
+  std::ifstream in(DataDir(node) + "/postmaster.pid");
+  int pid = 0;
+  if (in >> pid) {
+    return pid;
+  }
+  return 0;
+}
+
+void PghaCluster::KillNode(int node) {
+  int pid = PostmasterPid(node);
+  agents_[node]->Kill();
+  if (pid > 0) {
+    ::kill(pid, SIGKILL);
+  }
+}
+
+void PghaCluster::KillPostmaster(int node) {
+  int pid = PostmasterPid(node);
+  if (pid > 0) {
+    ::kill(pid, SIGKILL);
+  }
+}
+
+void PghaCluster::StopNode(int node, std::chrono::seconds grace) { agents_[node]->Stop(grace); }
+
+std::string PghaCluster::Leader() const {
+  std::string out;
+  std::vector<std::string> argv = {"etcdctl",
+                                   "--endpoints=" + etcd_->Hosts()[0] + "," + etcd_->Hosts().back(),
+                                   "--command-timeout=2s",
+                                   "get",
+                                   "--print-value-only",
+                                   "/service/" + scope_ + "/leader"};
+  if (RunCommand(argv, &out, {{"ETCDCTL_API", "3"}}) != 0) {
+    return "";
+  }
+  while (!out.empty() && (out.back() == '\n' || out.back() == ' ')) {
+    out.pop_back();
+  }
+  return out;
+}
+
+std::optional<std::string> PghaCluster::Sql(int node, const std::string& sql, int timeout_s) const {
+  std::string out;
+  std::string conninfo =
+      "host=127.0.0.1 port=" + std::to_string(pg_ports_[node]) +
+      " user=postgres dbname=postgres connect_timeout=" + std::to_string(timeout_s);
+  int rc = RunCommand({"psql", conninfo, "-X", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-c", sql},
+                      &out, {{"PGPASSWORD", kSuperuserPassword}});
+  if (rc != 0) {
+    return std::nullopt;
+  }
+  std::string joined;
+  size_t start = 0;
+  while (start < out.size()) {
+    size_t end = out.find('\n', start);
+    std::string line =
+        out.substr(start, end == std::string::npos ? std::string::npos : end - start);
+    if (!line.empty()) {
+      joined += (joined.empty() ? "" : ",") + line;
+    }
+    if (end == std::string::npos) {
+      break;
+    }
+    start = end + 1;
+  }
+  return joined;
+}
+
+int PghaCluster::HttpStatus(int node, const std::string& path, const std::string& method) const {
+  std::string out;
+  RunCommand({"curl", "-s", "-o", "/dev/null", "-m", "3", "-w", "%{http_code}", "-X", method,
+              "http://127.0.0.1:" + std::to_string(api_ports_[node]) + path},
+             &out);
+  try {
+    return std::stoi(out);
+  } catch (...) {
+    return 0;
+  }
+}
+
+std::string PghaCluster::HttpBody(int node, const std::string& path) const {
+  std::string out;
+  RunCommand(
+      {"curl", "-s", "-m", "3", "http://127.0.0.1:" + std::to_string(api_ports_[node]) + path},
+      &out);
+  return out;
+}
+
+int PghaCluster::WaitForWritablePrimary(milliseconds timeout, int exclude) {
+  int found = -1;
+  WaitUntil(
+      [&] {
+        std::string leader = Leader();
+        for (int i = 0; i < options_.nodes; ++i) {
+          if (i == exclude || leader != Name(i)) {
+            continue;
+          }
+          auto r =
+              Sql(i, "CREATE TABLE IF NOT EXISTS pgha_probe(x int); SELECT pg_is_in_recovery()", 1);
+          if (r && r->find('f') != std::string::npos) {
+            found = i;
+            return true;
+          }
+        }
+        return false;
+      },
+      timeout);
+  return found;
+}
+
+bool PghaCluster::WaitForStreamingReplica(int node, milliseconds timeout) {
+  return WaitUntil(
+      [&] {
+        auto r = Sql(node, "SELECT status FROM pg_stat_wal_receiver", 1);
+        return r && *r == "streaming";
+      },
+      timeout);
+}
+
+}  // namespace pgha::testing
