@@ -23,6 +23,7 @@ up: build
 
 bench: build
 	bench/etcd_client_bench.sh
+	bench/failover_bench.sh
 
 format:
 	git ls-files '*.cc' '*.h' | grep -v '^tests/fuzz/corpus/' | xargs clang-format -i

@@ -2,6 +2,7 @@
 // checks a configuration and exits.
 #include <pthread.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
@@ -60,6 +61,9 @@ int main(int argc, char** argv) {
     return 2;
   }
   pgha::InitLogging(config->log.level);
+  // Orphaned postmasters (pg_ctl exits after starting them) become our children, so their
+  // death is seen and reaped at once instead of leaving a zombie that blocks a restart.
+  (void)::prctl(PR_SET_CHILD_SUBREAPER, 1);
 
   // Signals are taken by one thread with sigwait; every other thread blocks them.
   sigset_t signals;

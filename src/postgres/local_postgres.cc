@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 #include <signal.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <filesystem>
@@ -146,6 +147,13 @@ bool LocalPostgres::PostmasterAlive() const {
   std::ifstream pidfile(fs::path(config_.postgresql.data_dir) / "postmaster.pid");
   pid_t pid = 0;
   if (!(pidfile >> pid) || pid <= 0) {
+    return false;
+  }
+  // The agent is a child subreaper (see pgha_main), so a postmaster whose pg_ctl has exited is
+  // our child: reap it here, or a dead postmaster stays a zombie that kill(pid, 0) — and
+  // PostgreSQL's own postmaster.pid check — still see as running.
+  int status = 0;
+  if (::waitpid(pid, &status, WNOHANG) == pid) {
     return false;
   }
   return ::kill(pid, 0) == 0;
