@@ -31,4 +31,16 @@ sed 's/^  listen: 0.0.0.0:8008/  listen: 0.0.0.0:notaport/' "$sample" >"$work/ba
 check bad-restapi-port "$work/bad-port.yml" refuse
 sed 's/^    ttl: 30/    ttl: thirty/' "$sample" >"$work/bad-ttl.yml"
 check bad-ttl "$work/bad-ttl.yml" refuse
+# Started as root, the agent refuses (PostgreSQL must never run as root) and says how to run it.
+if [ "$(id -u)" = 0 ]; then
+  if out=$("$pgha" "$sample" 2>&1); then
+    echo "FAIL root: pgha ran as root"
+    failures=$((failures + 1))
+  elif ! grep -q "refusing to run as root" <<<"$out"; then
+    echo "FAIL root: unclear refusal: $out"
+    failures=$((failures + 1))
+  else
+    echo "ok   root: refused with a clear message"
+  fi
+fi
 exit $((failures > 0))
