@@ -276,11 +276,17 @@ void Agent::RunCycle() {
     last_reason_ = reason;
     last_cycle_ = clock_.Now();
   }
-  if (dcs_failed_ && dcs_.Ping().ok()) {
-    PGHA_LOG_INFO("DCS is accessible again");
-    dcs_failed_ = false;
+  // After a DCS failure this cycle, further DCS calls would each spend retry_timeout and push
+  // back the next decision; a primary must get to that decision (demote) in time. So only a
+  // node that is not a writable primary probes the DCS, and the member key waits.
+  if (dcs_failed_) {
+    bool writable_primary = last_obs_.running && !last_obs_.in_recovery;
+    if (!writable_primary && dcs_.Ping().ok()) {
+      PGHA_LOG_INFO("DCS is accessible again");
+      dcs_failed_ = false;
+    }
   }
-  if (input.dcs_reachable) {
+  if (input.dcs_reachable && !dcs_failed_) {
     TouchMember(input);
   }
 }
@@ -562,9 +568,13 @@ void Agent::WriteStatusAndSlots(const ha::HaInput& in) {
   status.optime = in.local.wal_position;
   std::string value = model::EncodeStatus(status);
   if (value != last_status_written_) {
-    if (dcs_.WriteStatus(value).ok()) {
-      last_status_written_ = value;
+    auto written = dcs_.WriteStatus(value);
+    if (!written.ok()) {
+      PGHA_LOG_WARN("failed to write the status key: {}", written.error().message());
+      dcs_failed_ = true;
+      return;
     }
+    last_status_written_ = value;
   }
   if (in.local.timeline > 1 && last_history_timeline_ != in.local.timeline) {
     RecordHistory(in.cluster, in.local.timeline);
@@ -621,6 +631,7 @@ void Agent::TouchMember(const ha::HaInput& in) {
   auto touched = dcs_.TouchMember(model::EncodeMember(data));
   if (!touched.ok()) {
     PGHA_LOG_WARN("failed to update the member key: {}", touched.error().message());
+    dcs_failed_ = true;
   }
 }
 

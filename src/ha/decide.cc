@@ -35,7 +35,9 @@ Decision DcsUnreachable(const HaInput& in) {
       return Make({{ActionKind::kDemote, ""}},
                   "demoting self because DCS is not accessible and I was a leader");
     }
-    return Make({}, "DCS is not accessible; keeping the primary until the lock could expire");
+    // Try to renew: a success proves the DCS is back and clears the alarm.
+    return Make({{ActionKind::kUpdateLock, ""}},
+                "DCS is not accessible; keeping the primary until the lock could expire");
   }
   return Make({}, "DCS is not accessible");
 }

@@ -41,15 +41,8 @@ std::string GucValue(const json& value) {
   if (value.is_boolean()) {
     return value.get<bool>() ? "on" : "off";
   }
-  std::string text = value.is_string() ? value.get<std::string>() : value.dump();
-  std::string out = "'";
-  for (char c : text) {
-    if (c == '\'') {
-      out += '\'';
-    }
-    out += c;
-  }
-  return out + "'";
+  // postgresql.conf quotes values as SQL literals do.
+  return QuoteLiteral(value.is_string() ? value.get<std::string>() : value.dump());
 }
 
 Status RunTool(const std::vector<std::string>& argv, seconds timeout, const std::string& what,

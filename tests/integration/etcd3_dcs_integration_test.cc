@@ -22,16 +22,8 @@ std::shared_ptr<Etcd3Client> Client(const EtcdCluster& cluster) {
   return std::make_shared<Etcd3Client>(options, MakeHttplibTransport({}));
 }
 
-template <typename Predicate>
-bool Eventually(Predicate predicate, milliseconds timeout = milliseconds(10000)) {
-  auto deadline = std::chrono::steady_clock::now() + timeout;
-  while (std::chrono::steady_clock::now() < deadline) {
-    if (predicate()) {
-      return true;
-    }
-    std::this_thread::sleep_for(milliseconds(20));
-  }
-  return false;
+bool Eventually(const std::function<bool()>& predicate) {
+  return pgha::testing::WaitUntil(predicate, milliseconds(10000));
 }
 
 TEST(Etcd3DcsIntegrationTest, CacheFollowsTheClusterAndWakesOnLeaderChange) {

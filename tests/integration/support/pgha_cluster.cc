@@ -35,17 +35,6 @@ bool ChownToPostgres(const std::string& path) {
   return true;
 }
 
-bool WaitUntil(const std::function<bool()>& predicate, milliseconds timeout) {
-  auto deadline = std::chrono::steady_clock::now() + timeout;
-  while (std::chrono::steady_clock::now() < deadline) {
-    if (predicate()) {
-      return true;
-    }
-    std::this_thread::sleep_for(milliseconds(100));
-  }
-  return false;
-}
-
 }  // namespace
 
 std::string PghaBinary() { return PGHA_BINARY; }

@@ -5,11 +5,12 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include <array>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <thread>
+
+#include "common/subprocess.h"
 
 namespace pgha::testing {
 
@@ -110,38 +111,22 @@ void ChildProcess::Stop(std::chrono::milliseconds grace) {
 
 int RunCommand(const std::vector<std::string>& argv, std::string* output,
                const std::map<std::string, std::string>& env) {
-  int pipe_fds[2];
-  if (::pipe2(pipe_fds, O_CLOEXEC) != 0) {
-    return -1;
-  }
-  auto args = ToArgv(argv);
-  pid_t pid = ::fork();
-  if (pid < 0) {
-    return -1;
-  }
-  if (pid == 0) {
-    ::dup2(pipe_fds[1], STDOUT_FILENO);
-    ::dup2(pipe_fds[1], STDERR_FILENO);
-    for (const auto& [k, v] : env) {
-      ::setenv(k.c_str(), v.c_str(), 1);
-    }
-    ::execvp(args[0], args.data());
-    ::_exit(127);
-  }
-  ::close(pipe_fds[1]);
-  std::string captured;
-  std::array<char, 4096> buffer;
-  ssize_t n;
-  while ((n = ::read(pipe_fds[0], buffer.data(), buffer.size())) > 0) {
-    captured.append(buffer.data(), static_cast<size_t>(n));
-  }
-  ::close(pipe_fds[0]);
-  int status = 0;
-  ::waitpid(pid, &status, 0);
+  ProgramResult result = RunProgram(argv, std::chrono::minutes(5), env);
   if (output != nullptr) {
-    *output = captured;
+    *output = result.output;
   }
-  return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  return result.exit_code;
+}
+
+bool WaitUntil(const std::function<bool()>& predicate, std::chrono::milliseconds timeout) {
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (predicate()) {
+      return true;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  return predicate();
 }
 
 TempDirectory::TempDirectory(const std::string& prefix) {

@@ -6,6 +6,7 @@
 #include <sys/types.h>
 
 #include <chrono>
+#include <functional>
 #include <map>
 #include <string>
 #include <vector>
@@ -36,6 +37,9 @@ class ChildProcess {
   bool Reap(bool block);
   pid_t pid_ = -1;
 };
+
+// Polls `predicate` every 20 ms until it holds or `timeout` passes.
+bool WaitUntil(const std::function<bool()>& predicate, std::chrono::milliseconds timeout);
 
 // Runs a command to completion; returns its exit code (or -1), capturing output.
 int RunCommand(const std::vector<std::string>& argv, std::string* output = nullptr,

@@ -311,7 +311,7 @@ TEST(DecideTest, DcsOutageKeepsReplicasAndDemotesAnOverduePrimary) {
   primary.config.retry_timeout = 10;
   primary.local.last_lock_renewal = kNow - seconds(3);
   auto d = Decide(primary);
-  EXPECT_THAT(d.actions, IsEmpty());
+  EXPECT_THAT(d.actions, ElementsAre(Action{ActionKind::kUpdateLock, ""}));
   EXPECT_EQ(d.reason, "DCS is not accessible; keeping the primary until the lock could expire");
   primary.local.last_lock_renewal = kNow - seconds(10);
   d = Decide(primary);
