@@ -17,7 +17,8 @@ constexpr size_t kMaxOutput = 1u << 20;
 }
 
 ProgramResult RunProgram(const std::vector<std::string>& argv, std::chrono::milliseconds timeout,
-                         const std::map<std::string, std::string>& env, const std::string& input) {
+                         const std::map<std::string, std::string>& env, const std::string& input,
+                         const std::function<void(const std::string&)>& on_line) {
   ProgramResult result;
   if (argv.empty()) {
     result.output = "no program given";
@@ -67,6 +68,7 @@ ProgramResult RunProgram(const std::vector<std::string>& argv, std::chrono::mill
   ::close(in_pipe[1]);
   auto deadline = std::chrono::steady_clock::now() + timeout;
   std::array<char, 8192> buffer;
+  std::string pending;  // a partial line, for on_line
   while (true) {
     auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
         deadline - std::chrono::steady_clock::now());
@@ -89,6 +91,16 @@ ProgramResult RunProgram(const std::vector<std::string>& argv, std::chrono::mill
     }
     if (result.output.size() < kMaxOutput) {
       result.output.append(buffer.data(), static_cast<size_t>(n));
+    }
+    if (on_line) {
+      pending.append(buffer.data(), static_cast<size_t>(n));
+      size_t end;
+      while ((end = pending.find_first_of("\r\n")) != std::string::npos) {
+        if (end > 0) {
+          on_line(pending.substr(0, end));
+        }
+        pending.erase(0, end + 1);
+      }
     }
   }
   ::close(out_pipe[0]);

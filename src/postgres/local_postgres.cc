@@ -483,9 +483,26 @@ Status LocalPostgres::Basebackup(const model::Member& leader) {
       "host={} port={} user={} application_name={}", QuoteConninfoValue(leader.host()),
       leader.port(), QuoteConninfoValue(repl.username), QuoteConninfoValue(config_.name));
   PGHA_LOG_INFO("creating replica from {} with pg_basebackup", leader.name);
-  return RunTool({Bin("pg_basebackup"), "-D", config_.postgresql.data_dir, "-X", "stream", "-c",
-                  "fast", "--no-password", "-d", dbname},
-                 seconds(86400), "pg_basebackup", {{"PGPASSWORD", repl.password}});
+  // Progress goes to the log, at most once every few seconds.
+  auto last = std::chrono::steady_clock::now() - seconds(10);
+  auto progress = [&last](const std::string& line) {
+    auto now = std::chrono::steady_clock::now();
+    if (now - last >= seconds(5)) {
+      PGHA_LOG_INFO("pg_basebackup: {}", Trim(line));
+      last = now;
+    }
+  };
+  auto result = RunProgram({Bin("pg_basebackup"), "-D", config_.postgresql.data_dir, "-X",
+                            "stream", "-c", "fast", "--progress", "--no-password", "-d", dbname},
+                           seconds(86400), {{"PGPASSWORD", repl.password}}, "", progress);
+  if (result.exit_code != 0) {
+    return Error::Unavailable(fmt::format("pg_basebackup failed{}: {}",
+                                          result.timed_out ? " (timed out)" : "",
+                                          std::string(Trim(result.output))));
+  }
+  auto lines = SplitAndTrim(result.output, '\r');
+  PGHA_LOG_INFO("pg_basebackup: {}", lines.empty() ? "done" : lines.back());
+  return OkStatus();
 }
 
 Status LocalPostgres::CrashRecover() {
