@@ -492,8 +492,8 @@ Status LocalPostgres::Basebackup(const model::Member& leader) {
       last = now;
     }
   };
-  auto result = RunProgram({Bin("pg_basebackup"), "-D", config_.postgresql.data_dir, "-X",
-                            "stream", "-c", "fast", "--progress", "--no-password", "-d", dbname},
+  auto result = RunProgram({Bin("pg_basebackup"), "-D", config_.postgresql.data_dir, "-X", "stream",
+                            "-c", "fast", "--progress", "--no-password", "-d", dbname},
                            seconds(86400), {{"PGPASSWORD", repl.password}}, "", progress);
   if (result.exit_code != 0) {
     return Error::Unavailable(fmt::format("pg_basebackup failed{}: {}",
