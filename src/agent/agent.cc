@@ -315,6 +315,12 @@ void Agent::StartLongAction(const std::string& name, std::function<Status()> wor
   });
 }
 
+Status Agent::StartFollowing(const model::GlobalConfig& dynamic, const model::Member& leader) {
+  PGHA_RETURN_IF_ERROR(postgres_.WriteConfig(dynamic, true, &leader));
+  SetFollowing(leader.name);
+  return postgres_.Start(seconds(config_.postgresql.pg_ctl_timeout));
+}
+
 Status Agent::Bootstrap() {
   PGHA_LOG_INFO("initializing a new cluster");
   auto fail = [this](const Error& error) -> Status {
@@ -362,7 +368,7 @@ Status Agent::Bootstrap() {
     return fail(won.ok() ? Error::Conflict("another node took the leader lock during bootstrap")
                          : won.error());
   }
-  last_lock_renewal_ = clock_.Now();
+  // last_lock_renewal_ belongs to the loop thread; its first renewal sets it.
   rewind_needed_ = false;
   PGHA_LOG_INFO("initialized a new cluster (system identifier {})", sysid);
   return OkStatus();
@@ -386,16 +392,15 @@ bool Agent::Execute(const ha::Action& action, const ha::HaInput& in) {
         return false;
       }
       model::Member leader = *target;
-      StartLongAction("basebackup", [this, leader]() -> Status {
+      // The thread gets its own copy of the dynamic config: the loop replaces dynamic_.
+      StartLongAction("basebackup", [this, leader, dynamic = dynamic_]() -> Status {
         auto backup = postgres_.Basebackup(leader);
         if (!backup.ok()) {
           (void)postgres_.RemoveDataDirectory();
           return backup.error();
         }
-        PGHA_RETURN_IF_ERROR(postgres_.WriteConfig(dynamic_, true, &leader));
         rewind_needed_ = false;
-        SetFollowing(leader.name);
-        return postgres_.Start(seconds(config_.postgresql.pg_ctl_timeout));
+        return StartFollowing(dynamic, leader);
       });
       return true;
     }
@@ -527,7 +532,7 @@ bool Agent::Execute(const ha::Action& action, const ha::HaInput& in) {
         return false;
       }
       model::Member leader = *target;
-      StartLongAction("rewind", [this, leader]() -> Status {
+      StartLongAction("rewind", [this, leader, dynamic = dynamic_]() -> Status {
         auto rewound = postgres_.Rewind(leader);
         if (!rewound.ok()) {
           if (config_.postgresql.remove_data_directory_on_rewind_failure) {
@@ -542,9 +547,7 @@ bool Agent::Execute(const ha::Action& action, const ha::HaInput& in) {
         }
         rewind_needed_ = false;
         rewind_failed_ = false;
-        PGHA_RETURN_IF_ERROR(postgres_.WriteConfig(dynamic_, true, &leader));
-        SetFollowing(leader.name);
-        return postgres_.Start(seconds(config_.postgresql.pg_ctl_timeout));
+        return StartFollowing(dynamic, leader);
       });
       return true;
     }

@@ -54,6 +54,8 @@ class Agent {
   void WaitForNextCycle();
   void Shutdown();
   Status Bootstrap();
+  // Writes the standby configuration for `leader` and starts PostgreSQL as its replica.
+  Status StartFollowing(const model::GlobalConfig& dynamic, const model::Member& leader);
   std::string MemberState(const ha::HaInput& input) const;
   std::string Following() const;
   void SetFollowing(const std::string& name);
