@@ -156,7 +156,14 @@ ha::HaInput Agent::Observe(const Result<model::ClusterSnapshot>& cluster) {
   postgres::Observation obs;
   if (local.long_action.empty() && local.data_initialized) {
     obs = postgres_.Observe();
-    local.sysid = postgres_.SystemIdentifier();
+    // pg_controldata is a process per call; the identifier only changes when the data
+    // directory is replaced, which happens in long actions (they clear the cache).
+    if (sysid_.empty()) {
+      sysid_ = postgres_.SystemIdentifier();
+    }
+    local.sysid = sysid_;
+  } else {
+    sysid_.clear();
   }
   bool was_running = last_obs_.running;
   last_obs_ = obs;
@@ -183,9 +190,6 @@ ha::HaInput Agent::Observe(const Result<model::ClusterSnapshot>& cluster) {
   local.down_since = down_since_;
   std::string leader = in.cluster.leader ? in.cluster.leader->name : "";
   local.needs_rewind = rewind_needed_ && !leader.empty() && leader != config_.name;
-  if (rewind_failed_ && local.needs_rewind) {
-    local.needs_rewind = true;
-  }
   // Peers are asked only when the race needs them.
   if (in.dcs_reachable && in.cluster.IsUnlocked() && obs.running) {
     std::vector<model::Member> others;

@@ -83,6 +83,7 @@ class Agent {
   std::string last_status_written_;
   int64_t last_history_timeline_ = 0;
   MonoTime last_cycle_{};
+  std::string sysid_;  // cached pg_controldata identifier; cleared whenever a long action runs
   // A DCS write failed; cached reads are not proof that the DCS works until a linearizable
   // read succeeds again.
   bool dcs_failed_ = false;

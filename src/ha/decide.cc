@@ -56,9 +56,6 @@ Decision Uninitialized(const HaInput& in) {
     return Make({}, fmt::format("waiting for leader '{}' to be running to bootstrap from it",
                                 cluster.leader->name));
   }
-  if (cluster.initialize && cluster.initialize->empty()) {
-    return Make({}, "waiting for leader to bootstrap");
-  }
   return Make({}, "waiting for leader to bootstrap");
 }
 
