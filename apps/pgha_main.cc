@@ -91,7 +91,9 @@ int main(int argc, char** argv) {
   pgha::postgres::LocalPostgres postgres(*config);
   pgha::api::http::HttpPeerClient peers;
   pgha::agent::Agent agent(*config, dcs, postgres, peers, pgha::SystemClock::Instance());
-  pgha::api::http::RestServer rest(config->restapi, [&agent] { return agent.CurrentStatus(); });
+  pgha::api::http::RestServer rest(config->restapi, [&agent] {
+    return pgha::api::ApiState{agent.CurrentStatus(), agent.CurrentCluster()};
+  });
   if (auto started = rest.Start(); !started.ok()) {
     PGHA_LOG_ERROR("{}", started.error().message());
     return 1;

@@ -61,6 +61,11 @@ NodeStatus Agent::CurrentStatus() const {
   return copy;
 }
 
+std::shared_ptr<const model::ClusterSnapshot> Agent::CurrentCluster() const {
+  std::lock_guard lock(mutex_);
+  return cluster_;
+}
+
 std::string Agent::Following() const {
   std::lock_guard lock(mutex_);
   return following_;
@@ -244,6 +249,9 @@ void Agent::RunCycle() {
   auto cluster = dcs_.LoadCluster();
   if (!cluster.ok()) {
     PGHA_LOG_WARN("DCS is not accessible: {}", cluster.error().message());
+  } else {
+    std::lock_guard lock(mutex_);
+    cluster_ = std::make_shared<const model::ClusterSnapshot>(*cluster);
   }
   ha::HaInput input = Observe(cluster);
   std::string reason;

@@ -9,6 +9,7 @@
 
 #include <atomic>
 #include <condition_variable>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <string>
@@ -39,6 +40,8 @@ class Agent {
   void RequestStop();
 
   NodeStatus CurrentStatus() const;
+  // The DCS snapshot of the last cycle that could read it; null before the first.
+  std::shared_ptr<const model::ClusterSnapshot> CurrentCluster() const;
   // The reason sentence of the last cycle, for logs and tests.
   std::string LastReason() const;
 
@@ -94,6 +97,7 @@ class Agent {
   std::string following_;  // the member primary_conninfo points at
   std::thread long_thread_;
   NodeStatus status_;
+  std::shared_ptr<const model::ClusterSnapshot> cluster_;
   std::string last_reason_;
 };
 

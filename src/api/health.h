@@ -1,26 +1,11 @@
-// The REST API's read side as pure functions: a request and the node's published status in,
-// a status code and body out (Patroni's do_GET family, COMPAT.md §3). No sockets here; api/http
-// adapts these to cpp-httplib.
+// The health-check family as a pure function: a request and the node's published status in, a
+// status code and body out (Patroni's do_GET family, COMPAT.md §3).
 #pragma once
 
-#include <map>
-#include <string>
-
 #include "agent/node_status.h"
+#include "api/request.h"
 
 namespace pgha::api {
-
-struct Request {
-  std::string method;  // GET, HEAD, OPTIONS, ...
-  std::string path;    // without the query string
-  std::multimap<std::string, std::string> query;
-};
-
-struct Reply {
-  int status = 200;
-  std::string body;  // empty for HEAD and OPTIONS
-  std::string content_type = "application/json";
-};
 
 // Status-code rules, as Patroni's (with one deliberate difference: /primary is 503 while
 // PostgreSQL is not running, so a load balancer stops sending writes to a dead port):

@@ -1,31 +1,193 @@
 #include "api/http/server.h"
 
+#include <arpa/inet.h>
 #include <fmt/format.h>
 #include <httplib.h>
+#include <netdb.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
 
+#include <cstring>
 #include <future>
 
-#include "api/health.h"
 #include "common/log.h"
+#include "common/strings.h"
 
 namespace pgha::api::http {
 
-RestServer::RestServer(const config::RestApiConfig& config,
-                       std::function<agent::NodeStatus()> status)
-    : config_(config), status_(std::move(status)), server_(std::make_unique<httplib::Server>()) {}
+namespace {
+
+// Patroni's requests are a few hundred bytes; anything near this is not a REST call.
+constexpr size_t kMaxBodyBytes = 1 << 20;
+
+int PasswordCallback(char* buffer, int size, int /*rwflag*/, void* userdata) {
+  const auto* password = static_cast<const std::string*>(userdata);
+  int n = std::min<int>(size, static_cast<int>(password->size()));
+  std::memcpy(buffer, password->data(), static_cast<size_t>(n));
+  return n;
+}
+
+std::string OpenSslError() {
+  unsigned long code = ERR_get_error();
+  if (code == 0) {
+    return "unknown TLS error";
+  }
+  char text[256];
+  ERR_error_string_n(code, text, sizeof text);
+  return text;
+}
+
+// Configures the server context as Patroni's restapi section describes; on failure `error`
+// says which file or setting was refused.
+bool SetUpTls(SSL_CTX& ctx, const config::RestApiConfig& config, std::string& error) {
+  SSL_CTX_set_min_proto_version(&ctx, TLS1_2_VERSION);
+  SSL_CTX_set_default_passwd_cb(&ctx, PasswordCallback);
+  SSL_CTX_set_default_passwd_cb_userdata(&ctx, const_cast<std::string*>(&config.keyfile_password));
+  std::string keyfile = config.keyfile.empty() ? config.certfile : config.keyfile;
+  if (SSL_CTX_use_certificate_chain_file(&ctx, config.certfile.c_str()) != 1) {
+    error = fmt::format("restapi.certfile {}: {}", config.certfile, OpenSslError());
+    return false;
+  }
+  if (SSL_CTX_use_PrivateKey_file(&ctx, keyfile.c_str(), SSL_FILETYPE_PEM) != 1 ||
+      SSL_CTX_check_private_key(&ctx) != 1) {
+    error = fmt::format("restapi.keyfile {}: {}", keyfile, OpenSslError());
+    return false;
+  }
+  if (!config.ciphers.empty() && SSL_CTX_set_cipher_list(&ctx, config.ciphers.c_str()) != 1) {
+    error = fmt::format("restapi.ciphers '{}': {}", config.ciphers, OpenSslError());
+    return false;
+  }
+  if (!config.cafile.empty()) {
+    if (SSL_CTX_load_verify_locations(&ctx, config.cafile.c_str(), nullptr) != 1) {
+      error = fmt::format("restapi.cafile {}: {}", config.cafile, OpenSslError());
+      return false;
+    }
+    SSL_CTX_set_client_CA_list(&ctx, SSL_load_client_CA_file(config.cafile.c_str()));
+  }
+  if (config.verify_client == "required") {
+    SSL_CTX_set_verify(&ctx, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, nullptr);
+  } else if (config.verify_client == "optional") {
+    // Accept the handshake either way; unsafe methods then demand a verified certificate.
+    SSL_CTX_set_verify(&ctx, SSL_VERIFY_PEER,
+                       [](int /*preverify_ok*/, X509_STORE_CTX* /*ctx*/) { return 1; });
+  }
+  return true;
+}
+
+bool ClientCertificateVerified(const httplib::Request& req) {
+  if (req.ssl == nullptr) {
+    return false;
+  }
+  X509* cert = SSL_get_peer_certificate(req.ssl);
+  if (cert == nullptr) {
+    return false;
+  }
+  X509_free(cert);
+  return SSL_get_verify_result(req.ssl) == X509_V_OK;
+}
+
+std::string HttpErrorText(int status) {
+  switch (status) {
+    case 400:
+      return "bad request";
+    case 404:
+      return "no such endpoint for this method";
+    case 413:
+      return "request body too large";
+    case 414:
+      return "request URI too long";
+    default:
+      return fmt::format("HTTP error {}", status);
+  }
+}
+
+Request ToRequest(const httplib::Request& req) {
+  Request request;
+  request.method = req.method;
+  request.path = req.path;
+  for (const auto& [k, v] : req.params) {
+    request.query.emplace(k, v);
+  }
+  for (const auto& [k, v] : req.headers) {
+    request.headers[ToLower(k)] = v;
+  }
+  request.body = req.body;
+  request.remote_addr = req.remote_addr;
+  request.client_cert_verified = ClientCertificateVerified(req);
+  return request;
+}
+
+}  // namespace
+
+Result<std::vector<Network>> ResolveAllowlist(const std::vector<std::string>& entries) {
+  std::vector<Network> networks;
+  for (const auto& entry : entries) {
+    if (auto network = ParseNetwork(entry); network.ok()) {
+      networks.push_back(*network);
+      continue;
+    }
+    addrinfo hints{};
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    addrinfo* found = nullptr;
+    if (getaddrinfo(entry.c_str(), nullptr, &hints, &found) != 0 || found == nullptr) {
+      return Error::Invalid(fmt::format(
+          "restapi.allowlist entry '{}' is neither an address, a network nor a resolvable host",
+          entry));
+    }
+    for (addrinfo* a = found; a != nullptr; a = a->ai_next) {
+      char text[INET6_ADDRSTRLEN] = {};
+      const void* address =
+          a->ai_family == AF_INET
+              ? static_cast<const void*>(&reinterpret_cast<sockaddr_in*>(a->ai_addr)->sin_addr)
+              : static_cast<const void*>(&reinterpret_cast<sockaddr_in6*>(a->ai_addr)->sin6_addr);
+      if (inet_ntop(a->ai_family, address, text, sizeof text) != nullptr) {
+        if (auto network = ParseNetwork(text); network.ok()) {
+          networks.push_back(*network);
+        }
+      }
+    }
+    freeaddrinfo(found);
+  }
+  return networks;
+}
+
+RestServer::RestServer(const config::RestApiConfig& config, std::function<ApiState()> state)
+    : config_(config), state_(std::move(state)) {}
 
 RestServer::~RestServer() { Stop(); }
 
 Status RestServer::Start() {
-  auto handler = [this](const httplib::Request& req, httplib::Response& res) {
-    Request request;
-    request.method = req.method;
-    request.path = req.path;
-    for (const auto& [k, v] : req.params) {
-      request.query.emplace(k, v);
+  auto allowlist = ResolveAllowlist(config_.allowlist);
+  if (!allowlist.ok()) {
+    return allowlist.error();
+  }
+  policy_.allowlist = *allowlist;
+  policy_.allowlist_include_members = config_.allowlist_include_members;
+  policy_.authentication = config_.authentication;
+  tls_ = !config_.certfile.empty();
+  policy_.require_client_cert =
+      tls_ && (config_.verify_client == "required" || config_.verify_client == "optional");
+  if (tls_) {
+    std::string tls_error;
+    server_ = std::make_unique<httplib::SSLServer>(
+        [&](SSL_CTX& ctx) { return SetUpTls(ctx, config_, tls_error); });
+    if (!server_->is_valid()) {
+      return Error::Invalid("REST API TLS: " + tls_error);
     }
-    Reply reply = Handle(request, status_());
+  } else {
+    server_ = std::make_unique<httplib::Server>();
+  }
+  const auto& extra_headers = tls_ ? config_.https_extra_headers : config_.http_extra_headers;
+  auto handler = [this, &extra_headers](const httplib::Request& req, httplib::Response& res) {
+    Reply reply = HandleRequest(ToRequest(req), state_(), policy_);
     res.status = reply.status;
+    for (const auto& [name, value] : extra_headers) {
+      res.set_header(name, value);
+    }
+    for (const auto& [name, value] : reply.headers) {
+      res.set_header(name, value);
+    }
     if (!reply.body.empty()) {
       res.set_content(reply.body, reply.content_type);
     } else if (req.method == "GET" || req.method == "HEAD") {
@@ -34,26 +196,34 @@ Status RestServer::Start() {
   };
   server_->Get(".*", handler);
   server_->Options(".*", handler);
-  auto unsupported = [](const httplib::Request& req, httplib::Response& res) {
-    res.status = 501;
-    res.set_content(
-        fmt::format("{{\"error\": \"{} {} is not implemented yet\"}}", req.method, req.path),
-        "application/json");
-  };
-  server_->Post(".*", unsupported);
-  server_->Put(".*", unsupported);
-  server_->Patch(".*", unsupported);
-  server_->Delete(".*", unsupported);
+  server_->Post(".*", handler);
+  server_->Put(".*", handler);
+  server_->Patch(".*", handler);
+  server_->Delete(".*", handler);
+  // Errors httplib answers itself (413 too large, 400 unparsable, 404 unknown method) get the
+  // same JSON error shape as ours.
+  server_->set_error_handler([](const httplib::Request& /*req*/, httplib::Response& res) {
+    if (res.body.empty()) {
+      res.set_content(ErrorReply(res.status, HttpErrorText(res.status)).body, "application/json");
+    }
+  });
+  server_->set_exception_handler(
+      [](const httplib::Request& req, httplib::Response& res, std::exception_ptr) {
+        PGHA_LOG_ERROR("REST API: {} {} failed with an exception", req.method, req.path);
+        res.status = 500;
+        res.set_content(ErrorReply(500, "internal error").body, "application/json");
+      });
   server_->set_read_timeout(5, 0);
   server_->set_write_timeout(5, 0);
-  server_->set_payload_max_length(1 << 20);
+  server_->set_payload_max_length(kMaxBodyBytes);
   std::string host = config_.listen_address.host;
   if (!server_->bind_to_port(host.c_str(), config_.listen_address.port)) {
     return Error::Unavailable(fmt::format("REST API cannot listen on {} (address in use?)",
                                           config_.listen_address.ToString()));
   }
   thread_ = std::thread([this] { server_->listen_after_bind(); });
-  PGHA_LOG_INFO("REST API listening on {}", config_.listen_address.ToString());
+  PGHA_LOG_INFO("REST API listening on {}://{}", tls_ ? "https" : "http",
+                config_.listen_address.ToString());
   return OkStatus();
 }
 

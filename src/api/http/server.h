@@ -1,4 +1,5 @@
-// The REST API's HTTP server (cpp-httplib, its own thread pool) and the HTTP peer client.
+// The REST API's HTTP(S) server (cpp-httplib, its own thread pool) and the HTTP peer client.
+// All decisions are made by api::HandleRequest; this file only moves bytes.
 #pragma once
 
 #include <functional>
@@ -6,8 +7,8 @@
 #include <string>
 #include <thread>
 
-#include "agent/node_status.h"
 #include "agent/peer_client.h"
+#include "api/rest_api.h"
 #include "common/result.h"
 #include "config/config.h"
 
@@ -19,18 +20,24 @@ namespace pgha::api::http {
 
 class RestServer {
  public:
-  RestServer(const config::RestApiConfig& config, std::function<agent::NodeStatus()> status);
+  RestServer(const config::RestApiConfig& config, std::function<ApiState()> state);
   ~RestServer();
-  // Binds and starts serving on a background thread. Fails when the address is taken.
+  // Loads TLS material, resolves the allowlist, binds and starts serving on a background
+  // thread. Fails with a clear message when any of these fails.
   Status Start();
   void Stop();
 
  private:
   const config::RestApiConfig& config_;
-  std::function<agent::NodeStatus()> status_;
+  std::function<ApiState()> state_;
+  AccessPolicy policy_;
+  bool tls_ = false;
   std::unique_ptr<httplib::Server> server_;
   std::thread thread_;
 };
+
+// Resolves restapi.allowlist entries (addresses, networks, host names) into networks.
+Result<std::vector<Network>> ResolveAllowlist(const std::vector<std::string>& entries);
 
 class HttpPeerClient final : public agent::PeerClient {
  public:

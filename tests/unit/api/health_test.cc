@@ -10,51 +10,23 @@
 #include <set>
 
 #include "agent/peer_client.h"
+#include "fakes/compat_data.h"
 
 namespace pgha::api {
 namespace {
 
 using nlohmann::json;
 
-struct Exchange {
-  std::string method;
-  std::string target;  // path with query
-  int status = 0;
-  std::string body;
-};
+using testing::Exchange;
+using testing::ReadExchanges;
 
-std::vector<Exchange> ReadExchanges(const std::string& file) {
-  std::ifstream in(std::string(PGHA_COMPAT_DIR) + "/patroni-3.0.2/" + file);
-  std::vector<Exchange> out;
-  std::string line;
-  Exchange* current = nullptr;  // points into `out`; re-taken after every push_back
-  bool in_body = false;
-  while (std::getline(in, line)) {
-    if (!line.empty() && line.back() == '\r') {
-      line.pop_back();  // curl -i kept the headers' CRLF
-    }
-    if (line.rfind("=== ", 0) == 0) {
-      std::istringstream words(line.substr(4));
-      Exchange e;
-      words >> e.method >> e.target;
-      out.push_back(e);
-      current = &out.back();  // push_back may have moved the elements
-      in_body = false;
-      continue;
-    }
-    if (current == nullptr) {
-      continue;
-    }
-    current = &out.back();
-    if (line.rfind("HTTP/", 0) == 0) {
-      current->status = std::stoi(line.substr(9, 3));
-    } else if (line.empty() && current->status != 0) {
-      in_body = true;
-    } else if (in_body && current->body.empty()) {
-      current->body = line;
-    }
-  }
-  return out;
+Request Req(std::string method, std::string path,
+            std::multimap<std::string, std::string> query = {}) {
+  Request r;
+  r.method = std::move(method);
+  r.path = std::move(path);
+  r.query = std::move(query);
+  return r;
 }
 
 Request ToRequest(const Exchange& e) {
@@ -174,46 +146,47 @@ TEST(HealthTest, DeliberateDifferencesFromPatroni) {
   auto down = Leader();
   down.postgres_running = false;
   down.state = "crashed";
-  EXPECT_EQ(Handle({"OPTIONS", "/primary", {}}, down).status, 503);
-  EXPECT_EQ(Handle({"GET", "/leader", {}}, down).status, 200);
-  EXPECT_EQ(Handle({"GET", "/health", {}}, down).status, 503);
+  EXPECT_EQ(Handle(Req("OPTIONS", "/primary", {}), down).status, 503);
+  EXPECT_EQ(Handle(Req("GET", "/leader", {}), down).status, 200);
+  EXPECT_EQ(Handle(Req("GET", "/health", {}), down).status, 503);
 }
 
 TEST(HealthTest, ReplicaFilters) {
   auto s = Replica();
   s.cluster_optime = 67288520 + 2 * 1024 * 1024;  // 2 MB behind the leader
-  EXPECT_EQ(Handle({"GET", "/replica", {{"lag", "1MB"}}}, s).status, 503);
-  EXPECT_EQ(Handle({"GET", "/replica", {{"lag", "4MB"}}}, s).status, 200);
-  EXPECT_EQ(Handle({"GET", "/replica", {{"replication_state", "streaming"}}}, s).status, 200);
-  EXPECT_EQ(Handle({"GET", "/replica", {{"replication_state", "in archive recovery"}}}, s).status,
-            503);
+  EXPECT_EQ(Handle(Req("GET", "/replica", {{"lag", "1MB"}}), s).status, 503);
+  EXPECT_EQ(Handle(Req("GET", "/replica", {{"lag", "4MB"}}), s).status, 200);
+  EXPECT_EQ(Handle(Req("GET", "/replica", {{"replication_state", "streaming"}}), s).status, 200);
+  EXPECT_EQ(
+      Handle(Req("GET", "/replica", {{"replication_state", "in archive recovery"}}), s).status,
+      503);
   s.tags = {{"zone", "a"}, {"nofailover", true}};
-  EXPECT_EQ(Handle({"GET", "/replica", {{"tag_zone", "a"}}}, s).status, 200);
-  EXPECT_EQ(Handle({"GET", "/replica", {{"tag_zone", "b"}}}, s).status, 503);
-  EXPECT_EQ(Handle({"GET", "/replica", {{"tag_nofailover", "true"}}}, s).status, 200);
-  EXPECT_EQ(Handle({"GET", "/replica", {{"tag_missing", "x"}}}, s).status, 503);
+  EXPECT_EQ(Handle(Req("GET", "/replica", {{"tag_zone", "a"}}), s).status, 200);
+  EXPECT_EQ(Handle(Req("GET", "/replica", {{"tag_zone", "b"}}), s).status, 503);
+  EXPECT_EQ(Handle(Req("GET", "/replica", {{"tag_nofailover", "true"}}), s).status, 200);
+  EXPECT_EQ(Handle(Req("GET", "/replica", {{"tag_missing", "x"}}), s).status, 503);
   s.tags = {{"noloadbalance", true}};
-  EXPECT_EQ(Handle({"GET", "/replica", {}}, s).status, 503);
-  EXPECT_EQ(Handle({"GET", "/readiness", {{"lag", "1MB"}}}, Replica()).status, 200);
+  EXPECT_EQ(Handle(Req("GET", "/replica", {}), s).status, 503);
+  EXPECT_EQ(Handle(Req("GET", "/readiness", {{"lag", "1MB"}}), Replica()).status, 200);
 }
 
 TEST(HealthTest, LivenessFollowsTheLoop) {
   auto s = Leader();
   s.ttl = 30;
   s.seconds_since_cycle = 31;
-  EXPECT_EQ(Handle({"GET", "/liveness", {}}, s).status, 503);
+  EXPECT_EQ(Handle(Req("GET", "/liveness", {}), s).status, 503);
   s.paused = true;
-  EXPECT_EQ(Handle({"GET", "/liveness", {}}, s).status, 200);
+  EXPECT_EQ(Handle(Req("GET", "/liveness", {}), s).status, 200);
   auto r = Replica();
   r.ttl = 30;
   r.seconds_since_cycle = 45;  // replicas get 2 * ttl
-  EXPECT_EQ(Handle({"GET", "/liveness", {}}, r).status, 200);
+  EXPECT_EQ(Handle(Req("GET", "/liveness", {}), r).status, 200);
 }
 
 TEST(HealthTest, UnknownPathsAndMethods) {
-  EXPECT_EQ(Handle({"GET", "/nonsense", {}}, Leader()).status, 503);
-  EXPECT_FALSE(Handle({"GET", "/nonsense", {}}, Leader()).body.empty());
-  EXPECT_EQ(Handle({"POST", "/primary", {}}, Leader()).status, 501);
+  EXPECT_EQ(Handle(Req("GET", "/nonsense", {}), Leader()).status, 503);
+  EXPECT_FALSE(Handle(Req("GET", "/nonsense", {}), Leader()).body.empty());
+  EXPECT_EQ(Handle(Req("POST", "/primary", {}), Leader()).status, 501);
 }
 
 TEST(PeerStatusTest, ReadsPatronisOwnBodies) {

@@ -6,40 +6,13 @@
 #include <sstream>
 
 #include "common/lsn.h"
+#include "fakes/compat_data.h"
 #include "model/codec.h"
 
 namespace pgha::model {
 namespace {
 
-const std::string kPrefix = "/service/pg-ha/";
-
-// Reads the "key, value pairs" section: alternating key and value lines up to a blank line.
-std::vector<KeyValue> ReadDump(const std::string& file) {
-  std::ifstream in(std::string(PGHA_COMPAT_DIR) + "/patroni-3.0.2/" + file);
-  EXPECT_TRUE(in.good()) << file;
-  std::string line;
-  std::vector<KeyValue> keys;
-  bool in_section = false;
-  int64_t revision = 1;
-  while (std::getline(in, line)) {
-    if (line.rfind("### etcdctl get --prefix", 0) == 0) {
-      in_section = true;
-      continue;
-    }
-    if (!in_section) {
-      continue;
-    }
-    if (line.empty()) {
-      break;
-    }
-    std::string value;
-    std::getline(in, value);
-    EXPECT_EQ(line.rfind(kPrefix, 0), 0u) << line;
-    keys.push_back({line.substr(kPrefix.size()), value, revision, revision, 0});
-    ++revision;
-  }
-  return keys;
-}
+using testing::ReadDcsDump;
 
 const KeyValue* Find(const std::vector<KeyValue>& keys, const std::string& key) {
   for (const auto& kv : keys) {
@@ -51,7 +24,7 @@ const KeyValue* Find(const std::vector<KeyValue>& keys, const std::string& key) 
 }
 
 TEST(GoldenTest, InitialCluster) {
-  auto keys = ReadDump("initial-dcs.txt");
+  auto keys = ReadDcsDump("initial-dcs.txt");
   auto snapshot = BuildSnapshot(keys, 23);
   EXPECT_TRUE(snapshot.decode_errors.empty());
   ASSERT_TRUE(snapshot.leader.has_value());
@@ -75,7 +48,7 @@ TEST(GoldenTest, InitialCluster) {
 }
 
 TEST(GoldenTest, EncodersReproducePatroniBytes) {
-  auto keys = ReadDump("initial-dcs.txt");
+  auto keys = ReadDcsDump("initial-dcs.txt");
   for (const auto& kv : keys) {
     if (kv.key.rfind("members/", 0) != 0) {
       continue;
@@ -103,7 +76,7 @@ TEST(GoldenTest, EncodersReproducePatroniBytes) {
 }
 
 TEST(GoldenTest, AfterFailoverHistoryRoundTrips) {
-  auto keys = ReadDump("after-failover-dcs.txt");
+  auto keys = ReadDcsDump("after-failover-dcs.txt");
   auto snapshot = BuildSnapshot(keys, 168);
   EXPECT_TRUE(snapshot.decode_errors.empty());
   EXPECT_EQ(snapshot.leader->name, "pg-1");
@@ -118,7 +91,7 @@ TEST(GoldenTest, AfterFailoverHistoryRoundTrips) {
 }
 
 TEST(GoldenTest, AfterSwitchoverEmptyFailoverKeyMeansNone) {
-  auto keys = ReadDump("after-switchover-dcs.txt");
+  auto keys = ReadDcsDump("after-switchover-dcs.txt");
   ASSERT_NE(Find(keys, "failover"), nullptr);
   auto snapshot = BuildSnapshot(keys, 1000);
   EXPECT_TRUE(snapshot.decode_errors.empty());

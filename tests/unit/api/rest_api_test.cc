@@ -1,0 +1,209 @@
+// The REST API beyond the health checks: /cluster, /history and /config answer with the JSON a
+// Patroni 3.0.2 cluster gave for the same DCS contents, and unsafe methods are guarded as
+// Patroni's check_access guards them.
+#include "api/rest_api.h"
+
+#include <gtest/gtest.h>
+
+#include "common/strings.h"
+#include "fakes/compat_data.h"
+#include "model/cluster_view.h"
+
+namespace pgha::api {
+namespace {
+
+using nlohmann::json;
+
+ApiState StateFromDump(const std::string& dump) {
+  ApiState state;
+  state.node.scope = "pg-ha";
+  state.cluster = std::make_shared<const model::ClusterSnapshot>(
+      model::BuildSnapshot(testing::ReadDcsDump(dump), 100));
+  return state;
+}
+
+Request Get(const std::string& path) {
+  Request r;
+  r.method = "GET";
+  r.path = path;
+  return r;
+}
+
+Request Unsafe(const std::string& method, const std::string& path, const std::string& body = "",
+               bool with_length = true) {
+  Request r;
+  r.method = method;
+  r.path = path;
+  r.body = body;
+  r.remote_addr = "127.0.0.1";
+  if (with_length) {
+    r.headers["content-length"] = std::to_string(body.size());
+  }
+  return r;
+}
+
+struct GoldenCase {
+  const char* dump;
+  const char* rest;
+};
+
+class GoldenReadEndpoints : public ::testing::TestWithParam<GoldenCase> {};
+
+TEST_P(GoldenReadEndpoints, ClusterHistoryAndConfigMatchPatroni) {
+  ApiState state = StateFromDump(GetParam().dump);
+  for (const char* path : {"/cluster", "/history", "/config"}) {
+    std::string golden = testing::GoldenBody(GetParam().rest, path);
+    ASSERT_FALSE(golden.empty()) << path;
+    Reply reply = HandleRequest(Get(path), state, {});
+    EXPECT_EQ(reply.status, 200) << path;
+    json ours = json::parse(reply.body);
+    if (std::string(path) == "/cluster") {
+      // "scope" is a Patroni 4.x addition; everything 3.0.2 sent must be identical.
+      EXPECT_EQ(ours["scope"], "pg-ha");
+      ours.erase("scope");
+    }
+    EXPECT_EQ(ours, json::parse(golden)) << path;
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Patroni302, GoldenReadEndpoints,
+                         ::testing::Values(GoldenCase{"initial-dcs.txt", "initial-rest-leader.txt"},
+                                           GoldenCase{"after-failover-dcs.txt",
+                                                      "after-failover-rest-leader.txt"}));
+
+TEST(RestApiTest, ClusterViewMarksPauseSyncAndUnknownLag) {
+  model::ClusterSnapshot cluster;
+  cluster.leader = model::Leader{"a", 1, 1};
+  cluster.config = model::ClusterConfig{1, model::GlobalConfig(json{{"pause", true}})};
+  cluster.sync = model::SyncState{1, "a", {"b"}, 0};
+  cluster.status.optime = 1000;
+  cluster.members.push_back({"a", 1, 1, {{"state", "running"}, {"role", "master"}}});
+  cluster.members.push_back(
+      {"b", 1, 1, {{"state", "running"}, {"xlog_location", 400}, {"tags", {{"zone", "x"}}}}});
+  cluster.members.push_back({"c", 1, 1, {{"state", "starting"}}});
+  model::Failover failover;
+  failover.leader = "a";
+  failover.candidate = "b";
+  failover.scheduled_at = WallTime{};
+  failover.scheduled_at_text = "2026-11-26T10:00:00+00:00";
+  cluster.failover = failover;
+  json view = model::ClusterAsJson(cluster);
+  EXPECT_EQ(view["members"][0]["role"], "leader");
+  EXPECT_FALSE(view["members"][0].contains("lag"));
+  EXPECT_EQ(view["members"][1]["role"], "sync_standby");
+  EXPECT_EQ(view["members"][1]["lag"], 600);
+  EXPECT_EQ(view["members"][1]["tags"]["zone"], "x");
+  EXPECT_EQ(view["members"][2]["lag"], "unknown");
+  EXPECT_EQ(view["pause"], true);
+  EXPECT_EQ(view["scheduled_switchover"],
+            json({{"at", "2026-11-26T10:00:00+00:00"}, {"from", "a"}, {"to", "b"}}));
+}
+
+TEST(RestApiTest, ReadEndpointsWithoutDcsData) {
+  ApiState empty;
+  EXPECT_EQ(HandleRequest(Get("/cluster"), empty, {}).status, 503);
+  EXPECT_EQ(HandleRequest(Get("/history"), empty, {}).body, "[]");
+  EXPECT_EQ(HandleRequest(Get("/config"), empty, {}).status, 502);
+  // The health checks still answer from the node's own status.
+  EXPECT_EQ(HandleRequest(Get("/patroni"), empty, {}).status, 200);
+  EXPECT_EQ(HandleRequest(Get("/primary"), empty, {}).status, 503);
+}
+
+AccessPolicy PasswordPolicy() {
+  AccessPolicy policy;
+  policy.authentication = config::BasicAuth{"admin", "s3cret"};
+  return policy;
+}
+
+TEST(RestApiTest, UnsafeMethodsNeedCredentials) {
+  ApiState state = StateFromDump("initial-dcs.txt");
+  Request request = Unsafe("POST", "/restart", "{}");
+  Reply reply = HandleRequest(request, state, PasswordPolicy());
+  EXPECT_EQ(reply.status, 401);
+  EXPECT_EQ(reply.headers["WWW-Authenticate"], "Basic realm=\"Patroni\"");
+  EXPECT_TRUE(json::parse(reply.body).contains("error"));
+
+  request.headers["authorization"] = "Basic " + Base64Encode("admin:wrong");
+  EXPECT_EQ(HandleRequest(request, state, PasswordPolicy()).status, 401);
+  request.headers["authorization"] = "Basic " + Base64Encode("admin:s3cret1");
+  EXPECT_EQ(HandleRequest(request, state, PasswordPolicy()).status, 401);
+  request.headers["authorization"] = "Bearer abc";
+  EXPECT_EQ(HandleRequest(request, state, PasswordPolicy()).status, 401);
+  request.headers["authorization"] = "Basic !!!not-base64";
+  EXPECT_EQ(HandleRequest(request, state, PasswordPolicy()).status, 401);
+  request.headers["authorization"] = "Basic " + Base64Encode("admin:s3cret");
+  // Authorised and well-formed; the restart itself is not part of this version.
+  EXPECT_EQ(HandleRequest(request, state, PasswordPolicy()).status, 501);
+
+  // Reads are never password-protected.
+  EXPECT_EQ(HandleRequest(Get("/cluster"), state, PasswordPolicy()).status, 200);
+  EXPECT_EQ(HandleRequest(Get("/primary"), state, PasswordPolicy()).status, 503);
+}
+
+TEST(RestApiTest, BodiesAreValidatedAfterAccess) {
+  ApiState state;
+  AccessPolicy open;
+  EXPECT_EQ(HandleRequest(Unsafe("POST", "/switchover", "{not json"), state, open).status, 400);
+  EXPECT_EQ(HandleRequest(Unsafe("POST", "/switchover", "[1,2]"), state, open).status, 400);
+  EXPECT_EQ(HandleRequest(Unsafe("POST", "/switchover", "{}"), state, open).status, 400);
+  EXPECT_EQ(HandleRequest(Unsafe("PATCH", "/config", "", false), state, open).status, 411);
+  EXPECT_EQ(HandleRequest(Unsafe("POST", "/restart", "", false), state, open).status, 501);
+  EXPECT_EQ(HandleRequest(Unsafe("POST", "/restart", "\xff\xfe"), state, open).status, 400);
+  // Unknown endpoints are refused before access control, as in Patroni.
+  EXPECT_EQ(HandleRequest(Unsafe("POST", "/nonsense", "{}"), state, PasswordPolicy()).status, 501);
+  EXPECT_EQ(HandleRequest(Unsafe("DELETE", "/config"), state, PasswordPolicy()).status, 501);
+  // Credentials are checked before the body is read.
+  EXPECT_EQ(HandleRequest(Unsafe("POST", "/switchover", "{bad"), state, PasswordPolicy()).status,
+            401);
+}
+
+TEST(RestApiTest, AllowlistAndClientCertificates) {
+  ApiState state = StateFromDump("initial-dcs.txt");
+  AccessPolicy policy;
+  policy.allowlist.push_back(*ParseNetwork("10.0.0.0/8"));
+  Request request = Unsafe("POST", "/reload");
+  request.remote_addr = "192.168.1.5";
+  EXPECT_EQ(HandleRequest(request, state, policy).status, 403);
+  request.remote_addr = "10.1.2.3";
+  EXPECT_EQ(HandleRequest(request, state, policy).status, 501);
+  request.remote_addr = "::ffff:10.1.2.3";
+  EXPECT_EQ(HandleRequest(request, state, policy).status, 501);
+
+  // Members of the cluster (hosts of their api_url / conn_url) are let in when asked.
+  policy.allowlist_include_members = true;
+  request.remote_addr = "127.0.0.1";
+  EXPECT_EQ(HandleRequest(request, state, policy).status, 501);
+  request.remote_addr = "127.0.0.2";
+  EXPECT_EQ(HandleRequest(request, state, policy).status, 403);
+
+  AccessPolicy certs;
+  certs.require_client_cert = true;
+  request.remote_addr = "127.0.0.1";
+  EXPECT_EQ(HandleRequest(request, state, certs).status, 403);
+  request.client_cert_verified = true;
+  EXPECT_EQ(HandleRequest(request, state, certs).status, 501);
+}
+
+TEST(NetworkTest, ParsesAndMatches) {
+  auto any4 = ParseNetwork("0.0.0.0/0");
+  ASSERT_TRUE(any4.ok());
+  EXPECT_TRUE(any4->Contains("8.8.8.8"));
+  EXPECT_FALSE(any4->Contains("::1"));
+  auto odd = ParseNetwork("192.168.1.128/25");
+  ASSERT_TRUE(odd.ok());
+  EXPECT_TRUE(odd->Contains("192.168.1.200"));
+  EXPECT_FALSE(odd->Contains("192.168.1.100"));
+  auto v6 = ParseNetwork("fe80::/10");
+  ASSERT_TRUE(v6.ok());
+  EXPECT_TRUE(v6->Contains("fe80::1"));
+  EXPECT_FALSE(v6->Contains("fec0::1"));
+  EXPECT_TRUE(ParseNetwork(" ::1 ")->Contains("::1"));
+  EXPECT_FALSE(ParseNetwork("10.0.0.0/33").ok());
+  EXPECT_FALSE(ParseNetwork("10.0.0.0/x").ok());
+  EXPECT_FALSE(ParseNetwork("db.example.com").ok());
+  EXPECT_FALSE(ParseNetwork("").ok());
+  EXPECT_FALSE(ParseNetwork("1.2.3.4")->Contains("not an ip"));
+}
+
+}  // namespace
+}  // namespace pgha::api
