@@ -11,6 +11,7 @@
 
 #include "agent/agent.h"
 #include "api/http/server.h"
+#include "apps/etcd_from_config.h"
 #include "common/log.h"
 #include "config/config.h"
 #include "config/yaml_json.h"
@@ -74,20 +75,9 @@ int main(int argc, char** argv) {
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
   ::signal(SIGPIPE, SIG_IGN);
 
-  namespace etcd3 = pgha::dcs::etcd3;
-  etcd3::ClientOptions client_options;
-  client_options.hosts = config->etcd3.hosts;
-  client_options.protocol = config->etcd3.protocol;
-  client_options.username = config->etcd3.username;
-  client_options.password = config->etcd3.password;
-  client_options.discover_members = !config->etcd3.use_proxies;
   pgha::model::GlobalConfig bootstrap_dynamic(config->bootstrap.dcs);
-  client_options.request_timeout =
-      std::chrono::milliseconds(static_cast<int64_t>(bootstrap_dynamic.retry_timeout() * 1000));
-  etcd3::TlsOptions tls{config->etcd3.cacert, config->etcd3.cert, config->etcd3.key, true};
-  auto client =
-      std::make_shared<etcd3::Etcd3Client>(client_options, etcd3::MakeHttplibTransport(tls));
-  etcd3::Etcd3Dcs dcs({config->KeyPrefix(), config->name, true}, client);
+  auto client = pgha::apps::MakeEtcdClient(config->etcd3, bootstrap_dynamic.retry_timeout());
+  pgha::dcs::etcd3::Etcd3Dcs dcs({config->KeyPrefix(), config->name, true}, client);
   pgha::postgres::LocalPostgres postgres(*config);
   pgha::api::http::HttpPeerClient peers;
   pgha::agent::Agent agent(*config, dcs, postgres, peers, pgha::SystemClock::Instance());

@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 #include <yaml-cpp/yaml.h>
 
+#include <algorithm>
 #include <charconv>
 #include <cmath>
 
@@ -173,7 +174,19 @@ std::string QuoteScalar(const std::string& s) {
   if (!NeedsQuotes(s)) {
     return s;
   }
-  return json(s).dump();  // a JSON string is a valid double-quoted YAML scalar
+  // PyYAML prefers single quotes ('' escapes a quote) and falls back to double quotes for
+  // strings with control characters or line breaks; a JSON string is valid double-quoted YAML.
+  bool printable = std::all_of(s.begin(), s.end(), [](char c) {
+    return static_cast<unsigned char>(c) >= 0x20 && c != 0x7f;
+  });
+  if (!printable) {
+    return json(s).dump();
+  }
+  std::string out = "'";
+  for (char c : s) {
+    out += c == '\'' ? std::string("''") : std::string(1, c);
+  }
+  return out + "'";
 }
 
 std::string ScalarText(const json& value) {

@@ -35,6 +35,15 @@ bool Connection::ok() const { return PQstatus(conn_) == CONNECTION_OK; }
 
 Result<std::vector<Row>> Connection::Query(const std::string& sql,
                                            const std::vector<std::string>& params) {
+  auto result = QueryWithColumns(sql, params);
+  if (!result.ok()) {
+    return result.error();
+  }
+  return std::move(result->rows);
+}
+
+Result<ResultSet> Connection::QueryWithColumns(const std::string& sql,
+                                               const std::vector<std::string>& params) {
   std::vector<const char*> values;
   for (const auto& p : params) {
     values.push_back(p.c_str());
@@ -53,9 +62,13 @@ Result<std::vector<Row>> Connection::Query(const std::string& sql,
     }
     return Error::Invalid(message);
   }
-  std::vector<Row> rows;
+  ResultSet set;
+  std::vector<Row>& rows = set.rows;
   int n = PQntuples(result);
   int columns = PQnfields(result);
+  for (int c = 0; c < columns; ++c) {
+    set.columns.emplace_back(PQfname(result, c));
+  }
   for (int i = 0; i < n; ++i) {
     Row row;
     for (int c = 0; c < columns; ++c) {
@@ -69,7 +82,7 @@ Result<std::vector<Row>> Connection::Query(const std::string& sql,
     rows.push_back(std::move(row));
   }
   PQclear(result);
-  return rows;
+  return set;
 }
 
 Status Connection::Execute(const std::string& sql, const std::vector<std::string>& params) {

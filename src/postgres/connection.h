@@ -14,6 +14,11 @@ namespace pgha::postgres {
 
 using Row = std::vector<std::optional<std::string>>;
 
+struct ResultSet {
+  std::vector<std::string> columns;
+  std::vector<Row> rows;
+};
+
 class Connection {
  public:
   // `conninfo` is a libpq connection string; `connect_timeout` is added when absent.
@@ -25,6 +30,9 @@ class Connection {
   // Runs a statement with text parameters; returns all rows (text values, nullopt for NULL).
   Result<std::vector<Row>> Query(const std::string& sql,
                                  const std::vector<std::string>& params = {});
+  // The same, with the column names (for printing arbitrary queries).
+  Result<ResultSet> QueryWithColumns(const std::string& sql,
+                                     const std::vector<std::string>& params = {});
   Status Execute(const std::string& sql, const std::vector<std::string>& params = {});
   bool ok() const;
 

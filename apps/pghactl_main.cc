@@ -1,0 +1,405 @@
+// pghactl: the operator's CLI (patronictl's job). This file holds the read-only verbs: list,
+// topology, history, show-config, dsn, query, version. They read the DCS directly with the
+// same configuration file patronictl reads (-c / PATRONICTL_CONFIG_FILE, or --dcs-url).
+#include <unistd.h>
+
+#include <CLI/CLI.hpp>
+#include <chrono>
+#include <ctime>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <sstream>
+#include <thread>
+
+#include "apps/etcd_from_config.h"
+#include "cli/table.h"
+#include "cli/views.h"
+#include "common/log.h"
+#include "config/config.h"
+#include "config/yaml_json.h"
+#include "dcs/etcd3/etcd3_dcs.h"
+#include "postgres/connection.h"
+
+namespace {
+
+using pgha::Error;
+using pgha::Result;
+using pgha::Status;
+
+constexpr const char* kVersion = "0.1.0";
+
+// patronictl reports failures as "Error: ..." and exits 1.
+struct CtlError {
+  std::string message;
+};
+
+[[noreturn]] void Fail(const std::string& message) { throw CtlError{message}; }
+
+std::string DefaultConfigPath() {
+  const char* home = std::getenv("HOME");
+  return std::string(home ? home : "") + "/.config/patroni/patronictl.yaml";
+}
+
+// "etcd3://host:port", "host:port" or "host": patronictl's --dcs-url. pgha speaks etcd's v3 API
+// only, so "etcd://" is read as etcd3 too.
+Result<std::string> ParseDcsUrl(std::string url) {
+  size_t scheme_end = url.find("://");
+  if (scheme_end != std::string::npos) {
+    std::string scheme = url.substr(0, scheme_end);
+    if (scheme != "etcd3" && scheme != "etcd") {
+      return Error::Invalid("Unknown dcs scheme: " + scheme + " (pgha supports etcd3)");
+    }
+    url = url.substr(scheme_end + 3);
+  }
+  if (size_t slash = url.find('/'); slash != std::string::npos) {
+    url = url.substr(0, slash);
+  }
+  if (url.empty()) {
+    url = "localhost";
+  }
+  if (url.find(':') == std::string::npos) {
+    url += ":2379";
+  }
+  return url;
+}
+
+struct Context {
+  std::string config_file;
+  std::string dcs_url;
+  bool insecure = false;
+  pgha::config::Config config;
+  bool loaded = false;
+
+  void Load() {
+    if (loaded) {
+      return;
+    }
+    pgha::config::LoadOptions options;
+    options.for_ctl = true;
+    options.environment = pgha::config::CurrentEnvironment();
+    bool readable = ::access(config_file.c_str(), R_OK) == 0;
+    if (readable) {
+      options.path = config_file;
+    } else if (config_file != DefaultConfigPath()) {
+      Fail("Provided config file " + config_file +
+           " not existing or no read rights. Check the -c/--config-file parameter");
+    }
+    auto loaded_config = pgha::config::LoadConfig(options);
+    if (!loaded_config.ok()) {
+      Fail("invalid configuration: " + loaded_config.error().message());
+    }
+    config = *loaded_config;
+    if (!dcs_url.empty()) {
+      auto host = ParseDcsUrl(dcs_url);
+      if (!host.ok()) {
+        Fail(host.error().message());
+      }
+      config.etcd3 = {};
+      config.etcd3.hosts = {*host};
+    }
+    loaded = true;
+  }
+
+  std::string Scope(const std::string& cluster_name) {
+    Load();
+    std::string scope = cluster_name.empty() ? config.scope : cluster_name;
+    if (scope.empty()) {
+      Fail("no cluster name given and no scope in the configuration");
+    }
+    return scope;
+  }
+
+  pgha::model::ClusterSnapshot ReadCluster(const std::string& scope) {
+    Load();
+    if (config.etcd3.hosts.empty()) {
+      Fail("no DCS configured: give -c patroni.yml (with an etcd3 section) or --dcs-url");
+    }
+    std::string prefix = "/" + config.namespace_ + "/" + scope + "/";
+    pgha::dcs::etcd3::Etcd3Dcs dcs({prefix, "", false},
+                                   pgha::apps::MakeEtcdClient(config.etcd3, 10));
+    auto cluster = dcs.LoadCluster();
+    if (!cluster.ok()) {
+      Fail("cannot read the cluster from etcd: " + cluster.error().message());
+    }
+    for (const auto& problem : cluster->decode_errors) {
+      std::cerr << "warning: " << problem << "\n";
+    }
+    return *cluster;
+  }
+};
+
+std::string Timestamp() {
+  std::time_t now = std::time(nullptr);
+  char text[32];
+  std::strftime(text, sizeof text, "%Y-%m-%d %H:%M:%S", std::localtime(&now));
+  return text;
+}
+
+void Print(const pgha::cli::Table& table, const std::string& fmt,
+           const std::string& delimiter = "\t") {
+  auto text = pgha::cli::RenderTable(table, fmt, delimiter);
+  if (!text.ok()) {
+    Fail(text.error().message());
+  }
+  std::cout << *text;
+}
+
+// patronictl's watching(): once, or every `interval` seconds (clearing the screen) until ^C.
+template <typename F>
+void Watching(bool w_flag, double interval, bool clear, F body) {
+  if (w_flag && interval <= 0) {
+    interval = 2;
+  }
+  if (interval > 0 && clear) {
+    std::cout << "\033[H\033[2J";
+  }
+  body();
+  while (interval > 0) {
+    std::cout.flush();
+    std::this_thread::sleep_for(std::chrono::duration<double>(interval));
+    if (clear) {
+      std::cout << "\033[H\033[2J";
+    }
+    body();
+  }
+}
+
+struct ListOptions {
+  std::vector<std::string> clusters;
+  bool extended = false;
+  bool timestamp = false;
+  std::string fmt = "pretty";
+  bool w_flag = false;
+  double watch = 0;
+};
+
+void ListMembers(Context& ctx, const ListOptions& o, bool topology) {
+  ctx.Load();
+  std::vector<std::string> names = o.clusters;
+  if (names.empty()) {
+    if (ctx.config.scope.empty()) {
+      std::cerr << "Listing members: No cluster names were provided\n";
+      return;
+    }
+    names.push_back(ctx.config.scope);
+  }
+  std::string fmt = topology ? "topology" : o.fmt;
+  Watching(o.w_flag, o.watch, true, [&] {
+    if (o.timestamp) {
+      std::cout << Timestamp() << "\n";
+    }
+    for (const auto& name : names) {
+      auto cluster = ctx.ReadCluster(name);
+      Print(pgha::cli::MembersTable(cluster, name, o.extended, topology), fmt);
+      if (fmt == "pretty" || fmt == "topology") {
+        auto info = pgha::cli::ServiceInfo(cluster);
+        if (!info.empty()) {
+          std::string joined;
+          for (const auto& line : info) {
+            joined += (joined.empty() ? "" : "\n ") + line;
+          }
+          std::cout << " " << joined << "\n";
+        }
+      }
+    }
+  });
+}
+
+struct QueryOptions {
+  std::string cluster;
+  std::string role, member, command, file, username, dbname, fmt = "tsv", delimiter = "\t";
+  bool password_prompt = false;
+  bool w_flag = false;
+  double watch = 0;
+};
+
+std::string ReadPassword() {
+  std::cerr << "Password: ";
+  std::string password;
+  std::getline(std::cin, password);
+  return password;
+}
+
+void Query(Context& ctx, QueryOptions o) {
+  if (!o.member.empty() && !o.role.empty()) {
+    Fail("--role and --member are mutually exclusive options");
+  }
+  std::string role = !o.member.empty() ? "any" : o.role.empty() ? "leader" : o.role;
+  if (!o.file.empty() && !o.command.empty()) {
+    Fail("--file and --command are mutually exclusive options");
+  }
+  if (o.file.empty() && o.command.empty()) {
+    Fail("You need to specify either --command or --file");
+  }
+  if (!o.file.empty()) {
+    std::ifstream in(o.file);
+    if (!in) {
+      Fail("cannot read " + o.file);
+    }
+    std::stringstream text;
+    text << in.rdbuf();
+    o.command = text.str();
+  }
+  std::string password = o.password_prompt ? ReadPassword() : "";
+  std::string scope = ctx.Scope(o.cluster);
+  Watching(o.w_flag, o.watch, false, [&] {
+    auto cluster = ctx.ReadCluster(scope);
+    const pgha::model::Member* m = pgha::cli::SelectMember(cluster, role, o.member);
+    std::string unavailable = !o.member.empty()
+                                  ? "No connection to member " + o.member + " is available"
+                                  : "No connection to role=" + role + " is available";
+    auto report = [&](const std::string& message) {
+      pgha::cli::Table table;
+      table.rows.push_back({Timestamp(), message});
+      Print(table, o.fmt, o.delimiter);
+    };
+    if (m == nullptr || m->host().empty()) {
+      report(unavailable);
+      return;
+    }
+    using pgha::postgres::QuoteConninfoValue;
+    std::string conninfo = "host=" + QuoteConninfoValue(m->host()) +
+                           " port=" + std::to_string(m->port() ? m->port() : 5432) +
+                           " fallback_application_name='Patroni ctl' connect_timeout=5";
+    if (!o.username.empty()) conninfo += " user=" + QuoteConninfoValue(o.username);
+    if (!password.empty()) conninfo += " password=" + QuoteConninfoValue(password);
+    if (!o.dbname.empty()) conninfo += " dbname=" + QuoteConninfoValue(o.dbname);
+    auto conn = pgha::postgres::Connection::Open(conninfo);
+    if (!conn.ok()) {
+      report(conn.error().message());
+      return;
+    }
+    if (role != "any" && role != "leader") {
+      auto recovery = (*conn)->Query("SELECT pg_catalog.pg_is_in_recovery()");
+      bool in_recovery = recovery.ok() && !recovery->empty() && (*recovery)[0][0] == "t";
+      bool wants_replica = role == "replica" || role == "standby" || role == "standby-leader";
+      if (in_recovery != wants_replica) {
+        report(unavailable);
+        return;
+      }
+    }
+    auto result = (*conn)->QueryWithColumns(o.command);
+    if (!result.ok()) {
+      report(result.error().message());
+      return;
+    }
+    pgha::cli::Table table;
+    table.columns = result->columns;
+    for (const auto& row : result->rows) {
+      std::vector<pgha::cli::Cell> cells;
+      for (const auto& value : row) {
+        cells.push_back(value ? pgha::cli::Cell(*value) : pgha::cli::Cell(nullptr));
+      }
+      table.rows.push_back(std::move(cells));
+    }
+    Print(table, o.fmt, o.delimiter);
+  });
+}
+
+const std::vector<std::string> kRoles = {"leader",  "primary", "standby-leader", "replica",
+                                         "standby", "any",     "master"};
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  pgha::InitLogging("WARNING");
+  CLI::App app{"pghactl: operate a pgha (or Patroni) cluster"};
+  app.require_subcommand(1);
+  Context ctx;
+  app.add_option("-c,--config-file", ctx.config_file, "Configuration file")
+      ->envname("PATRONICTL_CONFIG_FILE")
+      ->default_str(DefaultConfigPath());
+  ctx.config_file = DefaultConfigPath();
+  app.add_option("-d,--dcs-url,--dcs", ctx.dcs_url, "The DCS connect url (etcd3://host:port)")
+      ->envname("DCS_URL");
+  app.add_flag("-k,--insecure", ctx.insecure, "Allow connections to SSL sites without certs");
+
+  ListOptions list_options;
+  auto add_list_options = [&](CLI::App* cmd, bool with_format) {
+    cmd->add_option("cluster_names", list_options.clusters, "Clusters to list");
+    if (with_format) {
+      cmd->add_flag("-e,--extended", list_options.extended, "Show some extra information");
+      cmd->add_flag("-t,--timestamp", list_options.timestamp, "Print timestamp");
+      cmd->add_option("-f,--format", list_options.fmt, "Output format (pretty, tsv, json, yaml)");
+    }
+    cmd->add_flag("-W", list_options.w_flag, "Auto update the screen every 2 seconds");
+    cmd->add_option("-w,--watch", list_options.watch, "Auto update the screen every X seconds");
+  };
+  auto* list = app.add_subcommand("list", "List the members of a cluster");
+  add_list_options(list, true);
+  auto* topology = app.add_subcommand("topology", "Print the cluster as a replication tree");
+  add_list_options(topology, false);
+
+  std::string cluster_name;
+  std::string fmt = "pretty";
+  auto* history = app.add_subcommand("history", "Show the history of failovers/switchovers");
+  history->add_option("cluster_name", cluster_name);
+  history->add_option("-f,--format", fmt, "Output format (pretty, tsv, json, yaml)");
+
+  auto* show_config = app.add_subcommand("show-config", "Show the cluster's dynamic configuration");
+  show_config->add_option("cluster_name", cluster_name);
+
+  std::string role, member;
+  auto* dsn = app.add_subcommand("dsn", "Print a DSN for a member (the leader by default)");
+  dsn->add_option("cluster_name", cluster_name);
+  dsn->add_option("-r,--role", role, "Give a dsn of any member with this role")
+      ->check(CLI::IsMember(kRoles));
+  dsn->add_option("-m,--member", member, "Generate a dsn for this member");
+
+  QueryOptions query_options;
+  auto* query = app.add_subcommand("query", "Run SQL on a member (the leader by default)");
+  query->add_option("cluster_name", query_options.cluster);
+  query->add_option("--format", query_options.fmt, "Output format (pretty, tsv, json, yaml)");
+  query->add_option("-f,--file", query_options.file, "Execute the SQL commands from this file");
+  query->add_flag("--password", query_options.password_prompt, "force password prompt");
+  query->add_option("-U,--username", query_options.username, "database user name");
+  query->add_flag("-W", query_options.w_flag, "Auto update the screen every 2 seconds");
+  query->add_option("-w,--watch", query_options.watch, "Auto update every X seconds");
+  query->add_option("-r,--role", query_options.role, "The role of the query")
+      ->check(CLI::IsMember(kRoles));
+  query->add_option("-m,--member", query_options.member, "Query a specific member");
+  query->add_option("--delimiter", query_options.delimiter, "The column delimiter");
+  query->add_option("-c,--command", query_options.command, "The SQL commands to execute");
+  query->add_option("-d,--dbname", query_options.dbname, "database name to connect to");
+
+  auto* version = app.add_subcommand("version", "Print pghactl's version");
+
+  CLI11_PARSE(app, argc, argv);
+
+  try {
+    if (list->parsed()) {
+      ListMembers(ctx, list_options, false);
+    } else if (topology->parsed()) {
+      ListMembers(ctx, list_options, true);
+    } else if (history->parsed()) {
+      auto cluster = ctx.ReadCluster(ctx.Scope(cluster_name));
+      Print(pgha::cli::HistoryTable(cluster), fmt);
+    } else if (show_config->parsed()) {
+      auto cluster = ctx.ReadCluster(ctx.Scope(cluster_name));
+      if (!cluster.config) {
+        Fail("the cluster has no dynamic configuration in the DCS");
+      }
+      std::cout << pgha::config::JsonToYaml(cluster.config->data.raw()) << "\n";
+    } else if (dsn->parsed()) {
+      if (!member.empty() && !role.empty()) {
+        Fail("--role and --member are mutually exclusive options");
+      }
+      std::string effective = !member.empty() ? "any" : role.empty() ? "leader" : role;
+      auto cluster = ctx.ReadCluster(ctx.Scope(cluster_name));
+      const auto* m = pgha::cli::SelectMember(cluster, effective, member);
+      if (m == nullptr) {
+        Fail("Can not find a suitable member");
+      }
+      std::cout << "host=" << m->host() << " port=" << (m->port() ? m->port() : 5432) << "\n";
+    } else if (query->parsed()) {
+      Query(ctx, query_options);
+    } else if (version->parsed()) {
+      std::cout << "pghactl version " << kVersion << " (patronictl 3.0.2 compatible)\n";
+    }
+  } catch (const CtlError& e) {
+    std::cerr << "Error: " << e.message << "\n";
+    return 1;
+  }
+  return 0;
+}
