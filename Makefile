@@ -17,9 +17,16 @@ test:
 	scripts/test.sh
 
 up: build
-	@echo "make up: pgha is built (build/release/apps/pgha). The one-command topology"
-	@echo "(3 etcd + 3 PostgreSQL/pgha nodes + router + exporters) is not in this build yet;"
-	@echo "it arrives with the agent. Nothing was started."
+	scripts/cluster.sh up
+
+down:
+	scripts/cluster.sh down
+
+status:
+	scripts/cluster.sh status
+
+clean:
+	scripts/cluster.sh clean
 
 bench: build
 	bench/etcd_client_bench.sh

@@ -600,13 +600,35 @@ Status ReadPostgresql(const Reader& r, const std::string& scope, PostgresqlConfi
   return OkStatus();
 }
 
+// Python's truthiness, which decides whether Patroni advertises a flag tag ("false" is true).
+bool JsonTruthy(const json& value) {
+  if (value.is_boolean()) {
+    return value.get<bool>();
+  }
+  if (value.is_number()) {
+    return value.get<double>() != 0;
+  }
+  if (value.is_string() || value.is_array() || value.is_object()) {
+    return !value.empty() && !(value.is_string() && value.get<std::string>().empty());
+  }
+  return false;
+}
+
 Status ReadTags(const json& tree, Tags* out) {
   if (!tree.contains("tags") || tree.at("tags").is_null()) {
     return OkStatus();
   }
   Reader r(tree.at("tags"), "tags");
   PGHA_RETURN_IF_ERROR(r.RequireMapping());
-  out->raw = tree.at("tags");
+  // As Patroni: the boolean tags are advertised only when set, other tags always.
+  out->raw = json::object();
+  for (const auto& [key, value] : tree.at("tags").items()) {
+    bool known_flag =
+        key == "clonefrom" || key == "nofailover" || key == "noloadbalance" || key == "nosync";
+    if (!known_flag || JsonTruthy(value)) {
+      out->raw[key] = value;
+    }
+  }
   PGHA_ASSIGN(out->nofailover, r.Bool("nofailover", false));
   PGHA_ASSIGN(out->noloadbalance, r.Bool("noloadbalance", false));
   PGHA_ASSIGN(out->clonefrom, r.Bool("clonefrom", false));

@@ -194,6 +194,17 @@ Status RestServer::Start() {
       res.set_header("Content-Type", reply.content_type);
     }
   };
+  // HTTP/1.1 allows a POST without Content-Length (no body), but httplib would refuse it with
+  // a bare 400 before routing; answer it as Patroni does (e.g. 501 for an unknown endpoint).
+  server_->set_pre_routing_handler(
+      [handler](const httplib::Request& req, httplib::Response& res) {
+        bool has_body = req.has_header("Content-Length") || req.has_header("Transfer-Encoding");
+        if (req.method == "GET" || req.method == "HEAD" || req.method == "OPTIONS" || has_body) {
+          return httplib::Server::HandlerResponse::Unhandled;
+        }
+        handler(req, res);
+        return httplib::Server::HandlerResponse::Handled;
+      });
   server_->Get(".*", handler);
   server_->Options(".*", handler);
   server_->Post(".*", handler);

@@ -130,6 +130,24 @@ TEST(ConfigTest, LoadsAPatroniYml) {
   EXPECT_TRUE(config->warnings.empty()) << config->warnings.front();
 }
 
+TEST(ConfigTest, FlagTagsAreAdvertisedOnlyWhenSet) {
+  TempDir dir;
+  LoadOptions options;
+  options.path = dir.Write("patroni.yml", kSeedLikeYaml);
+  auto base = LoadConfig(options);
+  ASSERT_TRUE(base.ok());
+  nlohmann::json tree = base->raw;
+  tree["tags"] = {{"nofailover", false}, {"noloadbalance", true}, {"clonefrom", 0},
+                  {"nosync", "false"},   {"zone", "a"},           {"empty", false}};
+  auto config = ConfigFromTree(tree);
+  ASSERT_TRUE(config.ok()) << config.error().message();
+  // As Patroni's get_tags: false-valued flags are left out ("false" is a non-empty string).
+  EXPECT_EQ(config->tags.raw, (nlohmann::json{{"noloadbalance", true},
+                                              {"nosync", "false"},
+                                              {"zone", "a"},
+                                              {"empty", false}}));
+}
+
 TEST(ConfigTest, DirectoryOfYamlFilesMergesInNameOrder) {
   TempDir dir;
   dir.Write("00-base.yml", kSeedLikeYaml);
