@@ -68,10 +68,15 @@ REPLICATION_USER=replicator
 REPLICATION_PASSWORD=$(generate_password)
 RESTAPI_USER=admin
 RESTAPI_PASSWORD=$(generate_password)
+REWIND_USER=rewind_user
+REWIND_PASSWORD=$(generate_password)
 PGVERSION=15
 EOF
     )
     say "Generated strong passwords into $ENV_POSTGRES_FILE (mode 0600)."
+  elif ! grep -q '^REWIND_PASSWORD=' "$ENV_POSTGRES_FILE"; then
+    printf '# Added by make up: the pg_rewind user Patroni expects.\nREWIND_USER=rewind_user\nREWIND_PASSWORD=%s\n' \
+      "$(generate_password)" >>"$ENV_POSTGRES_FILE"
   fi
   set -a
   # shellcheck disable=SC1090
@@ -80,9 +85,11 @@ EOF
   POSTGRES_USER=${POSTGRES_USER:-postgres}
   REPLICATION_USER=${REPLICATION_USER:-replicator}
   RESTAPI_USER=${RESTAPI_USER:-admin}
+  REWIND_USER=${REWIND_USER:-rewind_user}
   [ -n "${POSTGRES_PASSWORD:-}" ] || die "$ENV_POSTGRES_FILE: POSTGRES_PASSWORD is empty"
   [ -n "${REPLICATION_PASSWORD:-}" ] || die "$ENV_POSTGRES_FILE: REPLICATION_PASSWORD is empty"
   [ -n "${RESTAPI_PASSWORD:-}" ] || die "$ENV_POSTGRES_FILE: RESTAPI_PASSWORD is empty"
+  [ -n "${REWIND_PASSWORD:-}" ] || die "$ENV_POSTGRES_FILE: REWIND_PASSWORD is empty"
 }
 
 etcd_client_port() { echo $((ETCD_CLIENT_PORT + 100 * $1)); }
@@ -279,6 +286,9 @@ postgresql:
     replication:
       username: $(yaml_quote "$REPLICATION_USER")
       password: $(yaml_quote "$REPLICATION_PASSWORD")
+    rewind:
+      username: $(yaml_quote "$REWIND_USER")
+      password: $(yaml_quote "$REWIND_PASSWORD")
   pg_hba:
   - local all all peer
   - host replication $REPLICATION_USER 127.0.0.1/32 scram-sha-256

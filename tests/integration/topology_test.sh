@@ -1,0 +1,222 @@
+#!/usr/bin/env bash
+# The one-command topology (scripts/cluster.sh, what `make up` runs), end to end on ephemeral
+# ports so it can run beside a topology brought up with `make up`:
+#   up from nothing -> writes through the write port, reads from a replica through the read port
+#   -> HAProxy routes to exactly 1 primary and 2 replicas -> bad REST requests get their 4xx and
+#   the node stays healthy -> kill -9 of the primary node: writes come back, pghactl and Debian's
+#   patronictl show the new leader -> `up` restarts only the dead node -> down/up keeps the data
+#   -> a taken port or a missing binary fails fast and starts nothing -> clean removes the state.
+# usage: topology_test.sh <directory holding pgha and pghactl>
+set -euo pipefail
+
+BIN=$(cd "$1" && pwd)
+REPO=$(cd "$(dirname "$0")/../.." && pwd)
+CLUSTER=$REPO/scripts/cluster.sh
+if [ "$(id -u)" -ne 0 ]; then
+  echo "SKIP: needs root (starts PostgreSQL as the postgres user)"
+  exit 77
+fi
+
+WORK=$(mktemp -d /tmp/pgha-topology.XXXXXX)
+chmod 0755 "$WORK"
+export PGHA_STATE_DIR=$WORK/state PGHA_ENV_FILE=$WORK/env PGHA_ENV_POSTGRES_FILE=$WORK/env.postgres
+export PGHA_BIN_DIR=$BIN PGHA_HEALTH_TIMEOUT=240
+LISTENER_PID=""
+
+# Stop exactly what this test started: everything whose command line names its state dirs.
+cleanup() {
+  local status=$?
+  [ -z "$LISTENER_PID" ] || kill "$LISTENER_PID" 2>/dev/null || true
+  "$CLUSTER" clean >/dev/null 2>&1 || true
+  pkill -KILL -f "$WORK/" 2>/dev/null || true
+  rm -rf "$WORK"
+  exit "$status"
+}
+trap cleanup EXIT
+
+fail() {
+  echo "FAIL: $*" >&2
+  for log in "$PGHA_STATE_DIR"/log/*.log; do
+    [ -f "$log" ] && { echo "--- $log (tail)"; tail -15 "$log"; }
+  done >&2
+  exit 1
+}
+step() { echo "=== $*"; }
+
+port_free() { ! ss -Htln "sport = :$1" | grep -q .; }
+
+# Bases whose every derived port is free: etcd B,B+1 (+100, +200); PostgreSQL P..P+2;
+# REST R..R+2; router W (write), W+1 (read), W+2 (stats). All below the kernel's ephemeral
+# range (32768+), where outgoing connections could take a port between the check and the bind.
+pick_ports() {
+  local attempt b p r w port ok
+  for attempt in $(seq 1 50); do
+    b=$((10000 + RANDOM % 4500)); p=$((15000 + RANDOM % 4500))
+    r=$((20000 + RANDOM % 4500)); w=$((25000 + RANDOM % 4500))
+    ok=1
+    for port in $b $((b + 1)) $((b + 100)) $((b + 101)) $((b + 200)) $((b + 201)) \
+      $p $((p + 1)) $((p + 2)) $r $((r + 1)) $((r + 2)) $w $((w + 1)) $((w + 2)); do
+      port_free "$port" || ok=0
+    done
+    if [ "$ok" = 1 ]; then
+      ETCD=$b PG=$p REST=$r WRITE=$w READ=$((w + 1)) STATS=$((w + 2))
+      return 0
+    fi
+  done
+  fail "no free ports found"
+}
+
+write_env() {  # file etcd pg rest write read stats
+  cat >"$1" <<EOF
+POSTGRES_PORT=$3
+POSTGRES_WRITE_HOST_PORT=$5
+POSTGRES_READ_HOST_PORT=$6
+ETCD_CLIENT_PORT=$2
+ETCD_PEER_PORT=$(($2 + 1))
+PATRONI_RESTAPI_PORT=$4
+HAPROXY_METRICS_HOST_PORT=$7
+SCOPE=pg-ha
+PGHA_BIND_HOST=127.0.0.1
+PGHA_TTL=6
+PGHA_LOOP_WAIT=1
+PGHA_RETRY_TIMEOUT=2
+EOF
+}
+
+sql() {  # port statement
+  PGPASSWORD=$POSTGRES_PASSWORD psql -h 127.0.0.1 -p "$1" -U postgres -d postgres -Atqc "$2" 2>/dev/null
+}
+
+eventually() {  # seconds description command...
+  local deadline=$((SECONDS + $1)) what=$2
+  shift 2
+  until "$@"; do
+    [ "$SECONDS" -lt "$deadline" ] || fail "not within ${deadline}s: $what"
+    sleep 0.5
+  done
+}
+
+code() { curl -s -o /dev/null -w '%{http_code}' -m 5 "$@"; }
+
+pids() { cat "$PGHA_STATE_DIR"/run/*.pid | sort | tr '\n' ' '; }
+
+ours_running() { pgrep -f "$1/" >/dev/null; }
+
+pick_ports
+write_env "$PGHA_ENV_FILE" "$ETCD" "$PG" "$REST" "$WRITE" "$READ" "$STATS"
+CTL=("$BIN/pghactl" -c "$PGHA_STATE_DIR/config/pg-0.yml")
+
+step "a missing binary fails fast and starts nothing"
+out=$(PGHA_BIN_DIR=$WORK/nowhere "$CLUSTER" up 2>&1) && fail "up succeeded without binaries"
+grep -q "missing: .*pgha" <<<"$out" || fail "unclear message: $out"
+ours_running "$PGHA_STATE_DIR" && fail "processes started despite the missing binary"
+
+step "up from nothing (etcd $ETCD, PostgreSQL $PG, REST $REST, write $WRITE, read $READ)"
+start=$SECONDS
+"$CLUSTER" up || fail "cluster.sh up failed"
+echo "up took $((SECONDS - start)) s"
+[ "$(stat -c %a "$PGHA_ENV_POSTGRES_FILE")" = 600 ] || fail ".env.postgres is not mode 0600"
+set -a
+. "$PGHA_ENV_POSTGRES_FILE"
+set +a
+[ "${#POSTGRES_PASSWORD}" -ge 24 ] || fail "generated password is weak"
+
+step "writes through $WRITE reach the primary; reads through $READ come from a replica"
+[ "$(sql "$WRITE" "SELECT pg_is_in_recovery()")" = f ] || fail "write port did not reach the primary"
+sql "$WRITE" "CREATE TABLE topology_test(id int); INSERT INTO topology_test VALUES (1), (2), (3)" >/dev/null ||
+  fail "write through the write port failed"
+replica_sees_rows() { [ "$(sql "$READ" "SELECT pg_is_in_recovery() || ':' || count(*) FROM topology_test")" = "true:3" ]; }
+eventually 30 "a replica behind the read port sees the rows" replica_sees_rows
+sql "$READ" "INSERT INTO topology_test VALUES (4)" >/dev/null && fail "the read port accepted a write"
+
+step "HAProxy: exactly one server up for writes, two for reads"
+stats=$(curl -s "http://127.0.0.1:$STATS/;csv" | awk -F, '$1 ~ /^(primary|replicas)$/ && $2 ~ /^pg-/ {print $1, $18}')
+[ "$(grep -c '^primary UP' <<<"$stats")" = 1 ] || fail "write backend: $stats"
+[ "$(grep -c '^replicas UP' <<<"$stats")" = 2 ] || fail "read backend: $stats"
+curl -s "http://127.0.0.1:$STATS/metrics" | grep -q '^haproxy_backend_active_servers{proxy="primary"} 1' ||
+  fail "HAProxy's Prometheus endpoint does not report one active write server"
+
+step "bad REST requests get their 4xx and leave the node healthy"
+api=http://127.0.0.1:$REST
+auth=(-u "$RESTAPI_USER:$RESTAPI_PASSWORD")
+[ "$(code -X POST -d '{"leader": "pg-0"}' "$api/switchover")" = 401 ] || fail "no credentials must be 401"
+[ "$(code -X POST -u "$RESTAPI_USER:wrong" -d '{"leader": "pg-0"}' "$api/switchover")" = 401 ] ||
+  fail "wrong credentials must be 401"
+[ "$(code -X POST "${auth[@]}" -d '{not json' "$api/switchover")" = 400 ] || fail "bad JSON must be 400"
+[ "$(code -X POST "${auth[@]}" -d '[1]' "$api/switchover")" = 400 ] || fail "a non-object must be 400"
+[ "$(head -c 3000000 /dev/zero | tr '\0' 'x' | code -X POST "${auth[@]}" --data-binary @- "$api/switchover")" = 413 ] ||
+  fail "a 3 MB body must be 413"
+[ "$(code -X POST -d '{}' "$api/no-such-endpoint")" = 501 ] || fail "unknown POST endpoint must be 501"
+[ "$(code "$api/no-such-endpoint")" = 503 ] || fail "unknown GET path must be 503 (as Patroni)"
+curl -s -X POST -d '{bad' "$api/switchover" | grep -q '"error"' || fail "errors must be JSON"
+printf 'GARBAGE\r\n\r\n' | timeout 5 bash -c "cat >/dev/tcp/127.0.0.1/$REST" || true
+[ "$(code "$api/health")" = 200 ] || fail "node unhealthy after bad requests"
+[ "$(curl -s "$api/cluster" | python3 -c 'import json,sys; print(len(json.load(sys.stdin)["members"]))')" = 3 ] ||
+  fail "/cluster does not list 3 members"
+[ "$(code "$api/history")" = 200 ] && [ "$(code "$api/config")" = 200 ] || fail "/history or /config failed"
+
+step "the generated patroni.yml files pass Patroni's own validator (but for the loopback addresses)"
+if command -v patroni >/dev/null; then
+  problems=$(patroni --validate-config "$PGHA_STATE_DIR/config/pg-1.yml" 2>&1 |
+    grep -v -e 'must not contain "127.0.0.1"' -e 'is already in use' || true)
+  [ -z "$problems" ] || fail "Patroni's validator: $problems"
+fi
+
+step "up on a running topology starts nothing"
+before=$(pids)
+out=$("$CLUSTER" up 2>&1) || fail "second up failed: $out"
+grep -q "Everything is already running" <<<"$out" || fail "second up did not say so: $out"
+[ "$(pids)" = "$before" ] || fail "second up restarted something"
+
+step "kill -9 of the primary node: writes through $WRITE come back"
+leader=""
+for i in 0 1 2; do
+  [ "$(code -X OPTIONS "http://127.0.0.1:$((REST + i))/primary")" = 200 ] && leader=pg-$i
+done
+[ -n "$leader" ] || fail "no primary"
+kill -9 "$(cat "$PGHA_STATE_DIR/run/$leader.pid")" "$(head -1 "$PGHA_STATE_DIR/$leader/data/postmaster.pid")"
+killed_at=$SECONDS
+write_works() { sql "$WRITE" "INSERT INTO topology_test VALUES (5)" >/dev/null; }
+eventually 120 "writes through the write port after the primary died" write_works
+echo "writes back through HAProxy $((SECONDS - killed_at)) s after kill -9"
+new_leader=$("${CTL[@]}" list -f json | python3 -c 'import json,sys; print([m["Member"] for m in json.load(sys.stdin) if m["Role"] == "Leader"][0])')
+[ "$new_leader" != "$leader" ] || fail "pghactl still shows $leader as leader"
+"${CTL[@]}" list
+if command -v patronictl >/dev/null; then
+  patronictl -c "$PGHA_STATE_DIR/config/pg-0.yml" list | grep -E "\| $new_leader +\|.*\| Leader " ||
+    fail "patronictl does not show $new_leader as leader"
+fi
+
+step "up starts only the dead node, which rejoins as a replica"
+survivors=$(for n in pg-0 pg-1 pg-2 etcd-1 etcd-2 etcd-3 haproxy; do [ "$n" = "$leader" ] || cat "$PGHA_STATE_DIR/run/$n.pid"; done | sort | tr '\n' ' ')
+"$CLUSTER" up >/dev/null || fail "up after the crash failed"
+still=$(for n in pg-0 pg-1 pg-2 etcd-1 etcd-2 etcd-3 haproxy; do [ "$n" = "$leader" ] || cat "$PGHA_STATE_DIR/run/$n.pid"; done | sort | tr '\n' ' ')
+[ "$survivors" = "$still" ] || fail "up restarted running components"
+"${CTL[@]}" list -f json | grep -q "\"Member\": \"$leader\", \"Host\": \"[^\"]*\", \"Role\": \"Replica\", \"State\": \"running\"" ||
+  fail "$leader did not rejoin as a running replica"
+
+step "down stops everything; up brings the same data back"
+"$CLUSTER" down || fail "down failed"
+ours_running "$PGHA_STATE_DIR" && fail "processes left after down: $(pgrep -af "$PGHA_STATE_DIR/")"
+"$CLUSTER" up >/dev/null || fail "up after down failed"
+rows=$(sql "$WRITE" "SELECT count(*) FROM topology_test") || true
+# Rows 1-3 before the failover, 5 after it (the read port refused row 4).
+[ "$rows" = 4 ] || fail "data lost across down/up: $rows rows, expected 4"
+
+step "a taken port fails fast and starts nothing"
+pick_ports
+python3 -m http.server --bind 127.0.0.1 "$((PG + 1))" >/dev/null 2>&1 &
+LISTENER_PID=$!
+eventually 10 "the blocking listener" bash -c "ss -Htln 'sport = :$((PG + 1))' | grep -q ."
+write_env "$WORK/env2" "$ETCD" "$PG" "$REST" "$WRITE" "$READ" "$STATS"
+out=$(PGHA_STATE_DIR=$WORK/state2 PGHA_ENV_FILE=$WORK/env2 "$CLUSTER" up 2>&1) && fail "up succeeded on a taken port"
+grep -q "port(s) already taken: $((PG + 1))" <<<"$out" || fail "unclear message: $out"
+ours_running "$WORK/state2" && fail "processes started despite the taken port"
+kill "$LISTENER_PID"
+LISTENER_PID=""
+
+step "clean removes the state"
+"$CLUSTER" clean >/dev/null || fail "clean failed"
+[ ! -e "$PGHA_STATE_DIR" ] || fail "state directory still there"
+ours_running "$PGHA_STATE_DIR" && fail "processes left after clean"
+echo "PASS"
