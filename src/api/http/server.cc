@@ -9,6 +9,7 @@
 
 #include <cstring>
 #include <future>
+#include <thread>
 
 #include "common/log.h"
 #include "common/strings.h"
@@ -196,15 +197,14 @@ Status RestServer::Start() {
   };
   // HTTP/1.1 allows a POST without Content-Length (no body), but httplib would refuse it with
   // a bare 400 before routing; answer it as Patroni does (e.g. 501 for an unknown endpoint).
-  server_->set_pre_routing_handler(
-      [handler](const httplib::Request& req, httplib::Response& res) {
-        bool has_body = req.has_header("Content-Length") || req.has_header("Transfer-Encoding");
-        if (req.method == "GET" || req.method == "HEAD" || req.method == "OPTIONS" || has_body) {
-          return httplib::Server::HandlerResponse::Unhandled;
-        }
-        handler(req, res);
-        return httplib::Server::HandlerResponse::Handled;
-      });
+  server_->set_pre_routing_handler([handler](const httplib::Request& req, httplib::Response& res) {
+    bool has_body = req.has_header("Content-Length") || req.has_header("Transfer-Encoding");
+    if (req.method == "GET" || req.method == "HEAD" || req.method == "OPTIONS" || has_body) {
+      return httplib::Server::HandlerResponse::Unhandled;
+    }
+    handler(req, res);
+    return httplib::Server::HandlerResponse::Handled;
+  });
   server_->Get(".*", handler);
   server_->Options(".*", handler);
   server_->Post(".*", handler);
@@ -213,8 +213,10 @@ Status RestServer::Start() {
   server_->Delete(".*", handler);
   // Errors httplib answers itself (413 too large, 400 unparsable, 404 unknown method) get the
   // same JSON error shape as ours.
-  server_->set_error_handler([](const httplib::Request& /*req*/, httplib::Response& res) {
-    if (res.body.empty()) {
+  // Our own status-only replies (HEAD, OPTIONS health checks) stay without a body.
+  server_->set_error_handler([](const httplib::Request& req, httplib::Response& res) {
+    bool status_only = req.method == "HEAD" || req.method == "OPTIONS";
+    if (res.body.empty() && !status_only && !res.has_header("Content-Type")) {
       res.set_content(ErrorReply(res.status, HttpErrorText(res.status)).body, "application/json");
     }
   });
@@ -224,6 +226,12 @@ Status RestServer::Start() {
         res.status = 500;
         res.set_content(ErrorReply(500, "internal error").body, "application/json");
       });
+  // httplib's default adds SO_REUSEPORT, which would let a second agent share this port and
+  // split the health checks between two nodes; a taken port must be an error instead.
+  server_->set_socket_options([](int sock) {
+    int yes = 1;
+    (void)setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof yes);
+  });
   server_->set_read_timeout(5, 0);
   server_->set_write_timeout(5, 0);
   server_->set_payload_max_length(kMaxBodyBytes);
@@ -233,6 +241,11 @@ Status RestServer::Start() {
                                           config_.listen_address.ToString()));
   }
   thread_ = std::thread([this] { server_->listen_after_bind(); });
+  // httplib's stop() is a no-op until the accept loop runs; a Stop() right after Start() would
+  // otherwise leave the thread serving forever.
+  for (int i = 0; i < 500 && !server_->is_running(); ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
   PGHA_LOG_INFO("REST API listening on {}://{}", tls_ ? "https" : "http",
                 config_.listen_address.ToString());
   return OkStatus();
