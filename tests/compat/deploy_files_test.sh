@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# The files in deploy/ are usable as shipped: HAProxy accepts haproxy.cfg with the example
+# environment, systemd accepts the units (pointed at the built binary), and pgha accepts the
+# sample patroni.yml.
+# usage: deploy_files_test.sh <pgha binary>
+set -euo pipefail
+PGHA=$1
+DEPLOY=$(cd "$(dirname "$0")/../../deploy" && pwd)
+WORK=$(mktemp -d)
+trap 'rm -rf "$WORK"' EXIT
+
+(set -a && . "$DEPLOY/haproxy.env.example" && haproxy -c -q -f "$DEPLOY/haproxy.cfg") ||
+  { echo "FAIL: HAProxy refuses deploy/haproxy.cfg"; exit 1; }
+
+if command -v systemd-analyze >/dev/null; then
+  for unit in "$DEPLOY"/systemd/*.service; do
+    name=$(basename "$unit")
+    [ "$name" = "pgha@.service" ] && name=pgha@pg-0.service
+    sed "s|/usr/local/bin/pgha|$PGHA|g" "$unit" >"$WORK/$name"
+    out=$(systemd-analyze verify "$WORK/$name" 2>&1 | grep -v -e 'Failed to open /etc/' || true)
+    [ -z "$out" ] || { echo "FAIL: systemd-analyze $name: $out"; exit 1; }
+  done
+fi
+
+"$PGHA" --validate-config "$DEPLOY/patroni.yml" >/dev/null ||
+  { echo "FAIL: pgha refuses deploy/patroni.yml"; exit 1; }
+echo PASS
