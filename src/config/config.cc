@@ -434,7 +434,7 @@ Status ReadRestApi(const Reader& r, bool for_ctl, RestApiConfig* out,
   return OkStatus();
 }
 
-Status ReadEtcd3(const json& tree, Etcd3Config* out) {
+Status ReadEtcd3(const json& tree, bool for_ctl, Etcd3Config* out) {
   for (const char* other : {"etcd", "consul", "zookeeper", "exhibitor", "kubernetes", "raft"}) {
     if (tree.contains(other) && !tree.contains("etcd3")) {
       return Error::Invalid(fmt::format(
@@ -445,6 +445,9 @@ Status ReadEtcd3(const json& tree, Etcd3Config* out) {
     }
   }
   if (!tree.contains("etcd3")) {
+    if (for_ctl) {
+      return OkStatus();
+    }
     return Error::Invalid(
         "etcd3: required (hosts of the etcd cluster, e.g. etcd3: {hosts: "
         "['127.0.0.1:2379']}), or set ETCD3_HOSTS / PATRONI_ETCD3_HOSTS");
@@ -705,7 +708,8 @@ Result<Config> ConfigFromTree(const json& tree, bool for_ctl) {
   config.raw = tree;
   Reader root(tree, "");
   PGHA_ASSIGN(config.scope, root.String("scope"));
-  if (config.scope.empty()) {
+  // pghactl may name the cluster on its command line and the DCS with --dcs-url.
+  if (config.scope.empty() && !for_ctl) {
     return Error::Invalid("scope: required (the cluster name, e.g. pg-ha; or set SCOPE)");
   }
   if (config.scope.find('/') != std::string::npos) {
@@ -723,7 +727,7 @@ Result<Config> ConfigFromTree(const json& tree, bool for_ctl) {
   config.namespace_ = NormaliseNamespace(ns);
 
   WarnUnknownKeys(tree, "", &config.warnings);
-  PGHA_RETURN_IF_ERROR(ReadEtcd3(tree, &config.etcd3));
+  PGHA_RETURN_IF_ERROR(ReadEtcd3(tree, for_ctl, &config.etcd3));
   PGHA_RETURN_IF_ERROR(
       ReadRestApi(root.Child("restapi"), for_ctl, &config.restapi, &config.warnings));
 

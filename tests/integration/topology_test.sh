@@ -136,6 +136,24 @@ stats=$(curl -s "http://127.0.0.1:$STATS/;csv" | awk -F, '$1 ~ /^(primary|replic
 curl -s "http://127.0.0.1:$STATS/metrics" | grep -q '^haproxy_backend_active_servers{proxy="primary"} 1' ||
   fail "HAProxy's Prometheus endpoint does not report one active write server"
 
+step "pghactl's read-only verbs, and the same table as Debian's patronictl"
+leader_port=$(sql "$WRITE" "SELECT inet_server_port()")
+[ "$("${CTL[@]}" dsn)" = "host=127.0.0.1 port=$leader_port" ] || fail "pghactl dsn: $("${CTL[@]}" dsn)"
+[ "$(printf '%s\n' "$POSTGRES_PASSWORD" | "${CTL[@]}" query -U postgres --password -c 'SELECT pg_is_in_recovery() AS r' 2>/dev/null)" = "$(printf 'r\nf')" ] ||
+  fail "pghactl query on the leader"
+[ "$(printf '%s\n' "$POSTGRES_PASSWORD" | "${CTL[@]}" query -r replica -U postgres --password -c 'SELECT pg_is_in_recovery()' 2>/dev/null | tail -1)" = t ] ||
+  fail "pghactl query -r replica"
+"${CTL[@]}" show-config | grep -qx 'ttl: 6' || fail "pghactl show-config"
+[ "$("${CTL[@]}" topology | grep -c '| + pg-')" = 2 ] || fail "pghactl topology: $("${CTL[@]}" topology)"
+"${CTL[@]}" history -f json | python3 -c 'import json,sys; assert json.load(sys.stdin) == []' || fail "pghactl history"
+"$BIN/pghactl" --dcs-url "etcd3://127.0.0.1:$ETCD" list pg-ha | grep -q "| Leader " || fail "pghactl --dcs-url"
+out=$("$BIN/pghactl" -c "$WORK/missing.yml" list 2>&1) && fail "pghactl succeeded with a missing -c file"
+grep -q "not existing" <<<"$out" || fail "pghactl with a missing -c file: $out"
+if command -v patronictl >/dev/null; then
+  same_table() { [ "$("${CTL[@]}" list)" = "$(patronictl -c "$PGHA_STATE_DIR/config/pg-0.yml" list)" ]; }
+  eventually 30 "pghactl list and patronictl list print the same table" same_table
+fi
+
 step "bad REST requests get their 4xx and leave the node healthy"
 api=http://127.0.0.1:$REST
 auth=(-u "$RESTAPI_USER:$RESTAPI_PASSWORD")

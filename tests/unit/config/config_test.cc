@@ -142,10 +142,9 @@ TEST(ConfigTest, FlagTagsAreAdvertisedOnlyWhenSet) {
   auto config = ConfigFromTree(tree);
   ASSERT_TRUE(config.ok()) << config.error().message();
   // As Patroni's get_tags: false-valued flags are left out ("false" is a non-empty string).
-  EXPECT_EQ(config->tags.raw, (nlohmann::json{{"noloadbalance", true},
-                                              {"nosync", "false"},
-                                              {"zone", "a"},
-                                              {"empty", false}}));
+  EXPECT_EQ(config->tags.raw,
+            (nlohmann::json{
+                {"noloadbalance", true}, {"nosync", "false"}, {"zone", "a"}, {"empty", false}}));
 }
 
 TEST(ConfigTest, DirectoryOfYamlFilesMergesInNameOrder) {
@@ -280,6 +279,15 @@ TEST(ConfigTest, CtlModeNeedsOnlyScopeAndDcs) {
   auto config = FromYaml("scope: pg-ha\netcd3:\n  host: 127.0.0.1:2379\n", /*for_ctl=*/true);
   ASSERT_TRUE(config.ok()) << ErrorOf(config);
   EXPECT_EQ(config->etcd3.hosts, (std::vector<std::string>{"127.0.0.1:2379"}));
+}
+
+TEST(ConfigTest, CtlModeAcceptsAnEmptyConfiguration) {
+  // pghactl --dcs-url etcd3://host:2379 list pg-ha needs no file at all.
+  auto config = FromYaml("{}", /*for_ctl=*/true);
+  ASSERT_TRUE(config.ok()) << ErrorOf(config);
+  EXPECT_TRUE(config->scope.empty());
+  EXPECT_TRUE(config->etcd3.hosts.empty());
+  EXPECT_FALSE(FromYaml("{}").ok());
 }
 
 TEST(ConfigTest, EtcdUrlsAndProtocolAreNormalised) {
