@@ -10,6 +10,7 @@
 #include <thread>
 
 #include "agent/agent.h"
+#include "api/dcs_controller.h"
 #include "api/http/server.h"
 #include "apps/etcd_from_config.h"
 #include "common/log.h"
@@ -81,9 +82,17 @@ int main(int argc, char** argv) {
   pgha::postgres::LocalPostgres postgres(*config);
   pgha::api::http::HttpPeerClient peers;
   pgha::agent::Agent agent(*config, dcs, postgres, peers, pgha::SystemClock::Instance());
-  pgha::api::http::RestServer rest(config->restapi, [&agent] {
-    return pgha::api::ApiState{agent.CurrentStatus(), agent.CurrentCluster()};
-  });
+  // The REST API's writes use their own uncached DCS handle, apart from the HA loop's.
+  pgha::dcs::etcd3::Etcd3Dcs api_dcs(
+      {config->KeyPrefix(), config->name, false},
+      pgha::apps::MakeEtcdClient(config->etcd3, bootstrap_dynamic.retry_timeout()));
+  pgha::api::DcsController controller(api_dcs);
+  pgha::api::http::RestServer rest(
+      config->restapi,
+      [&agent] {
+        return pgha::api::ApiState{agent.CurrentStatus(), agent.CurrentCluster()};
+      },
+      &controller);
   if (auto started = rest.Start(); !started.ok()) {
     PGHA_LOG_ERROR("{}", started.error().message());
     return 1;

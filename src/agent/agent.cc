@@ -235,6 +235,7 @@ void Agent::Publish(const ha::HaInput& in, const postgres::Observation& obs) {
   status_.replication = obs.replication;
   status_.sysid = in.local.sysid;
   status_.paused = in.config.paused;
+  status_.pending_restart_reason = obs.running ? obs.pending_restart : nlohmann::json::object();
   status_.cluster_unlocked = in.dcs_reachable && in.cluster.IsUnlocked();
   status_.ttl = in.config.ttl;
   status_.maximum_lag_on_failover = in.config.maximum_lag_on_failover;
@@ -298,8 +299,38 @@ void Agent::RunCycle() {
       dcs_failed_ = false;
     }
   }
+  ApplyParameterChanges(input);
   if (input.dcs_reachable && !dcs_failed_) {
     TouchMember(input);
+  }
+}
+
+// A change of postgresql.parameters in the DCS reaches every node: postgresql.conf is rewritten
+// and reloaded; what only a restart can apply then shows as pending_restart (from pg_settings).
+void Agent::ApplyParameterChanges(const ha::HaInput& in) {
+  const nlohmann::json& wanted = dynamic_.postgresql_parameters();
+  if (wanted == applied_parameters_ || !last_obs_.running) {
+    return;
+  }
+  {
+    std::lock_guard lock(mutex_);
+    if (!long_action_.empty()) {
+      return;
+    }
+  }
+  const model::Member* target = nullptr;
+  if (last_obs_.in_recovery) {
+    target = in.cluster.FindMember(Following());
+    if (target == nullptr) {
+      return;  // not following anybody known yet; the next follow writes the file anyway
+    }
+  }
+  auto written = postgres_.WriteConfig(dynamic_, last_obs_.in_recovery, target);
+  if (written.ok() && postgres_.Reload().ok()) {
+    if (!applied_parameters_.is_null()) {
+      PGHA_LOG_INFO("postgresql.parameters changed in the DCS; configuration reloaded");
+    }
+    applied_parameters_ = wanted;
   }
 }
 
@@ -627,7 +658,8 @@ void Agent::TouchMember(const ha::HaInput& in) {
   model::MemberData data;
   data.conn_url =
       "postgres://" + config_.postgresql.connect_address + "/" + config_.postgresql.database;
-  data.api_url = "http://" + config_.restapi.connect_address + "/patroni";
+  data.api_url = (config_.restapi.certfile.empty() ? "http://" : "https://") +
+                 config_.restapi.connect_address + "/patroni";
   data.state = status.state;
   data.role = status.role;
   data.version = kAdvertisedPatroniVersion;
@@ -643,6 +675,10 @@ void Agent::TouchMember(const ha::HaInput& in) {
     data.timeline = status.timeline;
   }
   data.pause = in.config.paused;
+  if (!status.pending_restart_reason.empty()) {
+    data.pending_restart = true;
+    data.pending_restart_reason = status.pending_restart_reason;
+  }
   auto touched = dcs_.TouchMember(model::EncodeMember(data));
   if (!touched.ok()) {
     PGHA_LOG_WARN("failed to update the member key: {}", touched.error().message());

@@ -52,6 +52,7 @@ class Agent {
   void StartLongAction(const std::string& name, std::function<Status()> work);
   void Publish(const ha::HaInput& input, const postgres::Observation& obs);
   void TouchMember(const ha::HaInput& input);
+  void ApplyParameterChanges(const ha::HaInput& input);
   void WriteStatusAndSlots(const ha::HaInput& input);
   void RecordHistory(const model::ClusterSnapshot& cluster, int64_t timeline);
   void WaitForNextCycle();
@@ -86,6 +87,7 @@ class Agent {
   std::string last_status_written_;
   int64_t last_history_timeline_ = 0;
   MonoTime last_cycle_{};
+  nlohmann::json applied_parameters_;  // postgresql.parameters last written and reloaded
   std::string sysid_;  // cached pg_controldata identifier; cleared whenever a long action runs
   // A DCS write failed; cached reads are not proof that the DCS works until a linearizable
   // read succeeds again.

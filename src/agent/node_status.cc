@@ -44,6 +44,10 @@ nlohmann::ordered_json NodeStatus::ToPatroniJson() const {
   if (!sysid.empty()) {
     out["database_system_identifier"] = sysid;
   }
+  if (!pending_restart_reason.empty()) {
+    out["pending_restart"] = true;
+    out["pending_restart_reason"] = nlohmann::ordered_json::parse(pending_restart_reason.dump());
+  }
   out["patroni"] = {{"version", version}, {"scope", scope}, {"name", name}};
   return out;
 }

@@ -33,6 +33,8 @@ struct NodeStatus {
   int64_t dcs_last_seen = 0;  // epoch seconds
   nlohmann::json tags = nlohmann::json::object();
   bool paused = false;
+  // Parameters waiting for a restart: {name: {"old_value": ...}} (Patroni 4's reason shape).
+  nlohmann::json pending_restart_reason = nlohmann::json::object();
   bool cluster_unlocked = false;
   double seconds_since_cycle = 0;  // for /liveness
   double ttl = 30;

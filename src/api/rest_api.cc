@@ -6,6 +6,7 @@
 
 #include "api/health.h"
 #include "model/cluster_view.h"
+#include "model/global_config.h"
 
 namespace pgha::api {
 
@@ -103,9 +104,45 @@ Reply HandleRead(const Request& request, const ApiState& state) {
   return Handle(request, state.node);
 }
 
+// PATCH /config: a JSON merge patch (null deletes) on the newest config, validated, CAS-written.
+// PUT /config: the body replaces the config whole.
+Reply ChangeConfig(const Request& request, Controller& controller) {
+  json body = json::parse(request.body, nullptr, false);
+  auto cluster = controller.ReadCluster();
+  if (!cluster.ok()) {
+    return ErrorReply(503, "cannot read the cluster from the DCS: " + cluster.error().message());
+  }
+  json data;
+  int64_t revision = 0;
+  if (request.method == "PATCH") {
+    if (!cluster->config) {
+      return ErrorReply(503, "the DCS has no dynamic configuration to patch");
+    }
+    data = cluster->config->data.raw();
+    data.merge_patch(body);
+    revision = cluster->config->mod_revision;
+  } else {
+    data = body;
+    revision = cluster->config ? cluster->config->mod_revision : 0;
+  }
+  if (auto valid = model::GlobalConfig::Validate(data); !valid.ok()) {
+    return ErrorReply(400, valid.error().message());
+  }
+  auto written = controller.WriteConfig(data.dump(), revision);
+  if (!written.ok()) {
+    return ErrorReply(request.method == "PATCH" ? 503 : 502,
+                      "writing the config key failed: " + written.error().message());
+  }
+  if (!*written) {
+    return ErrorReply(409, "the config was changed while we were trying to update it");
+  }
+  return JsonReply(200, data.dump());
+}
+
 }  // namespace
 
-Reply HandleRequest(const Request& request, const ApiState& state, const AccessPolicy& policy) {
+Reply HandleRequest(const Request& request, const ApiState& state, const AccessPolicy& policy,
+                    Controller* controller) {
   if (request.method == "GET" || request.method == "HEAD" || request.method == "OPTIONS") {
     return HandleRead(request, state);
   }
@@ -119,8 +156,14 @@ Reply HandleRequest(const Request& request, const ApiState& state, const AccessP
   if (auto invalid = ValidateBody(request, endpoint->body)) {
     return *invalid;
   }
-  // The control endpoints (switchover, restart, edit-config, ...) arrive with issue 5; until
-  // then an authorised, well-formed request is told so rather than silently ignored.
+  if (request.path == "/config") {
+    if (controller == nullptr) {
+      return ErrorReply(503, "this node cannot change the configuration");
+    }
+    return ChangeConfig(request, *controller);
+  }
+  // The other control endpoints (switchover, restart, ...) arrive with issue 5; until then an
+  // authorised, well-formed request is told so rather than silently ignored.
   return ErrorReply(501, fmt::format("{} {} is not implemented in this version of pgha",
                                      request.method, request.path));
 }

@@ -7,6 +7,7 @@
 
 #include "agent/node_status.h"
 #include "api/access.h"
+#include "api/controller.h"
 #include "api/request.h"
 #include "model/cluster.h"
 
@@ -22,6 +23,8 @@ struct ApiState {
 // GET/HEAD/OPTIONS: the health-check family, /patroni, /cluster, /history, /config.
 // POST/PUT/PATCH/DELETE: Patroni's unsafe endpoints, after CheckAccess and body validation
 // (411 without Content-Length, 400 for a body that is not a JSON object).
-Reply HandleRequest(const Request& request, const ApiState& state, const AccessPolicy& policy);
+// `controller` carries out the control endpoints; without one they answer 503.
+Reply HandleRequest(const Request& request, const ApiState& state, const AccessPolicy& policy,
+                    Controller* controller = nullptr);
 
 }  // namespace pgha::api

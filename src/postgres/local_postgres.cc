@@ -265,6 +265,13 @@ Observation LocalPostgres::Observe() {
         r[9] == std::optional<std::string>("streaming") ? "streaming" : "in archive recovery";
     obs.following_host_port = r[10].value_or("");
   }
+  auto pending = connection_->Query(
+      "SELECT name, setting FROM pg_catalog.pg_settings WHERE pending_restart ORDER BY name");
+  if (pending.ok()) {
+    for (const auto& row : *pending) {
+      obs.pending_restart[row[0].value_or("")] = {{"old_value", row[1].value_or("")}};
+    }
+  }
   if (!obs.in_recovery) {
     auto replication = connection_->Query(
         "SELECT usename, application_name, client_addr::text, state, sync_state, sync_priority "

@@ -35,6 +35,9 @@ struct Observation {
   std::string replication_state;    // "streaming" / "in archive recovery" on replicas
   std::string following_host_port;  // the walreceiver's sender "host:port"
   nlohmann::json replication = nlohmann::json::array();  // pg_stat_replication rows
+  // Parameters changed in the configuration that take effect only after a restart
+  // (pg_settings.pending_restart): {name: {"old_value": in effect}}; empty when none.
+  nlohmann::json pending_restart = nlohmann::json::object();
 };
 
 class LocalPostgres {

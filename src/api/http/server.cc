@@ -153,8 +153,9 @@ Result<std::vector<Network>> ResolveAllowlist(const std::vector<std::string>& en
   return networks;
 }
 
-RestServer::RestServer(const config::RestApiConfig& config, std::function<ApiState()> state)
-    : config_(config), state_(std::move(state)) {}
+RestServer::RestServer(const config::RestApiConfig& config, std::function<ApiState()> state,
+                       Controller* controller)
+    : config_(config), state_(std::move(state)), controller_(controller) {}
 
 RestServer::~RestServer() { Stop(); }
 
@@ -181,7 +182,7 @@ Status RestServer::Start() {
   }
   const auto& extra_headers = tls_ ? config_.https_extra_headers : config_.http_extra_headers;
   auto handler = [this, &extra_headers](const httplib::Request& req, httplib::Response& res) {
-    Reply reply = HandleRequest(ToRequest(req), state_(), policy_);
+    Reply reply = HandleRequest(ToRequest(req), state_(), policy_, controller_);
     res.status = reply.status;
     for (const auto& [name, value] : extra_headers) {
       res.set_header(name, value);

@@ -20,7 +20,9 @@ namespace pgha::api::http {
 
 class RestServer {
  public:
-  RestServer(const config::RestApiConfig& config, std::function<ApiState()> state);
+  // `controller` may be null (then the control endpoints answer 503).
+  RestServer(const config::RestApiConfig& config, std::function<ApiState()> state,
+             Controller* controller = nullptr);
   ~RestServer();
   // Loads TLS material, resolves the allowlist, binds and starts serving on a background
   // thread. Fails with a clear message when any of these fails.
@@ -30,6 +32,7 @@ class RestServer {
  private:
   const config::RestApiConfig& config_;
   std::function<ApiState()> state_;
+  Controller* controller_;
   AccessPolicy policy_;
   bool tls_ = false;
   std::unique_ptr<httplib::Server> server_;

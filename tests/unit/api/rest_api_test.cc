@@ -184,6 +184,73 @@ TEST(RestApiTest, AllowlistAndClientCertificates) {
   EXPECT_EQ(HandleRequest(request, state, certs).status, 501);
 }
 
+class FakeController : public Controller {
+ public:
+  Result<model::ClusterSnapshot> ReadCluster() override { return cluster; }
+  Result<bool> WriteConfig(const std::string& value, int64_t mod_revision) override {
+    int64_t current = cluster.config ? cluster.config->mod_revision : 0;
+    if (mod_revision != current) {
+      return false;
+    }
+    cluster.config = model::ClusterConfig{current + 1, model::GlobalConfig(json::parse(value))};
+    return true;
+  }
+  model::ClusterSnapshot cluster;
+};
+
+TEST(RestApiTest, PatchConfigMergesValidatesAndCasWrites) {
+  FakeController dcs;
+  dcs.cluster = model::BuildSnapshot(testing::ReadDcsDump("initial-dcs.txt"), 100);
+  int64_t revision = dcs.cluster.config->mod_revision;
+  ApiState state;
+  AccessPolicy open;
+  Reply reply = HandleRequest(
+      Unsafe("PATCH", "/config",
+             R"({"pause": true, "ttl": 40, "postgresql": {"parameters": {"work_mem": "8MB",
+                 "wal_keep_size": null}}})"),
+      state, open, &dcs);
+  ASSERT_EQ(reply.status, 200) << reply.body;
+  json written = dcs.cluster.config->data.raw();
+  EXPECT_EQ(json::parse(reply.body), written);
+  EXPECT_EQ(written["pause"], true);
+  EXPECT_EQ(written["ttl"], 40);
+  EXPECT_EQ(written["loop_wait"], 10);  // untouched keys stay
+  EXPECT_EQ(written["postgresql"]["parameters"]["work_mem"], "8MB");
+  EXPECT_FALSE(written["postgresql"]["parameters"].contains("wal_keep_size"));  // null deletes
+  EXPECT_EQ(written["postgresql"]["parameters"]["max_connections"], 100);
+  EXPECT_EQ(dcs.cluster.config->mod_revision, revision + 1);
+
+  // A value that breaks a rule is refused with the rule, and nothing is written.
+  reply = HandleRequest(Unsafe("PATCH", "/config", R"({"loop_wait": 30})"), state, open, &dcs);
+  EXPECT_EQ(reply.status, 400);
+  EXPECT_NE(reply.body.find("loop_wait"), std::string::npos) << reply.body;
+  EXPECT_EQ(dcs.cluster.config->mod_revision, revision + 1);
+}
+
+TEST(RestApiTest, PutConfigReplacesAndConflictsAre409) {
+  FakeController dcs;
+  ApiState state;
+  AccessPolicy open;
+  // PATCH needs an existing config; PUT creates one.
+  EXPECT_EQ(HandleRequest(Unsafe("PATCH", "/config", R"({"ttl": 30})"), state, open, &dcs).status,
+            503);
+  Reply reply =
+      HandleRequest(Unsafe("PUT", "/config", R"({"ttl": 30, "loop_wait": 10})"), state, open, &dcs);
+  ASSERT_EQ(reply.status, 200) << reply.body;
+  EXPECT_EQ(dcs.cluster.config->data.raw(), json({{"ttl", 30}, {"loop_wait", 10}}));
+
+  // Somebody else writes between our read and our write.
+  struct RacingController : FakeController {
+    Result<bool> WriteConfig(const std::string&, int64_t) override { return false; }
+  } racing;
+  racing.cluster = dcs.cluster;
+  EXPECT_EQ(
+      HandleRequest(Unsafe("PATCH", "/config", R"({"ttl": 40})"), state, open, &racing).status,
+      409);
+  // Without a controller the node says it cannot.
+  EXPECT_EQ(HandleRequest(Unsafe("PUT", "/config", R"({"ttl": 30})"), state, open).status, 503);
+}
+
 TEST(NetworkTest, ParsesAndMatches) {
   auto any4 = ParseNetwork("0.0.0.0/0");
   ASSERT_TRUE(any4.ok());

@@ -1,0 +1,22 @@
+// What the REST API's control endpoints do to the cluster, behind a small interface so the
+// request rules stay pure and testable (a fake in unit tests, the DCS in pgha).
+#pragma once
+
+#include <string>
+
+#include "common/result.h"
+#include "model/cluster.h"
+
+namespace pgha::api {
+
+class Controller {
+ public:
+  virtual ~Controller() = default;
+  // A linearizable read of the cluster (PATCH builds on the newest config, not a cached one).
+  virtual Result<model::ClusterSnapshot> ReadCluster() = 0;
+  // Writes the config key if its revision is still `mod_revision` (0: only if absent);
+  // false when somebody changed it meanwhile.
+  virtual Result<bool> WriteConfig(const std::string& value, int64_t mod_revision) = 0;
+};
+
+}  // namespace pgha::api
