@@ -1,5 +1,5 @@
-// pghactl: the operator's CLI (patronictl's job). This file holds the read-only verbs: list,
-// topology, history, show-config, dsn, query, version. They read the DCS directly with the
+// pghactl: the operator's CLI (patronictl's job): list, topology, history, show-config, dsn,
+// query, version, pause, resume, edit-config. They read the DCS directly with the
 // same configuration file patronictl reads (-c / PATRONICTL_CONFIG_FILE, or --dcs-url).
 #include <unistd.h>
 
@@ -12,10 +12,13 @@
 #include <sstream>
 #include <thread>
 
+#include "api/http/client.h"
 #include "apps/etcd_from_config.h"
 #include "cli/table.h"
 #include "cli/views.h"
 #include "common/log.h"
+#include "common/strings.h"
+#include "common/subprocess.h"
 #include "config/config.h"
 #include "config/yaml_json.h"
 #include "dcs/etcd3/etcd3_dcs.h"
@@ -110,15 +113,31 @@ struct Context {
     return scope;
   }
 
-  pgha::model::ClusterSnapshot ReadCluster(const std::string& scope) {
+  std::unique_ptr<pgha::dcs::etcd3::Etcd3Dcs> MakeDcs(const std::string& scope) {
     Load();
     if (config.etcd3.hosts.empty()) {
       Fail("no DCS configured: give -c patroni.yml (with an etcd3 section) or --dcs-url");
     }
     std::string prefix = "/" + config.namespace_ + "/" + scope + "/";
-    pgha::dcs::etcd3::Etcd3Dcs dcs({prefix, "", false},
-                                   pgha::apps::MakeEtcdClient(config.etcd3, 10));
-    auto cluster = dcs.LoadCluster();
+    return std::make_unique<pgha::dcs::etcd3::Etcd3Dcs>(
+        pgha::dcs::etcd3::Etcd3DcsOptions{prefix, "", false},
+        pgha::apps::MakeEtcdClient(config.etcd3, 10));
+  }
+
+  pgha::api::http::ClientOptions RestOptions() const {
+    pgha::api::http::ClientOptions options;
+    options.authentication =
+        config.ctl.authentication ? config.ctl.authentication : config.restapi.authentication;
+    options.cacert = config.ctl.cacert;
+    options.certfile = config.ctl.certfile;
+    options.keyfile = config.ctl.keyfile;
+    options.insecure = insecure || config.ctl.insecure;
+    return options;
+  }
+
+  pgha::model::ClusterSnapshot ReadCluster(const std::string& scope) {
+    auto dcs = MakeDcs(scope);
+    auto cluster = dcs->LoadCluster();
     if (!cluster.ok()) {
       Fail("cannot read the cluster from etcd: " + cluster.error().message());
     }
@@ -297,6 +316,224 @@ void Query(Context& ctx, QueryOptions o) {
   });
 }
 
+// patronictl's toggle_pause: PATCH /config {"pause": true|null} to the first member that answers,
+// the leader first; --wait then watches the member keys until every member shows the change.
+int TogglePause(Context& ctx, const std::string& cluster_name, bool paused, bool wait) {
+  std::string scope = ctx.Scope(cluster_name);
+  auto cluster = ctx.ReadCluster(scope);
+  if (cluster.EffectiveConfig().is_paused() == paused) {
+    Fail(std::string("Cluster is ") + (paused ? "already" : "not") + " paused");
+  }
+  std::vector<const pgha::model::Member*> members;
+  if (const auto* leader = cluster.LeaderMember(); leader && !leader->api_url().empty()) {
+    members.push_back(leader);
+  }
+  for (const auto& m : cluster.members) {
+    if (!m.api_url().empty() && (members.empty() || members.front() != &m)) {
+      members.push_back(&m);
+    }
+  }
+  std::string verb = paused ? "pause" : "resume";
+  for (const auto* member : members) {
+    auto response = pgha::api::http::CallMember(
+        member->api_url(), "PATCH", "/config", paused ? R"({"pause": true})" : R"({"pause": null})",
+        ctx.RestOptions());
+    if (!response.ok()) {
+      std::cerr << response.error().message() << "\nMember " << member->name
+                << " is not accessible\n";
+      continue;
+    }
+    if (response->status != 200) {
+      std::cout << "Failed: " << verb << " cluster management status code=" << response->status
+                << ", (" << response->body << ")\n";
+      return 1;
+    }
+    if (wait) {
+      std::cout << "'" << verb << "' request sent, waiting until it is recognized by all nodes\n";
+      double loop_wait = std::max(0.5, cluster.EffectiveConfig().loop_wait());
+      for (int attempt = 0;; ++attempt) {
+        auto now = ctx.ReadCluster(scope);
+        bool all = std::all_of(now.members.begin(), now.members.end(),
+                               [&](const auto& m) { return m.is_paused() == paused; });
+        if (all) {
+          break;
+        }
+        if (attempt > 600) {
+          Fail("members did not all report the change");
+        }
+        std::this_thread::sleep_for(std::chrono::duration<double>(loop_wait));
+      }
+    }
+    std::cout << "Success: cluster management is " << (paused ? "paused" : "resumed") << "\n";
+    return 0;
+  }
+  Fail("Can not find accessible cluster member");
+}
+
+// patronictl's apply_config_changes: "a.b.c=value" with the value read as YAML; a null value
+// deletes the key; below postgresql.parameters the rest of the path is one GUC name (GUCs may
+// contain dots).
+void SetPath(nlohmann::json& config, const std::vector<std::string>& path, size_t at,
+             const nlohmann::json& value, bool in_parameters) {
+  if (in_parameters) {
+    std::string name;
+    for (size_t i = at; i < path.size(); ++i) {
+      name += (i > at ? "." : "") + path[i];
+    }
+    if (value.is_null()) {
+      config.erase(name);
+    } else {
+      config[name] = value;
+    }
+    return;
+  }
+  const std::string& key = path[at];
+  if (at + 1 == path.size()) {
+    if (value.is_null()) {
+      config.erase(key);
+    } else {
+      config[key] = value;
+    }
+    return;
+  }
+  if (!config.contains(key) || !config[key].is_object()) {
+    config[key] = nlohmann::json::object();
+  }
+  bool parameters = at == 1 && path[0] == "postgresql" && key == "parameters";
+  SetPath(config[key], path, at + 1, value, parameters);
+  if (config[key].empty()) {
+    config.erase(key);
+  }
+}
+
+std::string ReadFileOrStdin(const std::string& path) {
+  std::stringstream text;
+  if (path == "-") {
+    text << std::cin.rdbuf();
+  } else {
+    std::ifstream in(path);
+    if (!in) {
+      Fail("cannot read " + path);
+    }
+    text << in.rdbuf();
+  }
+  return text.str();
+}
+
+nlohmann::json ParseYamlOrFail(const std::string& text, const std::string& what) {
+  auto parsed = pgha::config::YamlToJson(text);
+  if (!parsed.ok()) {
+    Fail(what + ": " + parsed.error().message());
+  }
+  return *parsed;
+}
+
+struct EditOptions {
+  std::string cluster;
+  std::vector<std::string> sets, pg_sets;
+  std::string apply, replace;
+  bool force = false;
+  bool quiet = false;
+};
+
+// patronictl's edit-config: the DCS config key is read, changed, shown as a diff, confirmed and
+// written back with compare-and-swap (no REST call involved).
+int EditConfig(Context& ctx, const EditOptions& o) {
+  std::string scope = ctx.Scope(o.cluster);
+  auto dcs = ctx.MakeDcs(scope);
+  auto cluster = dcs->LoadCluster();
+  if (!cluster.ok()) {
+    Fail("cannot read the cluster from etcd: " + cluster.error().message());
+  }
+  nlohmann::json before = cluster->config ? cluster->config->data.raw() : nlohmann::json::object();
+  nlohmann::json after = before;
+  if (!o.replace.empty()) {
+    after = ParseYamlOrFail(ReadFileOrStdin(o.replace), o.replace);
+  }
+  if (!o.apply.empty()) {
+    after.merge_patch(ParseYamlOrFail(ReadFileOrStdin(o.apply), o.apply));
+  }
+  auto apply_pair = [&](const std::string& pair, const std::string& prefix) {
+    size_t eq = pair.find('=');
+    if (pair.empty() || eq == std::string::npos) {
+      Fail("Invalid parameter setting " + pair);
+    }
+    std::vector<std::string> path;
+    std::stringstream keys(prefix + std::string(pgha::Trim(pair.substr(0, eq))));
+    for (std::string part; std::getline(keys, part, '.');) {
+      path.push_back(part);
+    }
+    SetPath(after, path, 0, ParseYamlOrFail(pair.substr(eq + 1), pair), false);
+  };
+  for (const auto& pair : o.sets) {
+    apply_pair(pair, "");
+  }
+  for (const auto& pair : o.pg_sets) {
+    apply_pair(pair, "postgresql.parameters.");
+  }
+  std::string before_yaml = pgha::config::JsonToYaml(before);
+  std::string after_yaml;
+  if (o.sets.empty() && o.pg_sets.empty() && o.apply.empty() && o.replace.empty()) {
+    // Interactive: the configuration in $EDITOR.
+    char path[] = "/tmp/pghactl-config-XXXXXX.yaml";
+    int fd = mkstemps(path, 5);
+    if (fd < 0) {
+      Fail("cannot create a temporary file");
+    }
+    ::close(fd);
+    std::ofstream(path) << before_yaml;
+    const char* editor = std::getenv("EDITOR");
+    std::string command = std::string(editor ? editor : "editor") + " " + path;
+    int rc = std::system(command.c_str());
+    std::string edited = ReadFileOrStdin(path);
+    std::remove(path);
+    if (rc != 0) {
+      Fail("the editor exited with status " + std::to_string(rc));
+    }
+    after = ParseYamlOrFail(edited, "the edited configuration");
+  }
+  after_yaml = pgha::config::JsonToYaml(after);
+  if (after == before) {
+    std::cout << "Not changed\n";
+    return 0;
+  }
+  if (!o.quiet) {
+    char a[] = "/tmp/pghactl-before-XXXXXX", b[] = "/tmp/pghactl-after-XXXXXX";
+    int fa = mkstemp(a), fb = mkstemp(b);
+    if (fa >= 0 && fb >= 0) {
+      ::close(fa);
+      ::close(fb);
+      std::ofstream(a) << before_yaml;
+      std::ofstream(b) << after_yaml;
+      auto diff = pgha::RunProgram({"diff", "-u", "--label", "before", "--label", "after", a, b});
+      std::cout << diff.output;
+    }
+    std::remove(a);
+    std::remove(b);
+  }
+  if (auto valid = pgha::model::GlobalConfig::Validate(after); !valid.ok()) {
+    Fail("the new configuration is invalid: " + valid.error().message());
+  }
+  if (!o.force) {
+    std::cout << "Apply these changes? [y/N]: " << std::flush;
+    std::string answer;
+    std::getline(std::cin, answer);
+    if (answer != "y" && answer != "Y" && answer != "yes") {
+      Fail("Aborted");
+    }
+  }
+  int64_t revision = cluster->config ? cluster->config->mod_revision : 0;
+  auto written = dcs->SetConfigValue(after.dump(), revision);
+  if (!written.ok()) {
+    Fail("writing the config key failed: " + written.error().message());
+  }
+  if (!*written) {
+    Fail("Config modification aborted due to concurrent changes");
+  }
+  std::cout << "Configuration changed\n";
+  return 0;
+}
+
 const std::vector<std::string> kRoles = {"leader",  "primary", "standby-leader", "replica",
                                          "standby", "any",     "master"};
 
@@ -365,6 +602,24 @@ int main(int argc, char** argv) {
 
   auto* version = app.add_subcommand("version", "Print pghactl's version");
 
+  bool wait = false;
+  auto* pause = app.add_subcommand("pause", "Disable auto failover (maintenance mode)");
+  pause->add_option("cluster_name", cluster_name);
+  pause->add_flag("--wait", wait, "Wait until every member is paused");
+  auto* resume = app.add_subcommand("resume", "Resume auto failover");
+  resume->add_option("cluster_name", cluster_name);
+  resume->add_flag("--wait", wait, "Wait until every member is resumed");
+
+  EditOptions edit;
+  auto* edit_config = app.add_subcommand("edit-config", "Edit the cluster's dynamic configuration");
+  edit_config->add_option("cluster_name", edit.cluster);
+  edit_config->add_option("-s,--set", edit.sets, "Set a key: -s loop_wait=5 (null deletes)");
+  edit_config->add_option("-p,--pg", edit.pg_sets, "Set a PostgreSQL parameter: -p work_mem=8MB");
+  edit_config->add_option("--apply", edit.apply, "Apply a YAML patch from a file (- for stdin)");
+  edit_config->add_option("--replace", edit.replace, "Replace with a YAML file (- for stdin)");
+  edit_config->add_flag("--force", edit.force, "Do not ask for confirmation");
+  edit_config->add_flag("-q,--quiet", edit.quiet, "Do not show the diff");
+
   CLI11_PARSE(app, argc, argv);
 
   try {
@@ -394,6 +649,10 @@ int main(int argc, char** argv) {
       std::cout << "host=" << m->host() << " port=" << (m->port() ? m->port() : 5432) << "\n";
     } else if (query->parsed()) {
       Query(ctx, query_options);
+    } else if (pause->parsed() || resume->parsed()) {
+      return TogglePause(ctx, cluster_name, pause->parsed(), wait);
+    } else if (edit_config->parsed()) {
+      return EditConfig(ctx, edit);
     } else if (version->parsed()) {
       std::cout << "pghactl version " << kVersion << " (patronictl 3.0.2 compatible)\n";
     }

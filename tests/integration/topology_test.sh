@@ -154,6 +154,48 @@ if command -v patronictl >/dev/null; then
   eventually 30 "pghactl list and patronictl list print the same table" same_table
 fi
 
+step "edit-config: a reloadable parameter reaches every node, a restart-requiring one is pending"
+"${CTL[@]}" edit-config -p work_mem=9MB -s maximum_lag_on_failover=2097152 --force >/dev/null ||
+  fail "pghactl edit-config"
+all_reloaded() {
+  local i
+  for i in 0 1 2; do [ "$(sql "$((PG + i))" "SHOW work_mem")" = 9MB ] || return 1; done
+}
+eventually 30 "work_mem=9MB on every node" all_reloaded
+out=$("${CTL[@]}" edit-config -s loop_wait=30 --force 2>&1) && fail "an invalid loop_wait was accepted"
+grep -q "loop_wait + 2\*retry_timeout <= ttl" <<<"$out" || fail "the refusal does not name the rule: $out"
+"${CTL[@]}" edit-config -p max_connections=120 --force >/dev/null || fail "edit-config max_connections"
+all_pending() { [ "$("${CTL[@]}" list -f json | grep -o '"Pending restart": "\*"' | wc -l)" = 3 ]; }
+eventually 30 "pending restart shown for all three members" all_pending
+curl -s "http://127.0.0.1:$REST/patroni" | grep -q '"pending_restart": *true' ||
+  fail "/patroni does not show pending_restart"
+"${CTL[@]}" edit-config -p max_connections=null --force >/dev/null || fail "edit-config null"
+none_pending() { ! "${CTL[@]}" list -f json | grep -q 'Pending restart'; }
+eventually 30 "pending restart cleared after the change is taken back" none_pending
+
+step "pause (pghactl and patronictl): a dead primary postmaster is not replaced; resume restarts it"
+"${CTL[@]}" pause --wait >/dev/null || fail "pghactl pause"
+"${CTL[@]}" list | grep -q "Maintenance mode: on" || fail "list does not show maintenance mode"
+curl -s "http://127.0.0.1:$REST/patroni" | grep -q '"pause": *true' || fail "/patroni does not show pause"
+out=$("${CTL[@]}" pause 2>&1) && fail "pausing twice succeeded"
+grep -q "already paused" <<<"$out" || fail "second pause: $out"
+paused_leader=$(for i in 0 1 2; do [ "$(code "http://127.0.0.1:$((REST + i))/leader")" != 200 ] || echo "pg-$i"; done)
+[ -n "$paused_leader" ] || fail "no leader before the paused crash"
+kill -9 "$(head -1 "$PGHA_STATE_DIR/$paused_leader/data/postmaster.pid")"
+sleep 10  # ttl 6: unpaused, a replica would have been promoted by now
+for i in 0 1 2; do
+  [ "$(code -X OPTIONS "http://127.0.0.1:$((REST + i))/primary")" = 503 ] || fail "pg-$i was promoted while paused"
+done
+"${CTL[@]}" list -f json | grep -q "\"Member\": \"$paused_leader\", [^}]*\"Role\": \"Leader\"" ||
+  fail "the leader lost its lock while paused"
+if command -v patronictl >/dev/null; then
+  patronictl -c "$PGHA_STATE_DIR/config/pg-0.yml" resume --wait >/dev/null || fail "patronictl resume"
+  patronictl -c "$PGHA_STATE_DIR/config/pg-0.yml" pause --wait >/dev/null || fail "patronictl pause"
+fi
+"${CTL[@]}" resume --wait >/dev/null || fail "pghactl resume"
+write_back() { sql "$WRITE" "SELECT 1" >/dev/null; }
+eventually 60 "the primary restarted after resume" write_back
+
 step "bad REST requests get their 4xx and leave the node healthy"
 api=http://127.0.0.1:$REST
 auth=(-u "$RESTAPI_USER:$RESTAPI_PASSWORD")
