@@ -27,13 +27,12 @@ Result<ClientResponse> CallMember(const std::string& api_url, const std::string&
     client.set_basic_auth(options.authentication->username.c_str(),
                           options.authentication->password.c_str());
   }
-  httplib::Headers headers;
   httplib::Result result =
-      method == "GET"     ? client.Get(path.c_str())
-      : method == "PATCH" ? client.Patch(path.c_str(), json_body, "application/json")
-      : method == "PUT"   ? client.Put(path.c_str(), json_body, "application/json")
+      method == "GET"      ? client.Get(path.c_str())
+      : method == "PATCH"  ? client.Patch(path.c_str(), json_body, "application/json")
+      : method == "PUT"    ? client.Put(path.c_str(), json_body, "application/json")
       : method == "DELETE" ? client.Delete(path.c_str())
-                          : client.Post(path.c_str(), json_body, "application/json");
+                           : client.Post(path.c_str(), json_body, "application/json");
   if (!result) {
     return Error::Unavailable(base + path + ": " + httplib::to_string(result.error()));
   }
