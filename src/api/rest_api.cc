@@ -6,6 +6,7 @@
 
 #include "api/health.h"
 #include "model/cluster_view.h"
+#include "model/codec.h"
 #include "model/global_config.h"
 
 namespace pgha::api {
@@ -91,7 +92,8 @@ Reply HandleRead(const Request& request, const ApiState& state) {
       return JsonReply(200, body.dump());
     }
     if (request.path == "/history") {
-      json history = state.cluster ? model::HistoryAsJson(state.cluster->history) : json::array();
+      auto history = state.cluster ? model::HistoryToJson(state.cluster->history)
+                                   : nlohmann::ordered_json::array();
       return JsonReply(200, history.dump());
     }
     if (request.path == "/config") {

@@ -92,19 +92,4 @@ ordered_json ClusterAsJson(const ClusterSnapshot& cluster) {
   return out;
 }
 
-json HistoryAsJson(const std::vector<HistoryEntry>& history) {
-  json out = json::array();
-  for (const auto& entry : history) {
-    json line = json::array({entry.timeline, entry.lsn, entry.reason});
-    if (entry.timestamp) {
-      line.push_back(*entry.timestamp);
-      if (entry.new_leader) {
-        line.push_back(*entry.new_leader);
-      }
-    }
-    out.push_back(std::move(line));
-  }
-  return out;
-}
-
 }  // namespace pgha::model

@@ -14,7 +14,4 @@ namespace pgha::model {
 // (the status key), "unknown" when the member does not report a position. Members sorted by name.
 nlohmann::ordered_json ClusterAsJson(const ClusterSnapshot& cluster);
 
-// The history key as Patroni returns it: [[timeline, lsn, reason, timestamp, new_leader], ...].
-nlohmann::json HistoryAsJson(const std::vector<HistoryEntry>& history);
-
 }  // namespace pgha::model

@@ -324,6 +324,10 @@ std::string EncodeStatus(const ClusterStatus& status) {
 }
 
 std::string EncodeHistory(const std::vector<HistoryEntry>& history) {
+  return Compact(HistoryToJson(history));
+}
+
+ordered_json HistoryToJson(const std::vector<HistoryEntry>& history) {
   ordered_json out = ordered_json::array();
   for (const auto& entry : history) {
     ordered_json line = ordered_json::array({entry.timeline, entry.lsn, entry.reason});
@@ -335,7 +339,7 @@ std::string EncodeHistory(const std::vector<HistoryEntry>& history) {
     }
     out.push_back(line);
   }
-  return Compact(out);
+  return out;
 }
 
 std::string EncodeFailover(const Failover& failover) {

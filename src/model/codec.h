@@ -55,6 +55,8 @@ std::string EncodeMember(const MemberData& member);
 std::string EncodeConfig(const GlobalConfig& config);
 std::string EncodeStatus(const ClusterStatus& status);
 std::string EncodeHistory(const std::vector<HistoryEntry>& history);
+// The same value as JSON: [[timeline, lsn, reason, timestamp, new_leader], ...] (GET /history).
+nlohmann::ordered_json HistoryToJson(const std::vector<HistoryEntry>& history);
 std::string EncodeFailover(const Failover& failover);
 std::string EncodeSync(const SyncState& sync, bool with_quorum);
 std::string EncodeFailsafe(const std::map<std::string, std::string>& members);
