@@ -256,12 +256,17 @@ void Agent::RunCycle() {
   }
   ha::HaInput input = Observe(cluster);
   std::string reason;
+  // Only a cycle that changed nothing about PostgreSQL may apply new parameters: after a
+  // demote, promote or follow the observation taken before it is stale.
+  bool steady = true;
   // The leader race changes the cluster; decide again on the new snapshot (at most twice).
   for (int round = 0; round < 3; ++round) {
     ha::Decision decision = ha::Decide(input);
     reason = decision.reason;
     bool redecide = false;
     for (const auto& action : decision.actions) {
+      steady = steady && (action.kind == ha::ActionKind::kUpdateLock ||
+                          action.kind == ha::ActionKind::kWriteStatus);
       if (!Execute(action, input)) {
         break;
       }
@@ -299,7 +304,9 @@ void Agent::RunCycle() {
       dcs_failed_ = false;
     }
   }
-  ApplyParameterChanges(input);
+  if (steady) {
+    ApplyParameterChanges(input);
+  }
   if (input.dcs_reachable && !dcs_failed_) {
     TouchMember(input);
   }
