@@ -86,7 +86,8 @@ int main(int argc, char** argv) {
   pgha::dcs::etcd3::Etcd3Dcs api_dcs(
       {config->KeyPrefix(), config->name, false},
       pgha::apps::MakeEtcdClient(config->etcd3, bootstrap_dynamic.retry_timeout()));
-  pgha::api::DcsController controller(api_dcs);
+  pgha::api::DcsController controller(
+      api_dcs, [&agent](std::chrono::seconds timeout) { return agent.RestartPostgres(timeout); });
   pgha::api::http::RestServer rest(
       config->restapi,
       [&agent] {

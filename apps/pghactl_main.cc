@@ -1,5 +1,5 @@
 // pghactl: the operator's CLI (patronictl's job): list, topology, history, show-config, dsn,
-// query, version, pause, resume, edit-config. They read the DCS directly with the
+// query, version, pause, resume, edit-config, restart. They read the DCS directly with the
 // same configuration file patronictl reads (-c / PATRONICTL_CONFIG_FILE, or --dcs-url).
 #include <unistd.h>
 
@@ -534,6 +534,92 @@ int EditConfig(Context& ctx, const EditOptions& o) {
   return 0;
 }
 
+struct RestartOptions {
+  std::string cluster;
+  std::vector<std::string> members;
+  std::string role = "any";
+  bool pending = false;
+  std::string scheduled, pg_version;
+  double timeout = 0;
+  bool force = false;
+};
+
+std::vector<const pgha::model::Member*> MembersWithRole(const pgha::model::ClusterSnapshot& c,
+                                                        const std::string& role) {
+  std::vector<const pgha::model::Member*> out;
+  if (role == "leader" || role == "primary" || role == "master" || role == "standby-leader") {
+    if (const auto* m = pgha::cli::SelectMember(c, role, "")) {
+      out.push_back(m);
+    }
+    return out;
+  }
+  std::string leader = c.leader ? c.leader->name : "";
+  for (const auto& m : c.members) {
+    if (role == "any" || m.name != leader) {
+      out.push_back(&m);
+    }
+  }
+  return out;
+}
+
+// patronictl's restart: POST /restart to each chosen member, after a confirmation.
+int RestartMembers(Context& ctx, const RestartOptions& o) {
+  auto cluster = ctx.ReadCluster(o.cluster);
+  auto candidates = MembersWithRole(cluster, o.role);
+  std::vector<const pgha::model::Member*> chosen;
+  for (const auto* m : candidates) {
+    if (o.members.empty() ||
+        std::find(o.members.begin(), o.members.end(), m->name) != o.members.end()) {
+      chosen.push_back(m);
+    }
+  }
+  for (const auto& name : o.members) {
+    if (!cluster.FindMember(name)) {
+      Fail(name + " is not a member of cluster");
+    }
+  }
+  if (chosen.empty()) {
+    Fail("No " + o.role + " among provided members");
+  }
+  if (!o.force) {
+    Print(pgha::cli::MembersTable(cluster, o.cluster, false, false), "pretty");
+    std::string names;
+    for (const auto* m : chosen) {
+      names += (names.empty() ? "" : ", ") + m->name;
+    }
+    std::cout << "Are you sure you want to restart members " << names << "? [y/N]: " << std::flush;
+    std::string answer;
+    std::getline(std::cin, answer);
+    if (answer != "y" && answer != "Y" && answer != "yes") {
+      Fail("Aborted restart");
+    }
+  }
+  nlohmann::json body = nlohmann::json::object();
+  if (o.pending) body["restart_pending"] = true;
+  if (!o.pg_version.empty()) body["postgres_version"] = o.pg_version;
+  if (!o.scheduled.empty()) body["schedule"] = o.scheduled;
+  if (o.timeout > 0) body["timeout"] = o.timeout;
+  if (o.role != "any") body["role"] = o.role == "primary" ? "master" : o.role;
+  int failures = 0;
+  for (const auto* m : chosen) {
+    auto response = pgha::api::http::CallMember(m->api_url(), "POST", "/restart", body.dump(),
+                                                ctx.RestOptions());
+    if (response.ok() && response->status == 200) {
+      std::cout << "Success: restart on member " << m->name << "\n";
+    } else if (response.ok() && response->status == 202) {
+      std::cout << "Success: restart scheduled on member " << m->name << "\n";
+    } else {
+      ++failures;
+      std::cout << "Failed: restart for member " << m->name << ", "
+                << (response.ok() ? "status code=" + std::to_string(response->status) + ", (" +
+                                        response->body + ")"
+                                  : response.error().message())
+                << "\n";
+    }
+  }
+  return failures == 0 ? 0 : 1;
+}
+
 const std::vector<std::string> kRoles = {"leader",  "primary", "standby-leader", "replica",
                                          "standby", "any",     "master"};
 
@@ -610,6 +696,19 @@ int main(int argc, char** argv) {
   resume->add_option("cluster_name", cluster_name);
   resume->add_flag("--wait", wait, "Wait until every member is resumed");
 
+  RestartOptions restart_options;
+  auto* restart = app.add_subcommand("restart", "Restart PostgreSQL on members");
+  restart->add_option("cluster_name", restart_options.cluster)->required();
+  restart->add_option("member_names", restart_options.members);
+  restart->add_option("-r,--role", restart_options.role, "Restart only members with this role")
+      ->check(CLI::IsMember(kRoles));
+  restart->add_flag("--pending", restart_options.pending, "Restart if pending");
+  restart->add_option("--scheduled", restart_options.scheduled, "Timestamp of a scheduled restart");
+  restart->add_option("--pg-version", restart_options.pg_version,
+                      "Restart if the PostgreSQL version is older than this (e.g. 15.6)");
+  restart->add_option("--timeout", restart_options.timeout, "Seconds to wait for the restart");
+  restart->add_flag("--force", restart_options.force, "Do not ask for confirmation");
+
   EditOptions edit;
   auto* edit_config = app.add_subcommand("edit-config", "Edit the cluster's dynamic configuration");
   edit_config->add_option("cluster_name", edit.cluster);
@@ -651,6 +750,8 @@ int main(int argc, char** argv) {
       Query(ctx, query_options);
     } else if (pause->parsed() || resume->parsed()) {
       return TogglePause(ctx, cluster_name, pause->parsed(), wait);
+    } else if (restart->parsed()) {
+      return RestartMembers(ctx, restart_options);
     } else if (edit_config->parsed()) {
       return EditConfig(ctx, edit);
     } else if (version->parsed()) {

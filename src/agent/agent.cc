@@ -108,8 +108,8 @@ void Agent::WaitForNextCycle() {
     }
     {
       std::lock_guard lock(mutex_);
-      if (long_action_.empty() && long_thread_.joinable()) {
-        break;  // a long action just finished: act on its result
+      if ((long_action_.empty() && long_thread_.joinable()) || restart_requested_) {
+        break;  // a long action just finished, or the API asked for a restart
       }
     }
   }
@@ -127,6 +127,9 @@ std::string Agent::MemberState(const ha::HaInput& input) const {
   }
   if (input.local.postgres_running) {
     return "running";
+  }
+  if (input.local.long_action == "restart") {
+    return "restarting";
   }
   if (!input.local.long_action.empty()) {
     return "stopped";
@@ -255,6 +258,13 @@ void Agent::RunCycle() {
     cluster_ = std::make_shared<const model::ClusterSnapshot>(*cluster);
   }
   ha::HaInput input = Observe(cluster);
+  StartRequestedRestart(input);
+  {
+    // A restart started just now is this cycle's long action: Decide must not see its
+    // stopping PostgreSQL as a crash.
+    std::lock_guard lock(mutex_);
+    input.local.long_action = long_action_;
+  }
   std::string reason;
   // Only a cycle that changed nothing about PostgreSQL may apply new parameters: after a
   // demote, promote or follow the observation taken before it is stale.
@@ -310,6 +320,73 @@ void Agent::RunCycle() {
   if (input.dcs_reachable && !dcs_failed_) {
     TouchMember(input);
   }
+}
+
+Status Agent::RestartPostgres(std::chrono::seconds timeout) {
+  uint64_t before = 0;
+  {
+    std::lock_guard lock(mutex_);
+    if (restart_requested_) {
+      return Error::Unavailable("restart already in progress");
+    }
+    if (!long_action_.empty()) {
+      return Error::Unavailable(long_action_ + " in progress");
+    }
+    restart_requested_ = true;
+    before = restarts_finished_;
+  }
+  wake_.notify_all();
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (std::chrono::steady_clock::now() < deadline) {
+    {
+      std::lock_guard lock(mutex_);
+      if (restarts_finished_ != before) {
+        return last_restart_;
+      }
+    }
+    std::this_thread::sleep_for(milliseconds(100));
+  }
+  return Error::Unavailable("restart did not finish within " + std::to_string(timeout.count()) +
+                            " s; it goes on in the background");
+}
+
+void Agent::StartRequestedRestart(const ha::HaInput& in) {
+  auto finish = [this](Status status) {
+    std::lock_guard lock(mutex_);
+    restart_requested_ = false;
+    last_restart_ = std::move(status);
+    ++restarts_finished_;
+  };
+  {
+    std::lock_guard lock(mutex_);
+    if (!restart_requested_ || !long_action_.empty()) {
+      return;
+    }
+  }
+  if (!in.local.postgres_running) {
+    finish(Error::Unavailable("PostgreSQL is not running"));
+    return;
+  }
+  bool standby = in.local.in_recovery;
+  std::optional<model::Member> leader;
+  if (standby) {
+    if (const auto* m = in.cluster.FindMember(Following())) {
+      leader = *m;
+    }
+  }
+  PGHA_LOG_INFO("restarting PostgreSQL on request");
+  StartLongAction("restart", [this, finish, standby, leader, dynamic = dynamic_]() -> Status {
+    auto timeout = seconds(config_.postgresql.pg_ctl_timeout);
+    Status status = postgres_.Stop("fast", timeout);
+    if (status.ok()) {
+      status = postgres_.WriteConfig(dynamic, standby, leader ? &*leader : nullptr);
+    }
+    if (status.ok()) {
+      status = postgres_.Start(timeout);
+    }
+    finish(status);
+    return status;
+  });
 }
 
 // A change of postgresql.parameters in the DCS reaches every node: postgresql.conf is rewritten

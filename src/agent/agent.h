@@ -42,6 +42,10 @@ class Agent {
   NodeStatus CurrentStatus() const;
   // The DCS snapshot of the last cycle that could read it; null before the first.
   std::shared_ptr<const model::ClusterSnapshot> CurrentCluster() const;
+  // Restarts PostgreSQL in its current role (REST POST /restart): the loop's thread runs it as a
+  // long action, keeping the leader lock meanwhile; this call waits until it finished or
+  // `timeout` passed. Fails when another long action or restart is under way.
+  Status RestartPostgres(std::chrono::seconds timeout);
   // The reason sentence of the last cycle, for logs and tests.
   std::string LastReason() const;
 
@@ -53,6 +57,7 @@ class Agent {
   void Publish(const ha::HaInput& input, const postgres::Observation& obs);
   void TouchMember(const ha::HaInput& input);
   void ApplyParameterChanges(const ha::HaInput& input);
+  void StartRequestedRestart(const ha::HaInput& input);
   void WriteStatusAndSlots(const ha::HaInput& input);
   void RecordHistory(const model::ClusterSnapshot& cluster, int64_t timeline);
   void WaitForNextCycle();
@@ -100,6 +105,10 @@ class Agent {
   std::thread long_thread_;
   NodeStatus status_;
   std::shared_ptr<const model::ClusterSnapshot> cluster_;
+  // A restart asked for by the REST API, carried out by the loop's thread.
+  bool restart_requested_ = false;
+  uint64_t restarts_finished_ = 0;
+  Status last_restart_;
   std::string last_reason_;
 };
 

@@ -2,6 +2,7 @@
 // request rules stay pure and testable (a fake in unit tests, the DCS in pgha).
 #pragma once
 
+#include <chrono>
 #include <string>
 
 #include "common/result.h"
@@ -17,6 +18,8 @@ class Controller {
   // Writes the config key if its revision is still `mod_revision` (0: only if absent);
   // false when somebody changed it meanwhile.
   virtual Result<bool> WriteConfig(const std::string& value, int64_t mod_revision) = 0;
+  // Restarts this node's PostgreSQL in its current role; returns when it runs again.
+  virtual Status RestartPostgres(std::chrono::seconds timeout) = 0;
 };
 
 }  // namespace pgha::api

@@ -1,5 +1,8 @@
-// The Controller of a running node: reads and writes go straight to the DCS.
+// The Controller of a running node: reads and writes go straight to the DCS; restarts go to the
+// agent.
 #pragma once
+
+#include <functional>
 
 #include "api/controller.h"
 #include "dcs/dcs.h"
@@ -10,14 +13,17 @@ class DcsController final : public Controller {
  public:
   // `dcs` must be safe to use from the REST API's threads (pgha gives it its own uncached
   // instance, apart from the HA loop's).
-  explicit DcsController(dcs::Dcs& dcs) : dcs_(dcs) {}
+  DcsController(dcs::Dcs& dcs, std::function<Status(std::chrono::seconds)> restart)
+      : dcs_(dcs), restart_(std::move(restart)) {}
   Result<model::ClusterSnapshot> ReadCluster() override { return dcs_.LoadCluster(); }
   Result<bool> WriteConfig(const std::string& value, int64_t mod_revision) override {
     return dcs_.SetConfigValue(value, mod_revision);
   }
+  Status RestartPostgres(std::chrono::seconds timeout) override { return restart_(timeout); }
 
  private:
   dcs::Dcs& dcs_;
+  std::function<Status(std::chrono::seconds)> restart_;
 };
 
 }  // namespace pgha::api

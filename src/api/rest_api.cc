@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include <cmath>
 #include <nlohmann/json.hpp>
 
 #include "api/health.h"
@@ -141,6 +142,88 @@ Reply ChangeConfig(const Request& request, Controller& controller) {
   return JsonReply(200, data.dump());
 }
 
+// Patroni's "X.Y" or "X.Y.Z" as server_version_num (150006 for 15.6, 90624 for 9.6.24).
+std::optional<int64_t> ParsePostgresVersion(const std::string& text) {
+  std::vector<int64_t> parts;
+  size_t start = 0;
+  while (start <= text.size()) {
+    size_t dot = text.find('.', start);
+    std::string part =
+        text.substr(start, dot == std::string::npos ? std::string::npos : dot - start);
+    if (part.empty() || part.find_first_not_of("0123456789") != std::string::npos ||
+        part.size() > 6) {
+      return std::nullopt;
+    }
+    parts.push_back(std::stoll(part));
+    if (dot == std::string::npos) {
+      break;
+    }
+    start = dot + 1;
+  }
+  if (parts.size() < 2 || parts.size() > 3) {
+    return std::nullopt;
+  }
+  if (parts[0] >= 10) {
+    return parts[0] * 10000 + parts[1];
+  }
+  return parts[0] * 10000 + parts[1] * 100 + (parts.size() == 3 ? parts[2] : 0);
+}
+
+// POST /restart with Patroni's conditions: role, restart_pending, postgres_version; the restart
+// itself runs on the agent's loop and this call waits for it.
+Reply Restart(const Request& request, const ApiState& state, Controller& controller) {
+  json body = request.body.empty() ? json::object() : json::parse(request.body, nullptr, false);
+  if (body.contains("schedule")) {
+    return ErrorReply(501, "scheduled restarts are not supported by this version of pgha");
+  }
+  bool primary = state.node.has_lock && state.node.postgres_running && !state.node.in_recovery;
+  bool satisfied = true;
+  if (auto role = body.find("role"); role != body.end()) {
+    std::string wanted = role->is_string() ? role->get<std::string>() : "";
+    if (wanted == "master" || wanted == "primary") {
+      satisfied = satisfied && primary;
+    } else if (wanted == "replica") {
+      satisfied = satisfied && !primary;
+    } else if (wanted == "standby-leader" || wanted == "standby_leader") {
+      satisfied = false;  // no standby clusters yet
+    } else if (wanted != "any") {
+      return ErrorReply(400, "PostgreSQL role should be either primary, standby-leader or replica");
+    }
+  }
+  if (auto pending = body.find("restart_pending"); pending != body.end()) {
+    if (!pending->is_boolean()) {
+      return ErrorReply(400, "restart_pending must be true or false");
+    }
+    satisfied = satisfied && (!pending->get<bool>() || !state.node.pending_restart_reason.empty());
+  }
+  if (auto version = body.find("postgres_version"); version != body.end()) {
+    auto parsed =
+        version->is_string() ? ParsePostgresVersion(version->get<std::string>()) : std::nullopt;
+    if (!parsed) {
+      return ErrorReply(400, "postgres_version must look like 15.6 or 9.6.24");
+    }
+    satisfied = satisfied && state.node.server_version < *parsed;
+  }
+  int64_t timeout = 120;
+  if (auto t = body.find("timeout"); t != body.end()) {
+    if (!t->is_number() || t->get<double>() <= 0 || t->get<double>() > 86400) {
+      return ErrorReply(400, "timeout must be a number of seconds");
+    }
+    timeout = static_cast<int64_t>(std::ceil(t->get<double>()));
+  }
+  if (!satisfied) {
+    return ErrorReply(503, "restart conditions are not satisfied");
+  }
+  auto restarted = controller.RestartPostgres(std::chrono::seconds(timeout));
+  if (!restarted.ok()) {
+    return ErrorReply(503, "restart failed: " + restarted.error().message());
+  }
+  Reply reply;
+  reply.body = "restarted successfully";
+  reply.content_type = "text/plain";
+  return reply;
+}
+
 }  // namespace
 
 Reply HandleRequest(const Request& request, const ApiState& state, const AccessPolicy& policy,
@@ -157,6 +240,15 @@ Reply HandleRequest(const Request& request, const ApiState& state, const AccessP
   }
   if (auto invalid = ValidateBody(request, endpoint->body)) {
     return *invalid;
+  }
+  if (request.method == "DELETE" && request.path == "/restart") {
+    return ErrorReply(404, "no restarts are scheduled");
+  }
+  if (request.method == "POST" && request.path == "/restart") {
+    if (controller == nullptr) {
+      return ErrorReply(503, "this node cannot restart PostgreSQL");
+    }
+    return Restart(request, state, *controller);
   }
   if (request.path == "/config") {
     if (controller == nullptr) {

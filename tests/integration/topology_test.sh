@@ -154,7 +154,7 @@ if command -v patronictl >/dev/null; then
   eventually 30 "pghactl list and patronictl list print the same table" same_table
 fi
 
-step "edit-config: a reloadable parameter reaches every node, a restart-requiring one is pending"
+step "edit-config: a reloadable parameter reaches every node, a restart-requiring one is pending until restart"
 "${CTL[@]}" edit-config -p work_mem=9MB -s maximum_lag_on_failover=2097152 --force >/dev/null ||
   fail "pghactl edit-config"
 all_reloaded() {
@@ -169,9 +169,19 @@ all_pending() { [ "$("${CTL[@]}" list -f json | grep -o '"Pending restart": "\*"
 eventually 30 "pending restart shown for all three members" all_pending
 curl -s "http://127.0.0.1:$REST/patroni" | grep -q '"pending_restart": *true' ||
   fail "/patroni does not show pending_restart"
-"${CTL[@]}" edit-config -p max_connections=null --force >/dev/null || fail "edit-config null"
+out=$("${CTL[@]}" restart pg-ha --pending --force) || fail "pghactl restart --pending: $out"
+[ "$(grep -c '^Success: restart on member' <<<"$out")" = 3 ] || fail "pghactl restart: $out"
 none_pending() { ! "${CTL[@]}" list -f json | grep -q 'Pending restart'; }
-eventually 30 "pending restart cleared after the change is taken back" none_pending
+eventually 30 "pending restart cleared by the restart" none_pending
+[ "$(sql "$((PG + 1))" "SHOW max_connections")" = 120 ] || fail "max_connections not applied by restart"
+out=$("${CTL[@]}" restart pg-ha -r replica --pg-version 9.6.1 --force) && fail "restart ran despite --pg-version"
+grep -q "restart conditions are not satisfied" <<<"$out" || fail "unclear refusal: $out"
+if command -v patronictl >/dev/null; then
+  out=$(patronictl -c "$PGHA_STATE_DIR/config/pg-0.yml" restart pg-ha pg-2 --force) ||
+    fail "patronictl restart: $out"
+  grep -q "Success: restart on member pg-2" <<<"$out" || fail "patronictl restart: $out"
+fi
+eventually 30 "pg-2 accepts queries after its restart" sql "$((PG + 2))" "SELECT 1"
 
 step "pause (pghactl and patronictl): a dead primary postmaster is not replaced; resume restarts it"
 "${CTL[@]}" pause --wait >/dev/null || fail "pghactl pause"

@@ -117,7 +117,7 @@ AccessPolicy PasswordPolicy() {
 
 TEST(RestApiTest, UnsafeMethodsNeedCredentials) {
   ApiState state = StateFromDump("initial-dcs.txt");
-  Request request = Unsafe("POST", "/restart", "{}");
+  Request request = Unsafe("POST", "/reinitialize", "{}");
   Reply reply = HandleRequest(request, state, PasswordPolicy());
   EXPECT_EQ(reply.status, 401);
   EXPECT_EQ(reply.headers["WWW-Authenticate"], "Basic realm=\"Patroni\"");
@@ -132,7 +132,7 @@ TEST(RestApiTest, UnsafeMethodsNeedCredentials) {
   request.headers["authorization"] = "Basic !!!not-base64";
   EXPECT_EQ(HandleRequest(request, state, PasswordPolicy()).status, 401);
   request.headers["authorization"] = "Basic " + Base64Encode("admin:s3cret");
-  // Authorised and well-formed; the restart itself is not part of this version.
+  // Authorised and well-formed; reinitialize itself is not part of this version.
   EXPECT_EQ(HandleRequest(request, state, PasswordPolicy()).status, 501);
 
   // Reads are never password-protected.
@@ -147,7 +147,7 @@ TEST(RestApiTest, BodiesAreValidatedAfterAccess) {
   EXPECT_EQ(HandleRequest(Unsafe("POST", "/switchover", "[1,2]"), state, open).status, 400);
   EXPECT_EQ(HandleRequest(Unsafe("POST", "/switchover", "{}"), state, open).status, 400);
   EXPECT_EQ(HandleRequest(Unsafe("PATCH", "/config", "", false), state, open).status, 411);
-  EXPECT_EQ(HandleRequest(Unsafe("POST", "/restart", "", false), state, open).status, 501);
+  EXPECT_EQ(HandleRequest(Unsafe("POST", "/reinitialize", "", false), state, open).status, 501);
   EXPECT_EQ(HandleRequest(Unsafe("POST", "/restart", "\xff\xfe"), state, open).status, 400);
   // Unknown endpoints are refused before access control, as in Patroni.
   EXPECT_EQ(HandleRequest(Unsafe("POST", "/nonsense", "{}"), state, PasswordPolicy()).status, 501);
@@ -195,7 +195,15 @@ class FakeController : public Controller {
     cluster.config = model::ClusterConfig{current + 1, model::GlobalConfig(json::parse(value))};
     return true;
   }
+  Status RestartPostgres(std::chrono::seconds timeout) override {
+    ++restarts;
+    last_timeout = timeout;
+    return restart_result;
+  }
   model::ClusterSnapshot cluster;
+  int restarts = 0;
+  std::chrono::seconds last_timeout{0};
+  Status restart_result = OkStatus();
 };
 
 TEST(RestApiTest, PatchConfigMergesValidatesAndCasWrites) {
@@ -249,6 +257,45 @@ TEST(RestApiTest, PutConfigReplacesAndConflictsAre409) {
       409);
   // Without a controller the node says it cannot.
   EXPECT_EQ(HandleRequest(Unsafe("PUT", "/config", R"({"ttl": 30})"), state, open).status, 503);
+}
+
+TEST(RestApiTest, RestartHonoursPatronisConditions) {
+  FakeController node;
+  ApiState state;
+  state.node.has_lock = true;
+  state.node.postgres_running = true;
+  state.node.server_version = 150006;
+  AccessPolicy open;
+  auto restart = [&](const std::string& body) {
+    return HandleRequest(Unsafe("POST", "/restart", body), state, open, &node);
+  };
+  Reply reply = restart("");
+  EXPECT_EQ(reply.status, 200);
+  EXPECT_EQ(reply.body, "restarted successfully");
+  EXPECT_EQ(node.restarts, 1);
+  EXPECT_EQ(restart(R"({"role": "replica"})").status, 503);  // this node is the primary
+  EXPECT_EQ(restart(R"({"role": "master", "timeout": 30})").status, 200);
+  EXPECT_EQ(node.last_timeout, std::chrono::seconds(30));
+  EXPECT_EQ(restart(R"({"restart_pending": true})").status, 503);  // nothing pending
+  state.node.pending_restart_reason = {{"max_connections", {{"old_value", "100"}}}};
+  EXPECT_EQ(restart(R"({"restart_pending": true})").status, 200);
+  EXPECT_EQ(restart(R"({"postgres_version": "15.6"})").status, 503);  // not older than 15.6
+  EXPECT_EQ(restart(R"({"postgres_version": "15.7"})").status, 200);
+  EXPECT_EQ(restart(R"({"postgres_version": "9.6.24"})").status, 503);
+  EXPECT_EQ(node.restarts, 4);
+  // Bad filters are 400 and restart nothing.
+  EXPECT_EQ(restart(R"({"role": "boss"})").status, 400);
+  EXPECT_EQ(restart(R"({"postgres_version": "fifteen"})").status, 400);
+  EXPECT_EQ(restart(R"({"postgres_version": "15"})").status, 400);
+  EXPECT_EQ(restart(R"({"timeout": -1})").status, 400);
+  EXPECT_EQ(restart(R"({"restart_pending": "yes"})").status, 400);
+  EXPECT_EQ(restart(R"({"schedule": "2026-12-01T10:00:00+00:00"})").status, 501);
+  EXPECT_EQ(node.restarts, 4);
+  node.restart_result = Error::Unavailable("restart already in progress");
+  reply = restart("{}");
+  EXPECT_EQ(reply.status, 503);
+  EXPECT_NE(reply.body.find("already in progress"), std::string::npos);
+  EXPECT_EQ(HandleRequest(Unsafe("DELETE", "/restart"), state, open, &node).status, 404);
 }
 
 TEST(NetworkTest, ParsesAndMatches) {
