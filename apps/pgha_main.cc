@@ -87,7 +87,8 @@ int main(int argc, char** argv) {
       {config->KeyPrefix(), config->name, false},
       pgha::apps::MakeEtcdClient(config->etcd3, bootstrap_dynamic.retry_timeout()));
   pgha::api::DcsController controller(
-      api_dcs, [&agent](std::chrono::seconds timeout) { return agent.RestartPostgres(timeout); });
+      api_dcs, [&agent](std::chrono::seconds timeout) { return agent.RestartPostgres(timeout); },
+      [&agent](bool force) { return agent.Reinitialize(force); });
   pgha::api::http::RestServer rest(
       config->restapi,
       [&agent] {

@@ -1,5 +1,5 @@
 // pghactl: the operator's CLI (patronictl's job): list, topology, history, show-config, dsn,
-// query, version, pause, resume, edit-config, restart. They read the DCS directly with the
+// query, version, pause, resume, edit-config, restart, reinit. They read the DCS directly with the
 // same configuration file patronictl reads (-c / PATRONICTL_CONFIG_FILE, or --dcs-url).
 #include <unistd.h>
 
@@ -620,6 +620,94 @@ int RestartMembers(Context& ctx, const RestartOptions& o) {
   return failures == 0 ? 0 : 1;
 }
 
+// patronictl's reinit: POST /reinitialize to each named member; --wait polls GET /patroni until
+// the member runs again.
+int ReinitMembers(Context& ctx, const std::string& cluster_name,
+                  const std::vector<std::string>& names, bool force, bool wait) {
+  auto cluster = ctx.ReadCluster(cluster_name);
+  if (names.empty()) {
+    Fail("name the members to reinitialize");
+  }
+  std::vector<const pgha::model::Member*> chosen;
+  for (const auto& name : names) {
+    const auto* m = cluster.FindMember(name);
+    if (m == nullptr) {
+      Fail(name + " is not a member of cluster");
+    }
+    chosen.push_back(m);
+  }
+  if (!force) {
+    Print(pgha::cli::MembersTable(cluster, cluster_name, false, false), "pretty");
+    std::string joined;
+    for (const auto* m : chosen) {
+      joined += (joined.empty() ? "" : ", ") + m->name;
+    }
+    std::cout << "Are you sure you want to reinitialize members " << joined
+              << "? [y/N]: " << std::flush;
+    std::string answer;
+    std::getline(std::cin, answer);
+    if (answer != "y" && answer != "Y" && answer != "yes") {
+      Fail("Aborted reinitialize");
+    }
+  }
+  auto start_time = [&](const pgha::model::Member* m) {
+    auto status =
+        pgha::api::http::CallMember(m->api_url(), "GET", "/patroni", "", ctx.RestOptions());
+    if (!status.ok() || status->status != 200) {
+      return std::string();
+    }
+    auto parsed = nlohmann::json::parse(status->body, nullptr, false);
+    return parsed.is_object() && parsed.value("state", "") == "running"
+               ? parsed.value("postmaster_start_time", "")
+               : std::string();
+  };
+  std::map<std::string, std::string> started_at;
+  for (const auto* m : chosen) {
+    started_at[m->name] = start_time(m);
+  }
+  int failures = 0;
+  std::vector<const pgha::model::Member*> started;
+  for (const auto* m : chosen) {
+    nlohmann::json body = {{"force", force}};
+    auto response = pgha::api::http::CallMember(m->api_url(), "POST", "/reinitialize", body.dump(),
+                                                ctx.RestOptions());
+    if (response.ok() && response->status == 200) {
+      std::cout << "Success: reinitialize for member " << m->name << "\n";
+      started.push_back(m);
+    } else {
+      ++failures;
+      std::cout << "Failed: reinitialize for member " << m->name << ", "
+                << (response.ok() ? "status code=" + std::to_string(response->status) + ", (" +
+                                        response->body + ")"
+                                  : response.error().message())
+                << "\n";
+    }
+  }
+  if (wait && !started.empty()) {
+    std::string joined;
+    for (const auto* m : started) {
+      joined += (joined.empty() ? "" : ", ") + m->name;
+    }
+    std::cout << "Waiting for reinitialize to complete on: " << joined << "\n";
+    // Done when the member runs a new postmaster (the old one's status may still be published
+    // for a moment after the request).
+    for (const auto* m : started) {
+      for (int attempt = 0;; ++attempt) {
+        std::string now = start_time(m);
+        if (!now.empty() && now != started_at[m->name]) {
+          break;
+        }
+        if (attempt > 3600) {
+          Fail("reinitialize of " + m->name + " did not finish within an hour");
+        }
+        std::this_thread::sleep_for(std::chrono::seconds(1));
+      }
+    }
+    std::cout << "Reinitialize is completed on: " << joined << "\n";
+  }
+  return failures == 0 ? 0 : 1;
+}
+
 const std::vector<std::string> kRoles = {"leader",  "primary", "standby-leader", "replica",
                                          "standby", "any",     "master"};
 
@@ -709,6 +797,14 @@ int main(int argc, char** argv) {
   restart->add_option("--timeout", restart_options.timeout, "Seconds to wait for the restart");
   restart->add_flag("--force", restart_options.force, "Do not ask for confirmation");
 
+  std::vector<std::string> reinit_members;
+  bool reinit_force = false, reinit_wait = false;
+  auto* reinit = app.add_subcommand("reinit", "Reinitialize replicas (clone them again)");
+  reinit->add_option("cluster_name", cluster_name)->required();
+  reinit->add_option("member_names", reinit_members);
+  reinit->add_flag("--force", reinit_force, "Do not ask for confirmation; also stop a long action");
+  reinit->add_flag("--wait", reinit_wait, "Wait until reinitialization completes");
+
   EditOptions edit;
   auto* edit_config = app.add_subcommand("edit-config", "Edit the cluster's dynamic configuration");
   edit_config->add_option("cluster_name", edit.cluster);
@@ -750,6 +846,8 @@ int main(int argc, char** argv) {
       Query(ctx, query_options);
     } else if (pause->parsed() || resume->parsed()) {
       return TogglePause(ctx, cluster_name, pause->parsed(), wait);
+    } else if (reinit->parsed()) {
+      return ReinitMembers(ctx, cluster_name, reinit_members, reinit_force, reinit_wait);
     } else if (restart->parsed()) {
       return RestartMembers(ctx, restart_options);
     } else if (edit_config->parsed()) {

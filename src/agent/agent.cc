@@ -108,7 +108,8 @@ void Agent::WaitForNextCycle() {
     }
     {
       std::lock_guard lock(mutex_);
-      if ((long_action_.empty() && long_thread_.joinable()) || restart_requested_) {
+      if ((long_action_.empty() && long_thread_.joinable()) || restart_requested_ ||
+          reinit_requested_) {
         break;  // a long action just finished, or the API asked for a restart
       }
     }
@@ -259,6 +260,7 @@ void Agent::RunCycle() {
   }
   ha::HaInput input = Observe(cluster);
   StartRequestedRestart(input);
+  StartRequestedReinitialize(input);
   {
     // A restart started just now is this cycle's long action: Decide must not see its
     // stopping PostgreSQL as a crash.
@@ -348,6 +350,65 @@ Status Agent::RestartPostgres(std::chrono::seconds timeout) {
   }
   return Error::Unavailable("restart did not finish within " + std::to_string(timeout.count()) +
                             " s; it goes on in the background");
+}
+
+Status Agent::Reinitialize(bool force) {
+  uint64_t before = 0;
+  {
+    std::lock_guard lock(mutex_);
+    if (reinit_requested_ || long_action_ == "reinitialize") {
+      return Error::Unavailable("reinitialize already in progress");
+    }
+    if (!long_action_.empty() && !force) {
+      return Error::Unavailable(long_action_ + " in progress");
+    }
+    reinit_requested_ = true;
+    reinit_forced_ = force;
+    before = reinits_answered_;
+  }
+  wake_.notify_all();
+  // The loop answers within one wait slice; a long action it must wait for (force) may take
+  // longer, and then the reinitialize still happens after it.
+  for (int i = 0; i < 300; ++i) {
+    {
+      std::lock_guard lock(mutex_);
+      if (reinits_answered_ != before) {
+        return last_reinit_;
+      }
+    }
+    std::this_thread::sleep_for(milliseconds(100));
+  }
+  return OkStatus();
+}
+
+void Agent::StartRequestedReinitialize(const ha::HaInput& in) {
+  auto answer = [this](Status status) {
+    std::lock_guard lock(mutex_);
+    reinit_requested_ = false;
+    last_reinit_ = std::move(status);
+    ++reinits_answered_;
+  };
+  {
+    std::lock_guard lock(mutex_);
+    if (!reinit_requested_ || !long_action_.empty()) {
+      return;
+    }
+  }
+  if (in.cluster.leader && in.cluster.leader->name == config_.name) {
+    answer(Error::Unavailable("I am the leader, can not reinitialize"));
+    return;
+  }
+  if (!in.cluster.LeaderMember()) {
+    answer(Error::Unavailable("Cluster has no leader, can not reinitialize"));
+    return;
+  }
+  PGHA_LOG_INFO("reinitializing: removing the data directory to clone it again from the leader");
+  sysid_.clear();
+  StartLongAction("reinitialize", [this]() -> Status {
+    (void)postgres_.Stop("immediate", seconds(config_.postgresql.pg_ctl_timeout));
+    return postgres_.RemoveDataDirectory();
+  });
+  answer(OkStatus());
 }
 
 void Agent::StartRequestedRestart(const ha::HaInput& in) {

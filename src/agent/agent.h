@@ -46,6 +46,10 @@ class Agent {
   // long action, keeping the leader lock meanwhile; this call waits until it finished or
   // `timeout` passed. Fails when another long action or restart is under way.
   Status RestartPostgres(std::chrono::seconds timeout);
+  // Throws this replica's data away so the loop clones it again from the leader (REST POST
+  // /reinitialize). Returns once the loop started it, or why it refused (the leader, no leader,
+  // another long action unless `force`).
+  Status Reinitialize(bool force);
   // The reason sentence of the last cycle, for logs and tests.
   std::string LastReason() const;
 
@@ -58,6 +62,7 @@ class Agent {
   void TouchMember(const ha::HaInput& input);
   void ApplyParameterChanges(const ha::HaInput& input);
   void StartRequestedRestart(const ha::HaInput& input);
+  void StartRequestedReinitialize(const ha::HaInput& input);
   void WriteStatusAndSlots(const ha::HaInput& input);
   void RecordHistory(const model::ClusterSnapshot& cluster, int64_t timeline);
   void WaitForNextCycle();
@@ -109,6 +114,10 @@ class Agent {
   bool restart_requested_ = false;
   uint64_t restarts_finished_ = 0;
   Status last_restart_;
+  bool reinit_requested_ = false;
+  bool reinit_forced_ = false;
+  uint64_t reinits_answered_ = 0;
+  Status last_reinit_;
   std::string last_reason_;
 };
 

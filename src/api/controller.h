@@ -20,6 +20,8 @@ class Controller {
   virtual Result<bool> WriteConfig(const std::string& value, int64_t mod_revision) = 0;
   // Restarts this node's PostgreSQL in its current role; returns when it runs again.
   virtual Status RestartPostgres(std::chrono::seconds timeout) = 0;
+  // Drops this replica's data so it is cloned again; returns once that started.
+  virtual Status Reinitialize(bool force) = 0;
 };
 
 }  // namespace pgha::api

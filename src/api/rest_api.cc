@@ -250,14 +250,32 @@ Reply HandleRequest(const Request& request, const ApiState& state, const AccessP
     }
     return Restart(request, state, *controller);
   }
+  if (request.method == "POST" && request.path == "/reinitialize") {
+    if (controller == nullptr) {
+      return ErrorReply(503, "this node cannot reinitialize");
+    }
+    json body = request.body.empty() ? json::object() : json::parse(request.body, nullptr, false);
+    auto force = body.find("force");
+    if (force != body.end() && !force->is_boolean()) {
+      return ErrorReply(400, "force must be true or false");
+    }
+    auto started = controller->Reinitialize(force != body.end() && force->get<bool>());
+    if (!started.ok()) {
+      return ErrorReply(503, started.error().message());
+    }
+    Reply reply;
+    reply.body = "reinitialize started";
+    reply.content_type = "text/plain";
+    return reply;
+  }
   if (request.path == "/config") {
     if (controller == nullptr) {
       return ErrorReply(503, "this node cannot change the configuration");
     }
     return ChangeConfig(request, *controller);
   }
-  // The other control endpoints (switchover, restart, ...) arrive with issue 5; until then an
-  // authorised, well-formed request is told so rather than silently ignored.
+  // The other control endpoints (switchover, failover, reload, ...) arrive with issue 5; until
+  // then an authorised, well-formed request is told so rather than silently ignored.
   return ErrorReply(501, fmt::format("{} {} is not implemented in this version of pgha",
                                      request.method, request.path));
 }

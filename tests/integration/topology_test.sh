@@ -183,6 +183,24 @@ if command -v patronictl >/dev/null; then
 fi
 eventually 30 "pg-2 accepts queries after its restart" sql "$((PG + 2))" "SELECT 1"
 
+step "reinit: a replica is cloned again (pghactl and patronictl); the leader refuses"
+reinit_leader=$(for i in 0 1 2; do [ "$(code "http://127.0.0.1:$((REST + i))/leader")" != 200 ] || echo "pg-$i"; done)
+reinit_replicas=($(for n in pg-0 pg-1 pg-2; do [ "$n" = "$reinit_leader" ] || echo "$n"; done))
+out=$("${CTL[@]}" reinit pg-ha "$reinit_leader" --force) && fail "the leader accepted reinit"
+grep -q "I am the leader, can not reinitialize" <<<"$out" || fail "unclear refusal: $out"
+out=$("${CTL[@]}" reinit pg-ha "${reinit_replicas[0]}" --force --wait) || fail "pghactl reinit: $out"
+grep -q "Reinitialize is completed on: ${reinit_replicas[0]}" <<<"$out" || fail "pghactl reinit: $out"
+grep -q "reinitialize finished" "$PGHA_STATE_DIR/log/${reinit_replicas[0]}.log" ||
+  fail "${reinit_replicas[0]} did not reinitialize"
+replica_port=$((PG + ${reinit_replicas[0]#pg-}))
+has_rows() { [ "$(sql "$replica_port" "SELECT count(*) FROM topology_test")" = 3 ]; }
+eventually 60 "the reinitialized replica has the rows" has_rows
+if command -v patronictl >/dev/null; then
+  out=$(patronictl -c "$PGHA_STATE_DIR/config/pg-0.yml" reinit pg-ha "${reinit_replicas[1]}" --force --wait) ||
+    fail "patronictl reinit: $out"
+  grep -q "Success: reinitialize for member ${reinit_replicas[1]}" <<<"$out" || fail "patronictl reinit: $out"
+fi
+
 step "pause (pghactl and patronictl): a dead primary postmaster is not replaced; resume restarts it"
 "${CTL[@]}" pause --wait >/dev/null || fail "pghactl pause"
 "${CTL[@]}" list | grep -q "Maintenance mode: on" || fail "list does not show maintenance mode"

@@ -117,7 +117,7 @@ AccessPolicy PasswordPolicy() {
 
 TEST(RestApiTest, UnsafeMethodsNeedCredentials) {
   ApiState state = StateFromDump("initial-dcs.txt");
-  Request request = Unsafe("POST", "/reinitialize", "{}");
+  Request request = Unsafe("POST", "/failover", R"({"candidate": "pg-1"})");
   Reply reply = HandleRequest(request, state, PasswordPolicy());
   EXPECT_EQ(reply.status, 401);
   EXPECT_EQ(reply.headers["WWW-Authenticate"], "Basic realm=\"Patroni\"");
@@ -132,7 +132,7 @@ TEST(RestApiTest, UnsafeMethodsNeedCredentials) {
   request.headers["authorization"] = "Basic !!!not-base64";
   EXPECT_EQ(HandleRequest(request, state, PasswordPolicy()).status, 401);
   request.headers["authorization"] = "Basic " + Base64Encode("admin:s3cret");
-  // Authorised and well-formed; reinitialize itself is not part of this version.
+  // Authorised and well-formed; failover itself is not part of this version.
   EXPECT_EQ(HandleRequest(request, state, PasswordPolicy()).status, 501);
 
   // Reads are never password-protected.
@@ -147,7 +147,7 @@ TEST(RestApiTest, BodiesAreValidatedAfterAccess) {
   EXPECT_EQ(HandleRequest(Unsafe("POST", "/switchover", "[1,2]"), state, open).status, 400);
   EXPECT_EQ(HandleRequest(Unsafe("POST", "/switchover", "{}"), state, open).status, 400);
   EXPECT_EQ(HandleRequest(Unsafe("PATCH", "/config", "", false), state, open).status, 411);
-  EXPECT_EQ(HandleRequest(Unsafe("POST", "/reinitialize", "", false), state, open).status, 501);
+  EXPECT_EQ(HandleRequest(Unsafe("POST", "/reload", "", false), state, open).status, 501);
   EXPECT_EQ(HandleRequest(Unsafe("POST", "/restart", "\xff\xfe"), state, open).status, 400);
   // Unknown endpoints are refused before access control, as in Patroni.
   EXPECT_EQ(HandleRequest(Unsafe("POST", "/nonsense", "{}"), state, PasswordPolicy()).status, 501);
@@ -200,7 +200,15 @@ class FakeController : public Controller {
     last_timeout = timeout;
     return restart_result;
   }
+  Status Reinitialize(bool force) override {
+    forced = force;
+    ++reinits;
+    return reinit_result;
+  }
   model::ClusterSnapshot cluster;
+  int reinits = 0;
+  bool forced = false;
+  Status reinit_result = OkStatus();
   int restarts = 0;
   std::chrono::seconds last_timeout{0};
   Status restart_result = OkStatus();
@@ -296,6 +304,26 @@ TEST(RestApiTest, RestartHonoursPatronisConditions) {
   EXPECT_EQ(reply.status, 503);
   EXPECT_NE(reply.body.find("already in progress"), std::string::npos);
   EXPECT_EQ(HandleRequest(Unsafe("DELETE", "/restart"), state, open, &node).status, 404);
+}
+
+TEST(RestApiTest, ReinitializeStartsOrSaysWhyNot) {
+  FakeController node;
+  ApiState state;
+  AccessPolicy open;
+  Reply reply =
+      HandleRequest(Unsafe("POST", "/reinitialize", R"({"force": true})"), state, open, &node);
+  EXPECT_EQ(reply.status, 200);
+  EXPECT_EQ(reply.body, "reinitialize started");
+  EXPECT_TRUE(node.forced);
+  EXPECT_EQ(
+      HandleRequest(Unsafe("POST", "/reinitialize", R"({"force": 1})"), state, open, &node).status,
+      400);
+  node.reinit_result = Error::Unavailable("I am the leader, can not reinitialize");
+  reply = HandleRequest(Unsafe("POST", "/reinitialize", "", false), state, open, &node);
+  EXPECT_EQ(reply.status, 503);
+  EXPECT_NE(reply.body.find("I am the leader"), std::string::npos);
+  EXPECT_FALSE(node.forced);
+  EXPECT_EQ(node.reinits, 2);
 }
 
 TEST(NetworkTest, ParsesAndMatches) {
