@@ -428,6 +428,34 @@ nlohmann::json ParseYamlOrFail(const std::string& text, const std::string& what)
   return *parsed;
 }
 
+// patronictl's confirmations: anything but y / yes aborts with `aborted`.
+void ConfirmOrFail(const std::string& question, const std::string& aborted) {
+  std::cout << question << " [y/N]: " << std::flush;
+  std::string answer;
+  std::getline(std::cin, answer);
+  if (answer != "y" && answer != "Y" && answer != "yes") {
+    Fail(aborted);
+  }
+}
+
+std::string MemberNames(const std::vector<const pgha::model::Member*>& members) {
+  std::string joined;
+  for (const auto* m : members) {
+    joined += (joined.empty() ? "" : ", ") + m->name;
+  }
+  return joined;
+}
+
+// "Failed: <verb> for member <name>, status code=503, (<body>)", as patronictl prints it.
+void PrintMemberFailure(const std::string& verb, const pgha::model::Member& member,
+                        const Result<pgha::api::http::ClientResponse>& response) {
+  std::cout << "Failed: " << verb << " for member " << member.name << ", "
+            << (response.ok() ? "status code=" + std::to_string(response->status) + ", (" +
+                                    response->body + ")"
+                              : response.error().message())
+            << "\n";
+}
+
 struct EditOptions {
   std::string cluster;
   std::vector<std::string> sets, pg_sets;
@@ -515,12 +543,7 @@ int EditConfig(Context& ctx, const EditOptions& o) {
     Fail("the new configuration is invalid: " + valid.error().message());
   }
   if (!o.force) {
-    std::cout << "Apply these changes? [y/N]: " << std::flush;
-    std::string answer;
-    std::getline(std::cin, answer);
-    if (answer != "y" && answer != "Y" && answer != "yes") {
-      Fail("Aborted");
-    }
+    ConfirmOrFail("Apply these changes?", "Aborted");
   }
   int64_t revision = cluster->config ? cluster->config->mod_revision : 0;
   auto written = dcs->SetConfigValue(after.dump(), revision);
@@ -583,16 +606,8 @@ int RestartMembers(Context& ctx, const RestartOptions& o) {
   }
   if (!o.force) {
     Print(pgha::cli::MembersTable(cluster, o.cluster, false, false), "pretty");
-    std::string names;
-    for (const auto* m : chosen) {
-      names += (names.empty() ? "" : ", ") + m->name;
-    }
-    std::cout << "Are you sure you want to restart members " << names << "? [y/N]: " << std::flush;
-    std::string answer;
-    std::getline(std::cin, answer);
-    if (answer != "y" && answer != "Y" && answer != "yes") {
-      Fail("Aborted restart");
-    }
+    ConfirmOrFail("Are you sure you want to restart members " + MemberNames(chosen) + "?",
+                  "Aborted restart");
   }
   nlohmann::json body = nlohmann::json::object();
   if (o.pending) body["restart_pending"] = true;
@@ -610,11 +625,7 @@ int RestartMembers(Context& ctx, const RestartOptions& o) {
       std::cout << "Success: restart scheduled on member " << m->name << "\n";
     } else {
       ++failures;
-      std::cout << "Failed: restart for member " << m->name << ", "
-                << (response.ok() ? "status code=" + std::to_string(response->status) + ", (" +
-                                        response->body + ")"
-                                  : response.error().message())
-                << "\n";
+      PrintMemberFailure("restart", *m, response);
     }
   }
   return failures == 0 ? 0 : 1;
@@ -638,17 +649,8 @@ int ReinitMembers(Context& ctx, const std::string& cluster_name,
   }
   if (!force) {
     Print(pgha::cli::MembersTable(cluster, cluster_name, false, false), "pretty");
-    std::string joined;
-    for (const auto* m : chosen) {
-      joined += (joined.empty() ? "" : ", ") + m->name;
-    }
-    std::cout << "Are you sure you want to reinitialize members " << joined
-              << "? [y/N]: " << std::flush;
-    std::string answer;
-    std::getline(std::cin, answer);
-    if (answer != "y" && answer != "Y" && answer != "yes") {
-      Fail("Aborted reinitialize");
-    }
+    ConfirmOrFail("Are you sure you want to reinitialize members " + MemberNames(chosen) + "?",
+                  "Aborted reinitialize");
   }
   auto start_time = [&](const pgha::model::Member* m) {
     auto status =
@@ -676,18 +678,11 @@ int ReinitMembers(Context& ctx, const std::string& cluster_name,
       started.push_back(m);
     } else {
       ++failures;
-      std::cout << "Failed: reinitialize for member " << m->name << ", "
-                << (response.ok() ? "status code=" + std::to_string(response->status) + ", (" +
-                                        response->body + ")"
-                                  : response.error().message())
-                << "\n";
+      PrintMemberFailure("reinitialize", *m, response);
     }
   }
   if (wait && !started.empty()) {
-    std::string joined;
-    for (const auto* m : started) {
-      joined += (joined.empty() ? "" : ", ") + m->name;
-    }
+    std::string joined = MemberNames(started);
     std::cout << "Waiting for reinitialize to complete on: " << joined << "\n";
     // Done when the member runs a new postmaster (the old one's status may still be published
     // for a moment after the request).
