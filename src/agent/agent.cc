@@ -108,8 +108,8 @@ void Agent::WaitForNextCycle() {
     }
     {
       std::lock_guard lock(mutex_);
-      if ((long_action_.empty() && long_thread_.joinable()) || restart_requested_ ||
-          reinit_requested_) {
+      if ((long_action_.empty() && long_thread_.joinable()) || restart_request_.pending ||
+          reinit_request_.pending) {
         break;  // a long action just finished, or the API asked for a restart
       }
     }
@@ -324,76 +324,66 @@ void Agent::RunCycle() {
   }
 }
 
-Status Agent::RestartPostgres(std::chrono::seconds timeout) {
+std::optional<Status> Agent::AskLoop(LoopRequest& request, const std::string& what, bool force,
+                                     milliseconds timeout) {
   uint64_t before = 0;
   {
     std::lock_guard lock(mutex_);
-    if (restart_requested_) {
-      return Error::Unavailable("restart already in progress");
+    if (request.pending || long_action_ == what) {
+      return Error::Unavailable(what + " already in progress");
     }
-    if (!long_action_.empty()) {
+    if (!long_action_.empty() && !force) {
       return Error::Unavailable(long_action_ + " in progress");
     }
-    restart_requested_ = true;
-    before = restarts_finished_;
+    request.pending = true;
+    before = request.answered;
   }
   wake_.notify_all();
   auto deadline = std::chrono::steady_clock::now() + timeout;
   while (std::chrono::steady_clock::now() < deadline) {
     {
       std::lock_guard lock(mutex_);
-      if (restarts_finished_ != before) {
-        return last_restart_;
+      if (request.answered != before) {
+        return request.answer;
       }
     }
     std::this_thread::sleep_for(milliseconds(100));
   }
-  return Error::Unavailable("restart did not finish within " + std::to_string(timeout.count()) +
-                            " s; it goes on in the background");
+  return std::nullopt;
+}
+
+bool Agent::Asked(const LoopRequest& request) const {
+  std::lock_guard lock(mutex_);
+  return request.pending && long_action_.empty();
+}
+
+void Agent::Answer(LoopRequest& request, Status status) {
+  std::lock_guard lock(mutex_);
+  request.pending = false;
+  request.answer = std::move(status);
+  ++request.answered;
+}
+
+Status Agent::RestartPostgres(std::chrono::seconds timeout) {
+  auto answer = AskLoop(restart_request_, "restart", false, timeout);
+  if (!answer) {
+    return Error::Unavailable("restart did not finish within " + std::to_string(timeout.count()) +
+                              " s; it goes on in the background");
+  }
+  return *answer;
 }
 
 Status Agent::Reinitialize(bool force) {
-  uint64_t before = 0;
-  {
-    std::lock_guard lock(mutex_);
-    if (reinit_requested_ || long_action_ == "reinitialize") {
-      return Error::Unavailable("reinitialize already in progress");
-    }
-    if (!long_action_.empty() && !force) {
-      return Error::Unavailable(long_action_ + " in progress");
-    }
-    reinit_requested_ = true;
-    reinit_forced_ = force;
-    before = reinits_answered_;
-  }
-  wake_.notify_all();
   // The loop answers within one wait slice; a long action it must wait for (force) may take
   // longer, and then the reinitialize still happens after it.
-  for (int i = 0; i < 300; ++i) {
-    {
-      std::lock_guard lock(mutex_);
-      if (reinits_answered_ != before) {
-        return last_reinit_;
-      }
-    }
-    std::this_thread::sleep_for(milliseconds(100));
-  }
-  return OkStatus();
+  return AskLoop(reinit_request_, "reinitialize", force, seconds(30)).value_or(OkStatus());
 }
 
 void Agent::StartRequestedReinitialize(const ha::HaInput& in) {
-  auto answer = [this](Status status) {
-    std::lock_guard lock(mutex_);
-    reinit_requested_ = false;
-    last_reinit_ = std::move(status);
-    ++reinits_answered_;
-  };
-  {
-    std::lock_guard lock(mutex_);
-    if (!reinit_requested_ || !long_action_.empty()) {
-      return;
-    }
+  if (!Asked(reinit_request_)) {
+    return;
   }
+  auto answer = [this](Status status) { Answer(reinit_request_, std::move(status)); };
   if (in.cluster.leader && in.cluster.leader->name == config_.name) {
     answer(Error::Unavailable("I am the leader, can not reinitialize"));
     return;
@@ -412,18 +402,10 @@ void Agent::StartRequestedReinitialize(const ha::HaInput& in) {
 }
 
 void Agent::StartRequestedRestart(const ha::HaInput& in) {
-  auto finish = [this](Status status) {
-    std::lock_guard lock(mutex_);
-    restart_requested_ = false;
-    last_restart_ = std::move(status);
-    ++restarts_finished_;
-  };
-  {
-    std::lock_guard lock(mutex_);
-    if (!restart_requested_ || !long_action_.empty()) {
-      return;
-    }
+  if (!Asked(restart_request_)) {
+    return;
   }
+  auto finish = [this](Status status) { Answer(restart_request_, std::move(status)); };
   if (!in.local.postgres_running) {
     finish(Error::Unavailable("PostgreSQL is not running"));
     return;

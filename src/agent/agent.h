@@ -63,6 +63,21 @@ class Agent {
   void ApplyParameterChanges(const ha::HaInput& input);
   void StartRequestedRestart(const ha::HaInput& input);
   void StartRequestedReinitialize(const ha::HaInput& input);
+
+  // A request from the REST API that the loop's thread carries out (restart, reinitialize).
+  struct LoopRequest {
+    bool pending = false;
+    uint64_t answered = 0;
+    Status answer;
+  };
+  // Posts `request` (named `what`) and waits up to `timeout` for the loop's answer; nullopt
+  // when none came in time. Refused at once while the same request or, unless `force`,
+  // another long action is under way.
+  std::optional<Status> AskLoop(LoopRequest& request, const std::string& what, bool force,
+                                std::chrono::milliseconds timeout);
+  // Whether the loop should take `request` up now (posted, and no long action running).
+  bool Asked(const LoopRequest& request) const;
+  void Answer(LoopRequest& request, Status status);
   void WriteStatusAndSlots(const ha::HaInput& input);
   void RecordHistory(const model::ClusterSnapshot& cluster, int64_t timeline);
   void WaitForNextCycle();
@@ -110,14 +125,9 @@ class Agent {
   std::thread long_thread_;
   NodeStatus status_;
   std::shared_ptr<const model::ClusterSnapshot> cluster_;
-  // A restart asked for by the REST API, carried out by the loop's thread.
-  bool restart_requested_ = false;
-  uint64_t restarts_finished_ = 0;
-  Status last_restart_;
-  bool reinit_requested_ = false;
-  bool reinit_forced_ = false;
-  uint64_t reinits_answered_ = 0;
-  Status last_reinit_;
+  // Requests from the REST API, under mutex_.
+  LoopRequest restart_request_;
+  LoopRequest reinit_request_;
   std::string last_reason_;
 };
 
