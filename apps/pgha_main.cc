@@ -86,9 +86,13 @@ int main(int argc, char** argv) {
   pgha::dcs::etcd3::Etcd3Dcs api_dcs(
       {config->KeyPrefix(), config->name, false},
       pgha::apps::MakeEtcdClient(config->etcd3, bootstrap_dynamic.retry_timeout()));
+  agent.SetConfigSource([options] { return pgha::config::LoadConfig(options); });
   pgha::api::DcsController controller(
-      api_dcs, [&agent](std::chrono::seconds timeout) { return agent.RestartPostgres(timeout); },
-      [&agent](bool force) { return agent.Reinitialize(force); });
+      api_dcs, peers,
+      pgha::api::AgentHooks{
+          [&agent](std::chrono::seconds timeout) { return agent.RestartPostgres(timeout); },
+          [&agent](bool force) { return agent.Reinitialize(force); },
+          [&agent] { return agent.Reload(); }});
   pgha::api::http::RestServer rest(
       config->restapi,
       [&agent] {
@@ -106,7 +110,8 @@ int main(int argc, char** argv) {
         continue;
       }
       if (sig == SIGHUP) {
-        PGHA_LOG_INFO("SIGHUP received; configuration reload arrives with dynamic configuration");
+        PGHA_LOG_INFO("SIGHUP received; reloading the configuration");
+        (void)agent.Reload();
         continue;
       }
       PGHA_LOG_INFO("received {}; stopping", sig == SIGTERM ? "SIGTERM" : "SIGINT");

@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include "common/log.h"
+#include "common/lsn.h"
 #include "common/time_format.h"
 #include "model/codec.h"
 
@@ -28,7 +29,7 @@ ha::HaConfig HaConfigFrom(const model::GlobalConfig& dynamic, const config::Conf
 
 }  // namespace
 
-Agent::Agent(const config::Config& config, dcs::Dcs& dcs, postgres::LocalPostgres& postgres,
+Agent::Agent(config::Config& config, dcs::Dcs& dcs, postgres::LocalPostgres& postgres,
              PeerClient& peers, Clock& clock)
     : config_(config), dcs_(dcs), postgres_(postgres), peers_(peers), clock_(clock) {
   // Until the DCS says otherwise, the bootstrap section is the best guess of the cluster config.
@@ -41,6 +42,10 @@ Agent::Agent(const config::Config& config, dcs::Dcs& dcs, postgres::LocalPostgre
   status_.name = config.name;
   status_.version = kAdvertisedPatroniVersion;
   status_.tags = config.tags.raw;
+}
+
+void Agent::SetConfigSource(std::function<Result<config::Config>()> source) {
+  config_source_ = std::move(source);
 }
 
 Agent::~Agent() {
@@ -92,7 +97,11 @@ void Agent::Run() {
 }
 
 void Agent::WaitForNextCycle() {
-  auto deadline = clock_.Now() + milliseconds(static_cast<int64_t>(ha_config_.loop_wait * 1000));
+  double wait = ha_config_.loop_wait;
+  if (recheck_in_) {
+    wait = std::clamp(*recheck_in_, 0.0, wait);
+  }
+  auto deadline = clock_.Now() + milliseconds(static_cast<int64_t>(wait * 1000));
   bool watch_postmaster = last_obs_.running;
   while (!stop_ && clock_.Now() < deadline) {
     auto slice = std::min<milliseconds>(
@@ -109,7 +118,7 @@ void Agent::WaitForNextCycle() {
     {
       std::lock_guard lock(mutex_);
       if ((long_action_.empty() && long_thread_.joinable()) || restart_request_.pending ||
-          reinit_request_.pending) {
+          reinit_request_.pending || reload_request_.pending) {
         break;  // a long action just finished, or the API asked for a restart
       }
     }
@@ -141,6 +150,7 @@ std::string Agent::MemberState(const ha::HaInput& input) const {
 ha::HaInput Agent::Observe(const Result<model::ClusterSnapshot>& cluster) {
   ha::HaInput in;
   in.now = clock_.Now();
+  in.wall_now = clock_.WallNow();
   in.dcs_reachable = cluster.ok() && !dcs_failed_;
   if (cluster.ok()) {
     in.cluster = *cluster;
@@ -185,6 +195,10 @@ ha::HaInput Agent::Observe(const Result<model::ClusterSnapshot>& cluster) {
   local.failover_priority = config_.tags.failover_priority;
   local.last_lock_renewal = last_lock_renewal_;
   bool holds_lock = in.cluster.leader && in.cluster.leader->name == config_.name;
+  if (cluster.ok() && !holds_lock && local.long_action.empty()) {
+    std::lock_guard guard(lock_mutex_);
+    lock_released_ = false;
+  }
   if (obs.running && !obs.in_recovery) {
     rewind_needed_ = false;  // a running primary is what others rewind to, not the other way
   }
@@ -199,8 +213,12 @@ ha::HaInput Agent::Observe(const Result<model::ClusterSnapshot>& cluster) {
   local.down_since = down_since_;
   std::string leader = in.cluster.leader ? in.cluster.leader->name : "";
   local.needs_rewind = rewind_needed_ && !leader.empty() && leader != config_.name;
-  // Peers are asked only when the race needs them.
-  if (in.dcs_reachable && in.cluster.IsUnlocked() && obs.running) {
+  // Peers are asked only when the race or a requested failover needs them.
+  bool handover_asked = holds_lock && in.cluster.failover && obs.running && !obs.in_recovery &&
+                        (!in.cluster.failover->scheduled_at ||
+                         *in.cluster.failover->scheduled_at <=
+                             in.wall_now + seconds(static_cast<int64_t>(ha_config_.loop_wait) + 1));
+  if (in.dcs_reachable && (in.cluster.IsUnlocked() || handover_asked) && obs.running) {
     std::vector<model::Member> others;
     for (const auto& m : in.cluster.members) {
       if (m.name != config_.name) {
@@ -259,6 +277,7 @@ void Agent::RunCycle() {
     cluster_ = std::make_shared<const model::ClusterSnapshot>(*cluster);
   }
   ha::HaInput input = Observe(cluster);
+  ApplyRequestedReload(input);
   StartRequestedRestart(input);
   StartRequestedReinitialize(input);
   {
@@ -275,6 +294,7 @@ void Agent::RunCycle() {
   for (int round = 0; round < 3; ++round) {
     ha::Decision decision = ha::Decide(input);
     reason = decision.reason;
+    recheck_in_ = decision.recheck_in;
     bool redecide = false;
     for (const auto& action : decision.actions) {
       steady = steady && (action.kind == ha::ActionKind::kUpdateLock ||
@@ -377,6 +397,75 @@ Status Agent::Reinitialize(bool force) {
   // The loop answers within one wait slice; a long action it must wait for (force) may take
   // longer, and then the reinitialize still happens after it.
   return AskLoop(reinit_request_, "reinitialize", force, seconds(30)).value_or(OkStatus());
+}
+
+Status Agent::Reload() {
+  if (!config_source_) {
+    return Error::Unavailable("this agent has no configuration file to reload");
+  }
+  {
+    std::lock_guard lock(mutex_);
+    reload_request_.pending = true;
+  }
+  wake_.notify_all();
+  return OkStatus();
+}
+
+// Patroni's reload: the node's own settings (postgresql section, tags, log) take effect now;
+// what identifies the node or its DCS (name, scope, namespace, etcd, restapi, bootstrap) needs
+// a restart of pgha and is kept as it was, with a warning.
+void Agent::ApplyRequestedReload(const ha::HaInput& in) {
+  if (!Asked(reload_request_)) {
+    return;
+  }
+  auto loaded = config_source_();
+  if (!loaded.ok()) {
+    PGHA_LOG_ERROR("reload: the configuration is not valid, keeping the current one: {}",
+                   loaded.error().message());
+    Answer(reload_request_, loaded.error());
+    return;
+  }
+  config::Config fresh = std::move(*loaded);
+  auto keep = [](const char* what, bool changed) {
+    if (changed) {
+      PGHA_LOG_WARN("reload: a change of {} needs a restart of pgha; keeping the old value", what);
+    }
+  };
+  keep("name", fresh.name != config_.name);
+  keep("scope", fresh.scope != config_.scope);
+  keep("namespace", fresh.namespace_ != config_.namespace_);
+  keep("postgresql.data_dir", fresh.postgresql.data_dir != config_.postgresql.data_dir);
+  keep("etcd3",
+       fresh.raw.value("etcd3", nlohmann::json()) != config_.raw.value("etcd3", nlohmann::json()));
+  keep("restapi", fresh.raw.value("restapi", nlohmann::json()) !=
+                      config_.raw.value("restapi", nlohmann::json()));
+  fresh.name = config_.name;
+  fresh.scope = config_.scope;
+  fresh.namespace_ = config_.namespace_;
+  fresh.postgresql.data_dir = config_.postgresql.data_dir;
+  fresh.etcd3 = config_.etcd3;
+  fresh.restapi = config_.restapi;
+  fresh.bootstrap = config_.bootstrap;
+  fresh.watchdog = config_.watchdog;
+  config_ = std::move(fresh);
+  {
+    std::lock_guard lock(mutex_);
+    status_.tags = config_.tags.raw;
+  }
+  SetLogLevel(config_.log.level);
+  if (last_obs_.running) {
+    const model::Member* target =
+        last_obs_.in_recovery ? in.cluster.FindMember(Following()) : nullptr;
+    auto written = postgres_.WriteConfig(dynamic_, last_obs_.in_recovery, target);
+    if (written.ok()) {
+      written = postgres_.Reload();
+    }
+    if (!written.ok()) {
+      PGHA_LOG_ERROR("reload: {}", written.error().message());
+    }
+  }
+  PGHA_LOG_INFO("reload: configuration reloaded");
+  Answer(reload_request_, OkStatus());
 }
 
 void Agent::StartRequestedReinitialize(const ha::HaInput& in) {
@@ -615,7 +704,12 @@ bool Agent::Execute(const ha::Action& action, const ha::HaInput& in) {
       return *won;
     }
     case ActionKind::kUpdateLock: {
+      std::unique_lock guard(lock_mutex_);
+      if (lock_released_) {
+        return false;  // handed over: the key is not ours to renew
+      }
       auto renewed = dcs_.UpdateLeader(in.cluster);
+      guard.unlock();
       if (!renewed.ok()) {
         PGHA_LOG_WARN("failed to update the leader lock: {}", renewed.error().message());
         dcs_failed_ = true;
@@ -725,8 +819,104 @@ bool Agent::Execute(const ha::Action& action, const ha::HaInput& in) {
       WriteStatusAndSlots(in);
       return true;
     }
+    case ActionKind::kClearFailover: {
+      if (in.cluster.failover) {
+        auto deleted = dcs_.DeleteFailover(in.cluster.failover->mod_revision);
+        if (!deleted.ok()) {
+          PGHA_LOG_WARN("failed to remove the failover key: {}", deleted.error().message());
+        }
+      }
+      return true;
+    }
+    case ActionKind::kSwitchover: {
+      StartLongAction(
+          "demote",
+          [this, candidate = action.target, cluster = in.cluster, dynamic = dynamic_]() -> Status {
+            return HandOver(candidate, cluster, dynamic);
+          });
+      return true;
+    }
   }
   return true;
+}
+
+Status Agent::HandOver(const std::string& candidate, const model::ClusterSnapshot& cluster,
+                       const model::GlobalConfig& dynamic) {
+  auto timeout = seconds(config_.postgresql.pg_ctl_timeout);
+  PGHA_LOG_INFO("manual failover: handing over to {}",
+                candidate.empty() ? std::string("the healthiest replica") : candidate);
+  // Most dirty buffers are written now, while clients still run, so the shutdown checkpoint
+  // (during which nobody can write) is short.
+  if (auto checkpoint = postgres_.Checkpoint(); !checkpoint.ok()) {
+    PGHA_LOG_WARN("checkpoint before switchover failed: {}", checkpoint.error().message());
+  }
+  // A fast stop disconnects clients and refuses new ones; walsenders send everything up to the
+  // shutdown checkpoint to connected replicas before the postmaster exits.
+  PGHA_RETURN_IF_ERROR(postgres_.Stop("fast", timeout));
+  uint64_t shutdown_checkpoint = postgres_.LatestCheckpointLocation();
+
+  std::vector<model::Member> members;
+  for (const auto& m : cluster.members) {
+    if (m.name != config_.name) {
+      members.push_back(m);
+    }
+  }
+  ha::HaInput probe;
+  probe.cluster = cluster;
+  probe.local.name = config_.name;
+  probe.config = ha_config_;
+  bool received = false;
+  auto deadline =
+      clock_.Now() + seconds(std::max<int64_t>(5, static_cast<int64_t>(ha_config_.ttl)));
+  while (!received && clock_.Now() < deadline) {
+    probe.peers = peers_.FetchAll(members);
+    received =
+        shutdown_checkpoint != 0 && ha::IsFailoverPossible(probe, {candidate}, shutdown_checkpoint);
+    if (!received) {
+      std::this_thread::sleep_for(milliseconds(100));
+    }
+  }
+  if (!received) {
+    // Handing over now would lose what the candidate lacks: stay the primary.
+    PGHA_LOG_ERROR(
+        "switchover aborted: no candidate received the shutdown checkpoint at {}; starting "
+        "again as primary",
+        Lsn(shutdown_checkpoint).ToString());
+    if (cluster.failover) {
+      (void)dcs_.DeleteFailover(cluster.failover->mod_revision);
+    }
+    PGHA_RETURN_IF_ERROR(postgres_.WriteConfig(dynamic, false, nullptr));
+    PGHA_RETURN_IF_ERROR(postgres_.Start(timeout));
+    return Error::Unavailable("no candidate received the shutdown checkpoint");
+  }
+  {
+    std::lock_guard guard(lock_mutex_);
+    lock_released_ = true;
+    model::ClusterStatus status;
+    status.optime = shutdown_checkpoint;
+    (void)dcs_.WriteStatus(model::EncodeStatus(status));
+    auto deleted = dcs_.DeleteLeader();
+    PGHA_LOG_INFO("leader key {} at {}",
+                  deleted.ok() && *deleted ? "released" : "could not be released",
+                  Lsn(shutdown_checkpoint).ToString());
+  }
+  // Every replica has our last WAL or catches up on it: we rejoin without pg_rewind.
+  rewind_needed_ = false;
+  auto wait_for_leader = clock_.Now() + seconds(static_cast<int64_t>(ha_config_.ttl));
+  while (clock_.Now() < wait_for_leader) {
+    auto now = dcs_.LoadCluster();
+    if (now.ok() && now->leader && now->leader->name != config_.name) {
+      if (const auto* leader = now->LeaderMember()) {
+        PGHA_LOG_INFO("following the new leader {}", leader->name);
+        return StartFollowing(dynamic, *leader);
+      }
+    }
+    std::this_thread::sleep_for(milliseconds(100));
+  }
+  PGHA_LOG_WARN("no new leader yet; starting read-only until one appears");
+  PGHA_RETURN_IF_ERROR(postgres_.WriteConfig(dynamic, true, nullptr));
+  SetFollowing("");
+  return postgres_.Start(timeout);
 }
 
 void Agent::WriteStatusAndSlots(const ha::HaInput& in) {

@@ -30,8 +30,12 @@ inline constexpr const char* kAdvertisedPatroniVersion = "3.0.2";
 
 class Agent {
  public:
-  Agent(const config::Config& config, dcs::Dcs& dcs, postgres::LocalPostgres& postgres,
-        PeerClient& peers, Clock& clock);
+  // `config` is the agent's to change on reload (LocalPostgres reads the same object; the loop
+  // replaces it only while no long action runs).
+  Agent(config::Config& config, dcs::Dcs& dcs, postgres::LocalPostgres& postgres, PeerClient& peers,
+        Clock& clock);
+  // Where POST /reload and SIGHUP read the configuration again (the file pgha started with).
+  void SetConfigSource(std::function<Result<config::Config>()> source);
   ~Agent();
 
   // Runs cycles until RequestStop(); then shuts down gracefully: a leader stops PostgreSQL and
@@ -50,6 +54,9 @@ class Agent {
   // /reinitialize). Returns once the loop started it, or why it refused (the leader, no leader,
   // another long action unless `force`).
   Status Reinitialize(bool force);
+  // Asks the loop to re-read the configuration (POST /reload, SIGHUP) and returns at once, as
+  // Patroni does: the loop applies it between long actions and logs what it did.
+  Status Reload();
   // The reason sentence of the last cycle, for logs and tests.
   std::string LastReason() const;
 
@@ -63,6 +70,7 @@ class Agent {
   void ApplyParameterChanges(const ha::HaInput& input);
   void StartRequestedRestart(const ha::HaInput& input);
   void StartRequestedReinitialize(const ha::HaInput& input);
+  void ApplyRequestedReload(const ha::HaInput& input);
 
   // A request from the REST API that the loop's thread carries out (restart, reinitialize).
   struct LoopRequest {
@@ -83,13 +91,19 @@ class Agent {
   void WaitForNextCycle();
   void Shutdown();
   Status Bootstrap();
+  // The planned handover (a long action): checkpoint, stop, wait until `candidate` (or any
+  // member, when "") has the shutdown checkpoint, release the lock, follow the new leader.
+  // When no candidate gets that far, starts again as primary and drops the failover key.
+  Status HandOver(const std::string& candidate, const model::ClusterSnapshot& cluster,
+                  const model::GlobalConfig& dynamic);
   // Writes the standby configuration for `leader` and starts PostgreSQL as its replica.
   Status StartFollowing(const model::GlobalConfig& dynamic, const model::Member& leader);
   std::string MemberState(const ha::HaInput& input) const;
   std::string Following() const;
   void SetFollowing(const std::string& name);
 
-  const config::Config& config_;
+  config::Config& config_;
+  std::function<Result<config::Config>()> config_source_;
   dcs::Dcs& dcs_;
   postgres::LocalPostgres& postgres_;
   PeerClient& peers_;
@@ -109,6 +123,7 @@ class Agent {
   std::atomic<bool> rewind_needed_{false};
   std::atomic<bool> rewind_failed_{false};
   std::atomic<bool> starting_{false};  // while pg_ctl start runs during bootstrap
+  std::optional<double> recheck_in_;   // from the last decision: wake before loop_wait
   std::string last_status_written_;
   int64_t last_history_timeline_ = 0;
   MonoTime last_cycle_{};
@@ -125,9 +140,15 @@ class Agent {
   std::thread long_thread_;
   NodeStatus status_;
   std::shared_ptr<const model::ClusterSnapshot> cluster_;
+  // Set by a handover once it deleted the leader key, so that a cycle working from an older
+  // snapshot does not renew (or re-create) the key it gave away; cleared when the DCS shows
+  // another leader or none.
+  std::mutex lock_mutex_;
+  bool lock_released_ = false;
   // Requests from the REST API, under mutex_.
   LoopRequest restart_request_;
   LoopRequest reinit_request_;
+  LoopRequest reload_request_;
   std::string last_reason_;
 };
 

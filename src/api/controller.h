@@ -3,9 +3,13 @@
 #pragma once
 
 #include <chrono>
+#include <optional>
 #include <string>
+#include <vector>
 
+#include "common/clock.h"
 #include "common/result.h"
+#include "ha/decide.h"
 #include "model/cluster.h"
 
 namespace pgha::api {
@@ -18,10 +22,20 @@ class Controller {
   // Writes the config key if its revision is still `mod_revision` (0: only if absent);
   // false when somebody changed it meanwhile.
   virtual Result<bool> WriteConfig(const std::string& value, int64_t mod_revision) = 0;
+  // Writes the failover key (unconditionally, or only at `mod_revision`).
+  virtual Result<bool> WriteFailover(const std::string& value,
+                                     std::optional<int64_t> mod_revision) = 0;
+  // GET /patroni of each member (2 s timeout), in order; unreachable ones not `reachable`.
+  virtual std::vector<ha::PeerStatus> FetchStatuses(const std::vector<model::Member>& members) = 0;
   // Restarts this node's PostgreSQL in its current role; returns when it runs again.
   virtual Status RestartPostgres(std::chrono::seconds timeout) = 0;
   // Drops this replica's data so it is cloned again; returns once that started.
   virtual Status Reinitialize(bool force) = 0;
+  // Re-reads the configuration file (POST /reload); returns once the agent took it up.
+  virtual Status Reload() = 0;
+  // Calendar time, and a pause between polls (a fake clock in tests).
+  virtual WallTime Now() = 0;
+  virtual void Sleep(std::chrono::milliseconds duration) = 0;
 };
 
 }  // namespace pgha::api

@@ -1,32 +1,50 @@
-// The Controller of a running node: reads and writes go straight to the DCS; restarts go to the
-// agent.
+// The Controller of a running node: reads and writes go straight to the DCS; restarts,
+// reinitialize and reload go to the agent; member statuses come from their REST APIs.
 #pragma once
 
 #include <functional>
+#include <thread>
 
+#include "agent/peer_client.h"
 #include "api/controller.h"
 #include "dcs/dcs.h"
 
 namespace pgha::api {
 
+// What the agent does on the API's behalf.
+struct AgentHooks {
+  std::function<Status(std::chrono::seconds)> restart;
+  std::function<Status(bool)> reinitialize;
+  std::function<Status()> reload;
+};
+
 class DcsController final : public Controller {
  public:
   // `dcs` must be safe to use from the REST API's threads (pgha gives it its own uncached
   // instance, apart from the HA loop's).
-  DcsController(dcs::Dcs& dcs, std::function<Status(std::chrono::seconds)> restart,
-                std::function<Status(bool)> reinitialize)
-      : dcs_(dcs), restart_(std::move(restart)), reinitialize_(std::move(reinitialize)) {}
+  DcsController(dcs::Dcs& dcs, agent::PeerClient& peers, AgentHooks hooks)
+      : dcs_(dcs), peers_(peers), hooks_(std::move(hooks)) {}
   Result<model::ClusterSnapshot> ReadCluster() override { return dcs_.LoadCluster(); }
   Result<bool> WriteConfig(const std::string& value, int64_t mod_revision) override {
     return dcs_.SetConfigValue(value, mod_revision);
   }
-  Status RestartPostgres(std::chrono::seconds timeout) override { return restart_(timeout); }
-  Status Reinitialize(bool force) override { return reinitialize_(force); }
+  Result<bool> WriteFailover(const std::string& value,
+                             std::optional<int64_t> mod_revision) override {
+    return dcs_.SetFailoverValue(value, mod_revision);
+  }
+  std::vector<ha::PeerStatus> FetchStatuses(const std::vector<model::Member>& members) override {
+    return peers_.FetchAll(members);
+  }
+  Status RestartPostgres(std::chrono::seconds timeout) override { return hooks_.restart(timeout); }
+  Status Reinitialize(bool force) override { return hooks_.reinitialize(force); }
+  Status Reload() override { return hooks_.reload(); }
+  WallTime Now() override { return SystemClock::Instance().WallNow(); }
+  void Sleep(std::chrono::milliseconds duration) override { std::this_thread::sleep_for(duration); }
 
  private:
   dcs::Dcs& dcs_;
-  std::function<Status(std::chrono::seconds)> restart_;
-  std::function<Status(bool)> reinitialize_;
+  agent::PeerClient& peers_;
+  AgentHooks hooks_;
 };
 
 }  // namespace pgha::api

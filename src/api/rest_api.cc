@@ -2,10 +2,12 @@
 
 #include <fmt/format.h>
 
+#include <cctype>
 #include <cmath>
 #include <nlohmann/json.hpp>
 
 #include "api/health.h"
+#include "common/time_format.h"
 #include "model/cluster_view.h"
 #include "model/codec.h"
 #include "model/global_config.h"
@@ -224,6 +226,207 @@ Reply Restart(const Request& request, const ApiState& state, Controller& control
   return reply;
 }
 
+Reply TextReply(int status, const std::string& text) {
+  Reply reply;
+  reply.status = status;
+  reply.body = text;
+  reply.content_type = "text/plain";
+  return reply;
+}
+
+// A failover request field: absent, null and "" all mean "not given" (patronictl sends null).
+Result<std::string> OptionalText(const json& body, const char* key) {
+  auto it = body.find(key);
+  if (it == body.end() || it->is_null()) {
+    return std::string();
+  }
+  if (!it->is_string()) {
+    return Error::Invalid(fmt::format("{} must be a string", key));
+  }
+  return it->get<std::string>();
+}
+
+std::string Title(const std::string& action) {
+  return std::string(1, static_cast<char>(std::toupper(action[0]))) + action.substr(1);
+}
+
+// Patroni's parse_schedule: a zone is mandatory (400), the past and the unreadable are 422.
+std::optional<Reply> ParseSchedule(const std::string& text, const std::string& action, WallTime now,
+                                   WallTime* at) {
+  auto parsed = ParseIsoTimestamp(text);
+  if (!parsed.ok()) {
+    if (ParseIsoTimestamp(text + "+00:00").ok()) {
+      return TextReply(400, "Timezone information is mandatory for the scheduled " + action);
+    }
+    return TextReply(422,
+                     "Unable to parse scheduled timestamp. It should be in an unambiguous "
+                     "format, e.g. ISO 8601");
+  }
+  if (*parsed < now) {
+    return TextReply(422, "Cannot schedule " + action + " in the past");
+  }
+  *at = *parsed;
+  return std::nullopt;
+}
+
+// Patroni's is_failover_possible on the API side: "" when a member could take over.
+std::string WhyFailoverImpossible(const model::ClusterSnapshot& cluster, const std::string& leader,
+                                  const std::string& candidate, const std::string& action,
+                                  Controller& controller) {
+  if (!leader.empty() && (!cluster.leader || cluster.leader->name != leader)) {
+    return "leader name does not match";
+  }
+  bool sync_mode =
+      cluster.EffectiveConfig().synchronous_mode() != model::SynchronousMode::kOff && cluster.sync;
+  std::vector<model::Member> members;
+  if (!candidate.empty()) {
+    if (action == "switchover" && sync_mode && !cluster.sync->IsSyncStandby(candidate)) {
+      return "candidate name does not match with sync_standby";
+    }
+    if (const auto* member = cluster.FindMember(candidate)) {
+      members.push_back(*member);
+    } else {
+      return "candidate does not exists";
+    }
+  } else if (sync_mode) {
+    for (const auto& m : cluster.members) {
+      if (cluster.sync->IsSyncStandby(m.name)) {
+        members.push_back(m);
+      }
+    }
+    if (members.empty()) {
+      return action + " is not possible: can not find sync_standby";
+    }
+  } else {
+    std::string current = cluster.leader ? cluster.leader->name : "";
+    for (const auto& m : cluster.members) {
+      if (m.name != current && !m.api_url().empty()) {
+        members.push_back(m);
+      }
+    }
+    if (members.empty()) {
+      return action + " is not possible: cluster does not have members except leader";
+    }
+  }
+  for (const auto& status : controller.FetchStatuses(members)) {
+    if (status.reachable && !status.nofailover) {
+      return "";
+    }
+  }
+  return action + " is not possible: no good candidates have been found";
+}
+
+// Patroni's poll_failover_result: up to 2 * max(10, loop_wait) seconds for the lock to move.
+Reply PollFailoverResult(const std::string& leader, const std::string& candidate,
+                         const std::string& action, double loop_wait, Controller& controller) {
+  int polls = 2 * std::max(10, static_cast<int>(loop_wait));
+  std::string past = action.substr(0, action.size() - 4);  // "switch", "fail"
+  for (int i = 0; i < polls; ++i) {
+    controller.Sleep(std::chrono::seconds(1));
+    auto cluster = controller.ReadCluster();
+    if (!cluster.ok()) {
+      continue;
+    }
+    if (cluster->leader && cluster->leader->name != leader) {
+      const std::string& now = cluster->leader->name;
+      if (candidate.empty() || candidate == now) {
+        return TextReply(200, fmt::format("Successfully {}ed over to \"{}\"", past, now));
+      }
+      return TextReply(
+          200, fmt::format("{}ed over to \"{}\" instead of \"{}\"", Title(past), now, candidate));
+    }
+    if (!cluster->failover) {
+      return TextReply(503, Title(action) + " failed");
+    }
+  }
+  return TextReply(503, Title(action) + " status unknown");
+}
+
+// POST /switchover and POST /failover, with Patroni's checks in Patroni's order.
+Reply Failover(const Request& request, const std::string& action, Controller& controller) {
+  json body = json::parse(request.body, nullptr, false);
+  auto leader = OptionalText(body, "leader");
+  auto candidate = OptionalText(body, "candidate");
+  if (candidate.ok() && candidate->empty()) {
+    candidate = OptionalText(body, "member");
+  }
+  auto scheduled = OptionalText(body, "scheduled_at");
+  for (const auto* field : {&leader, &candidate, &scheduled}) {
+    if (!field->ok()) {
+      return TextReply(400, field->error().message());
+    }
+  }
+  auto cluster = controller.ReadCluster();
+  if (!cluster.ok()) {
+    return TextReply(503, "cannot read the cluster from the DCS: " + cluster.error().message());
+  }
+  bool paused = cluster->EffectiveConfig().is_paused();
+  if (action == "failover" && candidate->empty()) {
+    return TextReply(400, "Failover could be performed only to a specific candidate");
+  }
+  if (action == "switchover" && leader->empty()) {
+    return TextReply(400, "Switchover could be performed only from a specific leader");
+  }
+  std::optional<WallTime> scheduled_at;
+  if (!scheduled->empty()) {
+    if (leader->empty()) {
+      return TextReply(400,
+                       fmt::format("Scheduled {} is possible only from a specific leader", action));
+    }
+    if (paused) {
+      return TextReply(400, fmt::format("Can't schedule {} in the paused state", action));
+    }
+    WallTime at;
+    if (auto refused = ParseSchedule(*scheduled, action, controller.Now(), &at)) {
+      return *refused;
+    }
+    scheduled_at = at;
+  }
+  if (paused && candidate->empty()) {
+    return TextReply(400,
+                     Title(action) + " is possible only to a specific candidate in a paused state");
+  }
+  if (!scheduled_at) {
+    std::string why = WhyFailoverImpossible(*cluster, *leader, *candidate, action, controller);
+    if (!why.empty()) {
+      return TextReply(412, why);
+    }
+  }
+  model::Failover failover;
+  if (!leader->empty()) {
+    failover.leader = *leader;
+  }
+  if (!candidate->empty()) {
+    failover.candidate = *candidate;
+  }
+  failover.scheduled_at = scheduled_at;
+  auto written = controller.WriteFailover(model::EncodeFailover(failover), std::nullopt);
+  if (!written.ok() || !*written) {
+    return TextReply(503, fmt::format("failed to write {} key into DCS", action));
+  }
+  if (scheduled_at) {
+    return TextReply(202, Title(action) + " scheduled");
+  }
+  return PollFailoverResult(cluster->leader ? cluster->leader->name : "", *candidate, action,
+                            cluster->EffectiveConfig().loop_wait(), controller);
+}
+
+// DELETE /switchover: only a scheduled one can be withdrawn (CAS on the key's revision).
+Reply CancelScheduledSwitchover(Controller& controller) {
+  auto cluster = controller.ReadCluster();
+  if (!cluster.ok()) {
+    return TextReply(503, "cannot read the cluster from the DCS: " + cluster.error().message());
+  }
+  if (!cluster->failover || !cluster->failover->scheduled_at) {
+    return TextReply(404, "no switchover is scheduled");
+  }
+  auto written = controller.WriteFailover("{}", cluster->failover->mod_revision);
+  if (!written.ok() || !*written) {
+    return ErrorReply(409, "the failover key changed meanwhile");
+  }
+  return TextReply(200, "scheduled switchover deleted");
+}
+
 }  // namespace
 
 Reply HandleRequest(const Request& request, const ApiState& state, const AccessPolicy& policy,
@@ -274,8 +477,27 @@ Reply HandleRequest(const Request& request, const ApiState& state, const AccessP
     }
     return ChangeConfig(request, *controller);
   }
-  // The other control endpoints (switchover, failover, reload, ...) arrive with issue 5; until
-  // then an authorised, well-formed request is told so rather than silently ignored.
+  if (request.path == "/switchover" || request.path == "/failover") {
+    if (controller == nullptr) {
+      return ErrorReply(503, "this node cannot change the leader");
+    }
+    if (request.method == "DELETE") {
+      return CancelScheduledSwitchover(*controller);
+    }
+    return Failover(request, request.path.substr(1), *controller);
+  }
+  if (request.path == "/reload") {
+    if (controller == nullptr) {
+      return ErrorReply(503, "this node cannot reload");
+    }
+    auto reloaded = controller->Reload();
+    if (!reloaded.ok()) {
+      return ErrorReply(503, "reload failed: " + reloaded.error().message());
+    }
+    return TextReply(202, "reload scheduled");
+  }
+  // The rest (sigterm, failsafe, citus, mpp): an authorised, well-formed request is told so
+  // rather than silently ignored.
   return ErrorReply(501, fmt::format("{} {} is not implemented in this version of pgha",
                                      request.method, request.path));
 }

@@ -10,6 +10,10 @@ void InitLogging(const std::string& level) {
   auto logger = spdlog::stderr_color_mt("pgha");
   logger->set_pattern("%Y-%m-%d %H:%M:%S,%e %^%l%$: %v");
   spdlog::set_default_logger(logger);
+  SetLogLevel(level);
+}
+
+void SetLogLevel(const std::string& level) {
   std::string name = ToLower(level);
   spdlog::level::level_enum parsed = spdlog::level::info;
   bool known = true;

@@ -12,6 +12,8 @@ namespace pgha {
 // level: Patroni's names (DEBUG, INFO, WARNING, ERROR, CRITICAL), case-insensitive.
 // Unknown names fall back to INFO and say so.
 void InitLogging(const std::string& level = "INFO");
+// Patroni's level names (DEBUG, INFO, WARNING, ERROR, CRITICAL); unknown names mean INFO.
+void SetLogLevel(const std::string& level);
 
 }  // namespace pgha
 

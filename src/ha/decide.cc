@@ -19,7 +19,7 @@ std::string LeaderName(const HaInput& in) {
 double SecondsSince(MonoTime now, MonoTime then) { return duration<double>(now - then).count(); }
 
 Decision Make(std::vector<Action> actions, std::string reason) {
-  return Decision{std::move(actions), std::move(reason)};
+  return Decision{std::move(actions), std::move(reason), std::nullopt};
 }
 
 // The DCS cannot be reached: a replica keeps replicating; a primary keeps serving only while
@@ -96,13 +96,120 @@ Decision PostgresStopped(const HaInput& in) {
               fmt::format("starting as a secondary following {}", leader));
 }
 
+// The healthiest-node test over the peers other than `excluded` (the old leader of a manual
+// failover), with or without the maximum_lag_on_failover check.
+bool HealthiestAmong(const HaInput& in, const std::string& excluded, bool check_lag,
+                     std::string* why_not) {
+  const auto& local = in.local;
+  if (local.nofailover) {
+    *why_not = "tagged nofailover";
+    return false;
+  }
+  if (!local.postgres_running) {
+    *why_not = "PostgreSQL is not running";
+    return false;
+  }
+  if (check_lag && in.cluster.status.optime && local.in_recovery) {
+    uint64_t optime = *in.cluster.status.optime;
+    if (optime > local.wal_position &&
+        optime - local.wal_position > static_cast<uint64_t>(in.config.maximum_lag_on_failover)) {
+      *why_not = fmt::format(
+          "lagging {} bytes behind the last leader position, more than "
+          "maximum_lag_on_failover ({})",
+          optime - local.wal_position, in.config.maximum_lag_on_failover);
+      return false;
+    }
+  }
+  for (const auto& peer : in.peers) {
+    if (peer.name == local.name || peer.name == excluded || !peer.reachable) {
+      continue;  // an unreachable member cannot be a better candidate
+    }
+    if (peer.is_primary && peer.running && local.in_recovery) {
+      *why_not = fmt::format("{} is still running as primary", peer.name);
+      return false;
+    }
+    if (peer.nofailover) {
+      continue;
+    }
+    if (peer.wal_position > local.wal_position) {
+      *why_not = fmt::format("{} has a higher WAL position ({} > {})", peer.name, peer.wal_position,
+                             local.wal_position);
+      return false;
+    }
+    if (peer.wal_position == local.wal_position &&
+        peer.failover_priority > local.failover_priority) {
+      *why_not =
+          fmt::format("{} has the same WAL position and a higher failover_priority ({} > {})",
+                      peer.name, peer.failover_priority, local.failover_priority);
+      return false;
+    }
+  }
+  return true;
+}
+
+// The race while a failover key exists (Patroni's manual_failover_process_no_leader): the named
+// candidate takes the lock; the others stand back while it is healthy, and otherwise the
+// healthiest member other than the old leader goes, lag not counted.
+bool TakesOverInManualFailover(const HaInput& in, std::string* why_not) {
+  const auto& failover = *in.cluster.failover;
+  const auto& me = in.local.name;
+  if (failover.candidate && !failover.candidate->empty()) {
+    if (*failover.candidate == me) {
+      return true;
+    }
+    if (in.config.paused) {
+      *why_not = fmt::format("PAUSE: the manual failover goes to {}", *failover.candidate);
+      return false;
+    }
+    for (const auto& peer : in.peers) {
+      if (peer.name == *failover.candidate && peer.reachable && peer.running && !peer.nofailover) {
+        *why_not = fmt::format("manual failover: to {}, i am {}", peer.name, me);
+        return false;
+      }
+    }
+    // The candidate cannot take over: any member but the old leader may.
+  } else if (in.config.paused) {
+    *why_not = "PAUSE: a manual failover needs a named candidate";
+    return false;
+  }
+  std::string old_leader = failover.leader.value_or("");
+  if (!old_leader.empty() && old_leader == me) {
+    std::vector<std::string> others;
+    for (const auto& peer : in.peers) {
+      if (peer.name != me && peer.name != failover.candidate.value_or("")) {
+        others.push_back(peer.name);
+      }
+    }
+    if (!others.empty() && IsFailoverPossible(in, others)) {
+      *why_not = "manual failover: another member is healthy enough to take over";
+      return false;
+    }
+    return true;
+  }
+  return HealthiestAmong(in, old_leader, /*check_lag=*/false, why_not);
+}
+
 Decision Unlocked(const HaInput& in) {
   const auto& local = in.local;
+  const auto& failover = in.cluster.failover;
+  std::string why_not;
   if (in.config.paused) {
+    // Only an operator's failover to a named member moves the lock while paused.
+    if (failover && !failover->scheduled_at && !local.nofailover &&
+        TakesOverInManualFailover(in, &why_not)) {
+      return Make({{ActionKind::kAcquireLock, ""}}, "manual failover: taking the leader lock");
+    }
     return Make({}, "PAUSE: no leader lock, not taking it while paused");
   }
-  std::string why_not;
-  if (IsHealthiestNode(in, &why_not)) {
+  bool healthiest = false;
+  if (local.nofailover) {
+    why_not = "tagged nofailover";
+  } else if (failover) {
+    healthiest = TakesOverInManualFailover(in, &why_not);
+  } else {
+    healthiest = IsHealthiestNode(in, &why_not);
+  }
+  if (healthiest) {
     return Make({{ActionKind::kAcquireLock, ""}}, "trying to acquire the leader lock");
   }
   if (!local.in_recovery) {
@@ -113,12 +220,69 @@ Decision Unlocked(const HaInput& in) {
   return Make({}, fmt::format("no leader lock; not the healthiest node: {}", why_not));
 }
 
+// The leader's side of a failover key (Patroni's process_manual_failover_from_leader): hand
+// over when the key names this leader (or none) and a candidate is healthy; otherwise remove
+// the key, saying why. nullopt: nothing to do about the key this cycle.
+std::optional<Decision> ManualFailoverFromLeader(const HaInput& in) {
+  const auto& failover = *in.cluster.failover;
+  const auto& me = in.local.name;
+  const std::vector<Action> keep = {{ActionKind::kUpdateLock, ""}, {ActionKind::kWriteStatus, ""}};
+  auto clean_up = [&keep](const std::string& why) {
+    auto actions = keep;
+    actions.push_back({ActionKind::kClearFailover, ""});
+    return Make(std::move(actions), fmt::format("{}; cleaning up failover key", why));
+  };
+  if (failover.scheduled_at) {
+    if (in.config.paused) {
+      return std::nullopt;  // a scheduled switchover waits for resume
+    }
+    double delta = duration<double>(*failover.scheduled_at - in.wall_now).count();
+    if (delta < -static_cast<double>(static_cast<int64_t>(in.config.loop_wait * 1.5))) {
+      return clean_up(
+          fmt::format("found a stale switchover value ({})", failover.scheduled_at_text));
+    }
+    if (delta > 0) {
+      auto d = Make(keep, fmt::format("awaiting switchover at {} (in {:.0f} seconds)",
+                                      failover.scheduled_at_text, delta));
+      if (delta <= in.config.loop_wait) {
+        d.recheck_in = delta;
+      }
+      return d;
+    }
+  }
+  std::string old_leader = failover.leader.value_or("");
+  std::string candidate = failover.candidate.value_or("");
+  if (!old_leader.empty() && old_leader != me) {
+    return clean_up(
+        fmt::format("manual failover: leader name does not match: {} != {}", old_leader, me));
+  }
+  if (candidate == me) {
+    return clean_up("manual failover: I am already the leader, no need to failover");
+  }
+  if (candidate.empty() && in.config.paused) {
+    return clean_up("failover is possible only to a specific candidate in a paused state");
+  }
+  if (!IsFailoverPossible(in, {candidate})) {
+    return clean_up("manual failover: no healthy members found, failover is not possible");
+  }
+  return Make({{ActionKind::kUpdateLock, ""}, {ActionKind::kSwitchover, candidate}},
+              "manual failover: demoting myself");
+}
+
 Decision Locked(const HaInput& in) {
   const auto& local = in.local;
   if (HoldsLock(in)) {
     if (local.in_recovery) {
-      return Make({{ActionKind::kUpdateLock, ""}, {ActionKind::kPromote, ""}},
-                  "promoted self to leader by acquiring session lock");
+      std::vector<Action> actions = {{ActionKind::kUpdateLock, ""}, {ActionKind::kPromote, ""}};
+      if (in.cluster.failover && !in.cluster.failover->scheduled_at) {
+        actions.push_back({ActionKind::kClearFailover, ""});  // it brought us here: done
+      }
+      return Make(std::move(actions), "promoted self to leader by acquiring session lock");
+    }
+    if (in.cluster.failover) {
+      if (auto handover = ManualFailoverFromLeader(in)) {
+        return *handover;
+      }
     }
     return Make({{ActionKind::kUpdateLock, ""}, {ActionKind::kWriteStatus, ""}},
                 fmt::format("no action. I am ({}), the leader with the lock", local.name));
@@ -144,51 +308,37 @@ Decision Locked(const HaInput& in) {
 }  // namespace
 
 bool IsHealthiestNode(const HaInput& in, std::string* why_not) {
-  const auto& local = in.local;
-  if (local.nofailover) {
-    *why_not = "tagged nofailover";
-    return false;
-  }
-  if (!local.postgres_running) {
-    *why_not = "PostgreSQL is not running";
-    return false;
-  }
-  if (in.cluster.status.optime && local.in_recovery) {
-    uint64_t optime = *in.cluster.status.optime;
-    if (optime > local.wal_position &&
-        optime - local.wal_position > static_cast<uint64_t>(in.config.maximum_lag_on_failover)) {
-      *why_not = fmt::format(
-          "lagging {} bytes behind the last leader position, more than "
-          "maximum_lag_on_failover ({})",
-          optime - local.wal_position, in.config.maximum_lag_on_failover);
-      return false;
+  return HealthiestAmong(in, "", /*check_lag=*/true, why_not);
+}
+
+bool IsFailoverPossible(const HaInput& in, const std::vector<std::string>& candidates,
+                        std::optional<uint64_t> min_position) {
+  auto wanted = [&candidates](const std::string& name) {
+    for (const auto& c : candidates) {
+      if (c.empty() || c == name) {
+        return true;
+      }
     }
-  }
+    return false;
+  };
   for (const auto& peer : in.peers) {
-    if (peer.name == local.name || !peer.reachable) {
-      continue;  // an unreachable member cannot be a better candidate
-    }
-    if (peer.is_primary && peer.running && local.in_recovery) {
-      *why_not = fmt::format("{} is still running as primary", peer.name);
-      return false;
-    }
-    if (peer.nofailover) {
+    if (peer.name == in.local.name || !wanted(peer.name) || !peer.reachable || !peer.running ||
+        peer.nofailover || peer.is_primary) {
       continue;
     }
-    if (peer.wal_position > local.wal_position) {
-      *why_not = fmt::format("{} has a higher WAL position ({} > {})", peer.name, peer.wal_position,
-                             local.wal_position);
-      return false;
+    if (min_position) {
+      if (peer.wal_position >= *min_position) {
+        return true;
+      }
+      continue;
     }
-    if (peer.wal_position == local.wal_position &&
-        peer.failover_priority > local.failover_priority) {
-      *why_not =
-          fmt::format("{} has the same WAL position and a higher failover_priority ({} > {})",
-                      peer.name, peer.failover_priority, local.failover_priority);
-      return false;
+    uint64_t optime = in.cluster.status.optime.value_or(0);
+    if (optime <= peer.wal_position ||
+        optime - peer.wal_position <= static_cast<uint64_t>(in.config.maximum_lag_on_failover)) {
+      return true;
     }
   }
-  return true;
+  return false;
 }
 
 Decision Decide(const HaInput& in) {
@@ -250,6 +400,10 @@ const char* ActionName(ActionKind kind) {
       return "rewind";
     case ActionKind::kWriteStatus:
       return "write status";
+    case ActionKind::kSwitchover:
+      return "switchover";
+    case ActionKind::kClearFailover:
+      return "clear failover";
   }
   return "unknown";
 }

@@ -70,6 +70,7 @@ struct HaInput {
   std::vector<PeerStatus> peers;
   HaConfig config;
   MonoTime now{};
+  WallTime wall_now{};  // for scheduled switchovers (the failover key's scheduled_at)
 };
 
 enum class ActionKind {
@@ -85,6 +86,10 @@ enum class ActionKind {
   kFollow,          // point primary_conninfo at `target` and reload
   kRewind,          // pg_rewind from `target`, as a long action
   kWriteStatus,     // the leader's `status` key (optime)
+  // Planned handover to `target` ("" = the healthiest replica), as a long action: checkpoint,
+  // stop, make sure a candidate received the shutdown checkpoint, release the lock, follow.
+  kSwitchover,
+  kClearFailover,  // delete the failover key (only the revision this cycle saw)
 };
 
 struct Action {
@@ -96,6 +101,9 @@ struct Action {
 struct Decision {
   std::vector<Action> actions;
   std::string reason;  // Patroni's sentence for what this cycle does
+  // Decide again after this many seconds even if loop_wait is longer (a scheduled switchover
+  // falls due before the next cycle).
+  std::optional<double> recheck_in;
 };
 
 Decision Decide(const HaInput& input);
@@ -104,6 +112,12 @@ Decision Decide(const HaInput& input);
 // optime, and no reachable peer is ahead of it (or equal with a higher failover_priority), nor
 // still a running primary.
 bool IsHealthiestNode(const HaInput& input, std::string* why_not);
+
+// Whether a peer could take over from this leader: one of `candidates` ("" in the list means
+// any member but this one) answered, runs, is not nofailover and is within
+// maximum_lag_on_failover of the last leader optime (or at least at `min_position`).
+bool IsFailoverPossible(const HaInput& input, const std::vector<std::string>& candidates,
+                        std::optional<uint64_t> min_position = std::nullopt);
 
 const char* ActionName(ActionKind kind);
 

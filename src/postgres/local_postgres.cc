@@ -131,6 +131,11 @@ std::string LocalPostgres::SystemIdentifier() const {
 
 std::string LocalPostgres::ControlState() const { return ControlData("Database cluster state"); }
 
+uint64_t LocalPostgres::LatestCheckpointLocation() const {
+  auto lsn = Lsn::Parse(ControlData("Latest checkpoint location"));
+  return lsn.ok() ? lsn->value() : 0;
+}
+
 bool LocalPostgres::StandbySignalPresent() const {
   std::error_code ec;
   return fs::exists(fs::path(config_.postgresql.data_dir) / "standby.signal", ec);

@@ -50,6 +50,9 @@ class LocalPostgres {
   std::string SystemIdentifier() const;
   // pg_controldata's "Database cluster state" ("in production", "shut down", ...).
   std::string ControlState() const;
+  // pg_controldata's "Latest checkpoint location" (after a clean stop: the shutdown checkpoint
+  // that replicas must have before one of them may take over); 0 when unknown.
+  uint64_t LatestCheckpointLocation() const;
   bool StandbySignalPresent() const;
   bool PostmasterAlive() const;
 

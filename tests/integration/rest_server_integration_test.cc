@@ -74,7 +74,7 @@ TEST(RestServerTest, PlainHttpAnswersAsPatroni) {
             "400 {\"error\":\"the body is not valid JSON\"}");
   EXPECT_EQ(Curl({"-X", "POST", Url(config, "/nonsense")}).substr(0, 4), "501 ");
   EXPECT_EQ(Curl({"-X", "POST", "-u", "admin:secret", Url(config, "/reload")}).substr(0, 4),
-            "501 ");
+            "503 ");
   TempDirectory dir("pgha-rest-big");
   std::ofstream(dir.path() + "/big") << std::string(2 << 20, 'x');
   EXPECT_EQ(Curl({"-X", "POST", "-u", "admin:secret", "--data-binary", "@" + dir.path() + "/big",
@@ -164,7 +164,7 @@ TEST_F(TlsTest, OptionalClientCertificateGuardsUnsafeMethods) {
   EXPECT_EQ(Curl(Concat(Concat(Trust(), ClientCert()),
                         {"-X", "POST", "-u", "admin:secret", Url(config, "/reload", "https")}))
                 .substr(0, 4),
-            "501 ");
+            "503 ");
   // Plain HTTP to the HTTPS port is refused, and the server keeps serving.
   EXPECT_NE(Curl({Url(config, "/patroni")}).substr(0, 4), "200 ");
   EXPECT_EQ(Curl(Concat(Trust(), {Url(config, "/patroni", "https")})).substr(0, 4), "200 ");

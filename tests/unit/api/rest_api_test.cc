@@ -5,9 +5,13 @@
 
 #include <gtest/gtest.h>
 
+#include <set>
+
 #include "common/strings.h"
+#include "common/time_format.h"
 #include "fakes/compat_data.h"
 #include "model/cluster_view.h"
+#include "model/codec.h"
 
 namespace pgha::api {
 namespace {
@@ -132,8 +136,8 @@ TEST(RestApiTest, UnsafeMethodsNeedCredentials) {
   request.headers["authorization"] = "Basic !!!not-base64";
   EXPECT_EQ(HandleRequest(request, state, PasswordPolicy()).status, 401);
   request.headers["authorization"] = "Basic " + Base64Encode("admin:s3cret");
-  // Authorised and well-formed; failover itself is not part of this version.
-  EXPECT_EQ(HandleRequest(request, state, PasswordPolicy()).status, 501);
+  // Authorised and well-formed: on to the controller, which this test does not give.
+  EXPECT_EQ(HandleRequest(request, state, PasswordPolicy()).status, 503);
 
   // Reads are never password-protected.
   EXPECT_EQ(HandleRequest(Get("/cluster"), state, PasswordPolicy()).status, 200);
@@ -147,7 +151,7 @@ TEST(RestApiTest, BodiesAreValidatedAfterAccess) {
   EXPECT_EQ(HandleRequest(Unsafe("POST", "/switchover", "[1,2]"), state, open).status, 400);
   EXPECT_EQ(HandleRequest(Unsafe("POST", "/switchover", "{}"), state, open).status, 400);
   EXPECT_EQ(HandleRequest(Unsafe("PATCH", "/config", "", false), state, open).status, 411);
-  EXPECT_EQ(HandleRequest(Unsafe("POST", "/reload", "", false), state, open).status, 501);
+  EXPECT_EQ(HandleRequest(Unsafe("POST", "/reload", "", false), state, open).status, 503);
   EXPECT_EQ(HandleRequest(Unsafe("POST", "/restart", "\xff\xfe"), state, open).status, 400);
   // Unknown endpoints are refused before access control, as in Patroni.
   EXPECT_EQ(HandleRequest(Unsafe("POST", "/nonsense", "{}"), state, PasswordPolicy()).status, 501);
@@ -165,14 +169,14 @@ TEST(RestApiTest, AllowlistAndClientCertificates) {
   request.remote_addr = "192.168.1.5";
   EXPECT_EQ(HandleRequest(request, state, policy).status, 403);
   request.remote_addr = "10.1.2.3";
-  EXPECT_EQ(HandleRequest(request, state, policy).status, 501);
+  EXPECT_EQ(HandleRequest(request, state, policy).status, 503);
   request.remote_addr = "::ffff:10.1.2.3";
-  EXPECT_EQ(HandleRequest(request, state, policy).status, 501);
+  EXPECT_EQ(HandleRequest(request, state, policy).status, 503);
 
   // Members of the cluster (hosts of their api_url / conn_url) are let in when asked.
   policy.allowlist_include_members = true;
   request.remote_addr = "127.0.0.1";
-  EXPECT_EQ(HandleRequest(request, state, policy).status, 501);
+  EXPECT_EQ(HandleRequest(request, state, policy).status, 503);
   request.remote_addr = "127.0.0.2";
   EXPECT_EQ(HandleRequest(request, state, policy).status, 403);
 
@@ -181,7 +185,7 @@ TEST(RestApiTest, AllowlistAndClientCertificates) {
   request.remote_addr = "127.0.0.1";
   EXPECT_EQ(HandleRequest(request, state, certs).status, 403);
   request.client_cert_verified = true;
-  EXPECT_EQ(HandleRequest(request, state, certs).status, 501);
+  EXPECT_EQ(HandleRequest(request, state, certs).status, 503);
 }
 
 class FakeController : public Controller {
@@ -205,7 +209,47 @@ class FakeController : public Controller {
     ++reinits;
     return reinit_result;
   }
+  Result<bool> WriteFailover(const std::string& value,
+                             std::optional<int64_t> mod_revision) override {
+    failover_writes.push_back(value);
+    if (mod_revision && (!cluster.failover || cluster.failover->mod_revision != *mod_revision)) {
+      return false;
+    }
+    auto decoded = model::DecodeFailover(value);
+    cluster.failover = decoded.ok() ? *decoded : std::nullopt;
+    if (cluster.failover) {
+      cluster.failover->mod_revision = 50;
+    }
+    if (leader_after_failover) {
+      cluster.leader = model::Leader{*leader_after_failover, 60, 0};
+      cluster.failover.reset();
+    }
+    return true;
+  }
+  std::vector<ha::PeerStatus> FetchStatuses(const std::vector<model::Member>& members) override {
+    std::vector<ha::PeerStatus> out;
+    for (const auto& m : members) {
+      ha::PeerStatus peer;
+      peer.name = m.name;
+      peer.reachable = !unreachable.contains(m.name);
+      peer.running = true;
+      out.push_back(peer);
+    }
+    return out;
+  }
+  Status Reload() override {
+    ++reloads;
+    return OkStatus();
+  }
+  WallTime Now() override { return now; }
+  void Sleep(std::chrono::milliseconds) override { ++sleeps; }
   model::ClusterSnapshot cluster;
+  std::vector<std::string> failover_writes;
+  std::optional<std::string> leader_after_failover;  // the lock moves when the key is written
+  std::set<std::string> unreachable;
+  WallTime now = *ParseIsoTimestamp("2026-11-26T10:00:00+00:00");
+  int sleeps = 0;
+  int reloads = 0;
   int reinits = 0;
   bool forced = false;
   Status reinit_result = OkStatus();
@@ -345,6 +389,155 @@ TEST(NetworkTest, ParsesAndMatches) {
   EXPECT_FALSE(ParseNetwork("db.example.com").ok());
   EXPECT_FALSE(ParseNetwork("").ok());
   EXPECT_FALSE(ParseNetwork("1.2.3.4")->Contains("not an ip"));
+}
+
+}  // namespace
+}  // namespace pgha::api
+
+namespace pgha::api {
+namespace {
+
+// POST /switchover, /failover and DELETE /switchover with Patroni's texts and status codes.
+class FailoverApiTest : public ::testing::Test {
+ protected:
+  FailoverApiTest() {
+    node.cluster = model::BuildSnapshot(testing::ReadDcsDump("initial-dcs.txt"), 100);
+    leader = node.cluster.leader->name;
+    for (const auto& m : node.cluster.members) {
+      if (m.name != leader) {
+        replicas.push_back(m.name);
+      }
+    }
+  }
+  Reply Post(const std::string& path, const std::string& body) {
+    return HandleRequest(Unsafe("POST", path, body), state, open, &node);
+  }
+  FakeController node;
+  ApiState state;
+  AccessPolicy open;
+  std::string leader;
+  std::vector<std::string> replicas;
+};
+
+TEST_F(FailoverApiTest, SwitchoverWritesTheKeyAndReportsTheNewLeader) {
+  node.leader_after_failover = replicas[0];
+  Reply reply = Post(
+      "/switchover",
+      json({{"leader", leader}, {"candidate", replicas[0]}, {"scheduled_at", nullptr}}).dump());
+  EXPECT_EQ(reply.status, 200);
+  EXPECT_EQ(reply.body, "Successfully switched over to \"" + replicas[0] + "\"");
+  ASSERT_EQ(node.failover_writes.size(), 1u);
+  EXPECT_EQ(json::parse(node.failover_writes[0]),
+            json({{"leader", leader}, {"member", replicas[0]}}));
+
+  node.cluster = model::BuildSnapshot(testing::ReadDcsDump("initial-dcs.txt"), 100);
+  node.leader_after_failover = replicas[1];
+  reply = Post("/failover", json({{"candidate", replicas[0]}}).dump());
+  EXPECT_EQ(reply.status, 200);
+  EXPECT_EQ(reply.body,
+            "Failed over to \"" + replicas[1] + "\" instead of \"" + replicas[0] + "\"");
+}
+
+TEST_F(FailoverApiTest, AFailoverThatDoesNotHappenIsReported) {
+  // Nobody takes the lock and the key stays: "status unknown" after 2 * max(10, loop_wait) s.
+  Reply reply = Post("/switchover", json({{"leader", leader}}).dump());
+  EXPECT_EQ(reply.status, 503);
+  EXPECT_EQ(reply.body, "Switchover status unknown");
+  EXPECT_EQ(node.sleeps, 20);
+}
+
+TEST_F(FailoverApiTest, RefusalsCarryPatronisTexts) {
+  struct Case {
+    std::string path;
+    json body;
+    int status;
+    std::string text;
+  };
+  std::vector<Case> cases = {
+      {"/failover",
+       {{"leader", leader}},
+       400,
+       "Failover could be performed only to a specific candidate"},
+      {"/switchover",
+       {{"candidate", replicas[0]}},
+       400,
+       "Switchover could be performed only from a specific leader"},
+      {"/switchover",
+       {{"leader", "pg-9"}, {"candidate", replicas[0]}},
+       412,
+       "leader name does not match"},
+      {"/switchover",
+       {{"leader", leader}, {"candidate", "pg-9"}},
+       412,
+       "candidate does not exists"},
+      {"/failover",
+       {{"candidate", replicas[0]}, {"scheduled_at", "2026-11-26T12:00:00+00:00"}},
+       400,
+       "Scheduled failover is possible only from a specific leader"},
+      {"/switchover",
+       {{"leader", leader}, {"scheduled_at", "2026-11-26T12:00:00"}},
+       400,
+       "Timezone information is mandatory for the scheduled switchover"},
+      {"/switchover",
+       {{"leader", leader}, {"scheduled_at", "2026-11-26T09:00:00+00:00"}},
+       422,
+       "Cannot schedule switchover in the past"},
+      {"/switchover",
+       {{"leader", leader}, {"scheduled_at", "tomorrow-ish"}},
+       422,
+       "Unable to parse scheduled timestamp. It should be in an unambiguous format, e.g. ISO 8601"},
+      {"/switchover", {{"leader", 5}}, 400, "leader must be a string"},
+  };
+  for (const auto& c : cases) {
+    Reply reply = Post(c.path, c.body.dump());
+    EXPECT_EQ(reply.status, c.status) << c.body.dump();
+    EXPECT_EQ(reply.body, c.text) << c.body.dump();
+  }
+  EXPECT_TRUE(node.failover_writes.empty());
+
+  for (const auto& name : replicas) {
+    node.unreachable.insert(name);
+  }
+  Reply reply = Post("/switchover", json({{"leader", leader}}).dump());
+  EXPECT_EQ(reply.status, 412);
+  EXPECT_EQ(reply.body, "switchover is not possible: no good candidates have been found");
+}
+
+TEST_F(FailoverApiTest, PausedClustersNeedACandidateAndCannotSchedule) {
+  node.cluster.config->data = model::GlobalConfig(json({{"pause", true}}));
+  Reply reply = Post("/switchover", json({{"leader", leader}}).dump());
+  EXPECT_EQ(reply.status, 400);
+  EXPECT_EQ(reply.body, "Switchover is possible only to a specific candidate in a paused state");
+  reply = Post("/switchover",
+               json({{"leader", leader}, {"scheduled_at", "2026-11-26T12:00:00Z"}}).dump());
+  EXPECT_EQ(reply.status, 400);
+  EXPECT_EQ(reply.body, "Can't schedule switchover in the paused state");
+}
+
+TEST_F(FailoverApiTest, ScheduledSwitchoverIsKeptAndCanBeWithdrawn) {
+  EXPECT_EQ(HandleRequest(Unsafe("DELETE", "/switchover"), state, open, &node).body,
+            "no switchover is scheduled");
+  Reply reply =
+      Post("/switchover",
+           json({{"leader", leader}, {"scheduled_at", "2026-11-26T12:30:00+01:00"}}).dump());
+  EXPECT_EQ(reply.status, 202);
+  EXPECT_EQ(reply.body, "Switchover scheduled");
+  ASSERT_TRUE(node.cluster.failover && node.cluster.failover->scheduled_at);
+  EXPECT_EQ(*node.cluster.failover->scheduled_at, *ParseIsoTimestamp("2026-11-26T11:30:00Z"));
+  EXPECT_EQ(node.sleeps, 0);  // no waiting for a scheduled one
+
+  reply = HandleRequest(Unsafe("DELETE", "/switchover"), state, open, &node);
+  EXPECT_EQ(reply.status, 200);
+  EXPECT_EQ(reply.body, "scheduled switchover deleted");
+  EXPECT_FALSE(node.cluster.failover.has_value());
+  EXPECT_EQ(HandleRequest(Unsafe("DELETE", "/switchover"), state, open, &node).status, 404);
+}
+
+TEST_F(FailoverApiTest, ReloadIsAccepted) {
+  Reply reply = HandleRequest(Unsafe("POST", "/reload"), state, open, &node);
+  EXPECT_EQ(reply.status, 202);
+  EXPECT_EQ(reply.body, "reload scheduled");
+  EXPECT_EQ(node.reloads, 1);
 }
 
 }  // namespace

@@ -319,8 +319,193 @@ TEST(DecideTest, DcsOutageKeepsReplicasAndDemotesAnOverduePrimary) {
   EXPECT_EQ(d.reason, "demoting self because DCS is not accessible and I was a leader");
 }
 
+// --- Manual failover and switchover (the failover key) ---
+
+const WallTime kWallNow = WallTime{} + std::chrono::hours(24 * 365 * 56);
+
+// pg-0 leads with the lock; the failover key asks for `candidate` (from `leader`); peers answer.
+HaInput LeaderWithFailoverKey(std::optional<std::string> leader,
+                              std::optional<std::string> candidate) {
+  auto in = Situation("pg-0");
+  in.local.name = "pg-0";
+  in.local.in_recovery = false;
+  in.local.following = "";
+  in.wall_now = kWallNow;
+  in.cluster.status.optime = 100;
+  in.cluster.failover = model::Failover{7, std::move(leader), std::move(candidate), {}, ""};
+  in.peers = {Peer("pg-1", 100), Peer("pg-2", 100)};
+  return in;
+}
+
+TEST(ManualFailoverTest, LeaderHandsOverToAHealthyCandidate) {
+  auto d = Decide(LeaderWithFailoverKey("pg-0", "pg-1"));
+  EXPECT_THAT(d.actions, ElementsAre(Action{ActionKind::kUpdateLock, ""},
+                                     Action{ActionKind::kSwitchover, "pg-1"}));
+  EXPECT_EQ(d.reason, "manual failover: demoting myself");
+  // Without a candidate (switchover to any) and without a leader (POST /failover).
+  EXPECT_THAT(
+      Decide(LeaderWithFailoverKey("pg-0", std::nullopt)).actions,
+      ElementsAre(Action{ActionKind::kUpdateLock, ""}, Action{ActionKind::kSwitchover, ""}));
+  EXPECT_THAT(
+      Decide(LeaderWithFailoverKey(std::nullopt, "pg-2")).actions,
+      ElementsAre(Action{ActionKind::kUpdateLock, ""}, Action{ActionKind::kSwitchover, "pg-2"}));
+}
+
+TEST(ManualFailoverTest, LeaderRemovesAKeyItCannotHonour) {
+  const std::vector<Action> clean_up = {{ActionKind::kUpdateLock, ""},
+                                        {ActionKind::kWriteStatus, ""},
+                                        {ActionKind::kClearFailover, ""}};
+  auto d = Decide(LeaderWithFailoverKey("pg-2", "pg-1"));
+  EXPECT_EQ(d.actions, clean_up);
+  EXPECT_THAT(d.reason, HasSubstr("leader name does not match: pg-2 != pg-0"));
+
+  d = Decide(LeaderWithFailoverKey("pg-0", "pg-0"));
+  EXPECT_EQ(d.actions, clean_up);
+  EXPECT_THAT(d.reason, HasSubstr("I am already the leader"));
+
+  auto lagging = LeaderWithFailoverKey("pg-0", "pg-1");
+  lagging.cluster.status.optime = 100 + 2 * 1048576;
+  lagging.config.maximum_lag_on_failover = 1048576;
+  d = Decide(lagging);
+  EXPECT_EQ(d.actions, clean_up);
+  EXPECT_THAT(d.reason, HasSubstr("no healthy members found"));
+
+  auto unreachable = LeaderWithFailoverKey("pg-0", "pg-1");
+  unreachable.peers[0].reachable = false;
+  EXPECT_EQ(Decide(unreachable).actions, clean_up);
+
+  auto nofailover = LeaderWithFailoverKey("pg-0", "pg-1");
+  nofailover.peers[0].nofailover = true;
+  EXPECT_EQ(Decide(nofailover).actions, clean_up);
+
+  auto stopped = LeaderWithFailoverKey("pg-0", std::nullopt);
+  stopped.peers[0].running = false;
+  stopped.peers[1].running = false;
+  EXPECT_EQ(Decide(stopped).actions, clean_up);
+
+  auto paused_any = LeaderWithFailoverKey("pg-0", std::nullopt);
+  paused_any.config.paused = true;
+  d = Decide(paused_any);
+  EXPECT_EQ(d.actions, clean_up);
+  EXPECT_THAT(d.reason, HasSubstr("only to a specific candidate in a paused state"));
+}
+
+TEST(ManualFailoverTest, PausedLeaderStillHandsOverToANamedCandidate) {
+  auto in = LeaderWithFailoverKey("pg-0", "pg-1");
+  in.config.paused = true;
+  EXPECT_THAT(Decide(in).actions, ElementsAre(Action{ActionKind::kUpdateLock, ""},
+                                              Action{ActionKind::kSwitchover, "pg-1"}));
+}
+
+TEST(ManualFailoverTest, ScheduledSwitchoverWaitsFiresAndExpires) {
+  auto in = LeaderWithFailoverKey("pg-0", "pg-1");
+  in.config.loop_wait = 10;
+  auto& failover = *in.cluster.failover;
+  failover.scheduled_at_text = "2026-11-26T12:00:00+00:00";
+
+  failover.scheduled_at = kWallNow + seconds(3600);
+  auto d = Decide(in);
+  EXPECT_THAT(d.actions, ElementsAre(Action{ActionKind::kUpdateLock, ""},
+                                     Action{ActionKind::kWriteStatus, ""}));
+  EXPECT_EQ(d.reason, "awaiting switchover at 2026-11-26T12:00:00+00:00 (in 3600 seconds)");
+  EXPECT_FALSE(d.recheck_in.has_value());
+
+  failover.scheduled_at = kWallNow + seconds(4);
+  d = Decide(in);
+  EXPECT_THAT(d.reason, HasSubstr("awaiting switchover"));
+  ASSERT_TRUE(d.recheck_in.has_value());
+  EXPECT_DOUBLE_EQ(*d.recheck_in, 4.0);
+
+  failover.scheduled_at = kWallNow - seconds(2);
+  EXPECT_THAT(Decide(in).actions, ElementsAre(Action{ActionKind::kUpdateLock, ""},
+                                              Action{ActionKind::kSwitchover, "pg-1"}));
+
+  failover.scheduled_at = kWallNow - seconds(16);
+  d = Decide(in);
+  EXPECT_THAT(d.actions,
+              ElementsAre(Action{ActionKind::kUpdateLock, ""}, Action{ActionKind::kWriteStatus, ""},
+                          Action{ActionKind::kClearFailover, ""}));
+  EXPECT_THAT(d.reason, HasSubstr("stale switchover"));
+
+  // While paused a scheduled switchover neither fires nor expires.
+  in.config.paused = true;
+  EXPECT_THAT(Decide(in).actions, ElementsAre(Action{ActionKind::kUpdateLock, ""},
+                                              Action{ActionKind::kWriteStatus, ""}));
+}
+
+// After the old leader released the lock: pg-1 decides with the failover key in place.
+HaInput ReplicaAfterHandover(std::optional<std::string> candidate) {
+  auto in = Situation("");
+  in.wall_now = kWallNow;
+  in.cluster.failover = model::Failover{7, "pg-0", std::move(candidate), {}, ""};
+  PeerStatus old_leader = Peer("pg-0", 100, /*primary=*/true);
+  old_leader.running = false;
+  in.peers = {old_leader, Peer("pg-2", 100)};
+  return in;
+}
+
+TEST(ManualFailoverTest, TheNamedCandidateTakesTheLockAndTheOthersWait) {
+  auto d = Decide(ReplicaAfterHandover("pg-1"));
+  EXPECT_THAT(d.actions, ElementsAre(Action{ActionKind::kAcquireLock, ""}));
+
+  d = Decide(ReplicaAfterHandover("pg-2"));
+  EXPECT_THAT(d.actions, IsEmpty());
+  EXPECT_THAT(d.reason, HasSubstr("manual failover: to pg-2, i am pg-1"));
+
+  // The named candidate is gone: the healthiest of the rest goes, lag not counted.
+  auto gone = ReplicaAfterHandover("pg-2");
+  gone.peers[1].reachable = false;
+  gone.cluster.status.optime = 100 + 10 * 1048576;
+  EXPECT_THAT(Decide(gone).actions, ElementsAre(Action{ActionKind::kAcquireLock, ""}));
+}
+
+TEST(ManualFailoverTest, SwitchoverToAnyPicksTheHealthiestButNotTheOldLeader) {
+  auto behind = ReplicaAfterHandover(std::nullopt);
+  behind.peers[1].wal_position = 200;  // pg-2 has more WAL
+  EXPECT_THAT(Decide(behind).actions, IsEmpty());
+  auto ahead = ReplicaAfterHandover(std::nullopt);
+  ahead.peers[0].wal_position = 500;  // only the old leader is ahead: it does not count
+  ahead.peers[0].running = true;
+  EXPECT_THAT(Decide(ahead).actions, ElementsAre(Action{ActionKind::kAcquireLock, ""}));
+}
+
+TEST(ManualFailoverTest, NofailoverNeverTakesTheLockEvenWhenNamed) {
+  auto in = ReplicaAfterHandover("pg-1");
+  in.local.nofailover = true;
+  EXPECT_THAT(Decide(in).actions, IsEmpty());
+}
+
+TEST(ManualFailoverTest, WhilePausedOnlyTheNamedCandidateMoves) {
+  auto in = ReplicaAfterHandover("pg-1");
+  in.config.paused = true;
+  EXPECT_THAT(Decide(in).actions, ElementsAre(Action{ActionKind::kAcquireLock, ""}));
+  auto other = ReplicaAfterHandover("pg-2");
+  other.config.paused = true;
+  EXPECT_THAT(Decide(other).actions, IsEmpty());
+  auto any = ReplicaAfterHandover(std::nullopt);
+  any.config.paused = true;
+  EXPECT_THAT(Decide(any).actions, IsEmpty());
+}
+
+TEST(ManualFailoverTest, TheNewLeaderPromotesAndRemovesTheKey) {
+  auto in = ReplicaAfterHandover("pg-1");
+  in.cluster.leader = model::Leader{"pg-1", 2, 2};
+  EXPECT_THAT(Decide(in).actions,
+              ElementsAre(Action{ActionKind::kUpdateLock, ""}, Action{ActionKind::kPromote, ""},
+                          Action{ActionKind::kClearFailover, ""}));
+}
+
+TEST(ManualFailoverTest, FailoverIsPossibleOnlyWhenACandidateHasTheShutdownCheckpoint) {
+  auto in = LeaderWithFailoverKey("pg-0", "pg-1");
+  EXPECT_TRUE(IsFailoverPossible(in, {"pg-1"}, 100));
+  EXPECT_FALSE(IsFailoverPossible(in, {"pg-1"}, 101));
+  in.peers[1].wal_position = 101;
+  EXPECT_FALSE(IsFailoverPossible(in, {"pg-1"}, 101));
+  EXPECT_TRUE(IsFailoverPossible(in, {""}, 101));
+}
+
 TEST(DecideTest, EveryActionHasAName) {
-  for (int k = 0; k <= static_cast<int>(ActionKind::kWriteStatus); ++k) {
+  for (int k = 0; k <= static_cast<int>(ActionKind::kClearFailover); ++k) {
     EXPECT_STRNE(ActionName(static_cast<ActionKind>(k)), "unknown");
   }
 }
