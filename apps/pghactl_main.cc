@@ -1,10 +1,14 @@
 // pghactl: the operator's CLI (patronictl's job): list, topology, history, show-config, dsn,
 // query, version, pause, resume, edit-config, restart, reinit. They read the DCS directly with the
 // same configuration file patronictl reads (-c / PATRONICTL_CONFIG_FILE, or --dcs-url).
+#include <fmt/format.h>
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
+#include <cctype>
 #include <chrono>
+#include <cstdio>
+#include <cstdlib>
 #include <ctime>
 #include <filesystem>
 #include <fstream>
@@ -19,9 +23,11 @@
 #include "common/log.h"
 #include "common/strings.h"
 #include "common/subprocess.h"
+#include "common/time_format.h"
 #include "config/config.h"
 #include "config/yaml_json.h"
 #include "dcs/etcd3/etcd3_dcs.h"
+#include "model/codec.h"
 #include "postgres/connection.h"
 
 namespace {
@@ -585,30 +591,39 @@ std::vector<const pgha::model::Member*> MembersWithRole(const pgha::model::Clust
   return out;
 }
 
-// patronictl's restart: POST /restart to each chosen member, after a confirmation.
-int RestartMembers(Context& ctx, const RestartOptions& o) {
-  auto cluster = ctx.ReadCluster(o.cluster);
-  auto candidates = MembersWithRole(cluster, o.role);
+// patronictl's get_members: the members with `role`, narrowed to `names` (each must exist),
+// confirmed unless `force`.
+std::vector<const pgha::model::Member*> ChooseMembers(const pgha::model::ClusterSnapshot& cluster,
+                                                      const std::string& cluster_name,
+                                                      const std::vector<std::string>& names,
+                                                      const std::string& role, bool force,
+                                                      const std::string& action) {
   std::vector<const pgha::model::Member*> chosen;
-  for (const auto* m : candidates) {
-    if (o.members.empty() ||
-        std::find(o.members.begin(), o.members.end(), m->name) != o.members.end()) {
+  for (const auto* m : MembersWithRole(cluster, role)) {
+    if (names.empty() || std::find(names.begin(), names.end(), m->name) != names.end()) {
       chosen.push_back(m);
     }
   }
-  for (const auto& name : o.members) {
+  for (const auto& name : names) {
     if (!cluster.FindMember(name)) {
       Fail(name + " is not a member of cluster");
     }
   }
   if (chosen.empty()) {
-    Fail("No " + o.role + " among provided members");
+    Fail("No " + role + " among provided members");
   }
-  if (!o.force) {
-    Print(pgha::cli::MembersTable(cluster, o.cluster, false, false), "pretty");
-    ConfirmOrFail("Are you sure you want to restart members " + MemberNames(chosen) + "?",
-                  "Aborted restart");
+  if (!force) {
+    Print(pgha::cli::MembersTable(cluster, cluster_name, false, false), "pretty");
+    ConfirmOrFail("Are you sure you want to " + action + " members " + MemberNames(chosen) + "?",
+                  "Aborted " + action);
   }
+  return chosen;
+}
+
+// patronictl's restart: POST /restart to each chosen member, after a confirmation.
+int RestartMembers(Context& ctx, const RestartOptions& o) {
+  auto cluster = ctx.ReadCluster(o.cluster);
+  auto chosen = ChooseMembers(cluster, o.cluster, o.members, o.role, o.force, "restart");
   nlohmann::json body = nlohmann::json::object();
   if (o.pending) body["restart_pending"] = true;
   if (!o.pg_version.empty()) body["postgres_version"] = o.pg_version;
@@ -703,6 +718,301 @@ int ReinitMembers(Context& ctx, const std::string& cluster_name,
   return failures == 0 ? 0 : 1;
 }
 
+// click.prompt: "question [default]: "; an empty answer takes the default.
+std::string Prompt(const std::string& question, const std::string& default_value) {
+  std::cout << question << " [" << default_value << "]: " << std::flush;
+  std::string answer;
+  if (!std::getline(std::cin, answer)) {
+    Fail("Aborted!");
+  }
+  return answer.empty() ? default_value : answer;
+}
+
+// patronictl's parse_scheduled: "now" (or nothing) is immediate; a time without a zone is
+// taken in the local zone.
+std::optional<pgha::WallTime> ParseScheduled(const std::string& text) {
+  if (text.empty() || text == "now") {
+    return std::nullopt;
+  }
+  auto parsed = pgha::ParseIsoTimestamp(text);
+  if (!parsed.ok()) {
+    std::time_t now = std::time(nullptr);
+    std::tm local{};
+    localtime_r(&now, &local);
+    long offset = local.tm_gmtoff / 60;
+    std::string zone = fmt::format("{}{:02}:{:02}", offset < 0 ? '-' : '+', std::labs(offset) / 60,
+                                   std::labs(offset) % 60);
+    parsed = pgha::ParseIsoTimestamp(text + zone);
+  }
+  if (!parsed.ok()) {
+    Fail("Unable to parse scheduled timestamp (" + text +
+         "). It should be in an unambiguous format (e.g. ISO 8601)");
+  }
+  return *parsed;
+}
+
+struct FailoverOptions {
+  std::string cluster;
+  std::string leader, candidate, scheduled;
+  bool scheduled_given = false;
+  bool force = false;
+};
+
+// patronictl's switchover / failover: checks and prompts, then POST /<action> to the leader
+// (or to the candidate when there is none); the DCS key directly when no REST API answers.
+int FailoverOrSwitchover(Context& ctx, std::string action, FailoverOptions o) {
+  std::string scope = ctx.Scope(o.cluster);
+  auto dcs = ctx.MakeDcs(scope);
+  auto cluster = ctx.ReadCluster(scope);
+  std::cout << "Current cluster topology\n";
+  Print(pgha::cli::MembersTable(cluster, scope, false, false), "pretty");
+  std::string current = cluster.leader ? cluster.leader->name : "";
+  if (action == "switchover" && current.empty()) {
+    Fail("This cluster has no leader");
+  }
+  if (o.leader.empty()) {
+    o.leader = (o.force || action == "failover") ? current : Prompt("Primary", current);
+  }
+  if (!o.leader.empty() && !current.empty() && o.leader != current) {
+    Fail("Member " + o.leader + " is not the leader of cluster " + scope);
+  }
+  std::vector<std::string> candidates;
+  for (const auto& m : cluster.members) {
+    if (m.name != o.leader && !m.nofailover()) {
+      candidates.push_back(m.name);
+    }
+  }
+  std::sort(candidates.begin(), candidates.end());
+  if (candidates.empty()) {
+    Fail("No candidates found to " + action + " to");
+  }
+  if (o.candidate.empty() && !o.force) {
+    std::string listed;
+    for (const auto& c : candidates) {
+      listed += (listed.empty() ? "'" : ", '") + c + "'";
+    }
+    o.candidate = Prompt("Candidate [" + listed + "]", "");
+  }
+  std::string title = std::string(1, static_cast<char>(std::toupper(action[0]))) + action.substr(1);
+  if (action == "failover" && o.candidate.empty()) {
+    Fail("Failover could be performed only to a specific candidate");
+  }
+  if (!o.candidate.empty() && o.candidate == o.leader) {
+    Fail(title + " target and source are the same.");
+  }
+  if (!o.candidate.empty() &&
+      std::find(candidates.begin(), candidates.end(), o.candidate) == candidates.end()) {
+    Fail("Member " + o.candidate + " does not exist in cluster " + scope);
+  }
+  std::optional<pgha::WallTime> scheduled_at;
+  if (action == "switchover") {
+    if (!o.scheduled_given && !o.force) {
+      std::time_t in_an_hour = std::time(nullptr) + 3600;
+      char example[32];
+      std::strftime(example, sizeof example, "%Y-%m-%dT%H:%M", std::localtime(&in_an_hour));
+      o.scheduled = Prompt(
+          std::string("When should the switchover take place (e.g. ") + example + " ) ", "now");
+    }
+    scheduled_at = ParseScheduled(o.scheduled);
+    if (scheduled_at && cluster.EffectiveConfig().is_paused()) {
+      Fail("Can't schedule switchover in the paused state");
+    }
+  }
+  std::string scheduled_text = scheduled_at ? pgha::FormatIsoTimestamp(*scheduled_at) : "";
+  if (!o.force) {
+    std::string demote = o.leader.empty() ? "" : ", demoting current leader " + o.leader;
+    if (scheduled_at) {
+      ConfirmOrFail("Are you sure you want to schedule " + action + " of cluster " + scope +
+                        " at " + scheduled_text + demote + "?",
+                    "Aborting scheduled " + action);
+    } else {
+      ConfirmOrFail("Are you sure you want to " + action + " cluster " + scope + demote + "?",
+                    "Aborting " + action);
+    }
+  }
+  auto text_or_null = [](const std::string& v) {
+    return v.empty() ? nlohmann::json(nullptr) : nlohmann::json(v);
+  };
+  nlohmann::json body = {{"leader", text_or_null(o.leader)},
+                         {"candidate", text_or_null(o.candidate)},
+                         {"scheduled_at", text_or_null(scheduled_text)}};
+  const pgha::model::Member* target =
+      cluster.LeaderMember() ? cluster.LeaderMember() : cluster.FindMember(o.candidate);
+  Result<pgha::api::http::ClientResponse> response = pgha::Error::Unavailable("no member to ask");
+  if (target != nullptr) {
+    response = pgha::api::http::CallMember(target->api_url(), "POST", "/" + action, body.dump(),
+                                           ctx.RestOptions());
+  }
+  int exit_code = 0;
+  if (response.ok() && (response->status == 200 || response->status == 202)) {
+    std::cout << Timestamp() << " " << response->body << "\n";
+  } else if (response.ok()) {
+    std::cout << title << " failed, details: " << response->status << ", " << response->body
+              << "\n";
+    return 1;
+  } else {
+    std::cout << Timestamp() << " Could not " << action
+              << " using Patroni api, falling back to DCS\n";
+    pgha::model::Failover failover;
+    if (!o.leader.empty()) failover.leader = o.leader;
+    if (!o.candidate.empty()) failover.candidate = o.candidate;
+    failover.scheduled_at = scheduled_at;
+    auto written = dcs->SetFailoverValue(pgha::model::EncodeFailover(failover), std::nullopt);
+    if (!written.ok() || !*written) {
+      Fail("could not write the failover key either");
+    }
+  }
+  Print(pgha::cli::MembersTable(ctx.ReadCluster(scope), scope, false, false), "pretty");
+  return exit_code;
+}
+
+// patronictl's reload: POST /reload to each chosen member.
+int ReloadMembers(Context& ctx, const std::string& cluster_name,
+                  const std::vector<std::string>& names, const std::string& role, bool force) {
+  auto cluster = ctx.ReadCluster(cluster_name);
+  int failures = 0;
+  for (const auto* m : ChooseMembers(cluster, cluster_name, names, role, force, "reload")) {
+    auto response =
+        pgha::api::http::CallMember(m->api_url(), "POST", "/reload", "", ctx.RestOptions());
+    if (response.ok() && response->status == 200) {
+      std::cout << "No changes to apply on member " << m->name << "\n";
+    } else if (response.ok() && response->status == 202) {
+      std::cout << "Reload request received for member " << m->name
+                << " and will be processed within " << cluster.EffectiveConfig().loop_wait()
+                << " seconds\n";
+    } else {
+      ++failures;
+      PrintMemberFailure("reload", *m, response);
+    }
+  }
+  return failures == 0 ? 0 : 1;
+}
+
+// patronictl's flush: withdraw scheduled restarts (DELETE /restart) or the scheduled switchover
+// (DELETE /switchover, leader first; the DCS key directly when no member answers).
+int Flush(Context& ctx, const std::string& cluster_name, const std::vector<std::string>& args,
+          const std::string& role, bool force) {
+  if (args.empty() || (args.back() != "restart" && args.back() != "switchover")) {
+    Fail("flush needs a target: restart or switchover");
+  }
+  std::string target = args.back();
+  std::vector<std::string> names(args.begin(), args.end() - 1);
+  std::string scope = ctx.Scope(cluster_name);
+  auto cluster = ctx.ReadCluster(scope);
+  if (target == "restart") {
+    for (const auto* m : ChooseMembers(cluster, scope, names, role, force, "flush")) {
+      if (!m->data.value("scheduled_restart", nlohmann::json()).is_object()) {
+        std::cout << "No scheduled restart for member " << m->name << "\n";
+        continue;
+      }
+      auto response =
+          pgha::api::http::CallMember(m->api_url(), "DELETE", "/restart", "", ctx.RestOptions());
+      if (!response.ok() || response->status >= 400) {
+        PrintMemberFailure("flush scheduled restart", *m, response);
+      }
+    }
+    return 0;
+  }
+  if (!cluster.failover || !cluster.failover->scheduled_at) {
+    std::cout << "No pending scheduled switchover\n";
+    return 0;
+  }
+  std::vector<const pgha::model::Member*> order;
+  if (const auto* leader = cluster.LeaderMember()) {
+    order.push_back(leader);
+  }
+  for (const auto& m : cluster.members) {
+    if (order.empty() || order[0] != &m) {
+      order.push_back(&m);
+    }
+  }
+  for (const auto* m : order) {
+    auto response =
+        pgha::api::http::CallMember(m->api_url(), "DELETE", "/switchover", "", ctx.RestOptions());
+    if (response.ok() && (response->status == 200 || response->status == 404)) {
+      std::cout << (response->status == 200 ? "Success: " : "Failed: ") << response->body << "\n";
+      return response->status == 200 ? 0 : 1;
+    }
+    std::cout << "Failed: member=" << m->name << ", "
+              << (response.ok() ? "status_code=" + std::to_string(response->status) + ", (" +
+                                      response->body + ")"
+                                : response.error().message())
+              << "\n";
+  }
+  std::cout << Timestamp() << " Could not find any accessible member of cluster " << scope << "\n";
+  auto written = ctx.MakeDcs(scope)->SetFailoverValue("{}", cluster.failover->mod_revision);
+  return written.ok() && *written ? 0 : 1;
+}
+
+// patronictl's remove: three confirmations, then every key of the cluster is deleted.
+int RemoveCluster(Context& ctx, const std::string& cluster_name) {
+  auto dcs = ctx.MakeDcs(cluster_name);
+  auto cluster = ctx.ReadCluster(cluster_name);
+  Print(pgha::cli::MembersTable(cluster, cluster_name, false, false), "pretty");
+  auto ask = [](const std::string& question) {
+    std::cout << question << ": " << std::flush;
+    std::string answer;
+    if (!std::getline(std::cin, answer)) {
+      Fail("Aborted!");
+    }
+    return answer;
+  };
+  if (ask("Please confirm the cluster name to remove") != cluster_name) {
+    Fail("Cluster names specified do not match");
+  }
+  const std::string aware = "Yes I am aware";
+  if (ask("You are about to remove all information in DCS for " + cluster_name +
+          ", please type: \"" + aware + "\"") != aware) {
+    Fail("You did not exactly type \"" + aware + "\"");
+  }
+  if (cluster.leader && !cluster.leader->name.empty() &&
+      ask("This cluster currently is healthy. Please specify the leader name to continue") !=
+          cluster.leader->name) {
+    Fail("You did not specify the current leader of the cluster");
+  }
+  if (auto deleted = dcs->DeleteCluster(); !deleted.ok()) {
+    Fail("could not remove the cluster: " + deleted.error().message());
+  }
+  return 0;
+}
+
+// patronictl's version: ours, then each member's agent and PostgreSQL versions.
+int Version(Context& ctx, const std::string& cluster_name, const std::vector<std::string>& names) {
+  std::cout << "pghactl version " << kVersion << " (patronictl 3.0.2 compatible)\n";
+  if (cluster_name.empty()) {
+    return 0;
+  }
+  std::cout << "\n";
+  auto cluster = ctx.ReadCluster(cluster_name);
+  for (const auto& m : cluster.members) {
+    if (m.api_url().empty() ||
+        (!names.empty() && std::find(names.begin(), names.end(), m.name) == names.end())) {
+      continue;
+    }
+    auto response =
+        pgha::api::http::CallMember(m.api_url(), "GET", "/patroni", "", ctx.RestOptions());
+    auto body =
+        response.ok() ? nlohmann::json::parse(response->body, nullptr, false) : nlohmann::json();
+    if (!body.is_object()) {
+      std::cout << m.name << ": failed to get version: "
+                << (response.ok() ? "unreadable answer" : response.error().message()) << "\n";
+      continue;
+    }
+    std::string version = body.contains("patroni") && body["patroni"].is_object()
+                              ? body["patroni"].value("version", "")
+                              : "";
+    std::cout << m.name << ": Patroni " << version;
+    if (auto pg = body.find("server_version"); pg != body.end() && pg->is_number_integer()) {
+      int64_t v = pg->get<int64_t>();
+      std::cout << " PostgreSQL "
+                << (v >= 100000 ? fmt::format("{}.{}", v / 10000, v % 10000)
+                                : fmt::format("{}.{}.{}", v / 10000, v / 100 % 100, v % 100));
+    }
+    std::cout << "\n";
+  }
+  return 0;
+}
+
 const std::vector<std::string> kRoles = {"leader",  "primary", "standby-leader", "replica",
                                          "standby", "any",     "master"};
 
@@ -769,7 +1079,45 @@ int main(int argc, char** argv) {
   query->add_option("-c,--command", query_options.command, "The SQL commands to execute");
   query->add_option("-d,--dbname", query_options.dbname, "database name to connect to");
 
-  auto* version = app.add_subcommand("version", "Print pghactl's version");
+  std::vector<std::string> member_names;
+  auto* version = app.add_subcommand("version", "Print pghactl's version (and the members')");
+  version->add_option("cluster_name", cluster_name);
+  version->add_option("member_names", member_names);
+
+  FailoverOptions switchover_options;
+  auto* switchover = app.add_subcommand("switchover", "Switchover to a replica");
+  switchover->add_option("cluster_name", switchover_options.cluster);
+  switchover->add_option("--leader,--primary,--master", switchover_options.leader,
+                         "The name of the current leader");
+  switchover->add_option("--candidate", switchover_options.candidate, "The name of the candidate");
+  switchover->add_option("--scheduled", switchover_options.scheduled,
+                         "Timestamp of a scheduled switchover (e.g. ISO 8601)");
+  switchover->add_flag("--force", switchover_options.force, "Do not ask for confirmation");
+  FailoverOptions failover_options;
+  auto* failover = app.add_subcommand("failover", "Failover to a replica");
+  failover->add_option("cluster_name", failover_options.cluster);
+  failover->add_option("--leader,--primary,--master", failover_options.leader,
+                       "The name of the current leader");
+  failover->add_option("--candidate", failover_options.candidate, "The name of the candidate");
+  failover->add_flag("--force", failover_options.force, "Do not ask for confirmation");
+
+  std::string member_role = "any";
+  bool member_force = false;
+  auto* reload = app.add_subcommand("reload", "Reload cluster member configuration");
+  reload->add_option("cluster_name", cluster_name)->required();
+  reload->add_option("member_names", member_names);
+  reload->add_option("-r,--role", member_role, "Reload only members with this role")
+      ->check(CLI::IsMember(kRoles));
+  reload->add_flag("--force", member_force, "Do not ask for confirmation");
+  auto* flush = app.add_subcommand("flush", "Discard scheduled events (restart or switchover)");
+  flush->add_option("cluster_name", cluster_name)->required();
+  flush->add_option("member_names_and_target", member_names,
+                    "[member names...] restart|switchover");
+  flush->add_option("-r,--role", member_role, "Flush only members with this role")
+      ->check(CLI::IsMember(kRoles));
+  flush->add_flag("--force", member_force, "Do not ask for confirmation");
+  auto* remove = app.add_subcommand("remove", "Remove cluster from DCS");
+  remove->add_option("cluster_name", cluster_name)->required();
 
   bool wait = false;
   auto* pause = app.add_subcommand("pause", "Disable auto failover (maintenance mode)");
@@ -848,7 +1196,19 @@ int main(int argc, char** argv) {
     } else if (edit_config->parsed()) {
       return EditConfig(ctx, edit);
     } else if (version->parsed()) {
-      std::cout << "pghactl version " << kVersion << " (patronictl 3.0.2 compatible)\n";
+      return Version(ctx, cluster_name, member_names);
+    } else if (switchover->parsed()) {
+      switchover_options.scheduled_given = switchover->count("--scheduled") > 0;
+      return FailoverOrSwitchover(ctx, "switchover", switchover_options);
+    } else if (failover->parsed()) {
+      std::string action = failover_options.leader.empty() ? "failover" : "switchover";
+      return FailoverOrSwitchover(ctx, action, failover_options);
+    } else if (reload->parsed()) {
+      return ReloadMembers(ctx, cluster_name, member_names, member_role, member_force);
+    } else if (flush->parsed()) {
+      return Flush(ctx, cluster_name, member_names, member_role, member_force);
+    } else if (remove->parsed()) {
+      return RemoveCluster(ctx, cluster_name);
     }
   } catch (const CtlError& e) {
     std::cerr << "Error: " << e.message << "\n";

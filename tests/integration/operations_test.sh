@@ -1,0 +1,186 @@
+#!/usr/bin/env bash
+# Operating a running cluster (issue 5), each verb with pgha's pghactl and with Debian's
+# patronictl 3.0.2 against the same pgha nodes:
+#   planned switchover under a write load through the write port (no acknowledged row lost, the
+#   old leader rejoins without pg_rewind; the write gap and failed transactions are printed)
+#   -> switchover to any member -> scheduled switchover fires at its time -> a scheduled one is
+#   withdrawn with flush -> failover to a named replica -> refusals carry their reasons ->
+#   reload of a member's patroni.yml -> version -> remove of a cluster's keys.
+# usage: operations_test.sh <directory holding pgha and pghactl>
+set -euo pipefail
+BIN=$(cd "$1" && pwd)
+. "$(dirname "$0")/support/topology_lib.sh"
+SUPPORT=$REPO/tests/integration/support
+PY=/usr/bin/python3  # Debian's python, with psycopg2
+
+pick_ports
+write_env "$PGHA_ENV_FILE" "$ETCD" "$PG" "$REST" "$WRITE" "$READ" "$STATS"
+CTL=("$BIN/pghactl" -c "$PGHA_STATE_DIR/config/pg-0.yml")
+PCTL=()
+command -v patronictl >/dev/null && PCTL=(patronictl -c "$PGHA_STATE_DIR/config/pg-0.yml")
+
+step "up (etcd $ETCD, PostgreSQL $PG, REST $REST, write $WRITE)"
+"$CLUSTER" up >/dev/null || fail "cluster.sh up failed"
+set -a
+. "$PGHA_ENV_POSTGRES_FILE"
+set +a
+export PGPASSWORD=$POSTGRES_PASSWORD
+
+leader_now() {
+  "${CTL[@]}" list -f json | $PY -c '
+import json, sys
+print("".join(m["Member"] for m in json.load(sys.stdin) if m["Role"] == "Leader"))'
+}
+# One running leader, and both other members stream from it (its /patroni "replication").
+settled() {
+  local leader
+  leader=$(leader_now)
+  [ -n "$leader" ] || return 1
+  curl -s -m 5 "http://127.0.0.1:$((REST + ${leader#pg-}))/patroni" | $PY -c '
+import json, sys
+status = json.load(sys.stdin)
+streaming = [r for r in status.get("replication", []) if r.get("state") == "streaming"]
+sys.exit(0 if status.get("state") == "running" and len(streaming) == 2 else 1)'
+}
+replicas_of() {  # leader -> the other two names, sorted
+  for n in pg-0 pg-1 pg-2; do [ "$n" = "$1" ] || echo "$n"; done
+}
+leader_is() { [ "$(leader_now)" = "$1" ]; }
+writes_work() { sql "$WRITE" "SELECT NOT pg_is_in_recovery()" | grep -qx t; }
+rewinds() { grep -ci "pg_rewind" "$PGHA_STATE_DIR/log/$1.log" || true; }
+
+eventually 60 "the cluster settles" settled
+
+step "planned switchover under a write load through $WRITE: no acknowledged row is lost"
+sql "$WRITE" "CREATE TABLE load_test(id bigint PRIMARY KEY)" >/dev/null || fail "create load_test"
+old=$(leader_now)
+candidate=$(replicas_of "$old" | head -1)
+rewinds_before=$(rewinds "$old")
+$PY "$SUPPORT/write_load.py" "$WRITE" "$WORK/acked" "$WORK/stop" >"$WORK/load.json" &
+LOAD_PID=$!
+sleep 3
+started=$SECONDS
+out=$("${CTL[@]}" switchover pg-ha --leader "$old" --candidate "$candidate" --force) ||
+  fail "pghactl switchover: $out"
+grep -q "Successfully switched over to \"$candidate\"" <<<"$out" || fail "pghactl switchover: $out"
+echo "pghactl switchover returned after $((SECONDS - started)) s"
+eventually 60 "$old rejoins and the cluster settles" settled
+eventually 60 "writes through $WRITE reach $candidate" writes_work
+sleep 2
+touch "$WORK/stop"
+wait "$LOAD_PID" || fail "the write load failed"
+echo "write load across the switchover: $(cat "$WORK/load.json")"
+sql "$((PG + ${candidate#pg-}))" "SELECT id FROM load_test" | sort -n >"$WORK/present"
+lost=$(sort -n "$WORK/acked" | comm -23 - "$WORK/present" | wc -l)
+echo "acknowledged rows lost: $lost of $(wc -l <"$WORK/acked")"
+[ "$lost" = 0 ] || fail "$lost acknowledged rows are missing on the new primary"
+[ "$(wc -l <"$WORK/acked")" -gt 10 ] || fail "the write load acknowledged almost nothing"
+[ "$(rewinds "$old")" = "$rewinds_before" ] || fail "$old needed pg_rewind after a planned switchover"
+"${CTL[@]}" history | grep -q "$candidate" || fail "history does not record the switchover"
+
+if [ ${#PCTL[@]} -gt 0 ]; then
+  step "patronictl switchover to any member"
+  old=$(leader_now)
+  out=$("${PCTL[@]}" switchover pg-ha --force) || fail "patronictl switchover: $out"
+  grep -q "Successfully switched over to" <<<"$out" || fail "patronictl switchover: $out"
+  [ "$(leader_now)" != "$old" ] || fail "the leader is still $old"
+  eventually 60 "the cluster settles" settled
+fi
+
+step "a scheduled switchover fires at its time (pghactl)"
+old=$(leader_now)
+candidate=$(replicas_of "$old" | tail -1)
+at_epoch=$(($(date +%s) + 8))
+at=$(date -u -d "@$at_epoch" +%Y-%m-%dT%H:%M:%S+00:00)
+out=$("${CTL[@]}" switchover pg-ha --candidate "$candidate" --scheduled "$at" --force) ||
+  fail "scheduled switchover: $out"
+grep -q "Switchover scheduled" <<<"$out" || fail "scheduled switchover: $out"
+"${CTL[@]}" list | grep -q "Switchover scheduled at:" || fail "list does not show the scheduled switchover"
+[ "$(leader_now)" = "$old" ] || fail "the switchover ran before its time"
+eventually 40 "the switchover to $candidate happens" leader_is "$candidate"
+[ "$(date +%s)" -ge "$at_epoch" ] || fail "the switchover ran before $at"
+eventually 60 "the cluster settles" settled
+
+step "a scheduled switchover is withdrawn with flush"
+later=$(date -u -d '+1 hour' +%Y-%m-%dT%H:%M:%S+00:00)
+if [ ${#PCTL[@]} -gt 0 ]; then
+  out=$("${PCTL[@]}" switchover pg-ha --candidate "$old" --scheduled "$later" --force) ||
+    fail "patronictl scheduled switchover: $out"
+else
+  out=$("${CTL[@]}" switchover pg-ha --candidate "$old" --scheduled "$later" --force)
+fi
+grep -q "Switchover scheduled" <<<"$out" || fail "scheduling: $out"
+out=$("${CTL[@]}" flush pg-ha switchover) || fail "pghactl flush: $out"
+grep -q "Success: scheduled switchover deleted" <<<"$out" || fail "pghactl flush: $out"
+"${CTL[@]}" list | grep -q "Switchover scheduled" && fail "the switchover is still scheduled"
+out=$("${CTL[@]}" flush pg-ha switchover)
+grep -q "No pending scheduled switchover" <<<"$out" || fail "second flush: $out"
+
+step "failover to a named replica (pghactl, then patronictl)"
+old=$(leader_now)
+candidate=$(replicas_of "$old" | head -1)
+out=$("${CTL[@]}" failover pg-ha --candidate "$candidate" --force) || fail "pghactl failover: $out"
+grep -q "Successfully failed over to \"$candidate\"" <<<"$out" || fail "pghactl failover: $out"
+eventually 60 "the cluster settles" settled
+if [ ${#PCTL[@]} -gt 0 ]; then
+  old=$(leader_now)
+  candidate=$(replicas_of "$old" | tail -1)
+  out=$("${PCTL[@]}" failover pg-ha --candidate "$candidate" --force) || fail "patronictl failover: $out"
+  grep -q "Successfully failed over to \"$candidate\"" <<<"$out" || fail "patronictl failover: $out"
+  eventually 60 "the cluster settles" settled
+fi
+
+step "refusals carry their reasons"
+leader=$(leader_now)
+api=http://127.0.0.1:$((REST + ${leader#pg-}))
+auth=(-u "$RESTAPI_USER:$RESTAPI_PASSWORD")
+out=$(curl -s -w ' %{http_code}' "${auth[@]}" -X POST -d '{"leader": "pg-9"}' "$api/switchover")
+[ "$out" = "leader name does not match 412" ] || fail "wrong leader: $out"
+out=$(curl -s -w ' %{http_code}' "${auth[@]}" -X POST -d "{\"leader\": \"$leader\", \"candidate\": \"pg-9\"}" "$api/switchover")
+[ "$out" = "candidate does not exists 412" ] || fail "unknown candidate: $out"
+out=$("${CTL[@]}" switchover pg-ha --leader pg-9 --force 2>&1) && fail "a wrong leader was accepted"
+grep -q "Error: Member pg-9 is not the leader of cluster pg-ha" <<<"$out" || fail "pghactl: $out"
+out=$(printf '\n\n\nn\n' | "${CTL[@]}" switchover pg-ha 2>&1) && fail "a declined switchover went ahead"
+grep -q "Are you sure you want to switchover cluster pg-ha, demoting current leader $leader?" <<<"$out" ||
+  fail "no confirmation asked: $out"
+grep -q "Error: Aborting switchover" <<<"$out" || fail "declining did not abort: $out"
+[ "$(leader_now)" = "$leader" ] || fail "the leader changed after a declined switchover"
+
+step "reload: a member's patroni.yml change takes effect (pghactl reload, patronictl reload)"
+conf=$PGHA_STATE_DIR/config/pg-1.yml
+sed -i 's/^postgresql:$/postgresql:\n  parameters:\n    work_mem: 7MB/' "$conf"
+out=$("${CTL[@]}" reload pg-ha pg-1 --force) || fail "pghactl reload: $out"
+grep -q "Reload request received for member pg-1" <<<"$out" || fail "pghactl reload: $out"
+work_mem_is() { [ "$(sql "$((PG + 1))" "SHOW work_mem")" = "$1" ]; }
+eventually 20 "work_mem 7MB on pg-1" work_mem_is 7MB
+if [ ${#PCTL[@]} -gt 0 ]; then
+  sed -i 's/work_mem: 7MB/work_mem: 6MB/' "$conf"
+  out=$("${PCTL[@]}" reload pg-ha pg-1 --force) || fail "patronictl reload: $out"
+  grep -q "Reload request received for member pg-1" <<<"$out" || fail "patronictl reload: $out"
+  eventually 20 "work_mem 6MB on pg-1" work_mem_is 6MB
+fi
+sed -i 's/^name: pg-1$/name: renamed/' "$conf"
+"${CTL[@]}" reload pg-ha pg-1 --force >/dev/null || fail "reload with a renamed member"
+eventually 20 "the rename is refused with a warning" grep -q "a change of name needs a restart" "$PGHA_STATE_DIR/log/pg-1.log"
+sed -i 's/^name: renamed$/name: pg-1/' "$conf"
+
+step "version"
+out=$("${CTL[@]}" version pg-ha) || fail "pghactl version: $out"
+[ "$(grep -c '^pg-[0-2]: Patroni 3.0.2 PostgreSQL 15\.' <<<"$out")" = 3 ] || fail "pghactl version: $out"
+
+step "remove: wrong answers abort; the right ones delete every key of the cluster"
+etcd_at=(env ETCDCTL_API=3 etcdctl --endpoints "127.0.0.1:$ETCD")
+"${etcd_at[@]}" put /service/scratch/config '{"ttl": 30}' >/dev/null
+"${etcd_at[@]}" put /service/scratch/initialize '123' >/dev/null
+DCS=("$BIN/pghactl" --dcs-url "etcd3://127.0.0.1:$ETCD")
+out=$(printf 'wrong\n' | "${DCS[@]}" remove scratch 2>&1) && fail "remove went ahead on a wrong name"
+grep -q "Cluster names specified do not match" <<<"$out" || fail "remove: $out"
+out=$(printf 'scratch\nyes\n' | "${DCS[@]}" remove scratch 2>&1) && fail "remove went ahead without the phrase"
+grep -q 'You did not exactly type "Yes I am aware"' <<<"$out" || fail "remove: $out"
+printf 'scratch\nYes I am aware\n' | "${DCS[@]}" remove scratch >/dev/null || fail "remove failed"
+[ -z "$("${etcd_at[@]}" get --prefix /service/scratch/ --keys-only)" ] || fail "keys left after remove"
+out=$(printf 'pg-ha\nYes I am aware\nnot-the-leader\n' | "${CTL[@]}" remove pg-ha 2>&1) &&
+  fail "remove of a healthy cluster went ahead without the leader's name"
+grep -q "You did not specify the current leader of the cluster" <<<"$out" || fail "remove: $out"
+settled || fail "the cluster is not healthy at the end"
+echo "PASS"

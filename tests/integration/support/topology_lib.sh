@@ -1,0 +1,97 @@
+# Shared by the topology tests (sourced): a private state directory, ephemeral ports below the
+# kernel's ephemeral range, and helpers. The caller sets BIN (pgha and pghactl) first; `cleanup`
+# stops exactly the processes whose command line names this test's state directory.
+set -euo pipefail
+
+REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/../../.." && pwd)
+CLUSTER=$REPO/scripts/cluster.sh
+if [ "$(id -u)" -ne 0 ]; then
+  echo "SKIP: needs root (starts PostgreSQL as the postgres user)"
+  exit 77
+fi
+
+WORK=$(mktemp -d /tmp/pgha-topology.XXXXXX)
+chmod 0755 "$WORK"
+export PGHA_STATE_DIR=$WORK/state PGHA_ENV_FILE=$WORK/env PGHA_ENV_POSTGRES_FILE=$WORK/env.postgres
+export PGHA_BIN_DIR=$BIN PGHA_HEALTH_TIMEOUT=240
+LISTENER_PID=""
+
+# Stop exactly what this test started: everything whose command line names its state dirs.
+cleanup() {
+  local status=$?
+  [ -z "$LISTENER_PID" ] || kill "$LISTENER_PID" 2>/dev/null || true
+  "$CLUSTER" clean >/dev/null 2>&1 || true
+  pkill -KILL -f "$WORK/" 2>/dev/null || true
+  rm -rf "$WORK"
+  exit "$status"
+}
+trap cleanup EXIT
+
+fail() {
+  echo "FAIL: $*" >&2
+  for log in "$PGHA_STATE_DIR"/log/*.log; do
+    [ -f "$log" ] && { echo "--- $log (tail)"; tail -15 "$log"; }
+  done >&2
+  exit 1
+}
+step() { echo "=== $*"; }
+
+port_free() { ! ss -Htln "sport = :$1" | grep -q .; }
+
+# Bases whose every derived port is free: etcd B,B+1 (+100, +200); PostgreSQL P..P+2;
+# REST R..R+2; router W (write), W+1 (read), W+2 (stats). All below the kernel's ephemeral
+# range (32768+), where outgoing connections could take a port between the check and the bind.
+pick_ports() {
+  local attempt b p r w port ok
+  for attempt in $(seq 1 50); do
+    b=$((10000 + RANDOM % 4500)); p=$((15000 + RANDOM % 4500))
+    r=$((20000 + RANDOM % 4500)); w=$((25000 + RANDOM % 4500))
+    ok=1
+    for port in $b $((b + 1)) $((b + 100)) $((b + 101)) $((b + 200)) $((b + 201)) \
+      $p $((p + 1)) $((p + 2)) $r $((r + 1)) $((r + 2)) $w $((w + 1)) $((w + 2)); do
+      port_free "$port" || ok=0
+    done
+    if [ "$ok" = 1 ]; then
+      ETCD=$b PG=$p REST=$r WRITE=$w READ=$((w + 1)) STATS=$((w + 2))
+      return 0
+    fi
+  done
+  fail "no free ports found"
+}
+
+write_env() {  # file etcd pg rest write read stats
+  cat >"$1" <<EOF
+POSTGRES_PORT=$3
+POSTGRES_WRITE_HOST_PORT=$5
+POSTGRES_READ_HOST_PORT=$6
+ETCD_CLIENT_PORT=$2
+ETCD_PEER_PORT=$(($2 + 1))
+PATRONI_RESTAPI_PORT=$4
+HAPROXY_METRICS_HOST_PORT=$7
+SCOPE=pg-ha
+PGHA_BIND_HOST=127.0.0.1
+PGHA_TTL=6
+PGHA_LOOP_WAIT=1
+PGHA_RETRY_TIMEOUT=2
+EOF
+}
+
+sql() {  # port statement
+  PGPASSWORD=$POSTGRES_PASSWORD psql -h 127.0.0.1 -p "$1" -U postgres -d postgres -Atqc "$2" 2>/dev/null
+}
+
+eventually() {  # seconds description command...
+  local deadline=$((SECONDS + $1)) what=$2
+  shift 2
+  until "$@"; do
+    [ "$SECONDS" -lt "$deadline" ] || fail "not within ${deadline}s: $what"
+    sleep 0.5
+  done
+}
+
+code() { curl -s -o /dev/null -w '%{http_code}' -m 5 "$@"; }
+
+pids() { cat "$PGHA_STATE_DIR"/run/*.pid | sort | tr '\n' ' '; }
+
+ours_running() { pgrep -f "$1/" >/dev/null; }
+
