@@ -31,7 +31,12 @@ ha::HaConfig HaConfigFrom(const model::GlobalConfig& dynamic, const config::Conf
 
 Agent::Agent(config::Config& config, dcs::Dcs& dcs, postgres::LocalPostgres& postgres,
              PeerClient& peers, Clock& clock)
-    : config_(config), dcs_(dcs), postgres_(postgres), peers_(peers), clock_(clock) {
+    : config_(config),
+      dcs_(dcs),
+      postgres_(postgres),
+      peers_(peers),
+      clock_(clock),
+      callbacks_(config.scope) {
   // Until the DCS says otherwise, the bootstrap section is the best guess of the cluster config.
   dynamic_ = model::GlobalConfig(config.bootstrap.dcs);
   ha_config_ = HaConfigFrom(dynamic_, config_);
@@ -112,8 +117,11 @@ void Agent::WaitForNextCycle() {
     }
     // Notice a dead postmaster within a second, not at the next loop_wait.
     if (watch_postmaster && !postgres_.PostmasterAlive()) {
-      PGHA_LOG_WARN("postmaster is gone");
-      return;
+      std::lock_guard lock(mutex_);
+      if (long_action_.empty()) {
+        PGHA_LOG_WARN("postmaster is gone");
+      }
+      return;  // a long action that stops PostgreSQL on purpose wakes the loop too
     }
     {
       std::lock_guard lock(mutex_);
@@ -123,6 +131,21 @@ void Agent::WaitForNextCycle() {
       }
     }
   }
+}
+
+void Agent::Callback(const std::string& action, bool replica) {
+  callbacks_.Call(config_.postgresql.callbacks, action, replica ? "replica" : "master");
+}
+
+void Agent::AfterStart(bool replica) {
+  std::string role = replica ? "replica" : "master";
+  std::string before;
+  {
+    std::lock_guard lock(mutex_);
+    before = callback_role_;
+    callback_role_ = role;
+  }
+  Callback(!before.empty() && before != role ? "on_role_change" : "on_start", replica);
 }
 
 std::string Agent::MemberState(const ha::HaInput& input) const {
@@ -460,7 +483,9 @@ void Agent::ApplyRequestedReload(const ha::HaInput& in) {
     if (written.ok()) {
       written = postgres_.Reload();
     }
-    if (!written.ok()) {
+    if (written.ok()) {
+      Callback("on_reload", last_obs_.in_recovery);
+    } else {
       PGHA_LOG_ERROR("reload: {}", written.error().message());
     }
   }
@@ -516,6 +541,9 @@ void Agent::StartRequestedRestart(const ha::HaInput& in) {
     if (status.ok()) {
       status = postgres_.Start(timeout);
     }
+    if (status.ok()) {
+      Callback("on_restart", standby);
+    }
     finish(status);
     return status;
   });
@@ -545,6 +573,7 @@ void Agent::ApplyParameterChanges(const ha::HaInput& in) {
   if (written.ok() && postgres_.Reload().ok()) {
     if (!applied_parameters_.is_null()) {
       PGHA_LOG_INFO("postgresql.parameters changed in the DCS; configuration reloaded");
+      Callback("on_reload", last_obs_.in_recovery);
     }
     applied_parameters_ = wanted;
   }
@@ -577,7 +606,9 @@ void Agent::StartLongAction(const std::string& name, std::function<Status()> wor
 Status Agent::StartFollowing(const model::GlobalConfig& dynamic, const model::Member& leader) {
   PGHA_RETURN_IF_ERROR(postgres_.WriteConfig(dynamic, true, &leader));
   SetFollowing(leader.name);
-  return postgres_.Start(seconds(config_.postgresql.pg_ctl_timeout));
+  PGHA_RETURN_IF_ERROR(postgres_.Start(seconds(config_.postgresql.pg_ctl_timeout)));
+  AfterStart(true);
+  return OkStatus();
 }
 
 Status Agent::Bootstrap() {
@@ -675,6 +706,7 @@ bool Agent::Execute(const ha::Action& action, const ha::HaInput& in) {
         PGHA_LOG_ERROR("{}", started.error().message());
         return false;
       }
+      AfterStart(false);
       return true;
     }
     case ActionKind::kStartReplica: {
@@ -689,6 +721,7 @@ bool Agent::Execute(const ha::Action& action, const ha::HaInput& in) {
         PGHA_LOG_ERROR("{}", started.error().message());
         return false;
       }
+      AfterStart(true);
       return true;
     }
     case ActionKind::kAcquireLock: {
@@ -744,6 +777,11 @@ bool Agent::Execute(const ha::Action& action, const ha::HaInput& in) {
       }
       SetFollowing("");
       rewind_needed_ = false;
+      {
+        std::lock_guard lock(mutex_);
+        callback_role_ = "master";
+      }
+      Callback("on_role_change", false);
       // Old primaries rewind against our control file; it shows the new timeline only after a
       // checkpoint (the promotion's own checkpoint runs in the background).
       if (auto checkpoint = postgres_.Checkpoint(); !checkpoint.ok()) {
@@ -765,13 +803,15 @@ bool Agent::Execute(const ha::Action& action, const ha::HaInput& in) {
     case ActionKind::kDemote: {
       // Refuse writes at once: stop the primary. Whether it needs pg_rewind and whom it
       // follows is decided on the next cycle, when it is stopped.
-      (void)postgres_.Stop("fast", seconds(config_.postgresql.pg_ctl_timeout));
+      if (postgres_.Stop("fast", seconds(config_.postgresql.pg_ctl_timeout)).ok()) {
+        Callback("on_stop", false);
+      }
       rewind_needed_ = true;
       if (action.target.empty()) {
         // No new leader known (DCS unreachable): come back read-only at once.
         auto written = postgres_.WriteConfig(dynamic_, true, nullptr);
-        if (written.ok()) {
-          (void)postgres_.Start(seconds(config_.postgresql.pg_ctl_timeout));
+        if (written.ok() && postgres_.Start(seconds(config_.postgresql.pg_ctl_timeout)).ok()) {
+          AfterStart(true);
         }
       }
       return false;
@@ -853,6 +893,7 @@ Status Agent::HandOver(const std::string& candidate, const model::ClusterSnapsho
   // A fast stop disconnects clients and refuses new ones; walsenders send everything up to the
   // shutdown checkpoint to connected replicas before the postmaster exits.
   PGHA_RETURN_IF_ERROR(postgres_.Stop("fast", timeout));
+  Callback("on_stop", false);
   uint64_t shutdown_checkpoint = postgres_.LatestCheckpointLocation();
 
   std::vector<model::Member> members;
@@ -887,6 +928,7 @@ Status Agent::HandOver(const std::string& candidate, const model::ClusterSnapsho
     }
     PGHA_RETURN_IF_ERROR(postgres_.WriteConfig(dynamic, false, nullptr));
     PGHA_RETURN_IF_ERROR(postgres_.Start(timeout));
+    AfterStart(false);
     return Error::Unavailable("no candidate received the shutdown checkpoint");
   }
   {
@@ -916,7 +958,9 @@ Status Agent::HandOver(const std::string& candidate, const model::ClusterSnapsho
   PGHA_LOG_WARN("no new leader yet; starting read-only until one appears");
   PGHA_RETURN_IF_ERROR(postgres_.WriteConfig(dynamic, true, nullptr));
   SetFollowing("");
-  return postgres_.Start(timeout);
+  PGHA_RETURN_IF_ERROR(postgres_.Start(timeout));
+  AfterStart(true);
+  return OkStatus();
 }
 
 void Agent::WriteStatusAndSlots(const ha::HaInput& in) {
@@ -1015,6 +1059,8 @@ void Agent::Shutdown() {
   auto stopped = postgres_.Stop("fast", seconds(config_.postgresql.pg_ctl_timeout));
   if (!stopped.ok()) {
     PGHA_LOG_ERROR("{}", stopped.error().message());
+  } else if (last_obs_.running) {
+    Callback("on_stop", last_obs_.in_recovery);
   }
   if (leader && stopped.ok()) {
     // PostgreSQL is down: nothing can be written here any more, so the lock can go at once.

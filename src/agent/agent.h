@@ -15,6 +15,7 @@
 #include <string>
 #include <thread>
 
+#include "agent/callback_runner.h"
 #include "agent/node_status.h"
 #include "agent/peer_client.h"
 #include "common/clock.h"
@@ -98,6 +99,10 @@ class Agent {
                   const model::GlobalConfig& dynamic);
   // Writes the standby configuration for `leader` and starts PostgreSQL as its replica.
   Status StartFollowing(const model::GlobalConfig& dynamic, const model::Member& leader);
+  // Callbacks: `action` with this node's role; AfterStart picks on_start, or on_role_change when
+  // PostgreSQL came back in another role than it last ran in.
+  void Callback(const std::string& action, bool replica);
+  void AfterStart(bool replica);
   std::string MemberState(const ha::HaInput& input) const;
   std::string Following() const;
   void SetFollowing(const std::string& name);
@@ -150,6 +155,8 @@ class Agent {
   LoopRequest reinit_request_;
   LoopRequest reload_request_;
   std::string last_reason_;
+  std::string callback_role_;  // the role PostgreSQL last started or was promoted in
+  CallbackRunner callbacks_;
 };
 
 }  // namespace pgha::agent

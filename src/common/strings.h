@@ -17,6 +17,11 @@ std::vector<std::string> Split(std::string_view s, char separator);
 // Splits and trims; empty pieces are dropped.
 std::vector<std::string> SplitAndTrim(std::string_view s, char separator);
 
+// A command line split as Python's shlex.split does (POSIX rules: whitespace separates, single
+// quotes keep everything, double quotes keep all but \" \\ \$ \`, a backslash escapes outside
+// quotes). Patroni splits callback commands this way. An unclosed quote is an error.
+Result<std::vector<std::string>> SplitCommandLine(std::string_view line);
+
 std::string Base64Encode(std::string_view bytes);
 // Standard alphabet with padding; whitespace is not accepted.
 Result<std::string> Base64Decode(std::string_view text);

@@ -577,6 +577,11 @@ Status ReadPostgresql(const Reader& r, const std::string& scope, PostgresqlConfi
                       "on_reload, on_role_change)",
                       name));
     }
+    auto words = SplitCommandLine(command);
+    if (!words.ok() || words->empty()) {
+      return Error::Invalid(fmt::format("postgresql.callbacks.{}: '{}' is not a command ({})", name,
+                                        command, words.ok() ? "empty" : words.error().message()));
+    }
   }
   PGHA_ASSIGN(out->create_replica_methods, r.StringList("create_replica_methods"));
   if (out->create_replica_methods.empty()) {

@@ -164,6 +164,32 @@ sed -i 's/^name: pg-1$/name: renamed/' "$conf"
 eventually 20 "the rename is refused with a warning" grep -q "a change of name needs a restart" "$PGHA_STATE_DIR/log/pg-1.log"
 sed -i 's/^name: renamed$/name: pg-1/' "$conf"
 
+step "callbacks: on_reload, on_restart, on_role_change with Patroni's arguments"
+install -d -o postgres -g postgres "$WORK/callbacks"
+cb=$WORK/callbacks/record.sh
+printf '#!/bin/sh\necho "$*" >> %s/calls\n' "$WORK/callbacks" >"$cb"
+chmod 0755 "$cb"
+cb_conf="  callbacks:\n    on_start: $cb\n    on_stop: $cb\n    on_restart: $cb\n    on_reload: $cb\n    on_role_change: $cb"
+sed -i "s|^postgresql:\$|postgresql:\n$cb_conf|" "$conf"
+"${CTL[@]}" reload pg-ha pg-1 --force >/dev/null || fail "reload with callbacks"
+role1=replica
+[ "$(leader_now)" = pg-1 ] && role1=master
+called() { grep -qx "$1" "$WORK/callbacks/calls" 2>/dev/null; }
+eventually 20 "on_reload called on pg-1" called "on_reload $role1 pg-ha"
+"${CTL[@]}" restart pg-ha pg-1 --force >/dev/null || fail "restart pg-1"
+eventually 20 "on_restart called on pg-1" called "on_restart $role1 pg-ha"
+eventually 60 "the cluster settles after the restart" settled
+if [ "$role1" = master ]; then
+  "${CTL[@]}" switchover pg-ha --force >/dev/null || fail "switchover away from pg-1"
+  eventually 30 "on_stop, then on_role_change replica on pg-1" called "on_role_change replica pg-ha"
+  called "on_stop master pg-ha" || fail "no on_stop before the role change: $(cat "$WORK/callbacks/calls")"
+else
+  "${CTL[@]}" switchover pg-ha --candidate pg-1 --force >/dev/null || fail "switchover to pg-1"
+  eventually 30 "on_role_change master on pg-1" called "on_role_change master pg-ha"
+fi
+eventually 60 "the cluster settles" settled
+echo "callbacks seen: $(tr '\n' ';' <"$WORK/callbacks/calls")"
+
 step "version"
 out=$("${CTL[@]}" version pg-ha) || fail "pghactl version: $out"
 [ "$(grep -c '^pg-[0-2]: Patroni 3.0.2 PostgreSQL 15\.' <<<"$out")" = 3 ] || fail "pghactl version: $out"

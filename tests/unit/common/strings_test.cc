@@ -50,3 +50,24 @@ TEST(StringsTest, IntegerParsing) {
 
 }  // namespace
 }  // namespace pgha
+
+namespace pgha {
+namespace {
+
+// Cases checked against Python's shlex.split.
+TEST(SplitCommandLineTest, SplitsAsShlexDoes) {
+  using V = std::vector<std::string>;
+  EXPECT_EQ(*SplitCommandLine("/usr/bin/cb.sh"), V{"/usr/bin/cb.sh"});
+  EXPECT_EQ(*SplitCommandLine("  a  b\tc "), (V{"a", "b", "c"}));
+  EXPECT_EQ(*SplitCommandLine("sh -c 'echo \"$@\" >> /x'"), (V{"sh", "-c", "echo \"$@\" >> /x"}));
+  EXPECT_EQ(*SplitCommandLine(R"(a "b c" d\ e)"), (V{"a", "b c", "d e"}));
+  EXPECT_EQ(*SplitCommandLine(R"("a\"b\n" 'x\y')"), (V{"a\"b\\n", "x\\y"}));
+  EXPECT_EQ(*SplitCommandLine(R"(pre"mid"'post')"), V{"premidpost"});
+  EXPECT_EQ(*SplitCommandLine("''"), V{""});
+  EXPECT_TRUE(SplitCommandLine("")->empty());
+  EXPECT_FALSE(SplitCommandLine("a 'b").ok());
+  EXPECT_FALSE(SplitCommandLine("a \"b").ok());
+}
+
+}  // namespace
+}  // namespace pgha
