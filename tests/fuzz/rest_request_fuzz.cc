@@ -1,6 +1,7 @@
 // Any bytes as a REST request ("METHOD /path?query\nheader: value\n\nbody") and as a member
 // key's value: the API answers every request with a status code, never crashes, and every
-// error reply is a JSON object with an "error" field.
+// error reply is a JSON object with an "error" field (or, for the control endpoints, Patroni's
+// plain text).
 #include <cstdint>
 #include <nlohmann/json.hpp>
 #include <sstream>
@@ -42,6 +43,38 @@ pgha::api::Request ParseRequest(const std::string& input) {
   return request;
 }
 
+// Carries out control requests against the fuzzed cluster, without I/O or waiting.
+class FuzzController final : public pgha::api::Controller {
+ public:
+  explicit FuzzController(pgha::model::ClusterSnapshot cluster) : cluster_(std::move(cluster)) {}
+  pgha::Result<pgha::model::ClusterSnapshot> ReadCluster() override { return cluster_; }
+  pgha::Result<bool> WriteConfig(const std::string&, int64_t) override { return true; }
+  pgha::Result<bool> WriteFailover(const std::string& value, std::optional<int64_t>) override {
+    // What the API writes must decode as the failover key it means.
+    if (!pgha::model::DecodeFailover(value).ok()) {
+      __builtin_trap();
+    }
+    return true;
+  }
+  std::vector<pgha::ha::PeerStatus> FetchStatuses(
+      const std::vector<pgha::model::Member>& members) override {
+    std::vector<pgha::ha::PeerStatus> out(members.size());
+    for (size_t i = 0; i < members.size(); ++i) {
+      out[i].name = members[i].name;
+      out[i].reachable = i % 2 == 0;
+    }
+    return out;
+  }
+  pgha::Status RestartPostgres(std::chrono::seconds) override { return pgha::OkStatus(); }
+  pgha::Status Reinitialize(bool) override { return pgha::OkStatus(); }
+  pgha::Status Reload() override { return pgha::OkStatus(); }
+  pgha::WallTime Now() override { return pgha::WallTime{} + std::chrono::hours(24 * 365 * 56); }
+  void Sleep(std::chrono::milliseconds) override {}
+
+ private:
+  pgha::model::ClusterSnapshot cluster_;
+};
+
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
@@ -63,11 +96,14 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   }
   policy.allowlist_include_members = true;
   pgha::api::Request request = ParseRequest(input);
-  pgha::api::Reply reply = pgha::api::HandleRequest(request, state, policy);
+  FuzzController controller(*snapshot);
+  pgha::api::Reply reply = pgha::api::HandleRequest(request, state, policy, &controller);
   if (reply.status < 200 || reply.status > 599) {
     __builtin_trap();
   }
-  if (reply.status >= 400 && reply.status != 503 && !reply.body.empty()) {
+  // Errors are JSON objects, except the control endpoints whose texts patronictl prints.
+  bool text_reply = reply.content_type == "text/plain";
+  if (reply.status >= 400 && reply.status != 503 && !reply.body.empty() && !text_reply) {
     auto parsed = nlohmann::json::parse(reply.body, nullptr, false);
     if (parsed.is_discarded() || !parsed.contains("error")) {
       __builtin_trap();
