@@ -92,7 +92,12 @@ int main(int argc, char** argv) {
       pgha::api::AgentHooks{
           [&agent](std::chrono::seconds timeout) { return agent.RestartPostgres(timeout); },
           [&agent](bool force) { return agent.Reinitialize(force); },
-          [&agent] { return agent.Reload(); }});
+          [&agent] { return agent.Reload(); },
+          [&agent](pgha::WallTime at, const nlohmann::json& shown,
+                   const pgha::agent::RestartConditions& conditions, std::chrono::seconds timeout) {
+            return agent.ScheduleRestart(at, shown, conditions, timeout);
+          },
+          [&agent] { return agent.CancelScheduledRestart(); }});
   pgha::api::http::RestServer rest(
       config->restapi,
       [&agent] {

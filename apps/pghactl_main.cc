@@ -563,6 +563,39 @@ int EditConfig(Context& ctx, const EditOptions& o) {
   return 0;
 }
 
+// click.prompt: "question [default]: "; an empty answer takes the default.
+std::string Prompt(const std::string& question, const std::string& default_value) {
+  std::cout << question << " [" << default_value << "]: " << std::flush;
+  std::string answer;
+  if (!std::getline(std::cin, answer)) {
+    Fail("Aborted!");
+  }
+  return answer.empty() ? default_value : answer;
+}
+
+// patronictl's parse_scheduled: "now" (or nothing) is immediate; a time without a zone is
+// taken in the local zone.
+std::optional<pgha::WallTime> ParseScheduled(const std::string& text) {
+  if (text.empty() || text == "now") {
+    return std::nullopt;
+  }
+  auto parsed = pgha::ParseIsoTimestamp(text);
+  if (!parsed.ok()) {
+    std::time_t now = std::time(nullptr);
+    std::tm local{};
+    localtime_r(&now, &local);
+    long offset = local.tm_gmtoff / 60;
+    std::string zone = fmt::format("{}{:02}:{:02}", offset < 0 ? '-' : '+', std::labs(offset) / 60,
+                                   std::labs(offset) % 60);
+    parsed = pgha::ParseIsoTimestamp(text + zone);
+  }
+  if (!parsed.ok()) {
+    Fail("Unable to parse scheduled timestamp (" + text +
+         "). It should be in an unambiguous format (e.g. ISO 8601)");
+  }
+  return *parsed;
+}
+
 struct RestartOptions {
   std::string cluster;
   std::vector<std::string> members;
@@ -627,7 +660,7 @@ int RestartMembers(Context& ctx, const RestartOptions& o) {
   nlohmann::json body = nlohmann::json::object();
   if (o.pending) body["restart_pending"] = true;
   if (!o.pg_version.empty()) body["postgres_version"] = o.pg_version;
-  if (!o.scheduled.empty()) body["schedule"] = o.scheduled;
+  if (auto at = ParseScheduled(o.scheduled)) body["schedule"] = pgha::FormatIsoTimestamp(*at);
   if (o.timeout > 0) body["timeout"] = o.timeout;
   if (o.role != "any") body["role"] = o.role == "primary" ? "master" : o.role;
   int failures = 0;
@@ -716,39 +749,6 @@ int ReinitMembers(Context& ctx, const std::string& cluster_name,
     std::cout << "Reinitialize is completed on: " << joined << "\n";
   }
   return failures == 0 ? 0 : 1;
-}
-
-// click.prompt: "question [default]: "; an empty answer takes the default.
-std::string Prompt(const std::string& question, const std::string& default_value) {
-  std::cout << question << " [" << default_value << "]: " << std::flush;
-  std::string answer;
-  if (!std::getline(std::cin, answer)) {
-    Fail("Aborted!");
-  }
-  return answer.empty() ? default_value : answer;
-}
-
-// patronictl's parse_scheduled: "now" (or nothing) is immediate; a time without a zone is
-// taken in the local zone.
-std::optional<pgha::WallTime> ParseScheduled(const std::string& text) {
-  if (text.empty() || text == "now") {
-    return std::nullopt;
-  }
-  auto parsed = pgha::ParseIsoTimestamp(text);
-  if (!parsed.ok()) {
-    std::time_t now = std::time(nullptr);
-    std::tm local{};
-    localtime_r(&now, &local);
-    long offset = local.tm_gmtoff / 60;
-    std::string zone = fmt::format("{}{:02}:{:02}", offset < 0 ? '-' : '+', std::labs(offset) / 60,
-                                   std::labs(offset) % 60);
-    parsed = pgha::ParseIsoTimestamp(text + zone);
-  }
-  if (!parsed.ok()) {
-    Fail("Unable to parse scheduled timestamp (" + text +
-         "). It should be in an unambiguous format (e.g. ISO 8601)");
-  }
-  return *parsed;
 }
 
 struct FailoverOptions {
@@ -909,6 +909,8 @@ int Flush(Context& ctx, const std::string& cluster_name, const std::vector<std::
           pgha::api::http::CallMember(m->api_url(), "DELETE", "/restart", "", ctx.RestOptions());
       if (!response.ok() || response->status >= 400) {
         PrintMemberFailure("flush scheduled restart", *m, response);
+      } else {
+        std::cout << "Success: flush scheduled restart for member " << m->name << "\n";
       }
     }
     return 0;

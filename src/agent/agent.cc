@@ -103,8 +103,10 @@ void Agent::Run() {
 
 void Agent::WaitForNextCycle() {
   double wait = ha_config_.loop_wait;
-  if (recheck_in_) {
-    wait = std::clamp(*recheck_in_, 0.0, wait);
+  for (const auto& recheck : {recheck_in_, restart_recheck_in_}) {
+    if (recheck) {
+      wait = std::clamp(*recheck, 0.0, wait);
+    }
   }
   auto deadline = clock_.Now() + milliseconds(static_cast<int64_t>(wait * 1000));
   bool watch_postmaster = last_obs_.running;
@@ -301,6 +303,7 @@ void Agent::RunCycle() {
   }
   ha::HaInput input = Observe(cluster);
   ApplyRequestedReload(input);
+  EvaluateScheduledRestart(input);
   StartRequestedRestart(input);
   StartRequestedReinitialize(input);
   {
@@ -519,7 +522,10 @@ void Agent::StartRequestedRestart(const ha::HaInput& in) {
   if (!Asked(restart_request_)) {
     return;
   }
-  auto finish = [this](Status status) { Answer(restart_request_, std::move(status)); };
+  StartRestart(in, [this](Status status) { Answer(restart_request_, std::move(status)); });
+}
+
+void Agent::StartRestart(const ha::HaInput& in, std::function<void(Status)> finish) {
   if (!in.local.postgres_running) {
     finish(Error::Unavailable("PostgreSQL is not running"));
     return;
@@ -547,6 +553,74 @@ void Agent::StartRequestedRestart(const ha::HaInput& in) {
     finish(status);
     return status;
   });
+}
+
+Status Agent::ScheduleRestart(WallTime at, nlohmann::json shown, RestartConditions conditions,
+                              std::chrono::seconds /*timeout*/) {
+  std::lock_guard lock(mutex_);
+  if (scheduled_restart_) {
+    return Error::Conflict("Another restart is already scheduled");
+  }
+  shown["postmaster_start_time"] = status_.postmaster_start_time;
+  scheduled_restart_ =
+      ScheduledRestart{at, std::move(shown), std::move(conditions), status_.postmaster_start_time};
+  status_.scheduled_restart = scheduled_restart_->shown;
+  PGHA_LOG_INFO("restart scheduled at {}", FormatIsoTimestamp(at));
+  wake_.notify_all();
+  return OkStatus();
+}
+
+bool Agent::CancelScheduledRestart() {
+  std::lock_guard lock(mutex_);
+  bool had = scheduled_restart_.has_value();
+  scheduled_restart_.reset();
+  status_.scheduled_restart = nullptr;
+  return had;
+}
+
+// Patroni's evaluate_scheduled_restart: at the time, restart if the conditions hold; drop the
+// schedule once acted on, when PostgreSQL restarted meanwhile, or when it went stale.
+void Agent::EvaluateScheduledRestart(const ha::HaInput& in) {
+  restart_recheck_in_.reset();
+  std::optional<ScheduledRestart> scheduled;
+  NodeStatus status;
+  {
+    std::lock_guard lock(mutex_);
+    scheduled = scheduled_restart_;
+    status = status_;
+  }
+  if (!scheduled || in.config.paused || !in.local.long_action.empty()) {
+    return;
+  }
+  if (!status.postmaster_start_time.empty() &&
+      status.postmaster_start_time != scheduled->postmaster_start_time) {
+    PGHA_LOG_INFO("PostgreSQL restarted since the restart was scheduled; dropping the schedule");
+    (void)CancelScheduledRestart();
+    return;
+  }
+  double left = 0;
+  switch (ha::ScheduledActionState(scheduled->at, in.wall_now, in.config.loop_wait, &left)) {
+    case ha::ScheduleState::kWait:
+      return;
+    case ha::ScheduleState::kStale:
+      PGHA_LOG_WARN("found a stale scheduled restart ({}); dropping it",
+                    FormatIsoTimestamp(scheduled->at));
+      (void)CancelScheduledRestart();
+      return;
+    case ha::ScheduleState::kDue:
+      if (left > 0) {
+        restart_recheck_in_ = left;
+        return;
+      }
+      break;
+  }
+  (void)CancelScheduledRestart();
+  if (!RestartConditionsMet(scheduled->conditions, status)) {
+    PGHA_LOG_INFO("scheduled restart: the conditions do not hold any more; not restarting");
+    return;
+  }
+  PGHA_LOG_INFO("manual scheduled restart at {}", FormatIsoTimestamp(scheduled->at));
+  StartRestart(in, [](const Status&) {});
 }
 
 // A change of postgresql.parameters in the DCS reaches every node: postgresql.conf is rewritten
@@ -1036,6 +1110,7 @@ void Agent::TouchMember(const ha::HaInput& in) {
     data.timeline = status.timeline;
   }
   data.pause = in.config.paused;
+  data.scheduled_restart = status.scheduled_restart;
   if (!status.pending_restart_reason.empty()) {
     data.pending_restart = true;
     data.pending_restart_reason = status.pending_restart_reason;

@@ -51,6 +51,13 @@ class Agent {
   // long action, keeping the leader lock meanwhile; this call waits until it finished or
   // `timeout` passed. Fails when another long action or restart is under way.
   Status RestartPostgres(std::chrono::seconds timeout);
+  // POST /restart {"schedule": ...}: restart at `at` if `conditions` hold then. `shown` is what
+  // the member key and /patroni show (Patroni's request fields). Conflict when one is already
+  // scheduled. Dropped when PostgreSQL restarts meanwhile, or when the time passed long ago.
+  Status ScheduleRestart(WallTime at, nlohmann::json shown, RestartConditions conditions,
+                         std::chrono::seconds timeout);
+  // DELETE /restart: false when none was scheduled.
+  bool CancelScheduledRestart();
   // Throws this replica's data away so the loop clones it again from the leader (REST POST
   // /reinitialize). Returns once the loop started it, or why it refused (the leader, no leader,
   // another long action unless `force`).
@@ -70,6 +77,10 @@ class Agent {
   void TouchMember(const ha::HaInput& input);
   void ApplyParameterChanges(const ha::HaInput& input);
   void StartRequestedRestart(const ha::HaInput& input);
+  void EvaluateScheduledRestart(const ha::HaInput& input);
+  // Stops and starts PostgreSQL in its current role as the long action "restart"; `finish`
+  // gets the outcome.
+  void StartRestart(const ha::HaInput& input, std::function<void(Status)> finish);
   void StartRequestedReinitialize(const ha::HaInput& input);
   void ApplyRequestedReload(const ha::HaInput& input);
 
@@ -127,8 +138,9 @@ class Agent {
   // Also written by long-action threads.
   std::atomic<bool> rewind_needed_{false};
   std::atomic<bool> rewind_failed_{false};
-  std::atomic<bool> starting_{false};  // while pg_ctl start runs during bootstrap
-  std::optional<double> recheck_in_;   // from the last decision: wake before loop_wait
+  std::atomic<bool> starting_{false};         // while pg_ctl start runs during bootstrap
+  std::optional<double> recheck_in_;          // from the last decision: wake before loop_wait
+  std::optional<double> restart_recheck_in_;  // a scheduled restart falls due sooner
   std::string last_status_written_;
   int64_t last_history_timeline_ = 0;
   MonoTime last_cycle_{};
@@ -154,6 +166,13 @@ class Agent {
   LoopRequest restart_request_;
   LoopRequest reinit_request_;
   LoopRequest reload_request_;
+  struct ScheduledRestart {
+    WallTime at;
+    nlohmann::json shown;
+    RestartConditions conditions;
+    std::string postmaster_start_time;  // a restart in between makes this one moot
+  };
+  std::optional<ScheduledRestart> scheduled_restart_;
   std::string last_reason_;
   std::string callback_role_;  // the role PostgreSQL last started or was promoted in
   CallbackRunner callbacks_;

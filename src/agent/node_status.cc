@@ -48,8 +48,25 @@ nlohmann::ordered_json NodeStatus::ToPatroniJson() const {
     out["pending_restart"] = true;
     out["pending_restart_reason"] = nlohmann::ordered_json::parse(pending_restart_reason.dump());
   }
+  if (scheduled_restart.is_object()) {
+    out["scheduled_restart"] = nlohmann::ordered_json::parse(scheduled_restart.dump());
+  }
   out["patroni"] = {{"version", version}, {"scope", scope}, {"name", name}};
   return out;
+}
+
+bool RestartConditionsMet(const RestartConditions& conditions, const NodeStatus& status) {
+  bool primary = status.has_lock && status.postgres_running && !status.in_recovery;
+  if (conditions.role == "master" && !primary) {
+    return false;
+  }
+  if (conditions.role == "replica" && primary) {
+    return false;
+  }
+  if (conditions.restart_pending && status.pending_restart_reason.empty()) {
+    return false;
+  }
+  return !conditions.postgres_version || status.server_version < *conditions.postgres_version;
 }
 
 }  // namespace pgha::agent

@@ -40,9 +40,20 @@ struct NodeStatus {
   double ttl = 30;
   int64_t maximum_lag_on_failover = 1048576;
   std::optional<uint64_t> cluster_optime;  // from the DCS status key, for ?lag=
+  // A restart scheduled through POST /restart {"schedule": ...}, as Patroni shows it (null: none).
+  nlohmann::json scheduled_restart;
 
   // The body of GET /patroni, in Patroni's shape and field order.
   nlohmann::ordered_json ToPatroniJson() const;
 };
+
+// The conditions of POST /restart, already validated: the restart happens only when they hold
+// (at once, or at the scheduled time).
+struct RestartConditions {
+  std::string role;  // "" (any), "master" or "replica"
+  bool restart_pending = false;
+  std::optional<int64_t> postgres_version;  // only when running an older server_version
+};
+bool RestartConditionsMet(const RestartConditions& conditions, const NodeStatus& status);
 
 }  // namespace pgha::agent

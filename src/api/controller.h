@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "agent/node_status.h"
 #include "common/clock.h"
 #include "common/result.h"
 #include "ha/decide.h"
@@ -29,6 +30,12 @@ class Controller {
   virtual std::vector<ha::PeerStatus> FetchStatuses(const std::vector<model::Member>& members) = 0;
   // Restarts this node's PostgreSQL in its current role; returns when it runs again.
   virtual Status RestartPostgres(std::chrono::seconds timeout) = 0;
+  // Restarts at `at` if `conditions` hold then; Conflict when one is scheduled already.
+  virtual Status ScheduleRestart(WallTime at, const nlohmann::json& shown,
+                                 const agent::RestartConditions& conditions,
+                                 std::chrono::seconds timeout) = 0;
+  // false when no restart was scheduled.
+  virtual bool CancelScheduledRestart() = 0;
   // Drops this replica's data so it is cloned again; returns once that started.
   virtual Status Reinitialize(bool force) = 0;
   // Re-reads the configuration file (POST /reload); returns once the agent took it up.

@@ -16,6 +16,10 @@ struct AgentHooks {
   std::function<Status(std::chrono::seconds)> restart;
   std::function<Status(bool)> reinitialize;
   std::function<Status()> reload;
+  std::function<Status(WallTime, const nlohmann::json&, const agent::RestartConditions&,
+                       std::chrono::seconds)>
+      schedule_restart;
+  std::function<bool()> cancel_scheduled_restart;
 };
 
 class DcsController final : public Controller {
@@ -38,6 +42,12 @@ class DcsController final : public Controller {
   Status RestartPostgres(std::chrono::seconds timeout) override { return hooks_.restart(timeout); }
   Status Reinitialize(bool force) override { return hooks_.reinitialize(force); }
   Status Reload() override { return hooks_.reload(); }
+  Status ScheduleRestart(WallTime at, const nlohmann::json& shown,
+                         const agent::RestartConditions& conditions,
+                         std::chrono::seconds timeout) override {
+    return hooks_.schedule_restart(at, shown, conditions, timeout);
+  }
+  bool CancelScheduledRestart() override { return hooks_.cancel_scheduled_restart(); }
   WallTime Now() override { return SystemClock::Instance().WallNow(); }
   void Sleep(std::chrono::milliseconds duration) override { std::this_thread::sleep_for(duration); }
 

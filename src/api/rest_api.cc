@@ -5,6 +5,7 @@
 #include <cctype>
 #include <cmath>
 #include <nlohmann/json.hpp>
+#include <set>
 
 #include "api/health.h"
 #include "common/time_format.h"
@@ -169,61 +170,6 @@ std::optional<int64_t> ParsePostgresVersion(const std::string& text) {
     return parts[0] * 10000 + parts[1];
   }
   return parts[0] * 10000 + parts[1] * 100 + (parts.size() == 3 ? parts[2] : 0);
-}
-
-// POST /restart with Patroni's conditions: role, restart_pending, postgres_version; the restart
-// itself runs on the agent's loop and this call waits for it.
-Reply Restart(const Request& request, const ApiState& state, Controller& controller) {
-  json body = request.body.empty() ? json::object() : json::parse(request.body, nullptr, false);
-  if (body.contains("schedule")) {
-    return ErrorReply(501, "scheduled restarts are not supported by this version of pgha");
-  }
-  bool primary = state.node.has_lock && state.node.postgres_running && !state.node.in_recovery;
-  bool satisfied = true;
-  if (auto role = body.find("role"); role != body.end()) {
-    std::string wanted = role->is_string() ? role->get<std::string>() : "";
-    if (wanted == "master" || wanted == "primary") {
-      satisfied = satisfied && primary;
-    } else if (wanted == "replica") {
-      satisfied = satisfied && !primary;
-    } else if (wanted == "standby-leader" || wanted == "standby_leader") {
-      satisfied = false;  // no standby clusters yet
-    } else if (wanted != "any") {
-      return ErrorReply(400, "PostgreSQL role should be either primary, standby-leader or replica");
-    }
-  }
-  if (auto pending = body.find("restart_pending"); pending != body.end()) {
-    if (!pending->is_boolean()) {
-      return ErrorReply(400, "restart_pending must be true or false");
-    }
-    satisfied = satisfied && (!pending->get<bool>() || !state.node.pending_restart_reason.empty());
-  }
-  if (auto version = body.find("postgres_version"); version != body.end()) {
-    auto parsed =
-        version->is_string() ? ParsePostgresVersion(version->get<std::string>()) : std::nullopt;
-    if (!parsed) {
-      return ErrorReply(400, "postgres_version must look like 15.6 or 9.6.24");
-    }
-    satisfied = satisfied && state.node.server_version < *parsed;
-  }
-  int64_t timeout = 120;
-  if (auto t = body.find("timeout"); t != body.end()) {
-    if (!t->is_number() || t->get<double>() <= 0 || t->get<double>() > 86400) {
-      return ErrorReply(400, "timeout must be a number of seconds");
-    }
-    timeout = static_cast<int64_t>(std::ceil(t->get<double>()));
-  }
-  if (!satisfied) {
-    return ErrorReply(503, "restart conditions are not satisfied");
-  }
-  auto restarted = controller.RestartPostgres(std::chrono::seconds(timeout));
-  if (!restarted.ok()) {
-    return ErrorReply(503, "restart failed: " + restarted.error().message());
-  }
-  Reply reply;
-  reply.body = "restarted successfully";
-  reply.content_type = "text/plain";
-  return reply;
 }
 
 Reply TextReply(int status, const std::string& text) {
@@ -427,6 +373,78 @@ Reply CancelScheduledSwitchover(Controller& controller) {
   return TextReply(200, "scheduled switchover deleted");
 }
 
+// POST /restart with Patroni's conditions: role, restart_pending, postgres_version, timeout;
+// with `schedule`, the restart is kept for that time (and the conditions checked then);
+// otherwise it runs on the agent's loop now and this call waits for it.
+Reply Restart(const Request& request, const ApiState& state, Controller& controller) {
+  json body = request.body.empty() ? json::object() : json::parse(request.body, nullptr, false);
+  agent::RestartConditions conditions;
+  if (auto role = body.find("role"); role != body.end()) {
+    std::string wanted = role->is_string() ? role->get<std::string>() : "";
+    if (wanted == "master" || wanted == "primary") {
+      conditions.role = "master";
+    } else if (wanted == "replica") {
+      conditions.role = "replica";
+    } else if (wanted != "any") {
+      return ErrorReply(400, "PostgreSQL role should be either primary or replica");
+    }
+  }
+  if (auto pending = body.find("restart_pending"); pending != body.end()) {
+    if (!pending->is_boolean()) {
+      return ErrorReply(400, "restart_pending must be true or false");
+    }
+    conditions.restart_pending = pending->get<bool>();
+  }
+  if (auto version = body.find("postgres_version"); version != body.end()) {
+    auto parsed =
+        version->is_string() ? ParsePostgresVersion(version->get<std::string>()) : std::nullopt;
+    if (!parsed) {
+      return ErrorReply(400, "postgres_version must look like 15.6 or 9.6.24");
+    }
+    conditions.postgres_version = parsed;
+  }
+  int64_t timeout = 120;
+  if (auto t = body.find("timeout"); t != body.end()) {
+    if (!t->is_number() || t->get<double>() <= 0 || t->get<double>() > 86400) {
+      return ErrorReply(400, "Timeout should be a positive number of seconds");
+    }
+    timeout = static_cast<int64_t>(std::ceil(t->get<double>()));
+  }
+  for (const auto& [key, value] : body.items()) {
+    static const std::set<std::string> kKnown = {"role", "restart_pending", "postgres_version",
+                                                 "timeout", "schedule"};
+    if (!kKnown.contains(key)) {
+      return ErrorReply(400, "Unknown filter for the scheduled restart: " + key);
+    }
+  }
+  if (auto schedule = body.find("schedule"); schedule != body.end()) {
+    if (state.node.paused) {
+      return ErrorReply(500, "Can't schedule restart in the paused state");
+    }
+    WallTime at;
+    if (auto refused = ParseSchedule(schedule->is_string() ? schedule->get<std::string>() : "",
+                                     "restart", controller.Now(), &at)) {
+      return *refused;
+    }
+    json shown = body;
+    shown["schedule"] = FormatIsoTimestamp(at);
+    auto scheduled =
+        controller.ScheduleRestart(at, shown, conditions, std::chrono::seconds(timeout));
+    if (!scheduled.ok()) {
+      return ErrorReply(409, "Another restart is already scheduled");
+    }
+    return TextReply(202, "Restart scheduled");
+  }
+  if (!agent::RestartConditionsMet(conditions, state.node)) {
+    return ErrorReply(503, "restart conditions are not satisfied");
+  }
+  auto restarted = controller.RestartPostgres(std::chrono::seconds(timeout));
+  if (!restarted.ok()) {
+    return ErrorReply(503, "restart failed: " + restarted.error().message());
+  }
+  return TextReply(200, "restarted successfully");
+}
+
 }  // namespace
 
 Reply HandleRequest(const Request& request, const ApiState& state, const AccessPolicy& policy,
@@ -445,7 +463,10 @@ Reply HandleRequest(const Request& request, const ApiState& state, const AccessP
     return *invalid;
   }
   if (request.method == "DELETE" && request.path == "/restart") {
-    return ErrorReply(404, "no restarts are scheduled");
+    if (controller != nullptr && controller->CancelScheduledRestart()) {
+      return TextReply(200, "scheduled restart deleted");
+    }
+    return TextReply(404, "no restarts are scheduled");
   }
   if (request.method == "POST" && request.path == "/restart") {
     if (controller == nullptr) {

@@ -236,18 +236,23 @@ std::optional<Decision> ManualFailoverFromLeader(const HaInput& in) {
     if (in.config.paused) {
       return std::nullopt;  // a scheduled switchover waits for resume
     }
-    double delta = duration<double>(*failover.scheduled_at - in.wall_now).count();
-    if (delta < -static_cast<double>(static_cast<int64_t>(in.config.loop_wait * 1.5))) {
-      return clean_up(
-          fmt::format("found a stale switchover value ({})", failover.scheduled_at_text));
-    }
-    if (delta > 0) {
-      auto d = Make(keep, fmt::format("awaiting switchover at {} (in {:.0f} seconds)",
+    double delta = 0;
+    switch (
+        ScheduledActionState(*failover.scheduled_at, in.wall_now, in.config.loop_wait, &delta)) {
+      case ScheduleState::kStale:
+        return clean_up(
+            fmt::format("found a stale switchover value ({})", failover.scheduled_at_text));
+      case ScheduleState::kWait:
+        return Make(keep, fmt::format("awaiting switchover at {} (in {:.0f} seconds)",
                                       failover.scheduled_at_text, delta));
-      if (delta <= in.config.loop_wait) {
-        d.recheck_in = delta;
-      }
-      return d;
+      case ScheduleState::kDue:
+        if (delta > 0) {
+          auto d = Make(keep, fmt::format("awaiting switchover at {} (in {:.0f} seconds)",
+                                          failover.scheduled_at_text, delta));
+          d.recheck_in = delta;
+          return d;
+        }
+        break;
     }
   }
   std::string old_leader = failover.leader.value_or("");
@@ -372,6 +377,19 @@ Decision Decide(const HaInput& in) {
     return Unlocked(in);
   }
   return Locked(in);
+}
+
+ScheduleState ScheduledActionState(WallTime at, WallTime now, double loop_wait,
+                                   double* seconds_left) {
+  double delta = duration<double>(at - now).count();
+  *seconds_left = delta;
+  if (delta > loop_wait) {
+    return ScheduleState::kWait;
+  }
+  if (delta < -static_cast<double>(static_cast<int64_t>(loop_wait * 1.5))) {
+    return ScheduleState::kStale;
+  }
+  return ScheduleState::kDue;
 }
 
 const char* ActionName(ActionKind kind) {

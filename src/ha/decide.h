@@ -119,6 +119,13 @@ bool IsHealthiestNode(const HaInput& input, std::string* why_not);
 bool IsFailoverPossible(const HaInput& input, const std::vector<std::string>& candidates,
                         std::optional<uint64_t> min_position = std::nullopt);
 
+// Patroni's should_run_scheduled_action: an action scheduled at `at` waits while more than
+// loop_wait away, is due from then until 1.5 * loop_wait (whole seconds) after `at`, and is
+// stale (to be dropped) later than that. `seconds_left` gets at - now.
+enum class ScheduleState { kWait, kDue, kStale };
+ScheduleState ScheduledActionState(WallTime at, WallTime now, double loop_wait,
+                                   double* seconds_left);
+
 const char* ActionName(ActionKind kind);
 
 }  // namespace pgha::ha

@@ -68,6 +68,12 @@ class FuzzController final : public pgha::api::Controller {
   pgha::Status RestartPostgres(std::chrono::seconds) override { return pgha::OkStatus(); }
   pgha::Status Reinitialize(bool) override { return pgha::OkStatus(); }
   pgha::Status Reload() override { return pgha::OkStatus(); }
+  pgha::Status ScheduleRestart(pgha::WallTime, const nlohmann::json&,
+                               const pgha::agent::RestartConditions&,
+                               std::chrono::seconds) override {
+    return pgha::OkStatus();
+  }
+  bool CancelScheduledRestart() override { return false; }
   pgha::WallTime Now() override { return pgha::WallTime{} + std::chrono::hours(24 * 365 * 56); }
   void Sleep(std::chrono::milliseconds) override {}
 

@@ -116,6 +116,32 @@ grep -q "Success: scheduled switchover deleted" <<<"$out" || fail "pghactl flush
 out=$("${CTL[@]}" flush pg-ha switchover)
 grep -q "No pending scheduled switchover" <<<"$out" || fail "second flush: $out"
 
+step "a scheduled restart runs at its time (pghactl); another is flushed (patronictl flush)"
+replica=$(replicas_of "$(leader_now)" | head -1)
+rapi=http://127.0.0.1:$((REST + ${replica#pg-}))
+start_time() { curl -s -m 5 "$rapi/patroni" | $PY -c 'import json,sys; print(json.load(sys.stdin).get("postmaster_start_time", ""))'; }
+before=$(start_time)
+at=$(date -u -d "@$(($(date +%s) + 6))" +%Y-%m-%dT%H:%M:%S+00:00)
+out=$("${CTL[@]}" restart pg-ha "$replica" --scheduled "$at" --force) || fail "scheduled restart: $out"
+grep -q "Success: restart scheduled on member $replica" <<<"$out" || fail "scheduled restart: $out"
+list_shows_schedule() { "${CTL[@]}" list | grep -q "Scheduled restart"; }
+curl -s "$rapi/patroni" | grep -q '"scheduled_restart"' || fail "/patroni does not show it"
+eventually 10 "list shows the scheduled restart" list_shows_schedule
+restarted() { local now; now=$(start_time); [ -n "$now" ] && [ "$now" != "$before" ]; }
+eventually 40 "$replica restarts at $at" restarted
+list_shows_schedule && fail "the done restart is still shown"
+out=$("${CTL[@]}" restart pg-ha "$replica" --scheduled "$(date -u -d '+1 hour' +%Y-%m-%dT%H:%M:%S+00:00)" --force)
+grep -q "restart scheduled" <<<"$out" || fail "second scheduled restart: $out"
+eventually 10 "the member key shows the schedule" list_shows_schedule
+if [ ${#PCTL[@]} -gt 0 ]; then
+  out=$("${PCTL[@]}" flush pg-ha "$replica" restart --force) || fail "patronictl flush: $out"
+else
+  out=$("${CTL[@]}" flush pg-ha "$replica" restart --force) || fail "pghactl flush: $out"
+fi
+grep -q "Success: flush scheduled restart for member $replica" <<<"$out" || fail "flush restart: $out"
+curl -s "$rapi/patroni" | grep -q '"scheduled_restart"' && fail "the restart is still scheduled"
+eventually 60 "the cluster settles" settled
+
 step "failover to a named replica (pghactl, then patronictl)"
 old=$(leader_now)
 candidate=$(replicas_of "$old" | head -1)

@@ -241,6 +241,24 @@ class FakeController : public Controller {
     ++reloads;
     return OkStatus();
   }
+  Status ScheduleRestart(WallTime at, const json& shown, const agent::RestartConditions& c,
+                         std::chrono::seconds) override {
+    if (scheduled_at) {
+      return Error::Conflict("Another restart is already scheduled");
+    }
+    scheduled_at = at;
+    scheduled_shown = shown;
+    scheduled_conditions = c;
+    return OkStatus();
+  }
+  bool CancelScheduledRestart() override {
+    bool had = scheduled_at.has_value();
+    scheduled_at.reset();
+    return had;
+  }
+  std::optional<WallTime> scheduled_at;
+  json scheduled_shown;
+  agent::RestartConditions scheduled_conditions;
   WallTime Now() override { return now; }
   void Sleep(std::chrono::milliseconds) override { ++sleeps; }
   model::ClusterSnapshot cluster;
@@ -341,13 +359,50 @@ TEST(RestApiTest, RestartHonoursPatronisConditions) {
   EXPECT_EQ(restart(R"({"postgres_version": "15"})").status, 400);
   EXPECT_EQ(restart(R"({"timeout": -1})").status, 400);
   EXPECT_EQ(restart(R"({"restart_pending": "yes"})").status, 400);
-  EXPECT_EQ(restart(R"({"schedule": "2026-12-01T10:00:00+00:00"})").status, 501);
+  EXPECT_EQ(restart(R"({"when": "now"})").body,
+            "{\"error\":\"Unknown filter for the scheduled restart: when\"}");
   EXPECT_EQ(node.restarts, 4);
   node.restart_result = Error::Unavailable("restart already in progress");
   reply = restart("{}");
   EXPECT_EQ(reply.status, 503);
   EXPECT_NE(reply.body.find("already in progress"), std::string::npos);
   EXPECT_EQ(HandleRequest(Unsafe("DELETE", "/restart"), state, open, &node).status, 404);
+}
+
+TEST(RestApiTest, ScheduledRestartIsKeptWithItsConditionsAndCanBeDeleted) {
+  FakeController node;  // its clock: 2026-11-26T10:00:00Z
+  ApiState state;
+  AccessPolicy open;
+  auto post = [&](const std::string& body) {
+    return HandleRequest(Unsafe("POST", "/restart", body), state, open, &node);
+  };
+  Reply reply = post(R"({"schedule": "2026-11-26T12:00:00+01:00", "role": "replica",
+                          "restart_pending": true})");
+  EXPECT_EQ(reply.status, 202);
+  EXPECT_EQ(reply.body, "Restart scheduled");
+  ASSERT_TRUE(node.scheduled_at.has_value());
+  EXPECT_EQ(*node.scheduled_at, *ParseIsoTimestamp("2026-11-26T11:00:00Z"));
+  EXPECT_EQ(node.scheduled_conditions.role, "replica");
+  EXPECT_TRUE(node.scheduled_conditions.restart_pending);
+  EXPECT_EQ(node.scheduled_shown["schedule"], "2026-11-26T11:00:00.000000+00:00");
+  EXPECT_EQ(node.restarts, 0);  // nothing now
+
+  reply = post(R"({"schedule": "2026-11-26T13:00:00+00:00"})");
+  EXPECT_EQ(reply.status, 409);
+  EXPECT_EQ(post(R"({"schedule": "2026-11-26T09:00:00+00:00"})").status, 422);  // the past
+  EXPECT_EQ(post(R"({"schedule": "2026-11-26T13:00:00"})").status, 400);        // no zone
+  EXPECT_EQ(post(R"({"schedule": "soon"})").status, 422);
+
+  reply = HandleRequest(Unsafe("DELETE", "/restart"), state, open, &node);
+  EXPECT_EQ(reply.status, 200);
+  EXPECT_EQ(reply.body, "scheduled restart deleted");
+  EXPECT_EQ(HandleRequest(Unsafe("DELETE", "/restart"), state, open, &node).body,
+            "no restarts are scheduled");
+
+  state.node.paused = true;
+  reply = post(R"({"schedule": "2026-11-26T13:00:00+00:00"})");
+  EXPECT_EQ(reply.status, 500);
+  EXPECT_NE(reply.body.find("Can't schedule restart in the paused state"), std::string::npos);
 }
 
 TEST(RestApiTest, ReinitializeStartsOrSaysWhyNot) {
