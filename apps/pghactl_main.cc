@@ -6,6 +6,7 @@
 
 #include <CLI/CLI.hpp>
 #include <cctype>
+#include <csignal>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -1021,6 +1022,8 @@ const std::vector<std::string> kRoles = {"leader",  "primary", "standby-leader",
 }  // namespace
 
 int main(int argc, char** argv) {
+  // A member closing its REST connection early must give an error, not kill pghactl.
+  ::signal(SIGPIPE, SIG_IGN);
   pgha::InitLogging("WARNING");
   CLI::App app{"pghactl: operate a pgha (or Patroni) cluster"};
   app.require_subcommand(1);

@@ -218,6 +218,7 @@ ha::HaInput Agent::Observe(const Result<model::ClusterSnapshot>& cluster) {
   local.following = Following();
   local.nofailover = config_.tags.nofailover;
   local.failover_priority = config_.tags.failover_priority;
+  local.replicatefrom = config_.tags.replicatefrom;
   local.last_lock_renewal = last_lock_renewal_;
   bool holds_lock = in.cluster.leader && in.cluster.leader->name == config_.name;
   if (cluster.ok() && !holds_lock && local.long_action.empty()) {
@@ -364,6 +365,10 @@ void Agent::RunCycle() {
   }
   if (steady) {
     ApplyParameterChanges(input);
+    // A replica keeps slots for the members that cascade from it (replicatefrom).
+    if (last_obs_.running && last_obs_.in_recovery && dynamic_.use_slots() && input.dcs_reachable) {
+      (void)postgres_.SyncReplicationSlots(ha::SlotMembers(input.cluster, config_.name, false));
+    }
   }
   if (input.dcs_reachable && !dcs_failed_) {
     TouchMember(input);
@@ -864,11 +869,7 @@ bool Agent::Execute(const ha::Action& action, const ha::HaInput& in) {
       auto obs = postgres_.Observe();
       // Replicas reconnect within a second; their slots must exist by then, not a cycle later.
       if (dynamic_.use_slots()) {
-        std::vector<std::string> names;
-        for (const auto& m : in.cluster.members) {
-          names.push_back(m.name);
-        }
-        (void)postgres_.SyncReplicationSlots(names);
+        (void)postgres_.SyncReplicationSlots(ha::SlotMembers(in.cluster, config_.name, true));
       }
       RecordHistory(in.cluster, obs.timeline);
       (void)postgres_.WriteConfig(dynamic_, false, nullptr);
@@ -1039,11 +1040,7 @@ Status Agent::HandOver(const std::string& candidate, const model::ClusterSnapsho
 
 void Agent::WriteStatusAndSlots(const ha::HaInput& in) {
   if (dynamic_.use_slots()) {
-    std::vector<std::string> names;
-    for (const auto& m : in.cluster.members) {
-      names.push_back(m.name);
-    }
-    (void)postgres_.SyncReplicationSlots(names);
+    (void)postgres_.SyncReplicationSlots(ha::SlotMembers(in.cluster, config_.name, true));
   }
   model::ClusterStatus status;
   status.optime = in.local.wal_position;

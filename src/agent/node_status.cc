@@ -22,7 +22,7 @@ nlohmann::ordered_json NodeStatus::ToPatroniJson() const {
       out["xlog"] = xlog;
     }
     out["timeline"] = timeline;
-    if (!in_recovery && !replication.empty()) {
+    if (!replication.empty()) {  // cascading replicas have walsenders too
       out["replication"] = nlohmann::ordered_json::parse(replication.dump());
     }
     if (in_recovery && !replication_state.empty()) {

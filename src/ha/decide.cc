@@ -48,10 +48,13 @@ Decision Uninitialized(const HaInput& in) {
     return Make({{ActionKind::kInitializeRace, ""}}, "trying to bootstrap a new cluster");
   }
   if (cluster.leader && !cluster.leader->name.empty() && cluster.leader->name != in.local.name) {
-    const auto* leader = cluster.LeaderMember();
-    if (leader != nullptr && leader->state() == "running") {
-      return Make({{ActionKind::kCreateReplica, cluster.leader->name}},
-                  fmt::format("trying to bootstrap from leader '{}'", cluster.leader->name));
+    std::string source = CloneSource(cluster, in.local.name);
+    if (!source.empty()) {
+      std::string whom = source == cluster.leader->name
+                             ? fmt::format("leader '{}'", source)
+                             : fmt::format("replica '{}' (clonefrom)", source);
+      return Make({{ActionKind::kCreateReplica, source}},
+                  fmt::format("trying to bootstrap from {}", whom));
     }
     return Make({}, fmt::format("waiting for leader '{}' to be running to bootstrap from it",
                                 cluster.leader->name));
@@ -92,8 +95,9 @@ Decision PostgresStopped(const HaInput& in) {
                                 "waiting (reinitialize this member to rejoin)",
                                 leader));
   }
-  return Make({{ActionKind::kStartReplica, leader}},
-              fmt::format("starting as a secondary following {}", leader));
+  std::string source = NodeToFollow(in.cluster, local.name, local.replicatefrom);
+  return Make({{ActionKind::kStartReplica, source}},
+              fmt::format("starting as a secondary following {}", source));
 }
 
 // The healthiest-node test over the peers other than `excluded` (the old leader of a manual
@@ -303,8 +307,19 @@ Decision Locked(const HaInput& in) {
     return Make({{ActionKind::kDemote, leader}},
                 fmt::format("stopping to rewind from {} before following it", leader));
   }
-  if (local.following != leader) {
-    return Make({{ActionKind::kFollow, leader}}, fmt::format("following new leader {}", leader));
+  std::string source = NodeToFollow(in.cluster, local.name, local.replicatefrom);
+  if (local.following != source) {
+    if (source == leader) {
+      return Make({{ActionKind::kFollow, leader}}, fmt::format("following new leader {}", leader));
+    }
+    return Make(
+        {{ActionKind::kFollow, source}},
+        fmt::format("following {} (replicatefrom) instead of the leader {}", source, leader));
+  }
+  if (source != leader) {
+    return Make({}, fmt::format("no action. I am ({}), a secondary, and following {} "
+                                "(replicatefrom); the leader is {}",
+                                local.name, source, leader));
   }
   return Make({}, fmt::format("no action. I am ({}), a secondary, and following a leader ({})",
                               local.name, leader));
@@ -377,6 +392,46 @@ Decision Decide(const HaInput& in) {
     return Unlocked(in);
   }
   return Locked(in);
+}
+
+std::string NodeToFollow(const model::ClusterSnapshot& cluster, const std::string& me,
+                         const std::string& replicatefrom) {
+  std::string target;
+  if (!replicatefrom.empty() && replicatefrom != me && cluster.FindMember(replicatefrom)) {
+    target = replicatefrom;
+  } else if (cluster.leader) {
+    target = cluster.leader->name;
+  }
+  return target == me ? "" : target;
+}
+
+std::vector<std::string> SlotMembers(const model::ClusterSnapshot& cluster, const std::string& me,
+                                     bool leader) {
+  std::vector<std::string> names;
+  for (const auto& m : cluster.members) {
+    if (m.name == me) {
+      continue;
+    }
+    std::string from = m.replicatefrom();
+    if (from == me || (leader && (from.empty() || !cluster.FindMember(from)))) {
+      names.push_back(m.name);
+    }
+  }
+  return names;
+}
+
+std::string CloneSource(const model::ClusterSnapshot& cluster, const std::string& me) {
+  for (const auto& m : cluster.members) {
+    if (m.name != me && m.state() == "running" && !m.IsPrimaryRole() &&
+        model::JsonAsBool(m.tags().value("clonefrom", nlohmann::json(false))).value_or(false)) {
+      return m.name;
+    }
+  }
+  const auto* leader = cluster.LeaderMember();
+  if (leader != nullptr && leader->name != me && leader->state() == "running") {
+    return leader->name;
+  }
+  return "";
 }
 
 ScheduleState ScheduledActionState(WallTime at, WallTime now, double loop_wait,

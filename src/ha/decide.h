@@ -29,6 +29,7 @@ struct LocalState {
   std::string following;  // member this replica streams from ("" = none)
   bool nofailover = false;
   int64_t failover_priority = 1;
+  std::string replicatefrom;  // tag: cascade from this member instead of the leader
   // A long action (initdb, basebackup, rewind, start) is running off the loop.
   std::string long_action;  // "" when none
   // When the leader lock was last renewed successfully (primary only).
@@ -125,6 +126,21 @@ bool IsFailoverPossible(const HaInput& input, const std::vector<std::string>& ca
 enum class ScheduleState { kWait, kDue, kStale };
 ScheduleState ScheduledActionState(WallTime at, WallTime now, double loop_wait,
                                    double* seconds_left);
+
+// Whom a replica named `me` streams from (Patroni's _get_node_to_follow): the member named by
+// its replicatefrom tag when that member exists, else the leader; "" when neither (or itself).
+std::string NodeToFollow(const model::ClusterSnapshot& cluster, const std::string& me,
+                         const std::string& replicatefrom);
+
+// The members that stream from `me` and so need a replication slot here (Patroni's
+// _get_slot_members): those whose replicatefrom names `me`, and, on the leader, also those
+// whose replicatefrom names nobody in the cluster.
+std::vector<std::string> SlotMembers(const model::ClusterSnapshot& cluster, const std::string& me,
+                                     bool leader);
+
+// Where a new replica clones from: a running member tagged clonefrom (other than `me`), else
+// the leader; "" when the leader is not running either.
+std::string CloneSource(const model::ClusterSnapshot& cluster, const std::string& me);
 
 const char* ActionName(ActionKind kind);
 

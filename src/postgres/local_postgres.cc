@@ -277,7 +277,8 @@ Observation LocalPostgres::Observe() {
       obs.pending_restart[row[0].value_or("")] = {{"old_value", row[1].value_or("")}};
     }
   }
-  if (!obs.in_recovery) {
+  // Replicas have walsenders too when others cascade from them (replicatefrom).
+  {
     auto replication = connection_->Query(
         "SELECT usename, application_name, client_addr::text, state, sync_state, sync_priority "
         "FROM pg_stat_replication ORDER BY application_name");

@@ -130,7 +130,8 @@ eventually 10 "list shows the scheduled restart" list_shows_schedule
 restarted() { local now; now=$(start_time); [ -n "$now" ] && [ "$now" != "$before" ]; }
 eventually 40 "$replica restarts at $at" restarted
 list_shows_schedule && fail "the done restart is still shown"
-out=$("${CTL[@]}" restart pg-ha "$replica" --scheduled "$(date -u -d '+1 hour' +%Y-%m-%dT%H:%M:%S+00:00)" --force)
+out=$("${CTL[@]}" restart pg-ha "$replica" --scheduled "$(date -u -d '+1 hour' +%Y-%m-%dT%H:%M:%S+00:00)" --force) ||
+  fail "second scheduled restart: $out"
 grep -q "restart scheduled" <<<"$out" || fail "second scheduled restart: $out"
 eventually 10 "the member key shows the schedule" list_shows_schedule
 if [ ${#PCTL[@]} -gt 0 ]; then
@@ -215,6 +216,28 @@ else
 fi
 eventually 60 "the cluster settles" settled
 echo "callbacks seen: $(tr '\n' ';' <"$WORK/callbacks/calls")"
+
+step "replicatefrom: a replica cascades from another (tag set by reload), then back to the leader"
+leader=$(leader_now)
+pair=($(replicas_of "$leader"))
+first=${pair[0]} second=${pair[1]}
+second_conf=$PGHA_STATE_DIR/config/$second.yml
+sed -i "s/^tags:\$/tags:\n  replicatefrom: $first/" "$second_conf"
+"${CTL[@]}" reload pg-ha "$second" --force >/dev/null || fail "reload $second"
+streams_from() {  # source replica -> the names streaming from source
+  curl -s -m 5 "http://127.0.0.1:$((REST + ${1#pg-}))/patroni" | $PY -c '
+import json, sys
+print(" ".join(sorted(r["application_name"] for r in json.load(sys.stdin).get("replication", []) if r.get("state") == "streaming")))'
+}
+cascading() { [ "$(streams_from "$first")" = "$second" ] && [ "$(streams_from "$leader")" = "$first" ]; }
+eventually 30 "$second streams from $first, $first from $leader" cascading
+"${CTL[@]}" topology | grep -q "^|   + $second " || fail "topology does not show the cascade: $("${CTL[@]}" topology)"
+sql "$WRITE" "INSERT INTO load_test VALUES (-1)" >/dev/null || fail "write for the cascade"
+cascaded_row() { [ "$(sql "$((PG + ${second#pg-}))" "SELECT count(*) FROM load_test WHERE id = -1")" = 1 ]; }
+eventually 20 "the row reaches $second through $first" cascaded_row
+sed -i "/^  replicatefrom: $first\$/d" "$second_conf"
+"${CTL[@]}" reload pg-ha "$second" --force >/dev/null || fail "reload $second"
+eventually 30 "the cluster settles with $second back on the leader" settled
 
 step "version"
 out=$("${CTL[@]}" version pg-ha) || fail "pghactl version: $out"

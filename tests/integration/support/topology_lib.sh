@@ -20,9 +20,17 @@ LISTENER_PID=""
 cleanup() {
   local status=$?
   [ -z "$LISTENER_PID" ] || kill "$LISTENER_PID" 2>/dev/null || true
-  "$CLUSTER" clean >/dev/null 2>&1 || true
+  if [ -n "${PGHA_TEST_KEEP:-}" ]; then
+    "$CLUSTER" down >/dev/null 2>&1 || true
+  else
+    "$CLUSTER" clean >/dev/null 2>&1 || true
+  fi
   pkill -KILL -f "$WORK/" 2>/dev/null || true
-  rm -rf "$WORK"
+  if [ -n "${PGHA_TEST_KEEP:-}" ]; then
+    echo "kept $WORK (PGHA_TEST_KEEP)" >&2
+  else
+    rm -rf "$WORK"
+  fi
   exit "$status"
 }
 trap cleanup EXIT

@@ -504,6 +504,57 @@ TEST(ManualFailoverTest, FailoverIsPossibleOnlyWhenACandidateHasTheShutdownCheck
   EXPECT_TRUE(IsFailoverPossible(in, {""}, 101));
 }
 
+// --- Tags: replicatefrom (cascading) and clonefrom ---
+
+model::Member Tagged(model::Member m, nlohmann::json tags) {
+  m.data["tags"] = std::move(tags);
+  return m;
+}
+
+TEST(TagsTest, ReplicatefromCascadesFromAnExistingMemberElseTheLeader) {
+  auto in = Situation("pg-0");
+  in.local.name = "pg-2";
+  in.local.replicatefrom = "pg-1";
+  EXPECT_EQ(NodeToFollow(in.cluster, "pg-2", "pg-1"), "pg-1");
+  EXPECT_EQ(NodeToFollow(in.cluster, "pg-2", "pg-9"), "pg-0");  // gone: the leader
+  EXPECT_EQ(NodeToFollow(in.cluster, "pg-2", "pg-2"), "pg-0");  // itself: the leader
+  EXPECT_EQ(NodeToFollow(in.cluster, "pg-0", ""), "");          // the leader follows nobody
+
+  in.local.following = "pg-0";
+  auto d = Decide(in);
+  EXPECT_THAT(d.actions, ElementsAre(Action{ActionKind::kFollow, "pg-1"}));
+  EXPECT_EQ(d.reason, "following pg-1 (replicatefrom) instead of the leader pg-0");
+  in.local.following = "pg-1";
+  EXPECT_THAT(Decide(in).actions, IsEmpty());
+  in.local.postgres_running = false;
+  EXPECT_THAT(Decide(in).actions, ElementsAre(Action{ActionKind::kStartReplica, "pg-1"}));
+}
+
+TEST(TagsTest, SlotsAreKeptWhereEachMemberStreamsFrom) {
+  model::ClusterSnapshot cluster;
+  cluster.leader = model::Leader{"pg-0", 1, 1};
+  cluster.members = {Member("pg-0", "master", 1),
+                     Tagged(Member("pg-1", "replica", 1), {{"replicatefrom", "pg-2"}}),
+                     Member("pg-2", "replica", 1),
+                     Tagged(Member("pg-3", "replica", 1), {{"replicatefrom", "pg-9"}})};
+  EXPECT_THAT(SlotMembers(cluster, "pg-0", true), ElementsAre("pg-2", "pg-3"));
+  EXPECT_THAT(SlotMembers(cluster, "pg-2", false), ElementsAre("pg-1"));
+  EXPECT_THAT(SlotMembers(cluster, "pg-1", false), IsEmpty());
+}
+
+TEST(TagsTest, NewReplicasCloneFromARunningClonefromMember) {
+  auto in = Situation("pg-0");
+  in.local.name = "pg-3";
+  in.local.data_initialized = false;
+  EXPECT_THAT(Decide(in).actions, ElementsAre(Action{ActionKind::kCreateReplica, "pg-0"}));
+  in.cluster.members[2] = Tagged(in.cluster.members[2], {{"clonefrom", true}});
+  auto d = Decide(in);
+  EXPECT_THAT(d.actions, ElementsAre(Action{ActionKind::kCreateReplica, "pg-2"}));
+  EXPECT_EQ(d.reason, "trying to bootstrap from replica 'pg-2' (clonefrom)");
+  in.cluster.members[2].data["state"] = "stopped";
+  EXPECT_THAT(Decide(in).actions, ElementsAre(Action{ActionKind::kCreateReplica, "pg-0"}));
+}
+
 TEST(DecideTest, EveryActionHasAName) {
   for (int k = 0; k <= static_cast<int>(ActionKind::kClearFailover); ++k) {
     EXPECT_STRNE(ActionName(static_cast<ActionKind>(k)), "unknown");
