@@ -6,8 +6,8 @@
 
 #include <CLI/CLI.hpp>
 #include <cctype>
-#include <csignal>
 #include <chrono>
+#include <csignal>
 #include <cstdio>
 #include <cstdlib>
 #include <ctime>
