@@ -91,7 +91,7 @@ int main(int argc, char** argv) {
       api_dcs, peers,
       pgha::api::AgentHooks{
           [&agent](std::chrono::seconds timeout) { return agent.RestartPostgres(timeout); },
-          [&agent](bool force) { return agent.Reinitialize(force); },
+          [&agent](bool force, bool from_leader) { return agent.Reinitialize(force, from_leader); },
           [&agent] { return agent.Reload(); },
           [&agent](pgha::WallTime at, const nlohmann::json& shown,
                    const pgha::agent::RestartConditions& conditions, std::chrono::seconds timeout) {

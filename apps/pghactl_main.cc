@@ -683,7 +683,7 @@ int RestartMembers(Context& ctx, const RestartOptions& o) {
 // patronictl's reinit: POST /reinitialize to each named member; --wait polls GET /patroni until
 // the member runs again.
 int ReinitMembers(Context& ctx, const std::string& cluster_name,
-                  const std::vector<std::string>& names, bool force, bool wait) {
+                  const std::vector<std::string>& names, bool force, bool wait, bool from_leader) {
   auto cluster = ctx.ReadCluster(cluster_name);
   if (names.empty()) {
     Fail("name the members to reinitialize");
@@ -720,6 +720,9 @@ int ReinitMembers(Context& ctx, const std::string& cluster_name,
   std::vector<const pgha::model::Member*> started;
   for (const auto* m : chosen) {
     nlohmann::json body = {{"force", force}};
+    if (from_leader) {
+      body["from-leader"] = true;
+    }
     auto response = pgha::api::http::CallMember(m->api_url(), "POST", "/reinitialize", body.dump(),
                                                 ctx.RestOptions());
     if (response.ok() && response->status == 200) {
@@ -1146,12 +1149,14 @@ int main(int argc, char** argv) {
   restart->add_flag("--force", restart_options.force, "Do not ask for confirmation");
 
   std::vector<std::string> reinit_members;
-  bool reinit_force = false, reinit_wait = false;
+  bool reinit_force = false, reinit_wait = false, reinit_from_leader = false;
   auto* reinit = app.add_subcommand("reinit", "Reinitialize replicas (clone them again)");
   reinit->add_option("cluster_name", cluster_name)->required();
   reinit->add_option("member_names", reinit_members);
   reinit->add_flag("--force", reinit_force, "Do not ask for confirmation; also stop a long action");
   reinit->add_flag("--wait", reinit_wait, "Wait until reinitialization completes");
+  reinit->add_flag("--from-leader", reinit_from_leader,
+                   "Clone from the leader even when a member is tagged clonefrom");
 
   EditOptions edit;
   auto* edit_config = app.add_subcommand("edit-config", "Edit the cluster's dynamic configuration");
@@ -1195,7 +1200,8 @@ int main(int argc, char** argv) {
     } else if (pause->parsed() || resume->parsed()) {
       return TogglePause(ctx, cluster_name, pause->parsed(), wait);
     } else if (reinit->parsed()) {
-      return ReinitMembers(ctx, cluster_name, reinit_members, reinit_force, reinit_wait);
+      return ReinitMembers(ctx, cluster_name, reinit_members, reinit_force, reinit_wait,
+                           reinit_from_leader);
     } else if (restart->parsed()) {
       return RestartMembers(ctx, restart_options);
     } else if (edit_config->parsed()) {

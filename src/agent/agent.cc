@@ -219,6 +219,7 @@ ha::HaInput Agent::Observe(const Result<model::ClusterSnapshot>& cluster) {
   local.nofailover = config_.tags.nofailover;
   local.failover_priority = config_.tags.failover_priority;
   local.replicatefrom = config_.tags.replicatefrom;
+  local.clone_from_leader = clone_from_leader_;
   local.last_lock_renewal = last_lock_renewal_;
   bool holds_lock = in.cluster.leader && in.cluster.leader->name == config_.name;
   if (cluster.ok() && !holds_lock && local.long_action.empty()) {
@@ -424,7 +425,8 @@ Status Agent::RestartPostgres(std::chrono::seconds timeout) {
   return *answer;
 }
 
-Status Agent::Reinitialize(bool force) {
+Status Agent::Reinitialize(bool force, bool from_leader) {
+  clone_from_leader_ = from_leader;
   // The loop answers within one wait slice; a long action it must wait for (force) may take
   // longer, and then the reinitialize still happens after it.
   return AskLoop(reinit_request_, "reinitialize", force, seconds(30)).value_or(OkStatus());
@@ -760,6 +762,7 @@ bool Agent::Execute(const ha::Action& action, const ha::HaInput& in) {
       if (target == nullptr) {
         return false;
       }
+      clone_from_leader_ = false;
       model::Member leader = *target;
       // The thread gets its own copy of the dynamic config: the loop replaces dynamic_.
       StartLongAction("basebackup", [this, leader, dynamic = dynamic_]() -> Status {

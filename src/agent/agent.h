@@ -61,7 +61,8 @@ class Agent {
   // Throws this replica's data away so the loop clones it again from the leader (REST POST
   // /reinitialize). Returns once the loop started it, or why it refused (the leader, no leader,
   // another long action unless `force`).
-  Status Reinitialize(bool force);
+  // `from_leader`: clone from the leader even when a member is tagged clonefrom.
+  Status Reinitialize(bool force, bool from_leader = false);
   // Asks the loop to re-read the configuration (POST /reload, SIGHUP) and returns at once, as
   // Patroni does: the loop applies it between long actions and logs what it did.
   Status Reload();
@@ -138,9 +139,10 @@ class Agent {
   // Also written by long-action threads.
   std::atomic<bool> rewind_needed_{false};
   std::atomic<bool> rewind_failed_{false};
-  std::atomic<bool> starting_{false};         // while pg_ctl start runs during bootstrap
-  std::optional<double> recheck_in_;          // from the last decision: wake before loop_wait
-  std::optional<double> restart_recheck_in_;  // a scheduled restart falls due sooner
+  std::atomic<bool> clone_from_leader_{false};  // the next clone skips clonefrom members
+  std::atomic<bool> starting_{false};           // while pg_ctl start runs during bootstrap
+  std::optional<double> recheck_in_;            // from the last decision: wake before loop_wait
+  std::optional<double> restart_recheck_in_;    // a scheduled restart falls due sooner
   std::string last_status_written_;
   int64_t last_history_timeline_ = 0;
   MonoTime last_cycle_{};

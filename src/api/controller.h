@@ -37,7 +37,7 @@ class Controller {
   // false when no restart was scheduled.
   virtual bool CancelScheduledRestart() = 0;
   // Drops this replica's data so it is cloned again; returns once that started.
-  virtual Status Reinitialize(bool force) = 0;
+  virtual Status Reinitialize(bool force, bool from_leader) = 0;
   // Re-reads the configuration file (POST /reload); returns once the agent took it up.
   virtual Status Reload() = 0;
   // Calendar time, and a pause between polls (a fake clock in tests).

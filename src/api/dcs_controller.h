@@ -14,7 +14,7 @@ namespace pgha::api {
 // What the agent does on the API's behalf.
 struct AgentHooks {
   std::function<Status(std::chrono::seconds)> restart;
-  std::function<Status(bool)> reinitialize;
+  std::function<Status(bool, bool)> reinitialize;
   std::function<Status()> reload;
   std::function<Status(WallTime, const nlohmann::json&, const agent::RestartConditions&,
                        std::chrono::seconds)>
@@ -40,7 +40,9 @@ class DcsController final : public Controller {
     return peers_.FetchAll(members);
   }
   Status RestartPostgres(std::chrono::seconds timeout) override { return hooks_.restart(timeout); }
-  Status Reinitialize(bool force) override { return hooks_.reinitialize(force); }
+  Status Reinitialize(bool force, bool from_leader) override {
+    return hooks_.reinitialize(force, from_leader);
+  }
   Status Reload() override { return hooks_.reload(); }
   Status ScheduleRestart(WallTime at, const nlohmann::json& shown,
                          const agent::RestartConditions& conditions,

@@ -479,11 +479,16 @@ Reply HandleRequest(const Request& request, const ApiState& state, const AccessP
       return ErrorReply(503, "this node cannot reinitialize");
     }
     json body = request.body.empty() ? json::object() : json::parse(request.body, nullptr, false);
-    auto force = body.find("force");
-    if (force != body.end() && !force->is_boolean()) {
-      return ErrorReply(400, "force must be true or false");
+    bool flags[2] = {false, false};
+    const char* names[2] = {"force", "from-leader"};
+    for (int i = 0; i < 2; ++i) {
+      auto it = body.find(names[i]);
+      if (it != body.end() && !it->is_boolean()) {
+        return ErrorReply(400, std::string(names[i]) + " must be true or false");
+      }
+      flags[i] = it != body.end() && it->get<bool>();
     }
-    auto started = controller->Reinitialize(force != body.end() && force->get<bool>());
+    auto started = controller->Reinitialize(flags[0], flags[1]);
     if (!started.ok()) {
       return ErrorReply(503, started.error().message());
     }

@@ -48,7 +48,7 @@ Decision Uninitialized(const HaInput& in) {
     return Make({{ActionKind::kInitializeRace, ""}}, "trying to bootstrap a new cluster");
   }
   if (cluster.leader && !cluster.leader->name.empty() && cluster.leader->name != in.local.name) {
-    std::string source = CloneSource(cluster, in.local.name);
+    std::string source = CloneSource(cluster, in.local.name, in.local.clone_from_leader);
     if (!source.empty()) {
       std::string whom = source == cluster.leader->name
                              ? fmt::format("leader '{}'", source)
@@ -409,8 +409,8 @@ std::vector<std::string> SlotMembers(const model::ClusterSnapshot& cluster, cons
                                      bool leader) {
   std::vector<std::string> names;
   for (const auto& m : cluster.members) {
-    if (m.name == me) {
-      continue;
+    if (m.name == me || m.nostream()) {
+      continue;  // a nostream member never connects, so a slot would only pin WAL
     }
     std::string from = m.replicatefrom();
     if (from == me || (leader && (from.empty() || !cluster.FindMember(from)))) {
@@ -420,8 +420,9 @@ std::vector<std::string> SlotMembers(const model::ClusterSnapshot& cluster, cons
   return names;
 }
 
-std::string CloneSource(const model::ClusterSnapshot& cluster, const std::string& me) {
-  for (const auto& m : cluster.members) {
+std::string CloneSource(const model::ClusterSnapshot& cluster, const std::string& me,
+                        bool leader_only) {
+  for (const auto& m : leader_only ? std::vector<model::Member>() : cluster.members) {
     if (m.name != me && m.state() == "running" && !m.IsPrimaryRole() &&
         model::JsonAsBool(m.tags().value("clonefrom", nlohmann::json(false))).value_or(false)) {
       return m.name;

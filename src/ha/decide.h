@@ -29,7 +29,8 @@ struct LocalState {
   std::string following;  // member this replica streams from ("" = none)
   bool nofailover = false;
   int64_t failover_priority = 1;
-  std::string replicatefrom;  // tag: cascade from this member instead of the leader
+  std::string replicatefrom;       // tag: cascade from this member instead of the leader
+  bool clone_from_leader = false;  // reinitialize --from-leader: ignore clonefrom members
   // A long action (initdb, basebackup, rewind, start) is running off the loop.
   std::string long_action;  // "" when none
   // When the leader lock was last renewed successfully (primary only).
@@ -140,7 +141,8 @@ std::vector<std::string> SlotMembers(const model::ClusterSnapshot& cluster, cons
 
 // Where a new replica clones from: a running member tagged clonefrom (other than `me`), else
 // the leader; "" when the leader is not running either.
-std::string CloneSource(const model::ClusterSnapshot& cluster, const std::string& me);
+std::string CloneSource(const model::ClusterSnapshot& cluster, const std::string& me,
+                        bool leader_only = false);
 
 const char* ActionName(ActionKind kind);
 

@@ -83,6 +83,7 @@ bool Member::IsPrimaryRole() const {
 bool Member::nofailover() const { return TagBool(tags(), "nofailover"); }
 bool Member::noloadbalance() const { return TagBool(tags(), "noloadbalance"); }
 bool Member::nosync() const { return TagBool(tags(), "nosync"); }
+bool Member::nostream() const { return TagBool(tags(), "nostream"); }
 
 int64_t Member::failover_priority() const {
   auto it = tags().find("failover_priority");

@@ -48,6 +48,7 @@ struct Member {
   int64_t failover_priority() const;
   bool noloadbalance() const;
   bool nosync() const;
+  bool nostream() const;  // Patroni 4's tag: no streaming, archive recovery only
   std::string replicatefrom() const;
   // The highest WAL position the member reports: xlog_location, else max(receive, replay).
   std::optional<uint64_t> wal_position() const;

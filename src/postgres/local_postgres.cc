@@ -367,7 +367,8 @@ Status LocalPostgres::WriteConfig(const model::GlobalConfig& dynamic, bool stand
   }
   if (standby) {
     conf += "recovery_target_timeline = 'latest'\n";
-    if (leader != nullptr) {
+    // nostream (Patroni 4's tag): no walreceiver; WAL comes from restore_command only.
+    if (leader != nullptr && !config_.tags.nostream) {
       conf += "primary_conninfo = " + GucValue(ReplicationConninfo(*leader)) + "\n";
       if (dynamic.use_slots()) {
         conf += "primary_slot_name = " + GucValue(SlotName(config_.name)) + "\n";

@@ -66,7 +66,7 @@ class FuzzController final : public pgha::api::Controller {
     return out;
   }
   pgha::Status RestartPostgres(std::chrono::seconds) override { return pgha::OkStatus(); }
-  pgha::Status Reinitialize(bool) override { return pgha::OkStatus(); }
+  pgha::Status Reinitialize(bool, bool) override { return pgha::OkStatus(); }
   pgha::Status Reload() override { return pgha::OkStatus(); }
   pgha::Status ScheduleRestart(pgha::WallTime, const nlohmann::json&,
                                const pgha::agent::RestartConditions&,

@@ -204,8 +204,9 @@ class FakeController : public Controller {
     last_timeout = timeout;
     return restart_result;
   }
-  Status Reinitialize(bool force) override {
+  Status Reinitialize(bool force, bool leader_only) override {
     forced = force;
+    from_leader = leader_only;
     ++reinits;
     return reinit_result;
   }
@@ -270,6 +271,7 @@ class FakeController : public Controller {
   int reloads = 0;
   int reinits = 0;
   bool forced = false;
+  bool from_leader = false;
   Status reinit_result = OkStatus();
   int restarts = 0;
   std::chrono::seconds last_timeout{0};
@@ -414,15 +416,22 @@ TEST(RestApiTest, ReinitializeStartsOrSaysWhyNot) {
   EXPECT_EQ(reply.status, 200);
   EXPECT_EQ(reply.body, "reinitialize started");
   EXPECT_TRUE(node.forced);
+  EXPECT_FALSE(node.from_leader);
   EXPECT_EQ(
       HandleRequest(Unsafe("POST", "/reinitialize", R"({"force": 1})"), state, open, &node).status,
       400);
+  EXPECT_EQ(
+      HandleRequest(Unsafe("POST", "/reinitialize", R"({"from-leader": true})"), state, open, &node)
+          .status,
+      200);
+  EXPECT_TRUE(node.from_leader);
+  EXPECT_FALSE(node.forced);
   node.reinit_result = Error::Unavailable("I am the leader, can not reinitialize");
   reply = HandleRequest(Unsafe("POST", "/reinitialize", "", false), state, open, &node);
   EXPECT_EQ(reply.status, 503);
   EXPECT_NE(reply.body.find("I am the leader"), std::string::npos);
   EXPECT_FALSE(node.forced);
-  EXPECT_EQ(node.reinits, 2);
+  EXPECT_EQ(node.reinits, 3);
 }
 
 TEST(NetworkTest, ParsesAndMatches) {

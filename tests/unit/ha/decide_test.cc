@@ -536,7 +536,8 @@ TEST(TagsTest, SlotsAreKeptWhereEachMemberStreamsFrom) {
   cluster.members = {Member("pg-0", "master", 1),
                      Tagged(Member("pg-1", "replica", 1), {{"replicatefrom", "pg-2"}}),
                      Member("pg-2", "replica", 1),
-                     Tagged(Member("pg-3", "replica", 1), {{"replicatefrom", "pg-9"}})};
+                     Tagged(Member("pg-3", "replica", 1), {{"replicatefrom", "pg-9"}}),
+                     Tagged(Member("pg-4", "replica", 1), {{"nostream", true}})};
   EXPECT_THAT(SlotMembers(cluster, "pg-0", true), ElementsAre("pg-2", "pg-3"));
   EXPECT_THAT(SlotMembers(cluster, "pg-2", false), ElementsAre("pg-1"));
   EXPECT_THAT(SlotMembers(cluster, "pg-1", false), IsEmpty());
@@ -551,6 +552,9 @@ TEST(TagsTest, NewReplicasCloneFromARunningClonefromMember) {
   auto d = Decide(in);
   EXPECT_THAT(d.actions, ElementsAre(Action{ActionKind::kCreateReplica, "pg-2"}));
   EXPECT_EQ(d.reason, "trying to bootstrap from replica 'pg-2' (clonefrom)");
+  in.local.clone_from_leader = true;  // reinitialize --from-leader
+  EXPECT_THAT(Decide(in).actions, ElementsAre(Action{ActionKind::kCreateReplica, "pg-0"}));
+  in.local.clone_from_leader = false;
   in.cluster.members[2].data["state"] = "stopped";
   EXPECT_THAT(Decide(in).actions, ElementsAre(Action{ActionKind::kCreateReplica, "pg-0"}));
 }
