@@ -289,6 +289,20 @@ void Agent::Publish(const ha::HaInput& in, const postgres::Observation& obs) {
   status_.ttl = in.config.ttl;
   status_.maximum_lag_on_failover = in.config.maximum_lag_on_failover;
   status_.cluster_optime = in.cluster.status.optime;
+  status_.failover_priority = config_.tags.failover_priority;
+  if (status_.has_lock && last_lock_renewal_) {
+    status_.metrics.lease_margin_seconds =
+        in.config.ttl - duration<double>(in.now - *last_lock_renewal_).count();
+  } else {
+    status_.metrics.lease_margin_seconds.reset();
+  }
+  // When this replica first saw the leader gone or a switchover asked, for the promotion time.
+  bool promotion_pending = in.cluster.IsUnlocked() || in.cluster.failover.has_value();
+  if (!promotion_pending) {
+    promotion_wanted_since_.reset();
+  } else if (!promotion_wanted_since_) {
+    promotion_wanted_since_ = in.now;
+  }
   if (in.dcs_reachable) {
     status_.dcs_last_seen =
         std::chrono::duration_cast<seconds>(clock_.WallNow().time_since_epoch()).count();
@@ -296,7 +310,12 @@ void Agent::Publish(const ha::HaInput& in, const postgres::Observation& obs) {
 }
 
 void Agent::RunCycle() {
+  auto load_started = clock_.Now();
   auto cluster = dcs_.LoadCluster();
+  {
+    std::lock_guard lock(mutex_);
+    status_.metrics.dcs_load.Observe(duration<double>(clock_.Now() - load_started).count());
+  }
   if (!cluster.ok()) {
     PGHA_LOG_WARN("DCS is not accessible: {}", cluster.error().message());
   } else {
@@ -353,6 +372,7 @@ void Agent::RunCycle() {
     }
     last_reason_ = reason;
     last_cycle_ = clock_.Now();
+    ++status_.metrics.cycles;
   }
   // After a DCS failure this cycle, further DCS calls would each spend retry_timeout and push
   // back the next decision; a primary must get to that decision (demote) in time. So only a
@@ -823,8 +843,13 @@ bool Agent::Execute(const ha::Action& action, const ha::HaInput& in) {
       if (lock_released_) {
         return false;  // handed over: the key is not ours to renew
       }
+      auto renew_started = clock_.Now();
       auto renewed = dcs_.UpdateLeader(in.cluster);
       guard.unlock();
+      {
+        std::lock_guard lock(mutex_);
+        status_.metrics.dcs_renew.Observe(duration<double>(clock_.Now() - renew_started).count());
+      }
       if (!renewed.ok()) {
         PGHA_LOG_WARN("failed to update the leader lock: {}", renewed.error().message());
         dcs_failed_ = true;
@@ -862,6 +887,10 @@ bool Agent::Execute(const ha::Action& action, const ha::HaInput& in) {
       {
         std::lock_guard lock(mutex_);
         callback_role_ = "master";
+        auto& m = status_.metrics;
+        ++(in.cluster.failover ? m.switchovers : m.failovers);
+        m.last_promotion_seconds =
+            duration<double>(clock_.Now() - promotion_wanted_since_.value_or(in.now)).count();
       }
       Callback("on_role_change", false);
       // Old primaries rewind against our control file; it shows the new timeline only after a
@@ -938,10 +967,11 @@ bool Agent::Execute(const ha::Action& action, const ha::HaInput& in) {
       return true;
     }
     case ActionKind::kClearFailover: {
+      // Patroni empties the key ("{}") rather than deleting it; readers treat both alike.
       if (in.cluster.failover) {
-        auto deleted = dcs_.DeleteFailover(in.cluster.failover->mod_revision);
-        if (!deleted.ok()) {
-          PGHA_LOG_WARN("failed to remove the failover key: {}", deleted.error().message());
+        auto emptied = dcs_.SetFailoverValue("{}", in.cluster.failover->mod_revision);
+        if (!emptied.ok()) {
+          PGHA_LOG_WARN("failed to clear the failover key: {}", emptied.error().message());
         }
       }
       return true;
@@ -961,6 +991,7 @@ bool Agent::Execute(const ha::Action& action, const ha::HaInput& in) {
 Status Agent::HandOver(const std::string& candidate, const model::ClusterSnapshot& cluster,
                        const model::GlobalConfig& dynamic) {
   auto timeout = seconds(config_.postgresql.pg_ctl_timeout);
+  auto handover_started = clock_.Now();
   PGHA_LOG_INFO("manual failover: handing over to {}",
                 candidate.empty() ? std::string("the healthiest replica") : candidate);
   // Most dirty buffers are written now, while clients still run, so the shutdown checkpoint
@@ -1002,7 +1033,7 @@ Status Agent::HandOver(const std::string& candidate, const model::ClusterSnapsho
         "again as primary",
         Lsn(shutdown_checkpoint).ToString());
     if (cluster.failover) {
-      (void)dcs_.DeleteFailover(cluster.failover->mod_revision);
+      (void)dcs_.SetFailoverValue("{}", cluster.failover->mod_revision);
     }
     PGHA_RETURN_IF_ERROR(postgres_.WriteConfig(dynamic, false, nullptr));
     PGHA_RETURN_IF_ERROR(postgres_.Start(timeout));
@@ -1022,13 +1053,20 @@ Status Agent::HandOver(const std::string& candidate, const model::ClusterSnapsho
   }
   // Every replica has our last WAL or catches up on it: we rejoin without pg_rewind.
   rewind_needed_ = false;
+  auto record_handover = [this, started = handover_started] {
+    std::lock_guard lock(mutex_);
+    ++status_.metrics.handovers;
+    status_.metrics.last_handover_seconds = duration<double>(clock_.Now() - started).count();
+  };
   auto wait_for_leader = clock_.Now() + seconds(static_cast<int64_t>(ha_config_.ttl));
   while (clock_.Now() < wait_for_leader) {
     auto now = dcs_.LoadCluster();
     if (now.ok() && now->leader && now->leader->name != config_.name) {
       if (const auto* leader = now->LeaderMember()) {
         PGHA_LOG_INFO("following the new leader {}", leader->name);
-        return StartFollowing(dynamic, *leader);
+        auto started = StartFollowing(dynamic, *leader);
+        record_handover();
+        return started;
       }
     }
     std::this_thread::sleep_for(milliseconds(100));
@@ -1038,6 +1076,7 @@ Status Agent::HandOver(const std::string& candidate, const model::ClusterSnapsho
   SetFollowing("");
   PGHA_RETURN_IF_ERROR(postgres_.Start(timeout));
   AfterStart(true);
+  record_handover();
   return OkStatus();
 }
 

@@ -136,6 +136,7 @@ class Agent {
   postgres::Observation last_obs_;
   std::optional<MonoTime> last_lock_renewal_;
   std::optional<MonoTime> down_since_;
+  std::optional<MonoTime> promotion_wanted_since_;  // leader gone or switchover asked, first seen
   // Also written by long-action threads.
   std::atomic<bool> rewind_needed_{false};
   std::atomic<bool> rewind_failed_{false};

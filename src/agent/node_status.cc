@@ -55,6 +55,16 @@ nlohmann::ordered_json NodeStatus::ToPatroniJson() const {
   return out;
 }
 
+void HaMetrics::Histogram::Observe(double seconds) {
+  for (size_t i = 0; i < kDcsBuckets.size(); ++i) {
+    if (seconds <= kDcsBuckets[i]) {
+      ++buckets[i];
+    }
+  }
+  sum += seconds;
+  ++count;
+}
+
 bool RestartConditionsMet(const RestartConditions& conditions, const NodeStatus& status) {
   bool primary = status.has_lock && status.postgres_running && !status.in_recovery;
   if (conditions.role == "master" && !primary) {

@@ -3,12 +3,41 @@
 // replaces it whole under a mutex, readers take a copy.
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 
 namespace pgha::agent {
+
+// What pgha measures beyond Patroni's gauges, for GET /metrics.
+struct HaMetrics {
+  // Upper bounds (seconds) of the DCS request-duration histogram buckets.
+  static constexpr std::array<double, 12> kDcsBuckets = {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
+                                                         0.1,   0.25,   0.5,   1,    2.5,   5};
+  uint64_t cycles = 0;
+  // Promotions of this node: after the leader was lost (failover) or on request (switchover),
+  // with the time from noticing it to PostgreSQL accepting writes.
+  uint64_t failovers = 0;
+  uint64_t switchovers = 0;
+  double last_promotion_seconds = 0;
+  // Planned handovers away from this node, and how long the last took (checkpoint to following).
+  uint64_t handovers = 0;
+  double last_handover_seconds = 0;
+  // Every DCS read of the cluster and every lock renewal, by operation.
+  struct Histogram {
+    std::array<uint64_t, kDcsBuckets.size()> buckets{};  // cumulative counts, as Prometheus wants
+    double sum = 0;
+    uint64_t count = 0;
+    void Observe(double seconds);
+  };
+  Histogram dcs_load;
+  Histogram dcs_renew;
+  // On the leader: ttl minus the time since the last successful renewal (how long the lock is
+  // certainly still ours); absent elsewhere.
+  std::optional<double> lease_margin_seconds;
+};
 
 struct NodeStatus {
   std::string scope;
@@ -42,6 +71,8 @@ struct NodeStatus {
   std::optional<uint64_t> cluster_optime;  // from the DCS status key, for ?lag=
   // A restart scheduled through POST /restart {"schedule": ...}, as Patroni shows it (null: none).
   nlohmann::json scheduled_restart;
+  int64_t failover_priority = 1;
+  HaMetrics metrics;
 
   // The body of GET /patroni, in Patroni's shape and field order.
   nlohmann::ordered_json ToPatroniJson() const;

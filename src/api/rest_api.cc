@@ -8,6 +8,7 @@
 #include <set>
 
 #include "api/health.h"
+#include "api/metrics.h"
 #include "common/time_format.h"
 #include "model/cluster_view.h"
 #include "model/codec.h"
@@ -94,6 +95,12 @@ Reply HandleRead(const Request& request, const ApiState& state) {
       auto body = model::ClusterAsJson(*state.cluster);
       body["scope"] = state.node.scope;
       return JsonReply(200, body.dump());
+    }
+    if (request.path == "/metrics") {
+      Reply reply;
+      reply.body = RenderMetrics(state.node);
+      reply.content_type = "text/plain; version=0.0.4; charset=utf-8";
+      return reply;
     }
     if (request.path == "/history") {
       auto history = state.cluster ? model::HistoryToJson(state.cluster->history)

@@ -78,13 +78,32 @@ echo "acknowledged rows lost: $lost of $(wc -l <"$WORK/acked")"
 [ "$(rewinds "$old")" = "$rewinds_before" ] || fail "$old needed pg_rewind after a planned switchover"
 "${CTL[@]}" history | grep -q "$candidate" || fail "history does not record the switchover"
 
+step "switchover to any member (pghactl), to a named one (patronictl), to any (patronictl)"
+old=$(leader_now)
+out=$("${CTL[@]}" switchover pg-ha --force) || fail "pghactl switchover to any: $out"
+grep -q "Successfully switched over to" <<<"$out" || fail "pghactl switchover to any: $out"
+[ "$(leader_now)" != "$old" ] || fail "the leader is still $old"
+eventually 60 "the cluster settles" settled
 if [ ${#PCTL[@]} -gt 0 ]; then
-  step "patronictl switchover to any member"
   old=$(leader_now)
-  out=$("${PCTL[@]}" switchover pg-ha --force) || fail "patronictl switchover: $out"
-  grep -q "Successfully switched over to" <<<"$out" || fail "patronictl switchover: $out"
+  candidate=$(replicas_of "$old" | tail -1)
+  out=$("${PCTL[@]}" switchover pg-ha --leader "$old" --candidate "$candidate" --force) ||
+    fail "patronictl switchover: $out"
+  grep -q "Successfully switched over to \"$candidate\"" <<<"$out" || fail "patronictl switchover: $out"
+  eventually 60 "the cluster settles" settled
+  old=$(leader_now)
+  out=$("${PCTL[@]}" switchover pg-ha --force) || fail "patronictl switchover to any: $out"
+  grep -q "Successfully switched over to" <<<"$out" || fail "patronictl switchover to any: $out"
   [ "$(leader_now)" != "$old" ] || fail "the leader is still $old"
   eventually 60 "the cluster settles" settled
+
+  step "patronictl edit-config against pgha: the change reaches every node"
+  "${PCTL[@]}" edit-config pg-ha -p work_mem=5MB --force >/dev/null || fail "patronictl edit-config"
+  every_node_5mb() {
+    local i
+    for i in 0 1 2; do [ "$(sql "$((PG + i))" "SHOW work_mem")" = 5MB ] || return 1; done
+  }
+  eventually 30 "work_mem 5MB on every node" every_node_5mb
 fi
 
 step "a scheduled switchover fires at its time (pghactl)"
@@ -238,6 +257,19 @@ eventually 20 "the row reaches $second through $first" cascaded_row
 sed -i "/^  replicatefrom: $first\$/d" "$second_conf"
 "${CTL[@]}" reload pg-ha "$second" --force >/dev/null || fail "reload $second"
 eventually 30 "the cluster settles with $second back on the leader" settled
+
+step "/metrics of every node and HAProxy's pass promtool check metrics"
+for i in 0 1 2; do
+  curl -s "http://127.0.0.1:$((REST + i))/metrics" >"$WORK/metrics-$i" || fail "GET /metrics on pg-$i"
+  promtool check metrics <"$WORK/metrics-$i" || fail "promtool rejects pg-$i's /metrics"
+  grep -q "^patroni_postgres_running{scope=\"pg-ha\",name=\"pg-$i\"} 1$" "$WORK/metrics-$i" ||
+    fail "pg-$i's /metrics does not say PostgreSQL runs"
+done
+[ "$(cat "$WORK"/metrics-* | grep -c '^patroni_primary{.*} 1$')" = 1 ] || fail "not exactly one patroni_primary 1"
+cat "$WORK"/metrics-* | grep -q '^pgha_promotions_total{.*kind="switchover"} [1-9]' ||
+  fail "no switchover promotion counted"
+curl -s "http://127.0.0.1:$STATS/metrics" >"$WORK/metrics-haproxy"
+promtool check metrics <"$WORK/metrics-haproxy" || fail "promtool rejects HAProxy's /metrics"
 
 step "version"
 out=$("${CTL[@]}" version pg-ha) || fail "pghactl version: $out"
