@@ -13,7 +13,7 @@ PACKAGES=(
   libasio-dev libcpp-httplib-dev libssl-dev libgtest-dev libgmock-dev libbenchmark-dev
   # servers and tools the tests and the topology run for real
   postgresql-15 postgresql-client-15 etcd-server etcd-client haproxy prometheus patroni
-  openssl curl iproute2 procps
+  openssl curl iproute2 procps python3-psycopg2
 )
 
 missing=()
