@@ -45,6 +45,10 @@ sys.exit(0 if status.get("state") == "running" and len(streaming) == 2 else 1)'
 replicas_of() {  # leader -> the other two names, sorted
   for n in pg-0 pg-1 pg-2; do [ "$n" = "$1" ] || echo "$n"; done
 }
+# The first / last of them. (Not `replicas_of | head -1`: with pipefail, head closing the pipe
+# early can fail the assignment with SIGPIPE and stop the test.)
+first_replica_of() { local r; r=($(replicas_of "$1")); echo "${r[0]}"; }
+last_replica_of() { local r; r=($(replicas_of "$1")); echo "${r[1]}"; }
 leader_is() { [ "$(leader_now)" = "$1" ]; }
 writes_work() { sql "$WRITE" "SELECT NOT pg_is_in_recovery()" | grep -qx t; }
 rewinds() { grep -ci "pg_rewind" "$PGHA_STATE_DIR/log/$1.log" || true; }
@@ -54,7 +58,7 @@ eventually 60 "the cluster settles" settled
 step "planned switchover under a write load through $WRITE: no acknowledged row is lost"
 sql "$WRITE" "CREATE TABLE load_test(id bigint PRIMARY KEY)" >/dev/null || fail "create load_test"
 old=$(leader_now)
-candidate=$(replicas_of "$old" | head -1)
+candidate=$(first_replica_of "$old")
 rewinds_before=$(rewinds "$old")
 $PY "$SUPPORT/write_load.py" "$WRITE" "$WORK/acked" "$WORK/stop" >"$WORK/load.json" &
 LOAD_PID=$!
@@ -86,7 +90,7 @@ grep -q "Successfully switched over to" <<<"$out" || fail "pghactl switchover to
 eventually 60 "the cluster settles" settled
 if [ ${#PCTL[@]} -gt 0 ]; then
   old=$(leader_now)
-  candidate=$(replicas_of "$old" | tail -1)
+  candidate=$(last_replica_of "$old")
   out=$("${PCTL[@]}" switchover pg-ha --leader "$old" --candidate "$candidate" --force) ||
     fail "patronictl switchover: $out"
   grep -q "Successfully switched over to \"$candidate\"" <<<"$out" || fail "patronictl switchover: $out"
@@ -108,7 +112,7 @@ fi
 
 step "a scheduled switchover fires at its time (pghactl)"
 old=$(leader_now)
-candidate=$(replicas_of "$old" | tail -1)
+candidate=$(last_replica_of "$old")
 at_epoch=$(($(date +%s) + 8))
 at=$(date -u -d "@$at_epoch" +%Y-%m-%dT%H:%M:%S+00:00)
 out=$("${CTL[@]}" switchover pg-ha --candidate "$candidate" --scheduled "$at" --force) ||
@@ -136,7 +140,7 @@ out=$("${CTL[@]}" flush pg-ha switchover)
 grep -q "No pending scheduled switchover" <<<"$out" || fail "second flush: $out"
 
 step "a scheduled restart runs at its time (pghactl); another is flushed (patronictl flush)"
-replica=$(replicas_of "$(leader_now)" | head -1)
+replica=$(first_replica_of "$(leader_now)")
 rapi=http://127.0.0.1:$((REST + ${replica#pg-}))
 start_time() { curl -s -m 5 "$rapi/patroni" | $PY -c 'import json,sys; print(json.load(sys.stdin).get("postmaster_start_time", ""))'; }
 before=$(start_time)
@@ -164,13 +168,13 @@ eventually 60 "the cluster settles" settled
 
 step "failover to a named replica (pghactl, then patronictl)"
 old=$(leader_now)
-candidate=$(replicas_of "$old" | head -1)
+candidate=$(first_replica_of "$old")
 out=$("${CTL[@]}" failover pg-ha --candidate "$candidate" --force) || fail "pghactl failover: $out"
 grep -q "Successfully failed over to \"$candidate\"" <<<"$out" || fail "pghactl failover: $out"
 eventually 60 "the cluster settles" settled
 if [ ${#PCTL[@]} -gt 0 ]; then
   old=$(leader_now)
-  candidate=$(replicas_of "$old" | tail -1)
+  candidate=$(last_replica_of "$old")
   out=$("${PCTL[@]}" failover pg-ha --candidate "$candidate" --force) || fail "patronictl failover: $out"
   grep -q "Successfully failed over to \"$candidate\"" <<<"$out" || fail "patronictl failover: $out"
   eventually 60 "the cluster settles" settled
@@ -269,7 +273,12 @@ done
 cat "$WORK"/metrics-* | grep -q '^pgha_promotions_total{.*kind="switchover"} [1-9]' ||
   fail "no switchover promotion counted"
 curl -s "http://127.0.0.1:$STATS/metrics" >"$WORK/metrics-haproxy"
-promtool check metrics <"$WORK/metrics-haproxy" || fail "promtool rejects HAProxy's /metrics"
+# HAProxy 2.6's own output parses but has one lint finding (haproxy_process_failed_resolutions is
+# a counter without _total), which is HAProxy's to fix: require no parse error (exit 1) only.
+haproxy_check=0
+promtool check metrics <"$WORK/metrics-haproxy" >"$WORK/haproxy-lint" 2>&1 || haproxy_check=$?
+[ "$haproxy_check" = 0 ] || { [ "$haproxy_check" = 3 ] && ! grep -qv '^haproxy_.*should have "_total" suffix$' "$WORK/haproxy-lint"; } ||
+  fail "promtool rejects HAProxy's /metrics: $(cat "$WORK/haproxy-lint")"
 
 step "version"
 out=$("${CTL[@]}" version pg-ha) || fail "pghactl version: $out"
