@@ -50,7 +50,7 @@ replicas_of() {  # leader -> the other two names, sorted
 first_replica_of() { local r; r=($(replicas_of "$1")); echo "${r[0]}"; }
 last_replica_of() { local r; r=($(replicas_of "$1")); echo "${r[1]}"; }
 leader_is() { [ "$(leader_now)" = "$1" ]; }
-writes_work() { sql "$WRITE" "SELECT NOT pg_is_in_recovery()" | grep -qx t; }
+writes_work() { sql "$WRITE" "SELECT NOT pg_is_in_recovery()" | has -x t; }
 rewinds() { grep -ci "pg_rewind" "$PGHA_STATE_DIR/log/$1.log" || true; }
 
 eventually 60 "the cluster settles" settled
@@ -80,7 +80,7 @@ echo "acknowledged rows lost: $lost of $(wc -l <"$WORK/acked")"
 [ "$lost" = 0 ] || fail "$lost acknowledged rows are missing on the new primary"
 [ "$(wc -l <"$WORK/acked")" -gt 10 ] || fail "the write load acknowledged almost nothing"
 [ "$(rewinds "$old")" = "$rewinds_before" ] || fail "$old needed pg_rewind after a planned switchover"
-"${CTL[@]}" history | grep -q "$candidate" || fail "history does not record the switchover"
+"${CTL[@]}" history | has "$candidate" || fail "history does not record the switchover"
 
 step "switchover to any member (pghactl), to a named one (patronictl), to any (patronictl)"
 old=$(leader_now)
@@ -118,7 +118,7 @@ at=$(date -u -d "@$at_epoch" +%Y-%m-%dT%H:%M:%S+00:00)
 out=$("${CTL[@]}" switchover pg-ha --candidate "$candidate" --scheduled "$at" --force) ||
   fail "scheduled switchover: $out"
 grep -q "Switchover scheduled" <<<"$out" || fail "scheduled switchover: $out"
-"${CTL[@]}" list | grep -q "Switchover scheduled at:" || fail "list does not show the scheduled switchover"
+"${CTL[@]}" list | has "Switchover scheduled at:" || fail "list does not show the scheduled switchover"
 [ "$(leader_now)" = "$old" ] || fail "the switchover ran before its time"
 eventually 40 "the switchover to $candidate happens" leader_is "$candidate"
 [ "$(date +%s)" -ge "$at_epoch" ] || fail "the switchover ran before $at"
@@ -135,7 +135,7 @@ fi
 grep -q "Switchover scheduled" <<<"$out" || fail "scheduling: $out"
 out=$("${CTL[@]}" flush pg-ha switchover) || fail "pghactl flush: $out"
 grep -q "Success: scheduled switchover deleted" <<<"$out" || fail "pghactl flush: $out"
-"${CTL[@]}" list | grep -q "Switchover scheduled" && fail "the switchover is still scheduled"
+"${CTL[@]}" list | has "Switchover scheduled" && fail "the switchover is still scheduled"
 out=$("${CTL[@]}" flush pg-ha switchover)
 grep -q "No pending scheduled switchover" <<<"$out" || fail "second flush: $out"
 
@@ -147,8 +147,8 @@ before=$(start_time)
 at=$(date -u -d "@$(($(date +%s) + 6))" +%Y-%m-%dT%H:%M:%S+00:00)
 out=$("${CTL[@]}" restart pg-ha "$replica" --scheduled "$at" --force) || fail "scheduled restart: $out"
 grep -q "Success: restart scheduled on member $replica" <<<"$out" || fail "scheduled restart: $out"
-list_shows_schedule() { "${CTL[@]}" list | grep -q "Scheduled restart"; }
-curl -s "$rapi/patroni" | grep -q '"scheduled_restart"' || fail "/patroni does not show it"
+list_shows_schedule() { "${CTL[@]}" list | has "Scheduled restart"; }
+curl -s "$rapi/patroni" | has '"scheduled_restart"' || fail "/patroni does not show it"
 eventually 10 "list shows the scheduled restart" list_shows_schedule
 restarted() { local now; now=$(start_time); [ -n "$now" ] && [ "$now" != "$before" ]; }
 eventually 40 "$replica restarts at $at" restarted
@@ -163,7 +163,7 @@ else
   out=$("${CTL[@]}" flush pg-ha "$replica" restart --force) || fail "pghactl flush: $out"
 fi
 grep -q "Success: flush scheduled restart for member $replica" <<<"$out" || fail "flush restart: $out"
-curl -s "$rapi/patroni" | grep -q '"scheduled_restart"' && fail "the restart is still scheduled"
+curl -s "$rapi/patroni" | has '"scheduled_restart"' && fail "the restart is still scheduled"
 eventually 60 "the cluster settles" settled
 
 step "failover to a named replica (pghactl, then patronictl)"
@@ -254,7 +254,8 @@ print(" ".join(sorted(r["application_name"] for r in json.load(sys.stdin).get("r
 }
 cascading() { [ "$(streams_from "$first")" = "$second" ] && [ "$(streams_from "$leader")" = "$first" ]; }
 eventually 30 "$second streams from $first, $first from $leader" cascading
-"${CTL[@]}" topology | grep -q "^|   + $second " || fail "topology does not show the cascade: $("${CTL[@]}" topology)"
+"${CTL[@]}" topology | has "^|   + $second " || fail "topology does not show the cascade: $("${CTL[@]}" topology)"
+eventually 30 "writes through $WRITE reach the leader" writes_work  # HAProxy follows the last switchover
 sql "$WRITE" "INSERT INTO load_test VALUES (-1)" >/dev/null || fail "write for the cascade"
 cascaded_row() { [ "$(sql "$((PG + ${second#pg-}))" "SELECT count(*) FROM load_test WHERE id = -1")" = 1 ]; }
 eventually 20 "the row reaches $second through $first" cascaded_row
@@ -270,8 +271,9 @@ for i in 0 1 2; do
     fail "pg-$i's /metrics does not say PostgreSQL runs"
 done
 [ "$(cat "$WORK"/metrics-* | grep -c '^patroni_primary{.*} 1$')" = 1 ] || fail "not exactly one patroni_primary 1"
-cat "$WORK"/metrics-* | grep -q '^pgha_promotions_total{.*kind="switchover"} [1-9]' ||
+cat "$WORK"/metrics-* | has '^pgha_promotions_total{.*kind="switchover"} [1-9]' ||
   fail "no switchover promotion counted"
+echo "last promotion / handover per node (s): $(grep -h '^pgha_last_\(promotion\|handover\)_duration_seconds' "$WORK"/metrics-* | sed 's/{scope="pg-ha",name=/ /; s/}//' | tr '\n' ';')"
 curl -s "http://127.0.0.1:$STATS/metrics" >"$WORK/metrics-haproxy"
 # HAProxy 2.6's own output parses but has one lint finding (haproxy_process_failed_resolutions is
 # a counter without _total), which is HAProxy's to fix: require no parse error (exit 1) only.
@@ -279,6 +281,18 @@ haproxy_check=0
 promtool check metrics <"$WORK/metrics-haproxy" >"$WORK/haproxy-lint" 2>&1 || haproxy_check=$?
 [ "$haproxy_check" = 0 ] || { [ "$haproxy_check" = 3 ] && ! grep -qv '^haproxy_.*should have "_total" suffix$' "$WORK/haproxy-lint"; } ||
   fail "promtool rejects HAProxy's /metrics: $(cat "$WORK/haproxy-lint")"
+
+# Every metric the alert rules and the Grafana dashboard query is exposed by an agent or HAProxy.
+cat "$WORK"/metrics-* | $PY -c '
+import json, re, sys
+exposed = {line.split("{")[0].split(" ")[0] for line in sys.stdin if line[:1].isalpha()}
+texts = [t["expr"] for p in json.load(open(sys.argv[1]))["panels"] for t in p["targets"]]
+texts.append(open(sys.argv[2]).read())
+wanted = {m for t in texts for m in re.findall(r"\b(?:patroni|pgha|haproxy)_[a-z_]+\b", t)}
+missing = sorted(wanted - exposed)
+sys.exit("not exposed: " + " ".join(missing) if missing else 0)' \
+  "$REPO/deploy/grafana/pgha-cluster.json" "$REPO/deploy/prometheus/pgha-rules.yml" ||
+  fail "the dashboard or the rules query metrics nobody exposes"
 
 step "version"
 out=$("${CTL[@]}" version pg-ha) || fail "pghactl version: $out"

@@ -42,8 +42,25 @@ step "HAProxy: exactly one server up for writes, two for reads"
 stats=$(curl -s "http://127.0.0.1:$STATS/;csv" | awk -F, '$1 ~ /^(primary|replicas)$/ && $2 ~ /^pg-/ {print $1, $18}')
 [ "$(grep -c '^primary UP' <<<"$stats")" = 1 ] || fail "write backend: $stats"
 [ "$(grep -c '^replicas UP' <<<"$stats")" = 2 ] || fail "read backend: $stats"
-curl -s "http://127.0.0.1:$STATS/metrics" | grep -q '^haproxy_backend_active_servers{proxy="primary"} 1' ||
+curl -s "http://127.0.0.1:$STATS/metrics" | has '^haproxy_backend_active_servers{proxy="primary"} 1' ||
   fail "HAProxy's Prometheus endpoint does not report one active write server"
+
+step "Prometheus (port $PROM) scrapes every agent, HAProxy and etcd, with the alert rules loaded"
+targets_up() {
+  curl -s -m 5 "http://127.0.0.1:$PROM/api/v1/targets" | /usr/bin/python3 -c '
+import json, sys
+active = json.load(sys.stdin)["data"]["activeTargets"]
+jobs = sorted(t["labels"]["job"] for t in active if t["health"] == "up")
+sys.exit(0 if jobs == ["etcd"] * 3 + ["haproxy"] + ["pgha"] * 3 else 1)'
+}
+eventually 60 "all 7 Prometheus targets up" targets_up
+curl -s "http://127.0.0.1:$PROM/api/v1/rules" | has '"name":"PghaMoreThanOnePrimary"' ||
+  fail "Prometheus did not load the alert rules"
+prom_primaries() {
+  [ "$(curl -s "http://127.0.0.1:$PROM/api/v1/query" --data-urlencode 'query=sum(patroni_primary)' |
+    /usr/bin/python3 -c 'import json,sys; r=json.load(sys.stdin)["data"]["result"]; print(r[0]["value"][1] if r else "")')" = 1 ]
+}
+eventually 30 "Prometheus sees exactly one primary" prom_primaries
 
 step "pghactl's read-only verbs, and the same table as Debian's patronictl"
 leader_port=$(sql "$WRITE" "SELECT inet_server_port()")
@@ -52,10 +69,10 @@ leader_port=$(sql "$WRITE" "SELECT inet_server_port()")
   fail "pghactl query on the leader"
 [ "$(printf '%s\n' "$POSTGRES_PASSWORD" | "${CTL[@]}" query -r replica -U postgres --password -c 'SELECT pg_is_in_recovery()' 2>/dev/null | tail -1)" = t ] ||
   fail "pghactl query -r replica"
-"${CTL[@]}" show-config | grep -qx 'ttl: 6' || fail "pghactl show-config"
+"${CTL[@]}" show-config | has -x 'ttl: 6' || fail "pghactl show-config"
 [ "$("${CTL[@]}" topology | grep -c '| + pg-')" = 2 ] || fail "pghactl topology: $("${CTL[@]}" topology)"
 "${CTL[@]}" history -f json | python3 -c 'import json,sys; assert json.load(sys.stdin) == []' || fail "pghactl history"
-"$BIN/pghactl" --dcs-url "etcd3://127.0.0.1:$ETCD" list pg-ha | grep -q "| Leader " || fail "pghactl --dcs-url"
+"$BIN/pghactl" --dcs-url "etcd3://127.0.0.1:$ETCD" list pg-ha | has "| Leader " || fail "pghactl --dcs-url"
 out=$("$BIN/pghactl" -c "$WORK/missing.yml" list 2>&1) && fail "pghactl succeeded with a missing -c file"
 grep -q "not existing" <<<"$out" || fail "pghactl with a missing -c file: $out"
 if command -v patronictl >/dev/null; then
@@ -76,11 +93,11 @@ grep -q "loop_wait + 2\*retry_timeout <= ttl" <<<"$out" || fail "the refusal doe
 "${CTL[@]}" edit-config -p max_connections=120 --force >/dev/null || fail "edit-config max_connections"
 all_pending() { [ "$("${CTL[@]}" list -f json | grep -o '"Pending restart": "\*"' | wc -l)" = 3 ]; }
 eventually 30 "pending restart shown for all three members" all_pending
-curl -s "http://127.0.0.1:$REST/patroni" | grep -q '"pending_restart": *true' ||
+curl -s "http://127.0.0.1:$REST/patroni" | has '"pending_restart": *true' ||
   fail "/patroni does not show pending_restart"
 out=$("${CTL[@]}" restart pg-ha --pending --force) || fail "pghactl restart --pending: $out"
 [ "$(grep -c '^Success: restart on member' <<<"$out")" = 3 ] || fail "pghactl restart: $out"
-none_pending() { ! "${CTL[@]}" list -f json | grep -q 'Pending restart'; }
+none_pending() { ! "${CTL[@]}" list -f json | has 'Pending restart'; }
 eventually 30 "pending restart cleared by the restart" none_pending
 [ "$(sql "$((PG + 1))" "SHOW max_connections")" = 120 ] || fail "max_connections not applied by restart"
 out=$("${CTL[@]}" restart pg-ha -r replica --pg-version 9.6.1 --force) && fail "restart ran despite --pg-version"
@@ -112,8 +129,8 @@ fi
 
 step "pause (pghactl and patronictl): a dead primary postmaster is not replaced; resume restarts it"
 "${CTL[@]}" pause --wait >/dev/null || fail "pghactl pause"
-"${CTL[@]}" list | grep -q "Maintenance mode: on" || fail "list does not show maintenance mode"
-curl -s "http://127.0.0.1:$REST/patroni" | grep -q '"pause": *true' || fail "/patroni does not show pause"
+"${CTL[@]}" list | has "Maintenance mode: on" || fail "list does not show maintenance mode"
+curl -s "http://127.0.0.1:$REST/patroni" | has '"pause": *true' || fail "/patroni does not show pause"
 out=$("${CTL[@]}" pause 2>&1) && fail "pausing twice succeeded"
 grep -q "already paused" <<<"$out" || fail "second pause: $out"
 paused_leader=$(for i in 0 1 2; do [ "$(code "http://127.0.0.1:$((REST + i))/leader")" != 200 ] || echo "pg-$i"; done)
@@ -123,7 +140,7 @@ sleep 10  # ttl 6: unpaused, a replica would have been promoted by now
 for i in 0 1 2; do
   [ "$(code -X OPTIONS "http://127.0.0.1:$((REST + i))/primary")" = 503 ] || fail "pg-$i was promoted while paused"
 done
-"${CTL[@]}" list -f json | grep -q "\"Member\": \"$paused_leader\", [^}]*\"Role\": \"Leader\"" ||
+"${CTL[@]}" list -f json | has "\"Member\": \"$paused_leader\", [^}]*\"Role\": \"Leader\"" ||
   fail "the leader lost its lock while paused"
 if command -v patronictl >/dev/null; then
   patronictl -c "$PGHA_STATE_DIR/config/pg-0.yml" resume --wait >/dev/null || fail "patronictl resume"
@@ -145,7 +162,7 @@ auth=(-u "$RESTAPI_USER:$RESTAPI_PASSWORD")
   fail "a 3 MB body must be 413"
 [ "$(code -X POST -d '{}' "$api/no-such-endpoint")" = 501 ] || fail "unknown POST endpoint must be 501"
 [ "$(code "$api/no-such-endpoint")" = 503 ] || fail "unknown GET path must be 503 (as Patroni)"
-curl -s -X POST -d '{bad' "$api/switchover" | grep -q '"error"' || fail "errors must be JSON"
+curl -s -X POST -d '{bad' "$api/switchover" | has '"error"' || fail "errors must be JSON"
 printf 'GARBAGE\r\n\r\n' | timeout 5 bash -c "cat >/dev/tcp/127.0.0.1/$REST" || true
 [ "$(code "$api/health")" = 200 ] || fail "node unhealthy after bad requests"
 [ "$(curl -s "$api/cluster" | python3 -c 'import json,sys; print(len(json.load(sys.stdin)["members"]))')" = 3 ] ||
@@ -189,7 +206,7 @@ survivors=$(for n in pg-0 pg-1 pg-2 etcd-1 etcd-2 etcd-3 haproxy; do [ "$n" = "$
 "$CLUSTER" up >/dev/null || fail "up after the crash failed"
 still=$(for n in pg-0 pg-1 pg-2 etcd-1 etcd-2 etcd-3 haproxy; do [ "$n" = "$leader" ] || cat "$PGHA_STATE_DIR/run/$n.pid"; done | sort | tr '\n' ' ')
 [ "$survivors" = "$still" ] || fail "up restarted running components"
-"${CTL[@]}" list -f json | grep -q "\"Member\": \"$leader\", \"Host\": \"[^\"]*\", \"Role\": \"Replica\", \"State\": \"running\"" ||
+"${CTL[@]}" list -f json | has "\"Member\": \"$leader\", \"Host\": \"[^\"]*\", \"Role\": \"Replica\", \"State\": \"running\"" ||
   fail "$leader did not rejoin as a running replica"
 
 step "down stops everything; up brings the same data back"

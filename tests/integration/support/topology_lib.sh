@@ -44,6 +44,15 @@ fail() {
 }
 step() { echo "=== $*"; }
 
+# `producer | has PATTERN`: like `grep -q`, but reads all its input first. With pipefail, a
+# `grep -q` that exits at the first match can fail the pipeline: the producer (curl, cat,
+# pghactl) gets EPIPE or SIGPIPE writing the rest.
+has() {
+  local input
+  input=$(cat)
+  grep -q "$@" <<<"$input"
+}
+
 port_free() { ! ss -Htln "sport = :$1" | grep -q .; }
 
 # Bases whose every derived port is free: etcd B,B+1 (+100, +200); PostgreSQL P..P+2;
@@ -56,11 +65,11 @@ pick_ports() {
     r=$((20000 + RANDOM % 4500)); w=$((25000 + RANDOM % 4500))
     ok=1
     for port in $b $((b + 1)) $((b + 100)) $((b + 101)) $((b + 200)) $((b + 201)) \
-      $p $((p + 1)) $((p + 2)) $r $((r + 1)) $((r + 2)) $w $((w + 1)) $((w + 2)); do
+      $p $((p + 1)) $((p + 2)) $r $((r + 1)) $((r + 2)) $w $((w + 1)) $((w + 2)) $((w + 3)); do
       port_free "$port" || ok=0
     done
     if [ "$ok" = 1 ]; then
-      ETCD=$b PG=$p REST=$r WRITE=$w READ=$((w + 1)) STATS=$((w + 2))
+      ETCD=$b PG=$p REST=$r WRITE=$w READ=$((w + 1)) STATS=$((w + 2)) PROM=$((w + 3))
       return 0
     fi
   done
@@ -76,6 +85,7 @@ ETCD_CLIENT_PORT=$2
 ETCD_PEER_PORT=$(($2 + 1))
 PATRONI_RESTAPI_PORT=$4
 HAPROXY_METRICS_HOST_PORT=$7
+PROMETHEUS_PORT=$(($5 + 3))
 SCOPE=pg-ha
 PGHA_BIND_HOST=127.0.0.1
 PGHA_TTL=6
