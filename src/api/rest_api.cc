@@ -261,10 +261,28 @@ std::string WhyFailoverImpossible(const model::ClusterSnapshot& cluster, const s
       return action + " is not possible: cluster does not have members except leader";
     }
   }
+  // Beyond Patroni (which checks only reachability and nofailover here): a candidate more than
+  // maximum_lag_on_failover behind the last leader position is refused now, with the reason,
+  // instead of the leader giving up on it after the caller waited.
+  uint64_t optime = cluster.status.optime.value_or(0);
+  auto max_lag = static_cast<uint64_t>(cluster.EffectiveConfig().maximum_lag_on_failover());
+  std::string lagging;
   for (const auto& status : controller.FetchStatuses(members)) {
-    if (status.reachable && !status.nofailover) {
-      return "";
+    if (!status.reachable || status.nofailover) {
+      continue;
     }
+    if (status.wal_position > 0 && optime > status.wal_position &&
+        optime - status.wal_position > max_lag) {
+      lagging = fmt::format(
+          "{} is lagging {} bytes behind the leader, more than "
+          "maximum_lag_on_failover ({})",
+          status.name, optime - status.wal_position, max_lag);
+      continue;
+    }
+    return "";
+  }
+  if (!candidate.empty() && !lagging.empty()) {
+    return action + " is not possible: " + lagging;
   }
   return action + " is not possible: no good candidates have been found";
 }

@@ -5,6 +5,7 @@
 
 #include <gtest/gtest.h>
 
+#include <map>
 #include <set>
 
 #include "common/strings.h"
@@ -234,6 +235,8 @@ class FakeController : public Controller {
       peer.name = m.name;
       peer.reachable = !unreachable.contains(m.name);
       peer.running = true;
+      auto at = wal_positions.find(m.name);
+      peer.wal_position = at != wal_positions.end() ? at->second : 0;
       out.push_back(peer);
     }
     return out;
@@ -266,6 +269,7 @@ class FakeController : public Controller {
   std::vector<std::string> failover_writes;
   std::optional<std::string> leader_after_failover;  // the lock moves when the key is written
   std::set<std::string> unreachable;
+  std::map<std::string, uint64_t> wal_positions;  // 0 (unknown) when not listed
   WallTime now = *ParseIsoTimestamp("2026-11-26T10:00:00+00:00");
   int sleeps = 0;
   int reloads = 0;
@@ -557,6 +561,17 @@ TEST_F(FailoverApiTest, RefusalsCarryPatronisTexts) {
     EXPECT_EQ(reply.status, c.status) << c.body.dump();
     EXPECT_EQ(reply.body, c.text) << c.body.dump();
   }
+  EXPECT_TRUE(node.failover_writes.empty());
+
+  // A named candidate too far behind the last leader position: 412 with the reason.
+  node.cluster.status.optime = 100000000;
+  node.wal_positions[replicas[0]] = 100000000 - 2 * 1048576;
+  Reply lagging =
+      Post("/switchover", json({{"leader", leader}, {"candidate", replicas[0]}}).dump());
+  EXPECT_EQ(lagging.status, 412);
+  EXPECT_EQ(lagging.body, "switchover is not possible: " + replicas[0] +
+                              " is lagging 2097152 bytes behind the leader, more than "
+                              "maximum_lag_on_failover (1048576)");
   EXPECT_TRUE(node.failover_writes.empty());
 
   for (const auto& name : replicas) {
