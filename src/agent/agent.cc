@@ -386,9 +386,18 @@ void Agent::RunCycle() {
   }
   if (steady) {
     ApplyParameterChanges(input);
-    // A replica keeps slots for the members that cascade from it (replicatefrom).
+    // A replica keeps slots for the members that cascade from it (replicatefrom); the query
+    // runs only when that set changes (or PostgreSQL restarted), not every cycle.
     if (last_obs_.running && last_obs_.in_recovery && dynamic_.use_slots() && input.dcs_reachable) {
-      (void)postgres_.SyncReplicationSlots(ha::SlotMembers(input.cluster, config_.name, false));
+      auto wanted = ha::SlotMembers(input.cluster, config_.name, false);
+      if (!replica_slots_synced_ || replica_slots_synced_->first != wanted ||
+          replica_slots_synced_->second != last_obs_.postmaster_start_time) {
+        if (postgres_.SyncReplicationSlots(wanted).ok()) {
+          replica_slots_synced_ = std::make_pair(wanted, last_obs_.postmaster_start_time);
+        }
+      }
+    } else {
+      replica_slots_synced_.reset();
     }
   }
   if (input.dcs_reachable && !dcs_failed_) {

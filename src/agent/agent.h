@@ -14,6 +14,8 @@
 #include <optional>
 #include <string>
 #include <thread>
+#include <utility>
+#include <vector>
 
 #include "agent/callback_runner.h"
 #include "agent/node_status.h"
@@ -143,7 +145,10 @@ class Agent {
   std::atomic<bool> clone_from_leader_{false};  // the next clone skips clonefrom members
   std::atomic<bool> starting_{false};           // while pg_ctl start runs during bootstrap
   std::optional<double> recheck_in_;            // from the last decision: wake before loop_wait
-  std::optional<double> restart_recheck_in_;    // a scheduled restart falls due sooner
+  std::optional<double> restart_recheck_in_;
+  // The cascading slots a replica last created, and for which postmaster start.
+  std::optional<std::pair<std::vector<std::string>, std::string>>
+      replica_slots_synced_;  // a scheduled restart falls due sooner
   std::string last_status_written_;
   int64_t last_history_timeline_ = 0;
   MonoTime last_cycle_{};
