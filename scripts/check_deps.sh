@@ -27,7 +27,7 @@ check_only_in() {  # header-pattern allowed-dir
     fail=1
   fi
 }
-check_only_in 'httplib.h' '(dcs/etcd3|api/http)'
+check_only_in 'httplib.h' '(dcs/etcd3|api/http|metrics/http)'
 check_only_in 'libpq-fe.h' 'postgres'
 check_only_in 'yaml-cpp' 'config'
 [ "$fail" = 0 ] && echo "deps: the dependency rule holds"

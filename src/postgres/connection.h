@@ -6,9 +6,11 @@
 #include <string>
 #include <vector>
 
+#include "common/clock.h"
 #include "common/result.h"
 
 struct pg_conn;
+struct pg_result;
 
 namespace pgha::postgres {
 
@@ -23,6 +25,11 @@ class Connection {
  public:
   // `conninfo` is a libpq connection string; `connect_timeout` is added when absent.
   static Result<std::unique_ptr<Connection>> Open(const std::string& conninfo);
+  // The same, giving up at `deadline` whatever the server does (a server that accepts and then
+  // says nothing included); libpq's connect_timeout counts each address separately.
+  // `fallback_application_name` names the session unless the conninfo does.
+  static Result<std::unique_ptr<Connection>> Open(const std::string& conninfo, MonoTime deadline,
+                                                  const std::string& fallback_application_name);
   ~Connection();
   Connection(const Connection&) = delete;
   Connection& operator=(const Connection&) = delete;
@@ -33,12 +40,19 @@ class Connection {
   // The same, with the column names (for printing arbitrary queries).
   Result<ResultSet> QueryWithColumns(const std::string& sql,
                                      const std::vector<std::string>& params = {});
+  // The same, giving up at `deadline` with a Timeout error; the connection is then broken
+  // (ok() is false) since the server may still be sending the answer.
+  Result<ResultSet> QueryWithColumns(const std::string& sql, MonoTime deadline);
   Status Execute(const std::string& sql, const std::vector<std::string>& params = {});
   bool ok() const;
+  // "host:port" as the connection resolved them (a socket directory for Unix sockets).
+  std::string ServerAddress() const;
 
  private:
   explicit Connection(pg_conn* conn) : conn_(conn) {}
+  Result<ResultSet> TakeResult(pg_result* result);
   pg_conn* conn_;
+  bool broken_ = false;
 };
 
 // Quotes a libpq connection-string value ('...' with \ and ' escaped).
