@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The seed's `docker-compose up -d`, with processes on this machine:
-#   cluster.sh up      start whatever is not running (3 etcd, 3 PostgreSQL + pgha, HAProxy),
+#   cluster.sh up      start whatever is not running (3 etcd, 3 PostgreSQL + pgha, HAProxy,
+#                      3 pgha-exporter, Prometheus),
 #                      wait until the cluster is healthy, print the endpoints and `pghactl list`
 #   cluster.sh down    stop everything it started; data stays
 #   cluster.sh status  what runs, on which port
@@ -20,6 +21,7 @@ HAPROXY_CFG=$REPO/deploy/haproxy.cfg
 RUN=$STATE/run
 NODES=(pg-0 pg-1 pg-2)
 ETCDS=(etcd-1 etcd-2 etcd-3)
+EXPORTERS=(exporter-0 exporter-1 exporter-2)
 HEALTH_TIMEOUT=${PGHA_HEALTH_TIMEOUT:-180}
 
 say() { printf '%s\n' "$*"; }
@@ -41,6 +43,7 @@ load_settings() {
   PATRONI_RESTAPI_PORT=${PATRONI_RESTAPI_PORT:-8008}
   HAPROXY_METRICS_HOST_PORT=${HAPROXY_METRICS_HOST_PORT:-8484}
   PROMETHEUS_PORT=${PROMETHEUS_PORT:-9090}
+  POSTGRES_EXPORTER_PORT=${POSTGRES_EXPORTER_PORT:-9187}
   SCOPE=${SCOPE:-pg-ha}
   PGHA_BIND_HOST=${PGHA_BIND_HOST:-127.0.0.1}
   PGHA_TTL=${PGHA_TTL:-10}
@@ -48,7 +51,7 @@ load_settings() {
   PGHA_RETRY_TIMEOUT=${PGHA_RETRY_TIMEOUT:-3}
   local v
   for v in POSTGRES_PORT POSTGRES_WRITE_HOST_PORT POSTGRES_READ_HOST_PORT ETCD_CLIENT_PORT \
-    ETCD_PEER_PORT PATRONI_RESTAPI_PORT HAPROXY_METRICS_HOST_PORT PROMETHEUS_PORT; do
+    ETCD_PEER_PORT PATRONI_RESTAPI_PORT HAPROXY_METRICS_HOST_PORT PROMETHEUS_PORT POSTGRES_EXPORTER_PORT; do
     [[ ${!v} =~ ^[0-9]+$ ]] && [ "${!v}" -gt 0 ] && [ "${!v}" -lt 65536 ] ||
       die "$ENV_FILE: $v=${!v} is not a port number"
   done
@@ -97,6 +100,7 @@ etcd_client_port() { echo $((ETCD_CLIENT_PORT + 100 * $1)); }
 etcd_peer_port() { echo $((ETCD_PEER_PORT + 100 * $1)); }
 pg_port() { echo $((POSTGRES_PORT + $1)); }
 rest_port() { echo $((PATRONI_RESTAPI_PORT + $1)); }
+exporter_port() { echo $((POSTGRES_EXPORTER_PORT + $1)); }
 
 etcd_endpoints() {
   local i out=""
@@ -108,11 +112,14 @@ etcd_endpoints() {
 
 pid_of() { cat "$RUN/$1.pid" 2>/dev/null || true; }
 
-# Running, and really ours: the command line names this state directory (a recycled PID does not).
+# Running, and really ours: the command line names this state directory, or (for programs whose
+# arguments cannot name it) the environment launch() gave it does; a recycled PID has neither.
 is_running() {
   local pid
   pid=$(pid_of "$1")
-  [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null && tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -qF "$STATE/"
+  [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null || return 1
+  tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -F "$STATE/" >/dev/null ||
+    tr '\0' '\n' <"/proc/$pid/environ" 2>/dev/null | grep -xF "PGHA_LAUNCHED_BY=$STATE" >/dev/null
 }
 
 port_in_use() { ss -Htln "sport = :$1" 2>/dev/null | grep -q .; }
@@ -123,7 +130,7 @@ who_listens() { ss -Htlnp "sport = :$1" 2>/dev/null | grep -o 'users:(([^)]*' | 
 launch() {
   local name=$1
   shift
-  setsid "$@" >>"$STATE/log/$name.log" 2>&1 </dev/null &
+  PGHA_LAUNCHED_BY=$STATE setsid "$@" >>"$STATE/log/$name.log" 2>&1 </dev/null &
   echo $! >"$RUN/$name.pid"
   STARTED+=("$name")
 }
@@ -181,6 +188,7 @@ check_dependencies() {
   [ -x "$PG_BIN/postgres" ] || missing+=("$PG_BIN/postgres (postgresql-15)")
   [ -x "$BIN/pgha" ] || missing+=("$BIN/pgha (run: make build)")
   [ -x "$BIN/pghactl" ] || missing+=("$BIN/pghactl (run: make build)")
+  [ -x "$BIN/pgha-exporter" ] || missing+=("$BIN/pgha-exporter (run: make build)")
   id postgres >/dev/null 2>&1 || missing+=("the postgres OS user (postgresql-15)")
   [ "${#missing[@]}" -eq 0 ] || die "missing: ${missing[*]}. Run scripts/setup.sh (or make up)."
   [ "$(id -u)" -eq 0 ] || die "run as root: PostgreSQL and pgha are started as the postgres user"
@@ -202,6 +210,12 @@ check_ports() {
           busy+=("$port (for ${NODES[$i]}; used by $(who_listens "$port"))")
         fi
       done
+    fi
+  done
+  for i in 0 1 2; do
+    if ! is_running "${EXPORTERS[$i]}"; then
+      port=$(exporter_port $i)
+      port_in_use "$port" && busy+=("$port (for ${EXPORTERS[$i]}; used by $(who_listens "$port"))")
     fi
   done
   if ! is_running haproxy; then
@@ -376,17 +390,38 @@ start_node() {
     env HOME=/var/lib/postgresql "$BIN/pgha" "$STATE/config/$name.yml"
 }
 
+# pgha-exporter for node i, as postgres_exporter runs beside each node in the seed; the password
+# reaches it in a file only the postgres user reads, not on a command line.
+start_exporter() {
+  local i=$1
+  (umask 077 && printf '%s\n' "$POSTGRES_PASSWORD" >"$STATE/config/exporter.pass")
+  chown postgres:postgres "$STATE/config/exporter.pass"
+  launch "${EXPORTERS[$i]}" setpriv --reuid=postgres --regid=postgres --init-groups \
+    env DATA_SOURCE_URI="$PGHA_BIND_HOST:$(pg_port "$i")/postgres" DATA_SOURCE_USER="$POSTGRES_USER" \
+    DATA_SOURCE_PASS_FILE="$STATE/config/exporter.pass" \
+    "$BIN/pgha-exporter" --web.listen-address="$PGHA_BIND_HOST:$(exporter_port "$i")"
+}
+
+exporters_up() {
+  local i
+  for i in 0 1 2; do
+    curl -s -m 2 "http://$PGHA_BIND_HOST:$(exporter_port $i)/metrics" 2>/dev/null | grep -x 'pg_up 1' >/dev/null || return 1
+  done
+}
+
 start_haproxy() {
   export_haproxy_env
   haproxy -c -q -f "$HAPROXY_CFG" || die "HAProxy refuses $HAPROXY_CFG"
   launch haproxy haproxy -W -db -f "$HAPROXY_CFG" -p "$RUN/haproxy.haproxy-pid"
 }
 
-# Scrapes every agent's /metrics, HAProxy's and etcd's, with the alert rules of deploy/prometheus.
+# Scrapes every agent's /metrics, the exporters', HAProxy's and etcd's, with the alert rules of
+# deploy/prometheus.
 write_prometheus_config() {
-  local i agents="" etcds=""
+  local i agents="" etcds="" exporters=""
   for i in 0 1 2; do
     agents+="${agents:+, }'$PGHA_BIND_HOST:$(rest_port $i)'"
+    exporters+="${exporters:+, }'$PGHA_BIND_HOST:$(exporter_port $i)'"
     etcds+="${etcds:+, }'$PGHA_BIND_HOST:$(etcd_client_port $i)'"
   done
   cat >"$STATE/config/prometheus.yml" <<EOF
@@ -400,6 +435,9 @@ scrape_configs:
   - job_name: pgha
     static_configs:
       - targets: [$agents]
+  - job_name: postgres
+    static_configs:
+      - targets: [$exporters]
   - job_name: haproxy
     static_configs:
       - targets: ['$PGHA_BIND_HOST:$HAPROXY_METRICS_HOST_PORT']
@@ -440,6 +478,9 @@ cmd_up() {
     write_node_config "$i"
     if ! is_running "${NODES[$i]}"; then start_node "${NODES[$i]}"; started_any=1; fi
   done
+  for i in 0 1 2; do
+    if ! is_running "${EXPORTERS[$i]}"; then start_exporter "$i"; started_any=1; fi
+  done
   if ! is_running haproxy; then start_haproxy; started_any=1; fi
   if ! is_running prometheus; then start_prometheus; started_any=1; fi
 
@@ -447,6 +488,7 @@ cmd_up() {
   say "Waiting for one primary and two replicas..."
   wait_for "one primary and two streaming replicas" "$HEALTH_TIMEOUT" cluster_healthy
   wait_for "HAProxy to route to 1 primary and 2 replicas" 60 router_healthy
+  wait_for "the exporters to reach their PostgreSQL" 60 exporters_up
   wait_for "Prometheus to be ready" 60 prometheus_ready
   trap - EXIT
   print_endpoints
@@ -459,6 +501,7 @@ print_endpoints() {
   say "  reads    psql -h $PGHA_BIND_HOST -p $POSTGRES_READ_HOST_PORT -U $POSTGRES_USER"
   say "  HAProxy  http://$PGHA_BIND_HOST:$HAPROXY_METRICS_HOST_PORT/ (stats)  /metrics (Prometheus)"
   say "  REST     http://$PGHA_BIND_HOST:$(rest_port 0)  :$(rest_port 1)  :$(rest_port 2)   (/metrics)"
+  say "  exporters http://$PGHA_BIND_HOST:$(exporter_port 0)/metrics  :$(exporter_port 1)  :$(exporter_port 2)"
   say "  Prometheus http://$PGHA_BIND_HOST:$PROMETHEUS_PORT/ (targets, alerts)"
   say "  etcd     $(etcd_endpoints)"
   say "  pghactl  $BIN/pghactl -c $STATE/config/pg-0.yml list"
@@ -476,6 +519,7 @@ cmd_down() {
   done
   stop_component prometheus
   stop_component haproxy
+  for name in "${EXPORTERS[@]}"; do stop_component "$name"; done
   for name in "${NODES[@]}"; do
     [ "$name" = "$leader" ] || { stop_component "$name"; stop_orphan_postmaster "$name"; }
   done
@@ -500,6 +544,11 @@ cmd_status() {
   printf '%-8s %-8s pid %-8s write %s  read %s  stats %s\n' haproxy \
     "$(is_running haproxy && echo running || echo stopped)" "$(is_running haproxy && pid_of haproxy || echo -)" \
     "$POSTGRES_WRITE_HOST_PORT" "$POSTGRES_READ_HOST_PORT" "$HAPROXY_METRICS_HOST_PORT"
+  for i in 0 1 2; do
+    name=${EXPORTERS[$i]}
+    printf '%-10s %-8s pid %-8s metrics %s\n' "$name" "$(is_running "$name" && echo running || echo stopped)" \
+      "$(is_running "$name" && pid_of "$name" || echo -)" "$(exporter_port $i)"
+  done
   printf '%-8s %-8s pid %-8s web %s\n' prometheus \
     "$(is_running prometheus && echo running || echo stopped)" "$(is_running prometheus && pid_of prometheus || echo -)" \
     "$PROMETHEUS_PORT"

@@ -13,6 +13,7 @@ PACKAGES=(
   libasio-dev libcpp-httplib-dev libssl-dev libgtest-dev libgmock-dev libbenchmark-dev
   # servers and tools the tests and the topology run for real
   postgresql-15 postgresql-client-15 etcd-server etcd-client haproxy prometheus patroni
+  prometheus-postgres-exporter bc
   openssl curl iproute2 procps python3-psycopg2
 )
 
@@ -54,4 +55,9 @@ trap cleanup EXIT
 export DEBIAN_FRONTEND=noninteractive
 $SUDO apt-get update -qq
 $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+# Debian enables postgres_exporter's service, which would take port 9187 (pgha-exporter's) at the
+# next boot; pgha runs postgres_exporter only in its tests, as the reference.
+if [[ " ${missing[*]} " == *" prometheus-postgres-exporter "* ]] && [ -d /run/systemd/system ]; then
+  $SUDO systemctl disable --now prometheus-postgres-exporter >/dev/null 2>&1 || true
+fi
 echo "setup: done"

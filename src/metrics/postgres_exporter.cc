@@ -124,6 +124,8 @@ bool Exporter::Collect(MonoTime deadline, MetricSet& out, bool* any_error) {
     session_ = std::move(*opened);
   }
   Labels labels = WithLabel(options_.constant_labels, "server", session_->ServerAddress());
+  // postgres_exporter 0.11 gives its named collectors' series no constant labels.
+  Labels collector_labels = {{"server", session_->ServerAddress()}};
   for (const auto& collector : AllCollectors()) {
     if (!Enabled(collector)) {
       continue;
@@ -133,7 +135,9 @@ bool Exporter::Collect(MonoTime deadline, MetricSet& out, bool* any_error) {
     if (session_->ok()) {
       DeadlineSource source(*session_, deadline);
       MetricSet collected;
-      status = collector.collect(source, labels, collected);
+      status = collector.collect(
+          source, collector.group == CollectorGroup::kCollector ? collector_labels : labels,
+          collected);
       if (status.ok()) {
         out.Merge(collected);
       }

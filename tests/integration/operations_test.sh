@@ -282,13 +282,24 @@ promtool check metrics <"$WORK/metrics-haproxy" >"$WORK/haproxy-lint" 2>&1 || ha
 [ "$haproxy_check" = 0 ] || { [ "$haproxy_check" = 3 ] && ! grep -qv '^haproxy_.*should have "_total" suffix$' "$WORK/haproxy-lint"; } ||
   fail "promtool rejects HAProxy's /metrics: $(cat "$WORK/haproxy-lint")"
 
-# Every metric the alert rules and the Grafana dashboard query is exposed by an agent or HAProxy.
+# The exporters' output parses; its only lint findings are the suffixes of postgres_exporter's
+# own names, which pgha-exporter keeps (the comparison with postgres_exporter is exporter_test).
+for i in 0 1 2; do
+  curl -s "http://127.0.0.1:$((EXPORTER + i))/metrics" >"$WORK/metrics-exporter-$i" || fail "GET exporter-$i /metrics"
+  lint=0
+  promtool check metrics <"$WORK/metrics-exporter-$i" >"$WORK/exporter-lint" 2>&1 || lint=$?
+  [ "$lint" = 0 ] || { [ "$lint" = 3 ] && ! grep -qvE '^pg_[a-z_]+ (counter metrics should have "_total" suffix|non-histogram and non-summary metrics should not have "_count" suffix)$' "$WORK/exporter-lint"; } ||
+    fail "promtool rejects exporter-$i's /metrics: $(cat "$WORK/exporter-lint")"
+done
+
+# Every metric the alert rules and the Grafana dashboard query is exposed by an agent, an
+# exporter or HAProxy.
 cat "$WORK"/metrics-* | $PY -c '
 import json, re, sys
 exposed = {line.split("{")[0].split(" ")[0] for line in sys.stdin if line[:1].isalpha()}
 texts = [t["expr"] for p in json.load(open(sys.argv[1]))["panels"] for t in p["targets"]]
 texts.append(open(sys.argv[2]).read())
-wanted = {m for t in texts for m in re.findall(r"\b(?:patroni|pgha|haproxy)_[a-z_]+\b", t)}
+wanted = {m for t in texts for m in re.findall(r"\b(?:patroni|pgha|haproxy|pg)_[a-z_]+\b", t)}
 missing = sorted(wanted - exposed)
 sys.exit("not exposed: " + " ".join(missing) if missing else 0)' \
   "$REPO/deploy/grafana/pgha-cluster.json" "$REPO/deploy/prometheus/pgha-rules.yml" ||

@@ -45,15 +45,26 @@ stats=$(curl -s "http://127.0.0.1:$STATS/;csv" | awk -F, '$1 ~ /^(primary|replic
 curl -s "http://127.0.0.1:$STATS/metrics" | has '^haproxy_backend_active_servers{proxy="primary"} 1' ||
   fail "HAProxy's Prometheus endpoint does not report one active write server"
 
-step "Prometheus (port $PROM) scrapes every agent, HAProxy and etcd, with the alert rules loaded"
+step "pgha-exporter beside each node (ports $EXPORTER..$((EXPORTER + 2))) reaches its PostgreSQL"
+for i in 0 1 2; do
+  curl -s "http://127.0.0.1:$((EXPORTER + i))/metrics" >"$WORK/exporter-$i" || fail "exporter-$i does not answer"
+  has -x 'pg_up 1' <"$WORK/exporter-$i" || fail "exporter-$i: pg_up is not 1"
+done
+# The primary's exporter sees both replicas stream; each replica's says it is one.
+cat "$WORK"/exporter-* >"$WORK/exporters"
+[ "$(grep -c '^pg_stat_replication_pg_wal_lsn_diff{.*state="streaming"' "$WORK/exporters")" = 2 ] ||
+  fail "the exporters do not show two streaming replicas: $(grep '^pg_stat_replication' "$WORK/exporters")"
+[ "$(grep -c '^pg_replication_is_replica{.*} 1$' "$WORK/exporters")" = 2 ] || fail "not two replicas by pg_replication_is_replica"
+
+step "Prometheus (port $PROM) scrapes every agent, exporter, HAProxy and etcd, with the alert rules loaded"
 targets_up() {
   curl -s -m 5 "http://127.0.0.1:$PROM/api/v1/targets" | /usr/bin/python3 -c '
 import json, sys
 active = json.load(sys.stdin)["data"]["activeTargets"]
 jobs = sorted(t["labels"]["job"] for t in active if t["health"] == "up")
-sys.exit(0 if jobs == ["etcd"] * 3 + ["haproxy"] + ["pgha"] * 3 else 1)'
+sys.exit(0 if jobs == ["etcd"] * 3 + ["haproxy"] + ["pgha"] * 3 + ["postgres"] * 3 else 1)'
 }
-eventually 60 "all 7 Prometheus targets up" targets_up
+eventually 60 "all 10 Prometheus targets up" targets_up
 curl -s "http://127.0.0.1:$PROM/api/v1/rules" | has '"name":"PghaMoreThanOnePrimary"' ||
   fail "Prometheus did not load the alert rules"
 prom_primaries() {
@@ -193,6 +204,19 @@ killed_at=$SECONDS
 write_works() { sql "$WRITE" "INSERT INTO topology_test VALUES (5)" >/dev/null; }
 eventually 120 "writes through the write port after the primary died" write_works
 echo "writes back through HAProxy $((SECONDS - killed_at)) s after kill -9"
+# The dead node's alerts fire in the topology's Prometheus: its agent is down (PghaNodeDown) and
+# its exporter, still running, reports its PostgreSQL down (PostgresDown).
+firing() {  # alertname instance-port
+  curl -s -m 5 "http://127.0.0.1:$PROM/api/v1/alerts" | /usr/bin/python3 -c '
+import json, sys
+alerts = json.load(sys.stdin)["data"]["alerts"]
+sys.exit(0 if any(a["labels"]["alertname"] == sys.argv[1] and a["state"] == "firing"
+                  and a["labels"]["instance"].endswith(":" + sys.argv[2]) for a in alerts) else 1)' "$1" "$2"
+}
+dead=${leader#pg-}
+eventually 90 "PghaNodeDown firing for $leader" firing PghaNodeDown "$((REST + dead))"
+eventually 30 "PostgresDown firing for $leader's exporter" firing PostgresDown "$((EXPORTER + dead))"
+echo "alerts PghaNodeDown and PostgresDown firing $((SECONDS - killed_at)) s after kill -9 (rules: for 30s)"
 new_leader=$("${CTL[@]}" list -f json | python3 -c 'import json,sys; print([m["Member"] for m in json.load(sys.stdin) if m["Role"] == "Leader"][0])')
 [ "$new_leader" != "$leader" ] || fail "pghactl still shows $leader as leader"
 "${CTL[@]}" list
@@ -202,9 +226,9 @@ if command -v patronictl >/dev/null; then
 fi
 
 step "up starts only the dead node, which rejoins as a replica"
-survivors=$(for n in pg-0 pg-1 pg-2 etcd-1 etcd-2 etcd-3 haproxy; do [ "$n" = "$leader" ] || cat "$PGHA_STATE_DIR/run/$n.pid"; done | sort | tr '\n' ' ')
+survivors=$(for n in pg-0 pg-1 pg-2 etcd-1 etcd-2 etcd-3 haproxy exporter-0 exporter-1 exporter-2 prometheus; do [ "$n" = "$leader" ] || cat "$PGHA_STATE_DIR/run/$n.pid"; done | sort | tr '\n' ' ')
 "$CLUSTER" up >/dev/null || fail "up after the crash failed"
-still=$(for n in pg-0 pg-1 pg-2 etcd-1 etcd-2 etcd-3 haproxy; do [ "$n" = "$leader" ] || cat "$PGHA_STATE_DIR/run/$n.pid"; done | sort | tr '\n' ' ')
+still=$(for n in pg-0 pg-1 pg-2 etcd-1 etcd-2 etcd-3 haproxy exporter-0 exporter-1 exporter-2 prometheus; do [ "$n" = "$leader" ] || cat "$PGHA_STATE_DIR/run/$n.pid"; done | sort | tr '\n' ' ')
 [ "$survivors" = "$still" ] || fail "up restarted running components"
 "${CTL[@]}" list -f json | has "\"Member\": \"$leader\", \"Host\": \"[^\"]*\", \"Role\": \"Replica\", \"State\": \"running\"" ||
   fail "$leader did not rejoin as a running replica"

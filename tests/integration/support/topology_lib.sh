@@ -16,6 +16,17 @@ export PGHA_STATE_DIR=$WORK/state PGHA_ENV_FILE=$WORK/env PGHA_ENV_POSTGRES_FILE
 export PGHA_BIN_DIR=$BIN PGHA_HEALTH_TIMEOUT=240
 LISTENER_PID=""
 
+# Processes the topology launched with this state directory in their environment (the exporters,
+# whose command lines cannot name it).
+kill_by_environment() {
+  local file pid
+  for file in $(grep -lzxF "$1" /proc/[0-9]*/environ 2>/dev/null || true); do
+    pid=${file#/proc/}
+    pid=${pid%/environ}
+    [ "$pid" = "$$" ] || kill -KILL "$pid" 2>/dev/null || true
+  done
+}
+
 # Stop exactly what this test started: everything whose command line names its state dirs.
 cleanup() {
   local status=$?
@@ -26,6 +37,8 @@ cleanup() {
     "$CLUSTER" clean >/dev/null 2>&1 || true
   fi
   pkill -KILL -f "$WORK/" 2>/dev/null || true
+  kill_by_environment "PGHA_LAUNCHED_BY=$PGHA_STATE_DIR"
+  kill_by_environment "PGHA_LAUNCHED_BY=$WORK/state2"
   if [ -n "${PGHA_TEST_KEEP:-}" ]; then
     echo "kept $WORK (PGHA_TEST_KEEP)" >&2
   else
@@ -56,7 +69,8 @@ has() {
 port_free() { ! ss -Htln "sport = :$1" | grep -q .; }
 
 # Bases whose every derived port is free: etcd B,B+1 (+100, +200); PostgreSQL P..P+2;
-# REST R..R+2; router W (write), W+1 (read), W+2 (stats). All below the kernel's ephemeral
+# REST R..R+2; router W (write), W+1 (read), W+2 (stats); Prometheus W+3; exporters W+4..W+6.
+# All below the kernel's ephemeral
 # range (32768+), where outgoing connections could take a port between the check and the bind.
 pick_ports() {
   local attempt b p r w port ok
@@ -65,11 +79,11 @@ pick_ports() {
     r=$((20000 + RANDOM % 4500)); w=$((25000 + RANDOM % 4500))
     ok=1
     for port in $b $((b + 1)) $((b + 100)) $((b + 101)) $((b + 200)) $((b + 201)) \
-      $p $((p + 1)) $((p + 2)) $r $((r + 1)) $((r + 2)) $w $((w + 1)) $((w + 2)) $((w + 3)); do
+      $p $((p + 1)) $((p + 2)) $r $((r + 1)) $((r + 2)) $w $((w + 1)) $((w + 2)) $((w + 3)) $((w + 4)) $((w + 5)) $((w + 6)); do
       port_free "$port" || ok=0
     done
     if [ "$ok" = 1 ]; then
-      ETCD=$b PG=$p REST=$r WRITE=$w READ=$((w + 1)) STATS=$((w + 2)) PROM=$((w + 3))
+      ETCD=$b PG=$p REST=$r WRITE=$w READ=$((w + 1)) STATS=$((w + 2)) PROM=$((w + 3)) EXPORTER=$((w + 4))
       return 0
     fi
   done
@@ -86,6 +100,7 @@ ETCD_PEER_PORT=$(($2 + 1))
 PATRONI_RESTAPI_PORT=$4
 HAPROXY_METRICS_HOST_PORT=$7
 PROMETHEUS_PORT=$(($5 + 3))
+POSTGRES_EXPORTER_PORT=$(($5 + 4))
 SCOPE=pg-ha
 PGHA_BIND_HOST=127.0.0.1
 PGHA_TTL=6
@@ -111,5 +126,9 @@ code() { curl -s -o /dev/null -w '%{http_code}' -m 5 "$@"; }
 
 pids() { cat "$PGHA_STATE_DIR"/run/*.pid | sort | tr '\n' ' '; }
 
-ours_running() { pgrep -f "$1/" >/dev/null; }
+# Anything of the topology in state directory $1: by command line, or by the mark cluster.sh's
+# launch() leaves in the environment.
+ours_running() {
+  pgrep -f "$1/" >/dev/null || [ -n "$(grep -lzxF "PGHA_LAUNCHED_BY=$1" /proc/[0-9]*/environ 2>/dev/null)" ]
+}
 
