@@ -386,7 +386,10 @@ std::optional<SettingSample> ConvertSetting(const std::string& name, const std::
   while (digits < unit.size() && unit[digits] >= '0' && unit[digits] <= '9') {
     ++digits;
   }
-  double multiplier = digits == 0 ? 1 : std::stod(unit.substr(0, digits));
+  double multiplier = 1;
+  if (digits > 0 && !ParseDouble(std::string_view(unit).substr(0, digits), &multiplier)) {
+    return std::nullopt;
+  }
   std::string base = unit.substr(digits);
   static const std::pair<std::string_view, double> kSeconds[] = {
       {"us", 1e-6}, {"ms", 1e-3}, {"s", 1}, {"min", 60}, {"h", 3600}, {"d", 86400}};

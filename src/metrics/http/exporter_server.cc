@@ -38,6 +38,9 @@ ExporterServer::~ExporterServer() { Stop(); }
 
 Status ExporterServer::Start() {
   server_ = std::make_unique<httplib::Server>();
+  // Scrapes run one at a time; a few threads answer a scrape, the landing page and a stray
+  // connection without httplib's default of one thread per core (each with its stack and arena).
+  server_->new_task_queue = [] { return new httplib::ThreadPool(3); };
   server_->Get(telemetry_path_, [this](const httplib::Request& req, httplib::Response& res) {
     auto timeout = ScrapeTimeout(req.has_header("X-Prometheus-Scrape-Timeout-Seconds")
                                      ? std::optional<std::string>(req.get_header_value(
