@@ -31,6 +31,7 @@ clean:
 bench: build
 	bench/etcd_client_bench.sh
 	bench/failover_bench.sh
+	bench/exporter_scrape_bench.sh
 
 format:
 	git ls-files '*.cc' '*.h' | grep -v '^tests/fuzz/corpus/' | xargs clang-format -i
