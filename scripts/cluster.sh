@@ -8,7 +8,8 @@
 #   cluster.sh clean   down, then remove all data
 # Settings: .env and .env.postgres (generated with strong passwords when missing).
 # Overrides for tests and side-by-side runs: PGHA_STATE_DIR, PGHA_ENV_FILE,
-# PGHA_ENV_POSTGRES_FILE, PGHA_BIN_DIR, PGHA_PG_BIN_DIR.
+# PGHA_ENV_POSTGRES_FILE, PGHA_BIN_DIR, PGHA_PG_BIN_DIR; PGHA_AGENT=patroni runs Debian's
+# Patroni on the same generated patroni.yml files instead of pgha (the benchmarks' peer).
 set -euo pipefail
 
 REPO=$(cd "$(dirname "$0")/.." && pwd)
@@ -23,6 +24,7 @@ NODES=(pg-0 pg-1 pg-2)
 ETCDS=(etcd-1 etcd-2 etcd-3)
 EXPORTERS=(exporter-0 exporter-1 exporter-2)
 HEALTH_TIMEOUT=${PGHA_HEALTH_TIMEOUT:-180}
+AGENT=${PGHA_AGENT:-pgha}
 
 say() { printf '%s\n' "$*"; }
 die() { printf 'cluster: %s\n' "$*" >&2; exit 1; }
@@ -186,7 +188,11 @@ check_dependencies() {
     command -v "$tool" >/dev/null || missing+=("$tool")
   done
   [ -x "$PG_BIN/postgres" ] || missing+=("$PG_BIN/postgres (postgresql-15)")
-  [ -x "$BIN/pgha" ] || missing+=("$BIN/pgha (run: make build)")
+  case $AGENT in
+    pgha) [ -x "$BIN/pgha" ] || missing+=("$BIN/pgha (run: make build)") ;;
+    patroni) command -v patroni >/dev/null || missing+=("patroni (Debian's package)") ;;
+    *) die "PGHA_AGENT=$AGENT: use pgha or patroni" ;;
+  esac
   [ -x "$BIN/pghactl" ] || missing+=("$BIN/pghactl (run: make build)")
   [ -x "$BIN/pgha-exporter" ] || missing+=("$BIN/pgha-exporter (run: make build)")
   id postgres >/dev/null 2>&1 || missing+=("the postgres OS user (postgresql-15)")
@@ -386,8 +392,10 @@ start_etcd() {
 start_node() {
   local name=$1
   stop_orphan_postmaster "$name"
+  local agent=$BIN/pgha
+  [ "$AGENT" = pgha ] || agent=$(command -v patroni)
   launch "$name" setpriv --reuid=postgres --regid=postgres --init-groups \
-    env HOME=/var/lib/postgresql "$BIN/pgha" "$STATE/config/$name.yml"
+    env HOME=/var/lib/postgresql "$agent" "$STATE/config/$name.yml"
 }
 
 # pgha-exporter for node i, as postgres_exporter runs beside each node in the seed; the password
