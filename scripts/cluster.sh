@@ -400,10 +400,15 @@ start_node() {
 
 # pgha-exporter for node i, as postgres_exporter runs beside each node in the seed; the password
 # reaches it in a file only the postgres user reads, not on a command line.
+# The file is replaced whole (never truncated in place), as a starting exporter may be reading it.
+write_exporter_password() {
+  (umask 077 && printf '%s\n' "$POSTGRES_PASSWORD" >"$STATE/config/exporter.pass.new")
+  chown postgres:postgres "$STATE/config/exporter.pass.new"
+  mv -f "$STATE/config/exporter.pass.new" "$STATE/config/exporter.pass"
+}
+
 start_exporter() {
   local i=$1
-  (umask 077 && printf '%s\n' "$POSTGRES_PASSWORD" >"$STATE/config/exporter.pass")
-  chown postgres:postgres "$STATE/config/exporter.pass"
   launch "${EXPORTERS[$i]}" setpriv --reuid=postgres --regid=postgres --init-groups \
     env DATA_SOURCE_URI="$PGHA_BIND_HOST:$(pg_port "$i")/postgres" DATA_SOURCE_USER="$POSTGRES_USER" \
     DATA_SOURCE_PASS_FILE="$STATE/config/exporter.pass" \
@@ -486,6 +491,7 @@ cmd_up() {
     write_node_config "$i"
     if ! is_running "${NODES[$i]}"; then start_node "${NODES[$i]}"; started_any=1; fi
   done
+  write_exporter_password
   for i in 0 1 2; do
     if ! is_running "${EXPORTERS[$i]}"; then start_exporter "$i"; started_any=1; fi
   done

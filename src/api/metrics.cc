@@ -2,32 +2,18 @@
 
 #include <fmt/format.h>
 
+#include "common/prometheus_text.h"
 #include "common/time_format.h"
 
 namespace pgha::api {
 
 namespace {
 
-// Label values escape backslash, double quote and newline.
-std::string Escape(const std::string& value) {
-  std::string out;
-  for (char c : value) {
-    if (c == '\\' || c == '"') {
-      out += '\\';
-      out += c;
-    } else if (c == '\n') {
-      out += "\\n";
-    } else {
-      out += c;
-    }
-  }
-  return out;
-}
-
 class Writer {
  public:
   explicit Writer(const agent::NodeStatus& s)
-      : labels_(fmt::format("scope=\"{}\",name=\"{}\"", Escape(s.scope), Escape(s.name))) {}
+      : labels_(fmt::format("scope=\"{}\",name=\"{}\"", EscapeLabelValue(s.scope),
+                            EscapeLabelValue(s.name))) {}
 
   void Metric(const char* name, const char* type, const char* help, double value,
               const std::string& extra_labels = "") {

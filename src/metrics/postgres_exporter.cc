@@ -111,8 +111,10 @@ bool Exporter::Collect(MonoTime deadline, MetricSet& out, bool* any_error) {
     session_.reset();
     auto opened = opener_(deadline);
     if (!opened.ok()) {
-      if (was_up_) {
+      // Said once per different reason, not at every scrape.
+      if (was_up_ || opened.error().message() != last_connect_error_) {
         PGHA_LOG_WARN("cannot reach PostgreSQL: {}", opened.error().message());
+        last_connect_error_ = opened.error().message();
       }
       for (const auto& collector : AllCollectors()) {
         if (Enabled(collector)) {
@@ -122,6 +124,7 @@ bool Exporter::Collect(MonoTime deadline, MetricSet& out, bool* any_error) {
       return false;
     }
     session_ = std::move(*opened);
+    last_connect_error_.clear();
   }
   Labels labels = WithLabel(options_.constant_labels, "server", session_->ServerAddress());
   // postgres_exporter 0.11 gives its named collectors' series no constant labels.

@@ -68,6 +68,7 @@ class Exporter {
   std::unique_ptr<DatabaseSession> session_;
   uint64_t scrapes_ = 0;
   bool was_up_ = true;
+  std::string last_connect_error_;
 };
 
 // How long a scrape may take: the timeout Prometheus announces in the

@@ -123,16 +123,24 @@ timed_scrape() {  # port header-timeout -> prints "seconds pg_up"
   end=$(date +%s.%N)
   echo "$(echo "$end - $start" | bc) ${up#pg_up }"
 }
+# Starts pgha-exporter on a fresh port (OURS) for data source $2.
+start_ours() {  # log-name data-source flags...
+  OURS=$(free_port)
+  DATA_SOURCE_NAME=$2 start_bg "$1" "$EXPORTER_BIN" --web.listen-address="127.0.0.1:$OURS" "${@:3}"
+  wait_http "http://127.0.0.1:$OURS/"
+}
+# One scrape with Prometheus' timeout header; pg_up and the duration must be as expected.
+expect_scrape() {  # description header-timeout pg_up min-seconds max-seconds
+  local took up
+  read -r took up <<<"$(timed_scrape "$OURS" "$2")"
+  [ "$up" = "$3" ] || fail "$1: pg_up '$up', expected $3"
+  echo "$1: pg_up $up in ${took}s"
+  awk -v t="$took" -v lo="$4" -v hi="$5" 'BEGIN { exit !(t >= lo && t < hi) }' ||
+    fail "$1: the scrape took ${took}s, expected $4..$5 s"
+}
 # A port nobody listens on: refused at once.
-CLOSED=$(free_port)
-OURS=$(free_port)
-DATA_SOURCE_NAME="host=127.0.0.1 port=$CLOSED user=postgres dbname=postgres" \
-  start_bg refused "$EXPORTER_BIN" --web.listen-address="127.0.0.1:$OURS"
-wait_http "http://127.0.0.1:$OURS/"
-read -r took up <<<"$(timed_scrape "$OURS" 10)"
-[ "$up" = 0 ] || fail "a refused connection gave pg_up '$up'"
-echo "refused: pg_up 0 in ${took}s"
-awk -v t="$took" 'BEGIN { exit !(t < 2) }' || fail "a refused connection took ${took}s"
+start_ours refused "host=127.0.0.1 port=$(free_port) user=postgres dbname=postgres"
+expect_scrape "refused connection" 10 0 0 2
 # A listener that accepts and never speaks (a hung server, a black-holed network).
 SILENT=$(free_port)
 start_bg silent python3 -c "
@@ -142,34 +150,21 @@ s.bind(('127.0.0.1', $SILENT)); s.listen(16); held = []
 while True: held.append(s.accept()[0])"
 for _ in $(seq 1 100); do port_free "$SILENT" || break; sleep 0.1; done
 port_free "$SILENT" && fail "the silent listener did not start"
-OURS=$(free_port)
-DATA_SOURCE_NAME="host=127.0.0.1 port=$SILENT user=postgres dbname=postgres connect_timeout=60" \
-  start_bg silent-exporter "$EXPORTER_BIN" --web.listen-address="127.0.0.1:$OURS" --scrape-timeout=20
-wait_http "http://127.0.0.1:$OURS/"
-read -r took up <<<"$(timed_scrape "$OURS" 3)"
-[ "$up" = 0 ] || fail "a silent server gave pg_up '$up'"
-echo "silent server, Prometheus timeout 3 s: pg_up 0 in ${took}s"
-awk -v t="$took" 'BEGIN { exit !(t >= 2 && t < 3) }' || fail "the silent server's scrape took ${took}s, not 2.5"
+start_ours silent-exporter "host=127.0.0.1 port=$SILENT user=postgres dbname=postgres connect_timeout=60" \
+  --scrape-timeout=20
+expect_scrape "silent server, Prometheus timeout 3 s" 3 0 2 3
 # The exporter's own backend stopped mid-life: the next scrape times out, the one after the
 # backend resumes finds PostgreSQL again.
-OURS=$(free_port)
-DATA_SOURCE_NAME="host=127.0.0.1 port=$PRIMARY user=postgres dbname=postgres" \
-  start_bg stopped-backend "$EXPORTER_BIN" --web.listen-address="127.0.0.1:$OURS" --scrape-timeout=2
-wait_http "http://127.0.0.1:$OURS/"
-read -r took up <<<"$(timed_scrape "$OURS" 10)"
-[ "$up" = 1 ] || fail "pg_up '$up' before the backend stopped"
+start_ours stopped-backend "host=127.0.0.1 port=$PRIMARY user=postgres dbname=postgres" --scrape-timeout=2
+expect_scrape "before the backend stops" 10 1 0 2
 # The newest pgha-exporter session is this exporter's (the comparisons' came before).
 backend=$(sql "$PRIMARY" "SELECT pid FROM pg_stat_activity WHERE application_name = 'pgha-exporter' ORDER BY backend_start DESC LIMIT 1")
 [ -n "$backend" ] || fail "no pgha-exporter session on the primary"
 kill -STOP "$backend"
 PIDS+=("$backend")
-read -r took up <<<"$(timed_scrape "$OURS" 10)"
+expect_scrape "stopped backend, --scrape-timeout 2" 10 0 1.9 3
 kill -CONT "$backend"
-[ "$up" = 0 ] || fail "a stopped backend gave pg_up '$up'"
-echo "stopped backend, --scrape-timeout 2: pg_up 0 in ${took}s"
-awk -v t="$took" 'BEGIN { exit !(t >= 1.9 && t < 3) }' || fail "the stopped backend's scrape took ${took}s"
-read -r took up <<<"$(timed_scrape "$OURS" 10)"
-[ "$up" = 1 ] || fail "pg_up '$up' after the backend resumed"
+expect_scrape "after the backend resumed" 10 1 0 2
 
 step "bad input: clear errors, no crash"
 expect_refusal() {  # message command...
@@ -186,6 +181,5 @@ expect_refusal "cannot listen" env DATA_SOURCE_NAME="host=127.0.0.1 port=$PRIMAR
 [ "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$OURS/nope")" = 404 ] || fail "unknown path not 404"
 head -c 5000 /dev/urandom | timeout 5 bash -c "cat > /dev/tcp/127.0.0.1/$OURS" 2>/dev/null || true
 printf 'GET /metrics HTTP/1.1\r\nHost: x\r\nContent-Length: -5\r\n\r\n' | timeout 5 bash -c "cat > /dev/tcp/127.0.0.1/$OURS" 2>/dev/null || true
-read -r took up <<<"$(timed_scrape "$OURS" 10)"
-[ "$up" = 1 ] || fail "the exporter did not survive garbage on its port"
+expect_scrape "after garbage on the HTTP port" 10 1 0 2
 echo "PASS"
