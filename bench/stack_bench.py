@@ -105,7 +105,9 @@ PGHA_RETRY_TIMEOUT={retry_timeout}
                 if line.startswith("POSTGRES_PASSWORD="):
                     self.password = line.strip().split("=", 1)[1]
 
-    def destroy(self):
+    def destroy(self, keep_logs_in=None):
+        if keep_logs_in:
+            shutil.copytree(os.path.join(self.state, "log"), keep_logs_in, dirs_exist_ok=True)
         subprocess.run([CLUSTER, "clean"], env=self.env, stdout=subprocess.DEVNULL,
                        stderr=subprocess.DEVNULL)
         subprocess.run(["pkill", "-KILL", "-f", self.work + "/"], stderr=subprocess.DEVNULL)
@@ -159,18 +161,21 @@ PGHA_RETRY_TIMEOUT={retry_timeout}
         return up
 
     def try_write(self, port):
+        """The port of the PostgreSQL that committed a write, or None."""
         try:
             conn = psycopg2.connect(host="127.0.0.1", port=port, user="postgres", dbname="postgres",
                                     password=self.password, connect_timeout=2)
             try:
                 with conn.cursor() as cur:
                     cur.execute("INSERT INTO bench_writes VALUES (now())")
+                    cur.execute("SELECT inet_server_port()")
+                    server = cur.fetchone()[0]
                 conn.commit()
-                return True
+                return server
             finally:
                 conn.close()
         except psycopg2.Error:
-            return False
+            return None
 
     def sql(self, port, statement):
         conn = psycopg2.connect(host="127.0.0.1", port=port, user="postgres", dbname="postgres",
@@ -203,7 +208,7 @@ PGHA_RETRY_TIMEOUT={retry_timeout}
     def wait_healthy(self, seconds=300):
         deadline = time.monotonic() + seconds
         while time.monotonic() < deadline:
-            if self.healthy() and self.try_write(self.ports["write"]):
+            if self.healthy() and self.try_write(self.ports["write"]) is not None:
                 return
             time.sleep(0.5)
         raise RuntimeError(f"{self.system}: cluster not healthy within {seconds}s")
@@ -225,14 +230,16 @@ def fault_trial(topo, kind):
         os.kill(agent, signal.SIGTERM)
     result = {}
     wanted = {"write (router)"}
-    if kind == "node crash":
+    if kind != "postmaster crash":
         wanted |= {"leader key", "router switched", "write (node)"}
+    # After a crash or stop of the node, only a write on another server counts (the old primary
+    # may still take writes while it shuts down); after a postmaster crash, any server's.
+    old_port = topo.pg(old) if kind != "postmaster crash" else None
     while time.monotonic() - t0 < 180 and not wanted <= result.keys():
-        now = time.monotonic() - t0
         if "leader key" in wanted and "leader key" not in result:
             name = topo.leader_key()
             if name and name != old_name:
-                result["leader key"] = now
+                result["leader key"] = time.monotonic() - t0
         if "router switched" in wanted and "router switched" not in result:
             up = topo.router_primaries()
             if len(up) == 1 and old_name not in up:
@@ -242,8 +249,10 @@ def fault_trial(topo, kind):
                 if i != old and topo.try_write(topo.pg(i)):
                     result["write (node)"] = time.monotonic() - t0
                     break
-        if "write (router)" not in result and topo.try_write(topo.ports["write"]):
-            result["write (router)"] = time.monotonic() - t0
+        if "write (router)" not in result:
+            server = topo.try_write(topo.ports["write"])
+            if server is not None and server != old_port:
+                result["write (router)"] = time.monotonic() - t0
         time.sleep(0.05)
     topo.cluster("up")  # restarts the dead agent; it rejoins
     topo.wait_healthy()
@@ -286,7 +295,7 @@ def switchover_trial(topo):
         stored = {row[0] for row in cur.fetchall()}
     conn.close()
     return {"failed transactions": float(summary["failed"]),
-            "longest write gap": float(summary["longest_gap_seconds"]),
+            "longest write gap": float(summary["longest_gap_s"]),
             "acknowledged rows lost": float(len(ids - stored))}
 
 
@@ -374,10 +383,12 @@ def run_system(system, setting, args, log):
             log(f"  {system} soak {args.soak_minutes} min: {r}")
             add({f"soak {args.soak_minutes} min: {k}": v for k, v in r.items()})
     except Exception as e:  # a system that cannot run a setting is reported, not hidden
-        log(f"  {system} {setting}: FAILED: {e}")
+        logs = os.path.join(args.out, f"logs-{system}-{'-'.join(map(str, setting))}")
+        log(f"  {system} {setting}: FAILED: {e} (logs kept in {logs})")
         samples["error"] = str(e)
-    finally:
-        topo.destroy()
+        topo.destroy(keep_logs_in=logs)
+        return samples
+    topo.destroy()
     return samples
 
 
