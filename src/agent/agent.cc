@@ -103,6 +103,22 @@ void Agent::Run() {
 
 void Agent::WaitForNextCycle() {
   double wait = ha_config_.loop_wait;
+  // While the leadership moves (no leader, or a switchover asked for now) members observe every
+  // half second: health checks and peers read the status the loop published, and positions a
+  // loop_wait old would hold up the handover (the primary waits for a candidate to report its
+  // shutdown checkpoint) and the race (the healthiest member is chosen on them).
+  {
+    std::lock_guard lock(mutex_);
+    if (cluster_) {
+      const auto& failover = cluster_->failover;
+      bool moving = cluster_->IsUnlocked() ||
+                    (failover && (!failover->scheduled_at ||
+                                  *failover->scheduled_at <= clock_.WallNow() + seconds(1)));
+      if (moving) {
+        wait = std::min(wait, kTransitionRecheckSeconds);
+      }
+    }
+  }
   for (const auto& recheck : {recheck_in_, restart_recheck_in_}) {
     if (recheck) {
       wait = std::clamp(*recheck, 0.0, wait);
@@ -256,6 +272,25 @@ ha::HaInput Agent::Observe(const Result<model::ClusterSnapshot>& cluster) {
   }
   Publish(in, obs);
   return in;
+}
+
+void Agent::PublishStopped() {
+  std::lock_guard lock(mutex_);
+  status_.postgres_running = false;
+  status_.state = "stopped";
+}
+
+void Agent::PublishPromoted(const postgres::Observation& obs) {
+  std::lock_guard lock(mutex_);
+  status_.postgres_running = obs.running;
+  status_.in_recovery = obs.in_recovery;
+  status_.has_lock = true;
+  if (obs.running && !obs.in_recovery) {
+    status_.role = "master";
+    status_.state = "running";
+  }
+  status_.wal_position = obs.wal_position;
+  status_.timeline = obs.timeline;
 }
 
 void Agent::Publish(const ha::HaInput& in, const postgres::Observation& obs) {
@@ -578,6 +613,7 @@ void Agent::StartRestart(const ha::HaInput& in, std::function<void(Status)> fini
     auto timeout = seconds(config_.postgresql.pg_ctl_timeout);
     Status status = postgres_.Stop("fast", timeout);
     if (status.ok()) {
+      PublishStopped();
       status = postgres_.WriteConfig(dynamic, standby, leader ? &*leader : nullptr);
     }
     if (status.ok()) {
@@ -908,6 +944,7 @@ bool Agent::Execute(const ha::Action& action, const ha::HaInput& in) {
         PGHA_LOG_WARN("checkpoint after promote failed: {}", checkpoint.error().message());
       }
       auto obs = postgres_.Observe();
+      PublishPromoted(obs);
       // Replicas reconnect within a second; their slots must exist by then, not a cycle later.
       if (dynamic_.use_slots()) {
         (void)postgres_.SyncReplicationSlots(ha::SlotMembers(in.cluster, config_.name, true));
@@ -920,6 +957,7 @@ bool Agent::Execute(const ha::Action& action, const ha::HaInput& in) {
       // Refuse writes at once: stop the primary. Whether it needs pg_rewind and whom it
       // follows is decided on the next cycle, when it is stopped.
       if (postgres_.Stop("fast", seconds(config_.postgresql.pg_ctl_timeout)).ok()) {
+        PublishStopped();
         Callback("on_stop", false);
       }
       rewind_needed_ = true;
@@ -1011,6 +1049,7 @@ Status Agent::HandOver(const std::string& candidate, const model::ClusterSnapsho
   // A fast stop disconnects clients and refuses new ones; walsenders send everything up to the
   // shutdown checkpoint to connected replicas before the postmaster exits.
   PGHA_RETURN_IF_ERROR(postgres_.Stop("fast", timeout));
+  PublishStopped();
   Callback("on_stop", false);
   uint64_t shutdown_checkpoint = postgres_.LatestCheckpointLocation();
 

@@ -31,6 +31,9 @@ namespace pgha::agent {
 // The Patroni version pgha advertises in member keys: peers parse it to pick protocol features.
 inline constexpr const char* kAdvertisedPatroniVersion = "3.0.2";
 
+// How often a member observes and publishes while the leadership moves.
+constexpr double kTransitionRecheckSeconds = 0.5;
+
 class Agent {
  public:
   // `config` is the agent's to change on reload (LocalPostgres reads the same object; the loop
@@ -77,6 +80,11 @@ class Agent {
   bool Execute(const ha::Action& action, const ha::HaInput& input);
   void StartLongAction(const std::string& name, std::function<Status()> work);
   void Publish(const ha::HaInput& input, const postgres::Observation& obs);
+  // Health checks read the published status; these publish a stop or a promotion the moment
+  // it happens, not at the next cycle (up to loop_wait later), so that a router stops sending
+  // writes to a stopped primary and finds the promoted one at its next check.
+  void PublishStopped();
+  void PublishPromoted(const postgres::Observation& obs);
   void TouchMember(const ha::HaInput& input);
   void ApplyParameterChanges(const ha::HaInput& input);
   void StartRequestedRestart(const ha::HaInput& input);
