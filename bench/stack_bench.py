@@ -177,13 +177,25 @@ PGHA_RETRY_TIMEOUT={retry_timeout}
         except psycopg2.Error:
             return None
 
-    def sql(self, port, statement):
-        conn = psycopg2.connect(host="127.0.0.1", port=port, user="postgres", dbname="postgres",
-                                password=self.password, connect_timeout=5)
-        conn.autocommit = True
-        with conn.cursor() as cur:
-            cur.execute(statement)
-        conn.close()
+    def sql(self, port, statement, fetch=False):
+        """Runs a statement, retrying for 30 s through a failover or a router switch."""
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                conn = psycopg2.connect(host="127.0.0.1", port=port, user="postgres",
+                                        dbname="postgres", password=self.password,
+                                        connect_timeout=5)
+                try:
+                    conn.autocommit = True
+                    with conn.cursor() as cur:
+                        cur.execute(statement)
+                        return cur.fetchall() if fetch else None
+                finally:
+                    conn.close()
+            except psycopg2.OperationalError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.5)
 
     def agent_pid(self, i):
         return int(open(os.path.join(self.state, "run", f"pg-{i}.pid")).read().split()[0])
@@ -201,14 +213,24 @@ PGHA_RETRY_TIMEOUT={retry_timeout}
                               timeout=120)
 
     def healthy(self):
+        """One primary, two replicas that stream from it with nothing left to replay (a trial
+        starts only then, for both systems alike), HAProxy routing writes to the primary."""
         roles = [self.http("OPTIONS", f"http://127.0.0.1:{self.rest(i)}/{r}")[0] == 200
                  for i in range(3) for r in ("primary", "replica")]
-        return sum(roles[0::2]) == 1 and sum(roles[1::2]) == 2 and len(self.router_primaries()) == 1
+        if not (sum(roles[0::2]) == 1 and sum(roles[1::2]) == 2 and len(self.router_primaries()) == 1):
+            return False
+        try:
+            rows = self.sql(self.ports["write"], "SELECT pg_is_in_recovery(), (SELECT count(*) "
+                            "FROM pg_stat_replication WHERE state = 'streaming' AND "
+                            "replay_lsn = pg_current_wal_lsn())", fetch=True)
+            return rows[0] == (False, 2)
+        except psycopg2.Error:
+            return False
 
     def wait_healthy(self, seconds=300):
         deadline = time.monotonic() + seconds
         while time.monotonic() < deadline:
-            if self.healthy() and self.try_write(self.ports["write"]) is not None:
+            if self.healthy():
                 return
             time.sleep(0.5)
         raise RuntimeError(f"{self.system}: cluster not healthy within {seconds}s")
@@ -216,6 +238,8 @@ PGHA_RETRY_TIMEOUT={retry_timeout}
 
 def fault_trial(topo, kind):
     topo.wait_healthy()
+    topo.sql(topo.ports["write"], "CREATE TABLE IF NOT EXISTS bench_writes (t timestamptz)")
+    topo.wait_healthy()  # the replicas have replayed it
     old = topo.primary()
     old_name = f"pg-{old}"
     timeline_before = topo.timeline(old)
@@ -288,12 +312,7 @@ def switchover_trial(topo):
     if out.returncode != 0:
         raise RuntimeError(f"switchover failed: {out.stdout}")
     ids = {int(x) for x in open(acked).read().split()}
-    conn = psycopg2.connect(host="127.0.0.1", port=topo.ports["write"], user="postgres",
-                            dbname="postgres", password=topo.password)
-    with conn.cursor() as cur:
-        cur.execute("SELECT id FROM load_test")
-        stored = {row[0] for row in cur.fetchall()}
-    conn.close()
+    stored = {row[0] for row in topo.sql(topo.ports["write"], "SELECT id FROM load_test", fetch=True)}
     return {"failed transactions": float(summary["failed"]),
             "longest write gap": float(summary["longest_gap_s"]),
             "acknowledged rows lost": float(len(ids - stored))}
@@ -364,7 +383,6 @@ def run_system(system, setting, args, log):
         t = time.monotonic()
         topo.cluster("up")
         log(f"  {system} {setting}: up in {time.monotonic() - t:.0f} s")
-        topo.sql(topo.ports["write"], "CREATE TABLE IF NOT EXISTS bench_writes (t timestamptz)")
         for kind in ("node crash", "postmaster crash", "graceful stop"):
             for n in range(args.trials):
                 r = fault_trial(topo, kind)

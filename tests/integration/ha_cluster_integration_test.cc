@@ -183,5 +183,47 @@ TEST_F(HaClusterTest, EtcdQuorumLossMakesThePrimaryReadOnlyAndItRecovers) {
   EXPECT_TRUE(Insert(back, 21));
 }
 
+// At Patroni's default loop_wait (10 s) a switchover and the health checks after it must not wait
+// for the loop: members observe every half second while the leadership moves, and a promotion is
+// published at once (HAProxy's /primary check and the handover's wait on the candidates read it).
+TEST(SlowLoopTest, SwitchoverAtLoopWait10DoesNotWaitForTheLoop) {
+  PghaClusterOptions options;
+  options.ttl = 30;
+  options.loop_wait = 10;
+  options.retry_timeout = 10;
+  PghaCluster cluster(PghaBinary(), options);
+  ASSERT_TRUE(cluster.ok()) << cluster.error();
+  for (int i = 0; i < 3; ++i) {
+    ASSERT_TRUE(cluster.StartNode(i));
+  }
+  int old = cluster.WaitForWritablePrimary(seconds(90));
+  ASSERT_GE(old, 0) << cluster.Log(0);
+  for (int i = 0; i < 3; ++i) {
+    if (i != old) {
+      ASSERT_TRUE(cluster.WaitForStreamingReplica(i, seconds(90))) << cluster.Log(i);
+    }
+  }
+  std::string out;
+  std::vector<std::string> put = {"etcdctl", "--endpoints=" + cluster.etcd().Hosts()[0], "put",
+                                  "/service/" + cluster.scope() + "/failover",
+                                  "{\"leader\": \"" + cluster.Name(old) + "\"}"};
+  auto start = std::chrono::steady_clock::now();
+  ASSERT_EQ(RunCommand(put, &out, {{"ETCDCTL_API", "3"}}), 0) << out;
+  int fresh = cluster.WaitForWritablePrimary(seconds(40), old);
+  auto writable = std::chrono::steady_clock::now() - start;
+  ASSERT_GE(fresh, 0) << cluster.Log(old);
+  // Before the fix: about two loop_waits (one waiting for the candidates to report the
+  // shutdown checkpoint, one for the race).
+  EXPECT_LT(writable, seconds(8)) << std::chrono::duration_cast<milliseconds>(writable).count()
+                                  << " ms; log of the old primary:\n"
+                                  << cluster.Log(old);
+  EXPECT_TRUE(WaitUntil([&] { return cluster.HttpStatus(fresh, "/primary", "OPTIONS") == 200; },
+                        seconds(2)))
+      << "the new primary's health check still says no 2 s after it took writes";
+  for (int i = 0; i < 3; ++i) {
+    cluster.StopNode(i);
+  }
+}
+
 }  // namespace
 }  // namespace pgha::testing
