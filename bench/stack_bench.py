@@ -434,40 +434,7 @@ def fmt(values):
     return f"{statistics.median(values):.2f} ({min(values):.2f}–{max(values):.2f})"
 
 
-def main():
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--settings", default="30/10/10,5/1/2")
-    parser.add_argument("--systems", default="pgha,patroni")
-    parser.add_argument("--trials", type=int, default=3)
-    parser.add_argument("--footprint-seconds", type=int, default=60)
-    parser.add_argument("--soak-minutes", type=int, default=0)
-    parser.add_argument("--out", default=os.path.join(REPO, "bench", "results"))
-    args = parser.parse_args()
-    if os.geteuid() != 0:
-        sys.exit("run as root: the nodes run as the postgres user")
-    settings = [tuple(float(x) if "." in x else int(x) for x in s.split("/"))
-                for s in args.settings.split(",")]
-    systems = args.systems.split(",")
-    subprocess.run(["cmake", "--preset", "release", "-G", "Ninja"], cwd=REPO, check=True,
-                   stdout=subprocess.DEVNULL)
-    subprocess.run(["cmake", "--build", "--preset", "release", "-j", str(os.cpu_count())],
-                   cwd=REPO, check=True, stdout=subprocess.DEVNULL)
-    started = datetime.datetime.now(datetime.timezone.utc)
-    lines = []
-
-    def log(text):
-        print(text, flush=True)
-        lines.append(text)
-
-    results = {}
-    for setting in settings:
-        for system in systems:
-            log(f"== {system} at ttl/loop_wait/retry_timeout {'/'.join(map(str, setting))}")
-            results[(system, setting)] = run_system(system, setting, args, log)
-    v = versions()
-    os.makedirs(args.out, exist_ok=True)
-    stamp = started.strftime("%Y-%m-%d-%H%M")
-    path = os.path.join(args.out, f"{stamp}-stack.md")
+def write_table(path, started, args, v, settings, results, lines):
     with open(path, "w") as f:
         f.write(f"# pgha vs Patroni + HAProxy, {started:%Y-%m-%d %H:%M} UTC\n\n")
         f.write(f"`bench/stack_bench.py --settings {args.settings} --systems {args.systems} "
@@ -494,6 +461,44 @@ def main():
                     ratio = f"{statistics.median(a) / statistics.median(b):.2f}"
                 f.write(f"| {k} | {fmt(a)} | {fmt(b)} | {ratio} |\n")
         f.write("\n## Log\n\n```\n" + "\n".join(lines) + "\n```\n")
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--settings", default="30/10/10,5/1/2")
+    parser.add_argument("--systems", default="pgha,patroni")
+    parser.add_argument("--trials", type=int, default=3)
+    parser.add_argument("--footprint-seconds", type=int, default=60)
+    parser.add_argument("--soak-minutes", type=int, default=0)
+    parser.add_argument("--out", default=os.path.join(REPO, "bench", "results"))
+    args = parser.parse_args()
+    if os.geteuid() != 0:
+        sys.exit("run as root: the nodes run as the postgres user")
+    settings = [tuple(float(x) if "." in x else int(x) for x in s.split("/"))
+                for s in args.settings.split(",")]
+    systems = args.systems.split(",")
+    subprocess.run(["cmake", "--preset", "release", "-G", "Ninja"], cwd=REPO, check=True,
+                   stdout=subprocess.DEVNULL)
+    subprocess.run(["cmake", "--build", "--preset", "release", "-j", str(os.cpu_count())],
+                   cwd=REPO, check=True, stdout=subprocess.DEVNULL)
+    started = datetime.datetime.now(datetime.timezone.utc)
+    lines = []
+
+    def log(text):
+        print(text, flush=True)
+        lines.append(text)
+
+    results = {}
+    v = versions()
+    os.makedirs(args.out, exist_ok=True)
+    path = os.path.join(args.out, f"{started:%Y-%m-%d-%H%M}-stack.md")
+    # The table is written again after every system and setting, so an interrupted run keeps
+    # what it measured.
+    for setting in settings:
+        for system in systems:
+            log(f"== {system} at ttl/loop_wait/retry_timeout {'/'.join(map(str, setting))}")
+            results[(system, setting)] = run_system(system, setting, args, log)
+            write_table(path, started, args, v, settings, results, lines)
     print(f"wrote {path}")
 
 
