@@ -61,6 +61,14 @@ Agent::~Agent() {
 
 void Agent::RequestStop() {
   stop_ = true;
+  Wake();
+}
+
+void Agent::Wake() {
+  {
+    std::lock_guard lock(wake_mutex_);
+    ++wake_events_;
+  }
   wake_.notify_all();
 }
 
@@ -94,11 +102,14 @@ std::string Agent::LastReason() const {
 void Agent::Run() {
   PGHA_LOG_INFO("pgha {} starting: member {} of cluster {}", kAdvertisedPatroniVersion,
                 config_.name, config_.scope);
+  dcs_.SetChangeListener([this] { Wake(); });
   while (!stop_) {
     RunCycle();
     WaitForNextCycle();
   }
   Shutdown();
+  postmaster_exit_.Stop();
+  dcs_.SetChangeListener(nullptr);  // the DCS may outlive this agent
 }
 
 void Agent::WaitForNextCycle() {
@@ -119,34 +130,41 @@ void Agent::WaitForNextCycle() {
       }
     }
   }
+  // The same while the local PostgreSQL settles (started but not yet accepting connections, a
+  // replica not yet streaming): the health checks would otherwise learn it is ready a loop_wait
+  // late.
+  bool settling = (!last_obs_.running && postgres_.PostmasterAlive()) ||
+                  (last_obs_.running && last_obs_.in_recovery &&
+                   last_obs_.replication_state != "streaming" && !config_.tags.nostream);
+  if (settling) {
+    wait = std::min(wait, kTransitionRecheckSeconds);
+  }
   for (const auto& recheck : {recheck_in_, restart_recheck_in_}) {
     if (recheck) {
       wait = std::clamp(*recheck, 0.0, wait);
     }
   }
-  auto deadline = clock_.Now() + milliseconds(static_cast<int64_t>(wait * 1000));
-  bool watch_postmaster = last_obs_.running;
-  while (!stop_ && clock_.Now() < deadline) {
-    auto slice = std::min<milliseconds>(
-        milliseconds(200),
-        std::chrono::duration_cast<milliseconds>(deadline - clock_.Now()) + milliseconds(1));
-    if (dcs_.WaitForChange(slice)) {
-      return;  // leader / config / failover changed: decide now
+  // Sleep until loop_wait or an event: a DCS change, the postmaster's exit, a request from the
+  // API, a long action's end, or stop. Every one of them calls Wake().
+  if (last_obs_.running) {
+    auto pid = postgres_.PostmasterPid();
+    if (pid) {
+      postmaster_exit_.Watch(*pid);
+    } else {
+      postmaster_exit_.Stop();
+      return;  // it was running a moment ago: look again now
     }
-    // Notice a dead postmaster within a second, not at the next loop_wait.
-    if (watch_postmaster && !postgres_.PostmasterAlive()) {
-      std::lock_guard lock(mutex_);
-      if (long_action_.empty()) {
-        PGHA_LOG_WARN("postmaster is gone");
-      }
-      return;  // a long action that stops PostgreSQL on purpose wakes the loop too
-    }
-    {
-      std::lock_guard lock(mutex_);
-      if ((long_action_.empty() && long_thread_.joinable()) || restart_request_.pending ||
-          reinit_request_.pending || reload_request_.pending) {
-        break;  // a long action just finished, or the API asked for a restart
-      }
+  } else {
+    postmaster_exit_.Stop();
+  }
+  std::unique_lock lock(wake_mutex_);
+  uint64_t seen = wake_events_;
+  bool woken = wake_.wait_for(lock, milliseconds(static_cast<int64_t>(wait * 1000)),
+                              [&] { return stop_ || wake_events_ != seen; });
+  if (woken && postmaster_exited_.exchange(false)) {
+    std::lock_guard state(mutex_);
+    if (long_action_.empty()) {
+      PGHA_LOG_WARN("postmaster is gone");  // a long action stops PostgreSQL on purpose
     }
   }
 }
@@ -454,7 +472,7 @@ std::optional<Status> Agent::AskLoop(LoopRequest& request, const std::string& wh
     request.pending = true;
     before = request.answered;
   }
-  wake_.notify_all();
+  Wake();
   auto deadline = std::chrono::steady_clock::now() + timeout;
   while (std::chrono::steady_clock::now() < deadline) {
     {
@@ -504,7 +522,7 @@ Status Agent::Reload() {
     std::lock_guard lock(mutex_);
     reload_request_.pending = true;
   }
-  wake_.notify_all();
+  Wake();
   return OkStatus();
 }
 
@@ -638,7 +656,7 @@ Status Agent::ScheduleRestart(WallTime at, nlohmann::json shown, RestartConditio
       ScheduledRestart{at, std::move(shown), std::move(conditions), status_.postmaster_start_time};
   status_.scheduled_restart = scheduled_restart_->shown;
   PGHA_LOG_INFO("restart scheduled at {}", FormatIsoTimestamp(at));
-  wake_.notify_all();
+  Wake();
   return OkStatus();
 }
 
@@ -745,7 +763,7 @@ void Agent::StartLongAction(const std::string& name, std::function<Status()> wor
       std::lock_guard inner(mutex_);
       long_action_.clear();
     }
-    wake_.notify_all();
+    Wake();
   });
 }
 

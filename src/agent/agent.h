@@ -1,8 +1,8 @@
 // Agent: one node's HA loop. Each cycle observes (DCS snapshot, local PostgreSQL, peers when
 // the lock is free), calls ha::Decide, executes the actions, and touches the member key. Long
 // actions (bootstrap, basebackup, rewind) run on their own thread; the loop keeps renewing the
-// lock meanwhile. The loop wakes every loop_wait, at once on a change of the leader/config key,
-// and within a second of the postmaster dying.
+// lock meanwhile. The loop wakes every loop_wait, and at once on a change of the leader/config
+// key, the postmaster's exit, or a request from the API.
 //
 // Thread-safety: Run() on one thread; Status() and RequestStop() from any thread.
 #pragma once
@@ -21,6 +21,7 @@
 #include "agent/node_status.h"
 #include "agent/peer_client.h"
 #include "common/clock.h"
+#include "common/process_exit_watch.h"
 #include "config/config.h"
 #include "dcs/dcs.h"
 #include "ha/decide.h"
@@ -137,8 +138,16 @@ class Agent {
   Clock& clock_;
 
   std::atomic<bool> stop_{false};
+  // Ends WaitForNextCycle's sleep; see Wake().
+  void Wake();
   std::mutex wake_mutex_;
   std::condition_variable wake_;
+  uint64_t wake_events_ = 0;  // guarded by wake_mutex_
+  std::atomic<bool> postmaster_exited_{false};
+  ProcessExitWatch postmaster_exit_{[this] {
+    postmaster_exited_ = true;
+    Wake();
+  }};
 
   // Loop-thread state.
   ha::HaConfig ha_config_;

@@ -10,6 +10,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
 
@@ -60,9 +61,10 @@ class Dcs {
   // cached reads still work.
   virtual Status Ping() = 0;
 
-  // Blocks until the leader, config, failover or sync key changes, or `timeout` passes.
-  // Returns true when woken by a change.
-  virtual bool WaitForChange(std::chrono::milliseconds timeout) = 0;
+  // `on_change` is called (from the DCS's own thread; it must not block) whenever the leader,
+  // config, failover or sync key changes, so the HA loop decides at once instead of at the next
+  // loop_wait. Set once, before the loop starts.
+  virtual void SetChangeListener(std::function<void()> on_change) = 0;
 
   // Timing from the dynamic configuration: the lease TTL and the per-call deadline.
   virtual void SetTimings(double ttl_seconds, double loop_wait_seconds,

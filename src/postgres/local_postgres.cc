@@ -141,20 +141,25 @@ bool LocalPostgres::StandbySignalPresent() const {
   return fs::exists(fs::path(config_.postgresql.data_dir) / "standby.signal", ec);
 }
 
-bool LocalPostgres::PostmasterAlive() const {
+bool LocalPostgres::PostmasterAlive() const { return PostmasterPid().has_value(); }
+
+std::optional<pid_t> LocalPostgres::PostmasterPid() const {
   std::ifstream pidfile(fs::path(config_.postgresql.data_dir) / "postmaster.pid");
   pid_t pid = 0;
   if (!(pidfile >> pid) || pid <= 0) {
-    return false;
+    return std::nullopt;
   }
   // The agent is a child subreaper (see pgha_main), so a postmaster whose pg_ctl has exited is
   // our child: reap it here, or a dead postmaster stays a zombie that kill(pid, 0) — and
   // PostgreSQL's own postmaster.pid check — still see as running.
   int status = 0;
   if (::waitpid(pid, &status, WNOHANG) == pid) {
-    return false;
+    return std::nullopt;
   }
-  return ::kill(pid, 0) == 0;
+  if (::kill(pid, 0) != 0) {
+    return std::nullopt;
+  }
+  return pid;
 }
 
 std::string LocalPostgres::SocketDirectory() const {
@@ -271,7 +276,13 @@ Observation LocalPostgres::Observe() {
     obs.following_host_port = r[10].value_or("");
   }
   auto pending = connection_->Query(
-      "SELECT name, setting FROM pg_catalog.pg_settings WHERE pending_restart ORDER BY name");
+      // Recovery settings change with the role (a promoted primary drops
+      // recovery_target_timeline); like Patroni, they never make a restart pending.
+      "SELECT name, setting FROM pg_catalog.pg_settings WHERE pending_restart AND name <> ALL "
+      "('{archive_cleanup_command,primary_conninfo,primary_slot_name,promote_trigger_file,"
+      "recovery_end_command,recovery_min_apply_delay,recovery_target,recovery_target_action,"
+      "recovery_target_inclusive,recovery_target_lsn,recovery_target_name,recovery_target_time,"
+      "recovery_target_timeline,recovery_target_xid,restore_command}'::text[]) ORDER BY name");
   if (pending.ok()) {
     for (const auto& row : *pending) {
       obs.pending_restart[row[0].value_or("")] = {{"old_value", row[1].value_or("")}};

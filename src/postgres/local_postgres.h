@@ -55,6 +55,8 @@ class LocalPostgres {
   uint64_t LatestCheckpointLocation() const;
   bool StandbySignalPresent() const;
   bool PostmasterAlive() const;
+  // The live postmaster's pid (reaping it when it died as our child); nullopt when none runs.
+  std::optional<pid_t> PostmasterPid() const;
 
   // Queries the running server; `running` false when it cannot be reached.
   Observation Observe();

@@ -13,6 +13,7 @@ namespace {
 using std::chrono::milliseconds;
 using std::chrono::seconds;
 using ::testing::HasSubstr;
+using ::testing::Not;
 
 class HaClusterTest : public ::testing::Test {
  protected:
@@ -107,6 +108,8 @@ TEST_F(HaClusterTest, NodeCrashFailsOverAndTheOldPrimaryRejoinsWithRewind) {
     EXPECT_TRUE(WaitForRows(i, "1,2,3")) << cluster_->Name(i) << ": " << Rows(i);
   }
   EXPECT_EQ(cluster_->Leader(), cluster_->Name(fresh));
+  // Promotion drops recovery settings; that is no reason to restart (Patroni ignores them too).
+  EXPECT_THAT(cluster_->HttpBody(fresh, "/patroni"), Not(HasSubstr("pending_restart")));
 }
 
 TEST_F(HaClusterTest, PostmasterCrashUnderALiveAgentRestartsTheSamePrimaryOnItsTimeline) {

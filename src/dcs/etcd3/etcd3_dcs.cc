@@ -14,8 +14,10 @@ using std::chrono::milliseconds;
 namespace {
 
 bool IsWatchedForWakeup(const std::string& relative) {
+  // Not "status": the leader rewrites its WAL position every cycle under writes, and a replica
+  // has nothing to decide on it.
   return relative == "leader" || relative == "config" || relative == "failover" ||
-         relative == "sync" || relative == "status";
+         relative == "sync";
 }
 
 int64_t LeaseTtlSeconds(double ttl) {
@@ -351,6 +353,14 @@ Result<model::ClusterSnapshot> Etcd3Dcs::LoadCluster() {
 void Etcd3Dcs::NotifyChange() {
   ++change_counter_;
   changed_.notify_all();
+  if (on_change_) {
+    on_change_();
+  }
+}
+
+void Etcd3Dcs::SetChangeListener(std::function<void()> on_change) {
+  std::lock_guard lock(mutex_);
+  on_change_ = std::move(on_change);
 }
 
 void Etcd3Dcs::ApplyToCache(const std::vector<KeyValue>& kvs, int64_t revision, bool replace) {

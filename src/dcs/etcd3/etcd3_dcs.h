@@ -3,8 +3,8 @@
 // race and renewal as Patroni's transactions, CAS on mod_revision for config/failover/sync.
 //
 // A background thread keeps a cache of the cluster prefix (range, then watch from the next
-// revision), so LoadCluster does not hit etcd in steady state, and wakes WaitForChange when the
-// leader, config, failover or sync key changes.
+// revision), so LoadCluster does not hit etcd in steady state, and tells its change listener when
+// the leader, config, failover or sync key changes.
 //
 // Thread-safety: all methods are thread-safe.
 #pragma once
@@ -50,7 +50,9 @@ class Etcd3Dcs final : public Dcs {
   Status WriteStatus(const std::string& value) override;
   Status WriteFailsafe(const std::string& value) override;
   Status DeleteCluster() override;
-  bool WaitForChange(std::chrono::milliseconds timeout) override;
+  void SetChangeListener(std::function<void()> on_change) override;
+  // Blocks until a change the listener would hear of, or `timeout`; true when woken by one.
+  bool WaitForChange(std::chrono::milliseconds timeout);
   Status Ping() override;
   void SetTimings(double ttl_seconds, double loop_wait_seconds,
                   double retry_timeout_seconds) override;
@@ -87,6 +89,7 @@ class Etcd3Dcs final : public Dcs {
   int64_t cache_revision_ = 0;
   bool cache_ready_ = false;
   uint64_t change_counter_ = 0;
+  std::function<void()> on_change_;
   std::condition_variable changed_;
   StreamCanceller watch_canceller_;
   std::thread cache_thread_;

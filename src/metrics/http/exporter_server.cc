@@ -74,6 +74,10 @@ Status ExporterServer::Start() {
     int yes = 1;
     (void)setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof yes);
   });
+  // One request per connection, as Patroni's HTTP/1.0 server and HAProxy's checks do: httplib
+  // waits for a kept-alive connection's next request by waking every 10 ms for 5 s, which
+  // made an idle agent (scraped with keep-alive) cost more CPU than Patroni.
+  server_->set_keep_alive_max_count(1);
   server_->set_read_timeout(5, 0);
   server_->set_write_timeout(5, 0);
   server_->set_payload_max_length(64 * 1024);
