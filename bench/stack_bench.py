@@ -18,6 +18,7 @@ Writes a markdown table (medians, min-max, ratio pgha/Patroni of the medians) to
 
 usage: stack_bench.py [--settings 30/10/10,5/1/2] [--trials 3] [--footprint-seconds 60]
                       [--systems pgha,patroni] [--soak-minutes 0]
+                      [--soak-settings 5/1/2,...]
 A setting is ttl/loop_wait/retry_timeout; a system that cannot run a setting (Patroni refuses
 loop_wait below 1) is reported as such."""
 import argparse
@@ -34,6 +35,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.request
 
@@ -259,25 +261,41 @@ def fault_trial(topo, kind):
     # After a crash or stop of the node, only a write on another server counts (the old primary
     # may still take writes while it shuts down); after a postmaster crash, any server's.
     old_port = topo.pg(old) if kind != "postmaster crash" else None
-    while time.monotonic() - t0 < 180 and not wanted <= result.keys():
-        if "leader key" in wanted and "leader key" not in result:
-            name = topo.leader_key()
-            if name and name != old_name:
-                result["leader key"] = time.monotonic() - t0
-        if "router switched" in wanted and "router switched" not in result:
-            up = topo.router_primaries()
-            if len(up) == 1 and old_name not in up:
-                result["router switched"] = time.monotonic() - t0
-        if "write (node)" in wanted and "write (node)" not in result:
-            for i in range(3):
-                if i != old and topo.try_write(topo.pg(i)):
-                    result["write (node)"] = time.monotonic() - t0
-                    break
-        if "write (router)" not in result:
-            server = topo.try_write(topo.ports["write"])
-            if server is not None and server != old_port:
-                result["write (router)"] = time.monotonic() - t0
-        time.sleep(0.05)
+
+    def new_leader_key():
+        name = topo.leader_key()
+        return name and name != old_name
+
+    def router_switched():
+        up = topo.router_primaries()
+        return len(up) == 1 and old_name not in up
+
+    def node_write():
+        return any(topo.try_write(topo.pg(i)) for i in range(3) if i != old)
+
+    def router_write():
+        server = topo.try_write(topo.ports["write"])
+        return server is not None and server != old_port
+
+    probes = {"leader key": new_leader_key, "router switched": router_switched,
+              "write (node)": node_write, "write (router)": router_write}
+    lock = threading.Lock()
+
+    def run_probe(name, probe):
+        # Each probe polls on its own thread, so one that blocks (a connect timing out) does not
+        # delay another's reading.
+        while time.monotonic() - t0 < 180:
+            if probe():
+                with lock:
+                    result[name] = time.monotonic() - t0
+                return
+            time.sleep(0.05)
+
+    threads = [threading.Thread(target=run_probe, args=(name, probes[name])) for name in wanted]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
     topo.cluster("up")  # restarts the dead agent; it rejoins
     topo.wait_healthy()
     if kind == "postmaster crash":
@@ -396,7 +414,7 @@ def run_system(system, setting, args, log):
             r = footprint(topo, args.footprint_seconds)
             log(f"  {system} footprint: " + ", ".join(f"{k} {v:.2f}" for k, v in r.items()))
             add({f"footprint: {k}": v for k, v in r.items()})
-        if args.soak_minutes > 0:
+        if args.soak_minutes > 0 and setting in args.soak_settings:
             r = soak(topo, args.soak_minutes)
             log(f"  {system} soak {args.soak_minutes} min: {r}")
             add({f"soak {args.soak_minutes} min: {k}": v for k, v in r.items()})
@@ -439,7 +457,7 @@ def write_table(path, started, args, v, settings, results, lines):
         f.write(f"# pgha vs Patroni + HAProxy, {started:%Y-%m-%d %H:%M} UTC\n\n")
         f.write(f"`bench/stack_bench.py --settings {args.settings} --systems {args.systems} "
                 f"--trials {args.trials} --footprint-seconds {args.footprint_seconds} "
-                f"--soak-minutes {args.soak_minutes}`\n\n")
+                f"--soak-minutes {args.soak_minutes} --soak-settings {args.soak_settings_text}`\n\n")
         for k, val in v.items():
             f.write(f"- {k}: {val}\n")
         f.write("\nSeconds from the fault unless named otherwise; median (min–max) over the trials; "
@@ -470,6 +488,8 @@ def main():
     parser.add_argument("--trials", type=int, default=3)
     parser.add_argument("--footprint-seconds", type=int, default=60)
     parser.add_argument("--soak-minutes", type=int, default=0)
+    parser.add_argument("--soak-settings", default="all",
+                        help="the settings to soak (a soak at the defaults proves little)")
     parser.add_argument("--out", default=os.path.join(REPO, "bench", "results"))
     args = parser.parse_args()
     if os.geteuid() != 0:
@@ -477,6 +497,10 @@ def main():
     settings = [tuple(float(x) if "." in x else int(x) for x in s.split("/"))
                 for s in args.settings.split(",")]
     systems = args.systems.split(",")
+    args.soak_settings_text = args.soak_settings
+    args.soak_settings = settings if args.soak_settings == "all" else [
+        tuple(float(x) if "." in x else int(x) for x in s.split("/"))
+        for s in args.soak_settings.split(",")]
     subprocess.run(["cmake", "--preset", "release", "-G", "Ninja"], cwd=REPO, check=True,
                    stdout=subprocess.DEVNULL)
     subprocess.run(["cmake", "--build", "--preset", "release", "-j", str(os.cpu_count())],
