@@ -24,6 +24,11 @@ ha::HaConfig HaConfigFrom(const model::GlobalConfig& dynamic, const config::Conf
   c.primary_start_timeout = dynamic.primary_start_timeout();
   c.use_pg_rewind = config.postgresql.use_pg_rewind.value_or(dynamic.use_pg_rewind());
   c.paused = dynamic.is_paused();
+  // Quorum commit (Patroni 4) is not implemented: "quorum" runs as synchronous_mode on.
+  c.sync.enabled = dynamic.synchronous_mode() != model::SynchronousMode::kOff;
+  c.sync.strict = dynamic.synchronous_mode_strict();
+  c.sync.node_count = dynamic.synchronous_node_count();
+  c.sync.maximum_lag_on_syncnode = dynamic.maximum_lag_on_syncnode();
   return c;
 }
 
@@ -335,6 +340,9 @@ void Agent::Publish(const ha::HaInput& in, const postgres::Observation& obs) {
   status_.timeline = obs.timeline;
   status_.replication_state = obs.replication_state;
   status_.replication = obs.replication;
+  status_.sync_standby = in.config.sync.enabled && obs.in_recovery && in.cluster.leader &&
+                         in.cluster.sync && in.cluster.sync->leader == in.cluster.leader->name &&
+                         in.cluster.sync->IsSyncStandby(config_.name);
   status_.sysid = in.local.sysid;
   status_.paused = in.config.paused;
   status_.pending_restart_reason = obs.running ? obs.pending_restart : nlohmann::json::object();
@@ -940,6 +948,9 @@ bool Agent::Execute(const ha::Action& action, const ha::HaInput& in) {
       return true;
     }
     case ActionKind::kPromote: {
+      if (!PrepareSynchronousPromotion(in)) {
+        return false;
+      }
       auto promoted = postgres_.Promote(seconds(config_.postgresql.pg_ctl_timeout));
       if (!promoted.ok()) {
         PGHA_LOG_ERROR("{}", promoted.error().message());
@@ -1029,6 +1040,7 @@ bool Agent::Execute(const ha::Action& action, const ha::HaInput& in) {
     }
     case ActionKind::kWriteStatus: {
       WriteStatusAndSlots(in);
+      ProcessSyncReplication(in);
       return true;
     }
     case ActionKind::kClearFailover: {
@@ -1144,6 +1156,119 @@ Status Agent::HandOver(const std::string& candidate, const model::ClusterSnapsho
   AfterStart(true);
   record_handover();
   return OkStatus();
+}
+
+bool Agent::PrepareSynchronousPromotion(const ha::HaInput& in) {
+  sync_tracking_ = {};
+  if (!ha_config_.sync.enabled) {
+    postgres_.SetSynchronousStandbyNames(std::nullopt);
+    return true;
+  }
+  // Patroni's order: claim the sync key for ourselves with nobody named (so no one else may
+  // take over on an old claim), and make commits wait for a standby (strict) before the first
+  // write can happen; the next cycles pick the standbys.
+  model::SyncState claim;
+  claim.leader = config_.name;
+  std::optional<int64_t> revision;
+  if (in.cluster.sync) {
+    revision = in.cluster.sync->mod_revision;
+  }
+  auto written = dcs_.SetSyncStateValue(model::EncodeSync(claim, false), revision);
+  if (!written.ok() || !*written) {
+    PGHA_LOG_WARN(
+        "Postponing promotion because synchronous replication state was updated by somebody "
+        "else");
+    return false;
+  }
+  std::vector<std::string> names;
+  if (ha_config_.sync.strict) {
+    names = {"*"};
+  }
+  postgres_.SetSynchronousStandbyNames(ha::FormatSynchronousStandbyNames(names));
+  sync_tracking_.standby_names = names;
+  sync_tracking_.position_at_change = in.local.wal_position;
+  if (postgres_.WriteConfig(dynamic_, true, nullptr).ok()) {
+    (void)postgres_.Reload();
+  }
+  return true;
+}
+
+void Agent::ProcessSyncReplication(const ha::HaInput& in) {
+  const auto& settings = ha_config_.sync;
+  bool key_present = in.cluster.sync && in.cluster.sync->leader;
+  if (!settings.enabled && !key_present && !sync_tracking_.standby_names) {
+    return;  // never in synchronous mode here
+  }
+  if (!sync_tracking_.standby_names) {
+    // Just started as leader: whatever PostgreSQL lists is rewritten below; members the key
+    // names count as synchronous at once.
+    sync_tracking_.standby_names = std::vector<std::string>{};
+    sync_tracking_.position_at_change = in.local.wal_position;
+  }
+  std::vector<ha::WalSender> senders;
+  for (const auto& s : last_obs_.wal_senders) {
+    senders.push_back({s.application_name, s.sync_state, s.position});
+  }
+  auto state =
+      ha::CurrentSyncState(in.cluster, senders, settings, in.local.wal_position, sync_tracking_);
+  auto steps = ha::PlanSyncReplication(in.cluster, config_.name, settings, state,
+                                       *sync_tracking_.standby_names);
+  if (!steps.log.empty()) {
+    PGHA_LOG_INFO("{}", steps.log);
+  }
+  std::optional<int64_t> revision;
+  if (in.cluster.sync) {
+    revision = in.cluster.sync->mod_revision;
+  }
+  auto write_key = [&](const std::vector<std::string>& names) {
+    model::SyncState value;
+    value.leader = config_.name;
+    value.sync_standby = names;
+    auto written = dcs_.SetSyncStateValue(model::EncodeSync(value, false), revision);
+    if (!written.ok() || !*written) {
+      PGHA_LOG_INFO("Synchronous replication key updated by someone else");
+      return false;
+    }
+    return true;
+  };
+  if (steps.delete_key) {
+    auto deleted = dcs_.DeleteSyncState(revision);
+    if (deleted.ok() && *deleted) {
+      PGHA_LOG_INFO("Disabled synchronous replication");
+    }
+  }
+  if (steps.key_before && !write_key(*steps.key_before)) {
+    return;
+  }
+  if (steps.standby_names) {
+    const auto& names = *steps.standby_names;
+    PGHA_LOG_INFO("Assigning synchronous standby status to {}",
+                  names.empty() ? "nobody" : fmt::format("{}", fmt::join(names, ",")));
+    if (settings.enabled) {
+      postgres_.SetSynchronousStandbyNames(ha::FormatSynchronousStandbyNames(names));
+    } else {
+      postgres_.SetSynchronousStandbyNames(std::nullopt);
+    }
+    auto written = postgres_.WriteConfig(dynamic_, false, nullptr);
+    if (!written.ok() || !postgres_.Reload().ok()) {
+      PGHA_LOG_WARN("could not apply synchronous_standby_names");
+      sync_tracking_.standby_names.reset();  // unknown now: rewrite next cycle
+      return;
+    }
+    sync_tracking_.standby_names = names;
+    sync_tracking_.position_at_change = in.local.wal_position;
+    std::set<std::string> still;
+    for (const auto& name : sync_tracking_.ready) {
+      if (std::find(names.begin(), names.end(), name) != names.end()) {
+        still.insert(name);
+      }
+    }
+    sync_tracking_.ready = std::move(still);
+  }
+  if (steps.key_after && !steps.key_before && write_key(*steps.key_after)) {
+    PGHA_LOG_INFO("Synchronous standby status assigned to {}",
+                  fmt::format("{}", fmt::join(*steps.key_after, ",")));
+  }
 }
 
 void Agent::WriteStatusAndSlots(const ha::HaInput& in) {

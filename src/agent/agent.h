@@ -167,6 +167,10 @@ class Agent {
   std::optional<std::pair<std::vector<std::string>, std::string>>
       replica_slots_synced_;  // a scheduled restart falls due sooner
   std::string last_status_written_;
+  // The leader's synchronous replication (see ha/sync_replication.h).
+  ha::SyncTracking sync_tracking_;
+  bool PrepareSynchronousPromotion(const ha::HaInput& in);
+  void ProcessSyncReplication(const ha::HaInput& in);
   int64_t last_history_timeline_ = 0;
   MonoTime last_cycle_{};
   nlohmann::json applied_parameters_;  // postgresql.parameters last written and reloaded

@@ -28,6 +28,9 @@ nlohmann::ordered_json NodeStatus::ToPatroniJson() const {
     if (in_recovery && !replication_state.empty()) {
       out["replication_state"] = replication_state;
     }
+    if (in_recovery && sync_standby) {
+      out["sync_standby"] = true;
+    }
   } else {
     out["role"] = role;
   }

@@ -58,6 +58,8 @@ struct NodeStatus {
   int64_t timeline = 0;
   std::string replication_state;
   nlohmann::json replication = nlohmann::json::array();
+  // In synchronous mode, the sync key of the current leader names this replica.
+  bool sync_standby = false;
   std::string sysid;
   int64_t dcs_last_seen = 0;  // epoch seconds
   nlohmann::json tags = nlohmann::json::object();

@@ -96,7 +96,8 @@ std::string RenderMetrics(const agent::NodeStatus& s) {
   w.Metric("patroni_replica", "gauge", "Value is 1 if this node is a replica, 0 otherwise.",
            replica ? 1 : 0);
   w.Metric("patroni_sync_standby", "gauge",
-           "Value is 1 if this node is a sync standby replica, 0 otherwise.", 0);
+           "Value is 1 if this node is a sync standby replica, 0 otherwise.",
+           s.sync_standby ? 1 : 0);
   w.Metric("patroni_quorum_standby", "gauge",
            "Value is 1 if this node is a quorum standby replica, 0 otherwise.", 0);
   w.Metric("patroni_xlog_received_location", "gauge",

@@ -113,6 +113,12 @@ bool HealthiestAmong(const HaInput& in, const std::string& excluded, bool check_
     *why_not = "PostgreSQL is not running";
     return false;
   }
+  // In synchronous mode only the members the sync key names hold every acknowledged commit.
+  bool sync_only = in.config.sync.enabled;
+  if (sync_only && !SyncAllows(in.cluster, local.name)) {
+    *why_not = "not a synchronous standby";
+    return false;
+  }
   if (check_lag && in.cluster.status.optime && local.in_recovery) {
     uint64_t optime = *in.cluster.status.optime;
     if (optime > local.wal_position &&
@@ -132,7 +138,7 @@ bool HealthiestAmong(const HaInput& in, const std::string& excluded, bool check_
       *why_not = fmt::format("{} is still running as primary", peer.name);
       return false;
     }
-    if (peer.nofailover) {
+    if (peer.nofailover || (sync_only && !SyncAllows(in.cluster, peer.name))) {
       continue;
     }
     if (peer.wal_position > local.wal_position) {
@@ -157,6 +163,12 @@ bool HealthiestAmong(const HaInput& in, const std::string& excluded, bool check_
 bool TakesOverInManualFailover(const HaInput& in, std::string* why_not) {
   const auto& failover = *in.cluster.failover;
   const auto& me = in.local.name;
+  // A switchover in synchronous mode goes only to a synchronous standby, whatever happens to
+  // the named candidate.
+  if (in.config.sync.enabled && failover.leader && !SyncAllows(in.cluster, me)) {
+    *why_not = "not a synchronous standby";
+    return false;
+  }
   if (failover.candidate && !failover.candidate->empty()) {
     if (*failover.candidate == me) {
       return true;
@@ -343,7 +355,8 @@ bool IsFailoverPossible(const HaInput& in, const std::vector<std::string>& candi
   };
   for (const auto& peer : in.peers) {
     if (peer.name == in.local.name || !wanted(peer.name) || !peer.reachable || !peer.running ||
-        peer.nofailover || peer.is_primary) {
+        peer.nofailover || peer.is_primary ||
+        (in.config.sync.enabled && !SyncAllows(in.cluster, peer.name))) {
       continue;
     }
     if (min_position) {

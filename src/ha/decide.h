@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "common/clock.h"
+#include "ha/sync_replication.h"
 #include "model/cluster.h"
 
 namespace pgha::ha {
@@ -63,6 +64,7 @@ struct HaConfig {
   int64_t primary_start_timeout = 300;
   bool use_pg_rewind = false;
   bool paused = false;
+  SyncSettings sync;
 };
 
 struct HaInput {

@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 #include <signal.h>
+#include <sys/shm.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -9,6 +10,7 @@
 #include <fstream>
 #include <set>
 #include <sstream>
+#include <thread>
 
 #include "common/log.h"
 #include "common/lsn.h"
@@ -20,6 +22,7 @@ namespace pgha::postgres {
 
 namespace fs = std::filesystem;
 using nlohmann::json;
+using std::chrono::milliseconds;
 using std::chrono::seconds;
 
 namespace {
@@ -291,7 +294,9 @@ Observation LocalPostgres::Observe() {
   // Replicas have walsenders too when others cascade from them (replicatefrom).
   {
     auto replication = connection_->Query(
-        "SELECT usename, application_name, client_addr::text, state, sync_state, sync_priority "
+        "SELECT usename, application_name, client_addr::text, state, sync_state, sync_priority, "
+        "(CASE current_setting('synchronous_commit') WHEN 'remote_apply' THEN replay_lsn "
+        "WHEN 'remote_write' THEN write_lsn ELSE flush_lsn END - '0/0')::bigint "
         "FROM pg_stat_replication ORDER BY application_name");
     if (replication.ok()) {
       for (const auto& row : *replication) {
@@ -302,6 +307,13 @@ Observation LocalPostgres::Observe() {
              {"state", row[3].value_or("")},
              {"sync_state", row[4].value_or("")},
              {"sync_priority", ParseInt64(row[5].value_or("0")).value_or(0)}});
+        std::optional<uint64_t> position;
+        if (row[6]) {
+          if (auto parsed = ParseInt64(*row[6]); parsed && *parsed >= 0) {
+            position = static_cast<uint64_t>(*parsed);
+          }
+        }
+        obs.wal_senders.push_back({row[1].value_or(""), row[4].value_or(""), position});
       }
     }
   }
@@ -354,6 +366,14 @@ Status LocalPostgres::WriteConfig(const model::GlobalConfig& dynamic, bool stand
       rest[name] = value;  // local parameters win, except the cluster-wide ones
     }
   }
+  std::optional<std::string> sync_names;
+  {
+    std::lock_guard lock(connection_mutex_);
+    sync_names = synchronous_standby_names_;
+  }
+  if (sync_names || standby) {
+    rest.erase("synchronous_standby_names");  // the leader's sync replication owns it
+  }
   for (const char* forced : {"listen_addresses", "port", "cluster_name", "hot_standby",
                              "primary_conninfo", "primary_slot_name", "unix_socket_directories"}) {
     rest.erase(forced);
@@ -375,6 +395,9 @@ Status LocalPostgres::WriteConfig(const model::GlobalConfig& dynamic, bool stand
   }
   for (const auto& [name, value] : rest) {
     conf += name + " = " + GucValue(value) + "\n";
+  }
+  if (sync_names) {  // also on a standby about to be promoted
+    conf += "synchronous_standby_names = " + GucValue(*sync_names) + "\n";
   }
   if (standby) {
     conf += "recovery_target_timeline = 'latest'\n";
@@ -416,7 +439,36 @@ Status LocalPostgres::WriteBootstrapHba() {
       fs::perms::owner_read | fs::perms::owner_write);
 }
 
+void LocalPostgres::WaitForOrphanedBackends(milliseconds limit) const {
+  if (PostmasterAlive()) {
+    return;
+  }
+  // postmaster.pid's seventh line: the key and id of the System V segment PostgreSQL keeps only
+  // so that a new postmaster can see whether anything still uses the old shared memory.
+  std::ifstream pidfile(fs::path(config_.postgresql.data_dir) / "postmaster.pid");
+  std::string line;
+  for (int i = 0; i < 7 && std::getline(pidfile, line); ++i) {
+  }
+  std::istringstream fields(line);
+  long key = 0;
+  int shmid = -1;
+  if (!(fields >> key >> shmid) || shmid < 0) {
+    return;
+  }
+  auto deadline = std::chrono::steady_clock::now() + limit;
+  while (std::chrono::steady_clock::now() < deadline) {
+    struct shmid_ds info {};
+    if (::shmctl(shmid, IPC_STAT, &info) != 0 || info.shm_nattch == 0) {
+      return;
+    }
+    std::this_thread::sleep_for(milliseconds(20));
+  }
+}
+
 Status LocalPostgres::Start(seconds timeout) {
+  // After a postmaster crash its backends linger a moment, attached to the old shared memory,
+  // and PostgreSQL refuses to start until they are gone; a failed start would cost a loop_wait.
+  WaitForOrphanedBackends(milliseconds(5000));
   fs::path log =
       fs::path(config_.postgresql.data_dir).parent_path() / ("postgresql-" + config_.name + ".log");
   return RunTool({Bin("pg_ctl"), "start", "-D", config_.postgresql.data_dir, "-w", "-t",
@@ -450,6 +502,11 @@ Status LocalPostgres::Checkpoint() {
     return conn.error();
   }
   return (*conn)->Execute("CHECKPOINT");
+}
+
+void LocalPostgres::SetSynchronousStandbyNames(std::optional<std::string> value) {
+  std::lock_guard lock(connection_mutex_);
+  synchronous_standby_names_ = std::move(value);
 }
 
 Status LocalPostgres::Reload() {

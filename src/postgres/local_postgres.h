@@ -35,6 +35,14 @@ struct Observation {
   std::string replication_state;    // "streaming" / "in archive recovery" on replicas
   std::string following_host_port;  // the walreceiver's sender "host:port"
   nlohmann::json replication = nlohmann::json::array();  // pg_stat_replication rows
+  // The same rows for synchronous replication: the position synchronous_commit waits for
+  // (flush_lsn; write_lsn or replay_lsn under remote_write / remote_apply).
+  struct WalSender {
+    std::string application_name;
+    std::string sync_state;
+    std::optional<uint64_t> position;
+  };
+  std::vector<WalSender> wal_senders;
   // Parameters changed in the configuration that take effect only after a restart
   // (pg_settings.pending_restart): {name: {"old_value": in effect}}; empty when none.
   nlohmann::json pending_restart = nlohmann::json::object();
@@ -73,6 +81,9 @@ class LocalPostgres {
   Status Stop(const std::string& mode, std::chrono::seconds timeout);
   Status Promote(std::chrono::seconds timeout);
   Status Reload();
+  // The synchronous_standby_names the next WriteConfig writes on a primary (the leader's sync
+  // replication sets it); nullopt: whatever the configuration says.
+  void SetSynchronousStandbyNames(std::optional<std::string> value);
   // A checkpoint, so the control file shows the new timeline after a promotion.
   Status Checkpoint();
   // After initdb on the bootstrap leader: superuser password, replication and rewind roles.
@@ -97,8 +108,10 @@ class LocalPostgres {
   std::string ControlData(const std::string& field) const;
   std::string SocketDirectory() const;
   Result<std::unique_ptr<Connection>> Connect();
+  void WaitForOrphanedBackends(std::chrono::milliseconds limit) const;
 
   const config::Config& config_;
+  std::optional<std::string> synchronous_standby_names_;  // guarded by connection_mutex_
   std::mutex connection_mutex_;
   std::unique_ptr<Connection> connection_;
 };

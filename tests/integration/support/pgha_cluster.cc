@@ -111,8 +111,11 @@ void PghaCluster::WriteConfig(int node) {
       << "    ttl: " << options_.ttl << "\n"
       << "    loop_wait: " << options_.loop_wait << "\n"
       << "    retry_timeout: " << options_.retry_timeout << "\n"
-      << "    maximum_lag_on_failover: 1048576\n"
-      << "    postgresql:\n      use_pg_rewind: " << (options_.use_pg_rewind ? "true" : "false")
+      << "    maximum_lag_on_failover: 1048576\n";
+  for (const auto& line : options_.extra_dcs) {
+    out << "    " << line << "\n";
+  }
+  out << "    postgresql:\n      use_pg_rewind: " << (options_.use_pg_rewind ? "true" : "false")
       << "\n      use_slots: true\n"
       << "      parameters:\n        wal_keep_size: 64MB\n"
       << "  initdb:\n  - encoding: UTF8\n  - data-checksums\n"
@@ -166,14 +169,16 @@ void PghaCluster::KillPostmaster(int node) {
 
 void PghaCluster::StopNode(int node, std::chrono::seconds grace) { agents_[node]->Stop(grace); }
 
-std::string PghaCluster::Leader() const {
+std::string PghaCluster::Leader() const { return DcsValue("leader"); }
+
+std::string PghaCluster::DcsValue(const std::string& name) const {
   std::string out;
   std::vector<std::string> argv = {"etcdctl",
                                    "--endpoints=" + etcd_->Hosts()[0] + "," + etcd_->Hosts().back(),
                                    "--command-timeout=2s",
                                    "get",
                                    "--print-value-only",
-                                   "/service/" + scope_ + "/leader"};
+                                   "/service/" + scope_ + "/" + name};
   if (RunCommand(argv, &out, {{"ETCDCTL_API", "3"}}) != 0) {
     return "";
   }

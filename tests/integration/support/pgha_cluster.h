@@ -22,6 +22,8 @@ struct PghaClusterOptions {
   double loop_wait = 1;
   double retry_timeout = 2;
   bool use_pg_rewind = true;
+  // More bootstrap.dcs settings, one "key: value" per line (e.g. "synchronous_mode: true").
+  std::vector<std::string> extra_dcs;
 };
 
 class PghaCluster {
@@ -50,6 +52,8 @@ class PghaCluster {
 
   // The leader key's value ("" when none or unreadable).
   std::string Leader() const;
+  // The value of the cluster's key `name` ("leader", "sync", ...); "" when none or unreadable.
+  std::string DcsValue(const std::string& name) const;
   // Waits until some node holds the lock and accepts writes; returns it (or -1).
   int WaitForWritablePrimary(std::chrono::milliseconds timeout, int exclude = -1);
   // Waits until `node` runs as a replica that streams from the current leader.

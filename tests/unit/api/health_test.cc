@@ -16,6 +16,8 @@ namespace pgha::api {
 namespace {
 
 using nlohmann::json;
+using ::testing::HasSubstr;
+using ::testing::Not;
 
 using testing::Exchange;
 using testing::ReadExchanges;
@@ -103,6 +105,24 @@ TEST(HealthTest, LeaderAnswersAsPatroniDid) {
 
 TEST(HealthTest, ReplicaAnswersAsPatroniDid) {
   ExpectSameCodes("initial-rest-replica.txt", Replica());
+}
+
+TEST(HealthTest, SynchronousStandbyChecksFollowTheSyncKey) {
+  auto sync = Replica();
+  sync.sync_standby = true;
+  auto async = Replica();
+  for (const char* path : {"/sync", "/synchronous", "/read-only-sync", "/read-only-synchronous"}) {
+    EXPECT_EQ(Handle(Req("GET", path), sync).status, 200) << path;
+    EXPECT_EQ(Handle(Req("GET", path), async).status, 503) << path;
+  }
+  for (const char* path : {"/async", "/asynchronous"}) {
+    EXPECT_EQ(Handle(Req("GET", path), sync).status, 503) << path;
+    EXPECT_EQ(Handle(Req("GET", path), async).status, 200) << path;
+  }
+  EXPECT_EQ(Handle(Req("GET", "/read-only-sync"), Leader()).status, 200);
+  EXPECT_EQ(Handle(Req("GET", "/sync"), Leader()).status, 503);
+  EXPECT_THAT(Handle(Req("GET", "/patroni"), sync).body, HasSubstr("\"sync_standby\":true"));
+  EXPECT_THAT(Handle(Req("GET", "/patroni"), async).body, Not(HasSubstr("sync_standby")));
 }
 
 std::set<std::string> Keys(const std::string& body) {

@@ -131,6 +131,66 @@ TEST(DecideTest, EqualWalPositionsAreDecidedByFailoverPriority) {
   EXPECT_THAT(Decide(in).actions, ElementsAre(Action{ActionKind::kAcquireLock, ""}));
 }
 
+model::SyncState SyncKey(const std::string& leader, std::vector<std::string> standbys) {
+  model::SyncState s;
+  s.mod_revision = 3;
+  s.leader = leader;
+  s.sync_standby = std::move(standbys);
+  return s;
+}
+
+TEST(DecideTest, InSynchronousModeOnlyTheSyncStandbyRaces) {
+  auto in = Situation("");
+  in.config.sync.enabled = true;
+  in.cluster.sync = SyncKey("pg-0", {"pg-2"});
+  in.peers = {Peer("pg-2", 90)};
+  auto d = Decide(in);
+  EXPECT_THAT(d.actions, IsEmpty());
+  EXPECT_EQ(d.reason, "no leader lock; not the healthiest node: not a synchronous standby");
+  // The sync standby goes even though an asynchronous replica is further ahead.
+  in.local.name = "pg-2";
+  in.peers = {Peer("pg-1", 150)};
+  EXPECT_THAT(Decide(in).actions, ElementsAre(Action{ActionKind::kAcquireLock, ""}));
+  // Off: the async replica ahead wins as usual.
+  in.config.sync.enabled = false;
+  EXPECT_THAT(Decide(in).actions, IsEmpty());
+}
+
+TEST(DecideTest, InSynchronousModeAKeyWithoutStandbysLetsNobodyButTheLeaderTakeOver) {
+  auto in = Situation("");
+  in.config.sync.enabled = true;
+  in.cluster.sync = SyncKey("pg-0", {});
+  EXPECT_THAT(Decide(in).actions, IsEmpty());
+  // No key at all (synchronous mode just turned on): the usual race.
+  in.cluster.sync.reset();
+  EXPECT_THAT(Decide(in).actions, ElementsAre(Action{ActionKind::kAcquireLock, ""}));
+}
+
+TEST(DecideTest, InSynchronousModeFailoverIsPossibleOnlyToASyncStandby) {
+  auto in = Situation("pg-1");
+  in.local.in_recovery = false;
+  in.config.sync.enabled = true;
+  in.cluster.sync = SyncKey("pg-1", {"pg-2"});
+  in.peers = {Peer("pg-0", 100), Peer("pg-2", 100)};
+  EXPECT_TRUE(IsFailoverPossible(in, {""}));
+  EXPECT_FALSE(IsFailoverPossible(in, {"pg-0"}));
+  in.cluster.sync = SyncKey("pg-1", {});
+  EXPECT_FALSE(IsFailoverPossible(in, {""}));
+}
+
+TEST(DecideTest, InSynchronousModeASwitchoverSkipsAnAsyncReplica) {
+  auto in = Situation("");
+  in.config.sync.enabled = true;
+  in.cluster.sync = SyncKey("pg-0", {"pg-2"});
+  model::Failover failover;
+  failover.leader = "pg-0";
+  in.cluster.failover = failover;
+  in.peers = {Peer("pg-2", 100)};
+  auto d = Decide(in);
+  EXPECT_THAT(d.actions, IsEmpty());
+  EXPECT_THAT(d.reason, HasSubstr("not a synchronous standby"));
+}
+
 TEST(DecideTest, NofailoverNeverRaces) {
   auto in = Situation("");
   in.local.nofailover = true;
