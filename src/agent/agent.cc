@@ -2,6 +2,8 @@
 
 #include <fmt/format.h>
 
+#include <filesystem>
+
 #include "common/log.h"
 #include "common/lsn.h"
 #include "common/time_format.h"
@@ -108,11 +110,14 @@ void Agent::Run() {
   PGHA_LOG_INFO("pgha {} starting: member {} of cluster {}", kAdvertisedPatroniVersion,
                 config_.name, config_.scope);
   dcs_.SetChangeListener([this] { Wake(); });
+  StartFence();
   while (!stop_) {
     RunCycle();
+    UpdateFence();
     WaitForNextCycle();
   }
   Shutdown();
+  fence_.reset();  // PostgreSQL is stopped: nothing to guard
   postmaster_exit_.Stop();
   dcs_.SetChangeListener(nullptr);  // the DCS may outlive this agent
 }
@@ -172,6 +177,55 @@ void Agent::WaitForNextCycle() {
       PGHA_LOG_WARN("postmaster is gone");  // a long action stops PostgreSQL on purpose
     }
   }
+}
+
+void Agent::StartFence() {
+  const auto& watchdog = config_.watchdog;
+  if (watchdog.mode == "off") {
+    PGHA_LOG_WARN(
+        "fence: none (watchdog.mode is off): a frozen or killed agent leaves a primary "
+        "taking writes after its leader lock expired");
+    return;
+  }
+  // Watchdog devices are not driven (none exists on the machines pgha is tested on); the fence
+  // process does the same job without one, and also when the whole agent is frozen.
+  std::error_code ec;
+  std::string program =
+      (std::filesystem::read_symlink("/proc/self/exe", ec).parent_path() / "pgha-fence").string();
+  auto fence = Fence::Start(program, config_.postgresql.data_dir);
+  if (!fence.ok()) {
+    PGHA_LOG_ERROR("fence: {}", fence.error().message());
+    return;
+  }
+  fence_ = std::move(*fence);
+  PGHA_LOG_INFO(
+      "fence: process {} (pid {}) stops PostgreSQL if the leader lock is not renewed within "
+      "ttl - min(safety_margin, ttl/4); watchdog device {} not used",
+      program, fence_->pid(), watchdog.device);
+}
+
+void Agent::UpdateFence() {
+  if (!fence_) {
+    return;
+  }
+  bool primary = false;
+  {
+    std::lock_guard lock(mutex_);
+    primary = status_.has_lock && status_.postgres_running && !status_.in_recovery;
+  }
+  auto pid = primary ? postgres_.PostmasterPid() : std::nullopt;
+  // Paused: the operator runs things by hand, and Patroni disables its watchdog too.
+  if (!pid || !last_lock_renewal_ || ha_config_.paused) {
+    fence_->Disarm();
+    return;
+  }
+  // The lock lasts at least ttl from the start of its last renewal; fence with a margin before
+  // that, so PostgreSQL is down before any other member may take the lock.
+  double margin = std::min(config_.watchdog.safety_margin, ha_config_.ttl / 4);
+  auto deadline =
+      *last_lock_renewal_ + std::chrono::duration_cast<std::chrono::steady_clock::duration>(
+                                duration<double>(ha_config_.ttl - margin));
+  fence_->Arm(deadline, *pid);
 }
 
 void Agent::Callback(const std::string& action, bool replica) {
@@ -898,13 +952,14 @@ bool Agent::Execute(const ha::Action& action, const ha::HaInput& in) {
       return true;
     }
     case ActionKind::kAcquireLock: {
+      auto race_started = clock_.Now();  // the race refreshes the lease first
       auto won = dcs_.AttemptToAcquireLeader();
       if (!won.ok()) {
         PGHA_LOG_WARN("leader race failed: {}", won.error().message());
         return false;
       }
       if (*won) {
-        last_lock_renewal_ = clock_.Now();
+        last_lock_renewal_ = race_started;
         PGHA_LOG_INFO("acquired the leader lock");
       }
       return *won;
@@ -940,7 +995,8 @@ bool Agent::Execute(const ha::Action& action, const ha::HaInput& in) {
         PGHA_LOG_WARN("the leader lock is held by another node now");
         return false;
       }
-      last_lock_renewal_ = clock_.Now();
+      // The lease runs from when etcd took the keepalive, no earlier than this.
+      last_lock_renewal_ = renew_started;
       return true;
     }
     case ActionKind::kReleaseLock: {

@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "agent/callback_runner.h"
+#include "agent/fence.h"
 #include "agent/node_status.h"
 #include "agent/peer_client.h"
 #include "common/clock.h"
@@ -170,6 +171,10 @@ class Agent {
   // The leader's synchronous replication (see ha/sync_replication.h).
   ha::SyncTracking sync_tracking_;
   bool PrepareSynchronousPromotion(const ha::HaInput& in);
+  // The fence process (see agent/fence.h), armed after every renewal while this is the primary.
+  std::unique_ptr<Fence> fence_;
+  void StartFence();
+  void UpdateFence();
   void ProcessSyncReplication(const ha::HaInput& in);
   int64_t last_history_timeline_ = 0;
   MonoTime last_cycle_{};

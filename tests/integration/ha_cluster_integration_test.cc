@@ -3,6 +3,8 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <csignal>
+#include <optional>
 #include <thread>
 
 #include "support/pgha_cluster.h"
@@ -151,6 +153,39 @@ TEST_F(HaClusterTest, SigtermOfThePrimaryAgentHandsOverAtOnce) {
   // Well below ttl: the leader key was deleted, not left to expire.
   EXPECT_LT(took, seconds(6)) << std::chrono::duration_cast<milliseconds>(took).count() << " ms";
   EXPECT_TRUE(WaitForRows(fresh, "1"));
+}
+
+TEST_F(HaClusterTest, FrozenPrimaryAgentIsFencedBeforeAnotherNodeTakesOver) {
+  int old = primary_;
+  EXPECT_THAT(cluster_->Log(old), HasSubstr("fence: process"));
+  int next_id = 1000;
+  auto writable = [&](int node) { return Insert(node, next_id++); };
+  cluster_->SignalAgent(old, SIGSTOP);
+  auto start = std::chrono::steady_clock::now();
+  auto elapsed = [&] { return std::chrono::steady_clock::now() - start; };
+  std::optional<std::chrono::steady_clock::duration> old_fenced, new_writable;
+  int fresh = -1;
+  // Probe every 50 ms: the old primary must refuse writes before any other node takes them.
+  while (elapsed() < seconds(60) && !(old_fenced && new_writable)) {
+    if (!old_fenced && !writable(old)) {
+      old_fenced = elapsed();
+    }
+    for (int i = 0; i < 3 && !new_writable; ++i) {
+      if (i != old && writable(i)) {
+        new_writable = elapsed();
+        fresh = i;
+      }
+    }
+    std::this_thread::sleep_for(milliseconds(50));
+  }
+  cluster_->SignalAgent(old, SIGCONT);
+  ASSERT_TRUE(old_fenced) << "the frozen primary kept taking writes";
+  ASSERT_TRUE(new_writable) << "no new primary";
+  EXPECT_LT(*old_fenced, *new_writable) << "two primaries took writes at once";
+  EXPECT_THAT(cluster_->Log(old), HasSubstr("the leader lock was not renewed in time"));
+  // Thawed, the old primary finds its PostgreSQL killed and the lock gone: it rejoins.
+  ASSERT_TRUE(cluster_->WaitForStreamingReplica(old, seconds(90))) << cluster_->Log(old);
+  EXPECT_EQ(cluster_->Leader(), cluster_->Name(fresh));
 }
 
 TEST_F(HaClusterTest, OneEtcdMemberDownChangesNoRoles) {

@@ -160,6 +160,8 @@ void PghaCluster::KillNode(int node) {
   }
 }
 
+void PghaCluster::SignalAgent(int node, int signal) { agents_[node]->Signal(signal); }
+
 void PghaCluster::KillPostmaster(int node) {
   int pid = PostmasterPid(node);
   if (pid > 0) {

@@ -47,6 +47,8 @@ class PghaCluster {
   void KillNode(int node);
   // SIGKILL to the postmaster only; the agent lives on.
   void KillPostmaster(int node);
+  // A signal to the agent alone (SIGSTOP / SIGCONT to freeze and thaw it).
+  void SignalAgent(int node, int signal);
   // SIGTERM to the agent; waits for it to exit.
   void StopNode(int node, std::chrono::seconds grace = std::chrono::seconds(60));
 

@@ -1,0 +1,88 @@
+// pgha-fence, the real program, guarding stand-in "postmasters" (sh with a child sleep).
+#include "agent/fence.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <thread>
+
+namespace pgha::agent {
+namespace {
+
+using std::chrono::milliseconds;
+
+// A process with a child of its own, as a postmaster has backends.
+pid_t StartPostmasterStandIn() {
+  pid_t pid = ::fork();
+  if (pid == 0) {
+    ::execlp("sh", "sh", "-c", "sleep 30 & wait", static_cast<char*>(nullptr));
+    ::_exit(127);
+  }
+  std::this_thread::sleep_for(milliseconds(100));  // let it fork its child
+  return pid;
+}
+
+// true when `pid` (our child) died by SIGKILL within `limit`.
+bool KilledWithin(pid_t pid, milliseconds limit) {
+  auto deadline = std::chrono::steady_clock::now() + limit;
+  while (std::chrono::steady_clock::now() < deadline) {
+    int status = 0;
+    if (::waitpid(pid, &status, WNOHANG) == pid) {
+      return WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL;
+    }
+    std::this_thread::sleep_for(milliseconds(10));
+  }
+  return false;
+}
+
+void Reap(pid_t pid) {
+  ::kill(pid, SIGKILL);
+  ::waitpid(pid, nullptr, 0);
+}
+
+std::string DataDir() { return "/tmp/pgha-fence-test-" + std::to_string(::getpid()); }
+
+TEST(FenceTest, KillsThePostmasterWhenTheDeadlinePassesUnrenewed) {
+  auto fence = Fence::Start(PGHA_FENCE_BINARY, DataDir());
+  ASSERT_TRUE(fence.ok()) << fence.error().message();
+  pid_t postmaster = StartPostmasterStandIn();
+  (*fence)->Arm(std::chrono::steady_clock::now() + milliseconds(300), postmaster);
+  EXPECT_FALSE(KilledWithin(postmaster, milliseconds(150)));
+  EXPECT_TRUE(KilledWithin(postmaster, milliseconds(2000)));
+}
+
+TEST(FenceTest, RenewalMovesTheDeadlineAndDisarmingStopsIt) {
+  auto fence = Fence::Start(PGHA_FENCE_BINARY, DataDir());
+  ASSERT_TRUE(fence.ok());
+  pid_t postmaster = StartPostmasterStandIn();
+  (*fence)->Arm(std::chrono::steady_clock::now() + milliseconds(300), postmaster);
+  std::this_thread::sleep_for(milliseconds(100));
+  (*fence)->Arm(std::chrono::steady_clock::now() + milliseconds(800), postmaster);
+  EXPECT_FALSE(KilledWithin(postmaster, milliseconds(500)));
+  (*fence)->Disarm();
+  EXPECT_FALSE(KilledWithin(postmaster, milliseconds(800)));
+  Reap(postmaster);
+}
+
+TEST(FenceTest, ANewAgentStopsTheFenceItsPredecessorLeft) {
+  auto first = Fence::Start(PGHA_FENCE_BINARY, DataDir());
+  ASSERT_TRUE(first.ok());
+  pid_t old_fence = (*first)->pid();
+  std::this_thread::sleep_for(milliseconds(100));
+  EXPECT_THAT(FencesFor(DataDir()), ::testing::ElementsAre(old_fence));
+  auto second = Fence::Start(PGHA_FENCE_BINARY, DataDir());
+  ASSERT_TRUE(second.ok());
+  EXPECT_TRUE(KilledWithin(old_fence, milliseconds(2000)));
+  EXPECT_THAT(FencesFor(DataDir()), ::testing::ElementsAre((*second)->pid()));
+}
+
+TEST(FenceTest, AMissingProgramIsAnError) {
+  EXPECT_FALSE(Fence::Start("/nonexistent/pgha-fence", DataDir()).ok());
+}
+
+}  // namespace
+}  // namespace pgha::agent
