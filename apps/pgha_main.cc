@@ -97,7 +97,11 @@ int main(int argc, char** argv) {
                    const pgha::agent::RestartConditions& conditions, std::chrono::seconds timeout) {
             return agent.ScheduleRestart(at, shown, conditions, timeout);
           },
-          [&agent] { return agent.CancelScheduledRestart(); }});
+          [&agent] { return agent.CancelScheduledRestart(); },
+          [&agent](const std::string& name, const std::string& conn_url,
+                   const std::string& api_url) {
+            agent.AcceptFailsafeLeader(name, conn_url, api_url);
+          }});
   pgha::api::http::RestServer rest(
       config->restapi,
       [&agent] {

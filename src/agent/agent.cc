@@ -31,6 +31,7 @@ ha::HaConfig HaConfigFrom(const model::GlobalConfig& dynamic, const config::Conf
   c.sync.strict = dynamic.synchronous_mode_strict();
   c.sync.node_count = dynamic.synchronous_node_count();
   c.sync.maximum_lag_on_syncnode = dynamic.maximum_lag_on_syncnode();
+  c.failsafe_mode = dynamic.failsafe_mode();
   return c;
 }
 
@@ -215,16 +216,19 @@ void Agent::UpdateFence() {
   }
   auto pid = primary ? postgres_.PostmasterPid() : std::nullopt;
   // Paused: the operator runs things by hand, and Patroni disables its watchdog too.
-  if (!pid || !last_lock_renewal_ || ha_config_.paused) {
+  std::optional<MonoTime> renewed = last_lock_renewal_;
+  if (failsafe_confirmed_at_ && (!renewed || *failsafe_confirmed_at_ > *renewed)) {
+    renewed = failsafe_confirmed_at_;  // every member holds us for the leader until then
+  }
+  if (!pid || !renewed || ha_config_.paused) {
     fence_->Disarm();
     return;
   }
   // The lock lasts at least ttl from the start of its last renewal; fence with a margin before
   // that, so PostgreSQL is down before any other member may take the lock.
   double margin = std::min(config_.watchdog.safety_margin, ha_config_.ttl / 4);
-  auto deadline =
-      *last_lock_renewal_ + std::chrono::duration_cast<std::chrono::steady_clock::duration>(
-                                duration<double>(ha_config_.ttl - margin));
+  auto deadline = *renewed + std::chrono::duration_cast<std::chrono::steady_clock::duration>(
+                                 duration<double>(ha_config_.ttl - margin));
   fence_->Arm(deadline, *pid);
 }
 
@@ -279,6 +283,15 @@ ha::HaInput Agent::Observe(const Result<model::ClusterSnapshot>& cluster) {
   ha_config_ = HaConfigFrom(dynamic_, config_);
   in.config = ha_config_;
   dcs_.SetTimings(ha_config_.ttl, ha_config_.loop_wait, ha_config_.retry_timeout);
+  if (in.dcs_reachable && ha_config_.failsafe_mode && in.cluster.IsUnlocked()) {
+    // A leader that reached every member while the DCS was away keeps its place for ttl after
+    // its last call, though its key expired meanwhile (Patroni's Failsafe.update_cluster).
+    std::lock_guard lock(mutex_);
+    if (failsafe_leader_ && failsafe_leader_->name != config_.name &&
+        duration<double>(clock_.Now() - failsafe_leader_->at).count() < ha_config_.ttl) {
+      in.cluster.leader = model::Leader{failsafe_leader_->name, 0, 0};
+    }
+  }
 
   auto& local = in.local;
   local.name = config_.name;
@@ -314,6 +327,14 @@ ha::HaInput Agent::Observe(const Result<model::ClusterSnapshot>& cluster) {
   local.replicatefrom = config_.tags.replicatefrom;
   local.clone_from_leader = clone_from_leader_;
   local.last_lock_renewal = last_lock_renewal_;
+  if (!in.dcs_reachable && obs.running && !obs.in_recovery && ha_config_.failsafe_mode) {
+    std::shared_ptr<const model::ClusterSnapshot> last;
+    {
+      std::lock_guard lock(mutex_);
+      last = cluster_;
+    }
+    in.failsafe_confirmed = last && ConfirmFailsafe(*last);
+  }
   bool holds_lock = in.cluster.leader && in.cluster.leader->name == config_.name;
   if (cluster.ok() && !holds_lock && local.long_action.empty()) {
     std::lock_guard guard(lock_mutex_);
@@ -398,6 +419,14 @@ void Agent::Publish(const ha::HaInput& in, const postgres::Observation& obs) {
                          in.cluster.sync && in.cluster.sync->leader == in.cluster.leader->name &&
                          in.cluster.sync->IsSyncStandby(config_.name);
   status_.sysid = in.local.sysid;
+  {
+    auto recent = [&](std::optional<MonoTime> at) {
+      return at && duration<double>(in.now - *at).count() < in.config.ttl;
+    };
+    status_.failsafe_active = (!in.dcs_reachable && recent(failsafe_confirmed_at_)) ||
+                              (failsafe_leader_ && recent(failsafe_leader_->at) &&
+                               in.cluster.leader && in.cluster.leader->mod_revision == 0);
+  }
   status_.paused = in.config.paused;
   status_.pending_restart_reason = obs.running ? obs.pending_restart : nlohmann::json::object();
   status_.cluster_unlocked = in.dcs_reachable && in.cluster.IsUnlocked();
@@ -984,7 +1013,12 @@ bool Agent::Execute(const ha::Action& action, const ha::HaInput& in) {
         bool overdue =
             !last_lock_renewal_ || duration<double>(clock_.Now() - *last_lock_renewal_).count() >=
                                        ha_config_.retry_timeout;
-        if (overdue && in.local.postgres_running && !in.local.in_recovery) {
+        if (overdue && in.local.postgres_running && !in.local.in_recovery &&
+            ConfirmFailsafe(in.cluster)) {
+          PGHA_LOG_INFO(
+              "continue to run as a leader because failsafe mode is enabled and all members are "
+              "accessible");
+        } else if (overdue && in.local.postgres_running && !in.local.in_recovery) {
           PGHA_LOG_WARN("demoting self because the leader lock could not be renewed");
           (void)Execute(ha::Action{ActionKind::kDemote, ""}, in);
         }
@@ -1096,6 +1130,7 @@ bool Agent::Execute(const ha::Action& action, const ha::HaInput& in) {
     }
     case ActionKind::kWriteStatus: {
       WriteStatusAndSlots(in);
+      WriteFailsafeMembers(in);
       ProcessSyncReplication(in);
       return true;
     }
@@ -1327,6 +1362,28 @@ void Agent::ProcessSyncReplication(const ha::HaInput& in) {
   }
 }
 
+void Agent::WriteFailsafeMembers(const ha::HaInput& in) {
+  if (!ha_config_.failsafe_mode) {
+    return;
+  }
+  nlohmann::json members = nlohmann::json::object();
+  for (const auto& m : in.cluster.members) {
+    if (!m.api_url().empty()) {
+      members[m.name] = m.api_url();
+    }
+  }
+  members[config_.name] = ApiUrl();
+  std::string value = members.dump();
+  if (value == last_failsafe_written_) {
+    return;
+  }
+  if (auto written = dcs_.WriteFailsafe(value); written.ok()) {
+    last_failsafe_written_ = value;
+  } else {
+    PGHA_LOG_WARN("failed to write the failsafe key: {}", written.error().message());
+  }
+}
+
 void Agent::WriteStatusAndSlots(const ha::HaInput& in) {
   if (dynamic_.use_slots()) {
     (void)postgres_.SyncReplicationSlots(ha::SlotMembers(in.cluster, config_.name, true));
@@ -1374,13 +1431,56 @@ void Agent::RecordHistory(const model::ClusterSnapshot& cluster, int64_t timelin
   }
 }
 
+std::string Agent::ConnUrl() const {
+  return "postgres://" + config_.postgresql.connect_address + "/" + config_.postgresql.database;
+}
+
+std::string Agent::ApiUrl() const {
+  return (config_.restapi.certfile.empty() ? "http://" : "https://") +
+         config_.restapi.connect_address + "/patroni";
+}
+
+bool Agent::ConfirmFailsafe(const model::ClusterSnapshot& last) {
+  if (!ha_config_.failsafe_mode || !last.failsafe || !last.failsafe->count(config_.name)) {
+    return false;
+  }
+  auto asked = clock_.Now();
+  std::vector<std::string> urls;
+  for (const auto& [name, url] : *last.failsafe) {
+    if (name != config_.name) {
+      urls.push_back(url);
+    }
+  }
+  nlohmann::json body = {{"name", config_.name}, {"conn_url", ConnUrl()}, {"api_url", ApiUrl()}};
+  bool all = true;
+  auto answers = peers_.PostFailsafe(urls, body.dump());
+  for (size_t i = 0; i < answers.size(); ++i) {
+    if (!answers[i]) {
+      PGHA_LOG_WARN("failsafe: {} did not accept us as the leader", urls[i]);
+      all = false;
+    }
+  }
+  if (all) {
+    // Every member took us for the leader for ttl from now: none of them will race before.
+    failsafe_confirmed_at_ = asked;
+    std::lock_guard lock(mutex_);
+    status_.failsafe_active = true;
+  }
+  return all;
+}
+
+void Agent::AcceptFailsafeLeader(const std::string& name, const std::string& conn_url,
+                                 const std::string& api_url) {
+  std::lock_guard lock(mutex_);
+  failsafe_leader_ = FailsafeLeader{name, conn_url, api_url, clock_.Now()};
+  status_.failsafe_active = true;
+}
+
 void Agent::TouchMember(const ha::HaInput& in) {
   NodeStatus status = CurrentStatus();
   model::MemberData data;
-  data.conn_url =
-      "postgres://" + config_.postgresql.connect_address + "/" + config_.postgresql.database;
-  data.api_url = (config_.restapi.certfile.empty() ? "http://" : "https://") +
-                 config_.restapi.connect_address + "/patroni";
+  data.conn_url = ConnUrl();
+  data.api_url = ApiUrl();
   data.state = status.state;
   data.role = status.role;
   data.version = kAdvertisedPatroniVersion;

@@ -73,6 +73,9 @@ class Agent {
   // Asks the loop to re-read the configuration (POST /reload, SIGHUP) and returns at once, as
   // Patroni does: the loop applies it between long actions and logs what it did.
   Status Reload();
+  // POST /failsafe from the leader while the DCS is away: remember it as the leader for ttl.
+  void AcceptFailsafeLeader(const std::string& name, const std::string& conn_url,
+                            const std::string& api_url);
   // The reason sentence of the last cycle, for logs and tests.
   std::string LastReason() const;
 
@@ -173,6 +176,23 @@ class Agent {
   bool PrepareSynchronousPromotion(const ha::HaInput& in);
   // The fence process (see agent/fence.h), armed after every renewal while this is the primary.
   std::unique_ptr<Fence> fence_;
+  // failsafe_mode: when every member accepted this primary's POST /failsafe (loop thread).
+  std::optional<MonoTime> failsafe_confirmed_at_;
+  std::string last_failsafe_written_;
+  // The leader that last called POST /failsafe here (guarded by mutex_).
+  struct FailsafeLeader {
+    std::string name;
+    std::string conn_url;
+    std::string api_url;
+    MonoTime at;
+  };
+  std::optional<FailsafeLeader> failsafe_leader_;
+  std::string ConnUrl() const;
+  std::string ApiUrl() const;
+  // With the DCS away: asks every member in the failsafe key to accept this node as the leader;
+  // true when all did (then it may go on taking writes for ttl).
+  bool ConfirmFailsafe(const model::ClusterSnapshot& last);
+  void WriteFailsafeMembers(const ha::HaInput& in);
   void StartFence();
   void UpdateFence();
   void ProcessSyncReplication(const ha::HaInput& in);

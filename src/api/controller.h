@@ -40,6 +40,9 @@ class Controller {
   virtual Status Reinitialize(bool force, bool from_leader) = 0;
   // Re-reads the configuration file (POST /reload); returns once the agent took it up.
   virtual Status Reload() = 0;
+  // POST /failsafe: the leader `name` reached this member while the DCS is away.
+  virtual void AcceptFailsafeLeader(const std::string& name, const std::string& conn_url,
+                                    const std::string& api_url) = 0;
   // Calendar time, and a pause between polls (a fake clock in tests).
   virtual WallTime Now() = 0;
   virtual void Sleep(std::chrono::milliseconds duration) = 0;

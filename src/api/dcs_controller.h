@@ -20,6 +20,8 @@ struct AgentHooks {
                        std::chrono::seconds)>
       schedule_restart;
   std::function<bool()> cancel_scheduled_restart;
+  std::function<void(const std::string&, const std::string&, const std::string&)>
+      accept_failsafe_leader;
 };
 
 class DcsController final : public Controller {
@@ -50,6 +52,10 @@ class DcsController final : public Controller {
     return hooks_.schedule_restart(at, shown, conditions, timeout);
   }
   bool CancelScheduledRestart() override { return hooks_.cancel_scheduled_restart(); }
+  void AcceptFailsafeLeader(const std::string& name, const std::string& conn_url,
+                            const std::string& api_url) override {
+    hooks_.accept_failsafe_leader(name, conn_url, api_url);
+  }
   WallTime Now() override { return SystemClock::Instance().WallNow(); }
   void Sleep(std::chrono::milliseconds duration) override { std::this_thread::sleep_for(duration); }
 

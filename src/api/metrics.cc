@@ -126,7 +126,7 @@ std::string RenderMetrics(const agent::NodeStatus& s) {
   w.Metric("patroni_cluster_unlocked", "gauge",
            "Value is 1 if the cluster is unlocked, 0 if locked.", s.cluster_unlocked ? 1 : 0);
   w.Metric("patroni_failsafe_mode_is_active", "gauge",
-           "Value is 1 if failsafe mode is active, 0 if inactive.", 0);
+           "Value is 1 if failsafe mode is active, 0 if inactive.", s.failsafe_active ? 1 : 0);
   w.Metric("patroni_postgres_timeline", "gauge",
            "Postgres timeline of this node (if running), 0 otherwise.",
            s.postgres_running ? static_cast<double>(s.timeline) : 0);

@@ -107,6 +107,13 @@ Reply HandleRead(const Request& request, const ApiState& state) {
                                    : nlohmann::ordered_json::array();
       return JsonReply(200, history.dump());
     }
+    if (request.path == "/failsafe") {
+      // The members the leader last listed for failsafe_mode; 502 as Patroni when there are none.
+      if (!state.cluster || !state.cluster->failsafe) {
+        return ErrorReply(502, "no failsafe key in the DCS");
+      }
+      return JsonReply(200, nlohmann::ordered_json(*state.cluster->failsafe).dump());
+    }
     if (request.path == "/config") {
       if (!state.cluster || !state.cluster->config) {
         return ErrorReply(502, "the DCS has no dynamic configuration");
@@ -472,6 +479,31 @@ Reply Restart(const Request& request, const ApiState& state, Controller& control
 
 }  // namespace
 
+// POST /failsafe (Patroni's failsafe_mode): the leader, cut off from the DCS, asks whether this
+// member still takes it for the leader. "Accepted" and the member remembers it for ttl.
+Reply AcceptFailsafe(const Request& request, const ApiState& state, Controller* controller) {
+  bool enabled = state.cluster && state.cluster->EffectiveConfig().failsafe_mode();
+  if (!enabled || controller == nullptr) {
+    return ErrorReply(502, "failsafe_mode is not enabled");
+  }
+  json body = json::parse(request.body, nullptr, false);
+  if (!body.is_object()) {
+    return ErrorReply(400, "the body must be a JSON object");
+  }
+  for (const char* field : {"name", "conn_url", "api_url"}) {
+    auto it = body.find(field);
+    if (it == body.end() || !it->is_string() || it->get<std::string>().empty()) {
+      return ErrorReply(400, fmt::format("{} must be a non-empty string", field));
+    }
+  }
+  const auto& node = state.node;
+  if (node.state == "running" && node.postgres_running && !node.in_recovery) {
+    return TextReply(500, "Running as a leader");
+  }
+  controller->AcceptFailsafeLeader(body["name"], body["conn_url"], body["api_url"]);
+  return TextReply(200, "Accepted");
+}
+
 Reply HandleRequest(const Request& request, const ApiState& state, const AccessPolicy& policy,
                     Controller* controller) {
   if (request.method == "GET" || request.method == "HEAD" || request.method == "OPTIONS") {
@@ -547,7 +579,10 @@ Reply HandleRequest(const Request& request, const ApiState& state, const AccessP
     }
     return TextReply(202, "reload scheduled");
   }
-  // The rest (sigterm, failsafe, citus, mpp): an authorised, well-formed request is told so
+  if (request.path == "/failsafe") {
+    return AcceptFailsafe(request, state, controller);
+  }
+  // The rest (sigterm, citus, mpp): an authorised, well-formed request is told so
   // rather than silently ignored.
   return ErrorReply(501, fmt::format("{} {} is not implemented in this version of pgha",
                                      request.method, request.path));

@@ -27,6 +27,11 @@ Decision Make(std::vector<Action> actions, std::string reason) {
 // successful renewal (before ttl, when another node could take the lock).
 Decision DcsUnreachable(const HaInput& in) {
   const auto& local = in.local;
+  if (local.postgres_running && !local.in_recovery && in.failsafe_confirmed) {
+    return Make({},
+                "continue to run as a leader because failsafe mode is enabled and all "
+                "members are accessible");
+  }
   if (local.postgres_running && !local.in_recovery) {
     bool renewal_overdue =
         !local.last_lock_renewal ||

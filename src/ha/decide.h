@@ -65,11 +65,14 @@ struct HaConfig {
   bool use_pg_rewind = false;
   bool paused = false;
   SyncSettings sync;
+  bool failsafe_mode = false;
 };
 
 struct HaInput {
   model::ClusterSnapshot cluster;
   bool dcs_reachable = true;
+  // failsafe_mode with the DCS away: every member accepted this primary's POST /failsafe now.
+  bool failsafe_confirmed = false;
   LocalState local;
   std::vector<PeerStatus> peers;
   HaConfig config;

@@ -267,6 +267,29 @@ void RestServer::Stop() {
 
 namespace {
 
+// "http://host:port/patroni" -> "http://host:port"; "" when it is no URL.
+std::string BaseUrl(const std::string& url) {
+  size_t scheme = url.find("://");
+  if (scheme == std::string::npos) {
+    return "";
+  }
+  return url.substr(0, url.find('/', scheme + 3));
+}
+
+bool PostFailsafeTo(const std::string& api_url, const std::string& body) {
+  std::string base = BaseUrl(api_url);
+  if (base.empty()) {
+    return false;
+  }
+  httplib::Client client(base);
+  client.set_connection_timeout(2, 0);
+  client.set_read_timeout(2, 0);
+  client.set_write_timeout(2, 0);
+  client.enable_server_certificate_verification(false);
+  auto result = client.Post("/failsafe", body, "application/json");
+  return result && result->status == 200 && result->body == "Accepted";
+}
+
 ha::PeerStatus FetchOne(const model::Member& member) {
   ha::PeerStatus unreachable;
   unreachable.name = member.name;
@@ -291,6 +314,19 @@ ha::PeerStatus FetchOne(const model::Member& member) {
 }
 
 }  // namespace
+
+std::vector<bool> HttpPeerClient::PostFailsafe(const std::vector<std::string>& api_urls,
+                                               const std::string& body) {
+  std::vector<std::future<bool>> pending;
+  for (const auto& url : api_urls) {
+    pending.push_back(std::async(std::launch::async, PostFailsafeTo, url, body));
+  }
+  std::vector<bool> out;
+  for (auto& f : pending) {
+    out.push_back(f.get());
+  }
+  return out;
+}
 
 std::vector<ha::PeerStatus> HttpPeerClient::FetchAll(const std::vector<model::Member>& members) {
   std::vector<std::future<ha::PeerStatus>> pending;

@@ -45,6 +45,8 @@ Result<std::vector<Network>> ResolveAllowlist(const std::vector<std::string>& en
 class HttpPeerClient final : public agent::PeerClient {
  public:
   std::vector<ha::PeerStatus> FetchAll(const std::vector<model::Member>& members) override;
+  std::vector<bool> PostFailsafe(const std::vector<std::string>& api_urls,
+                                 const std::string& body) override;
 };
 
 }  // namespace pgha::api::http

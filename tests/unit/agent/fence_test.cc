@@ -44,6 +44,21 @@ void Reap(pid_t pid) {
   ::waitpid(pid, nullptr, 0);
 }
 
+std::string DataDir();
+
+// FencesFor reads /proc; a process just spawned may take a moment to show its command line.
+bool FencesAre(const std::vector<pid_t>& expected) {
+  auto deadline = std::chrono::steady_clock::now() + milliseconds(2000);
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (FencesFor(DataDir()) == expected) {
+      return true;
+    }
+    std::this_thread::sleep_for(milliseconds(20));
+  }
+  ADD_FAILURE() << "fences: " << ::testing::PrintToString(FencesFor(DataDir()));
+  return false;
+}
+
 std::string DataDir() { return "/tmp/pgha-fence-test-" + std::to_string(::getpid()); }
 
 TEST(FenceTest, KillsThePostmasterWhenTheDeadlinePassesUnrenewed) {
@@ -72,12 +87,11 @@ TEST(FenceTest, ANewAgentStopsTheFenceItsPredecessorLeft) {
   auto first = Fence::Start(PGHA_FENCE_BINARY, DataDir());
   ASSERT_TRUE(first.ok());
   pid_t old_fence = (*first)->pid();
-  std::this_thread::sleep_for(milliseconds(100));
-  EXPECT_THAT(FencesFor(DataDir()), ::testing::ElementsAre(old_fence));
+  EXPECT_TRUE(FencesAre({old_fence}));
   auto second = Fence::Start(PGHA_FENCE_BINARY, DataDir());
   ASSERT_TRUE(second.ok());
   EXPECT_TRUE(KilledWithin(old_fence, milliseconds(2000)));
-  EXPECT_THAT(FencesFor(DataDir()), ::testing::ElementsAre((*second)->pid()));
+  EXPECT_TRUE(FencesAre({(*second)->pid()}));
 }
 
 TEST(FenceTest, AMissingProgramIsAnError) {

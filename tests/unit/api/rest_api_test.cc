@@ -245,6 +245,10 @@ class FakeController : public Controller {
     ++reloads;
     return OkStatus();
   }
+  void AcceptFailsafeLeader(const std::string& name, const std::string&,
+                            const std::string& api_url) override {
+    failsafe_leader = name + " " + api_url;
+  }
   Status ScheduleRestart(WallTime at, const json& shown, const agent::RestartConditions& c,
                          std::chrono::seconds) override {
     if (scheduled_at) {
@@ -273,6 +277,7 @@ class FakeController : public Controller {
   WallTime now = *ParseIsoTimestamp("2026-11-26T10:00:00+00:00");
   int sleeps = 0;
   int reloads = 0;
+  std::string failsafe_leader;
   int reinits = 0;
   bool forced = false;
   bool from_leader = false;
@@ -617,6 +622,51 @@ TEST_F(FailoverApiTest, ReloadIsAccepted) {
   EXPECT_EQ(reply.status, 202);
   EXPECT_EQ(reply.body, "reload scheduled");
   EXPECT_EQ(node.reloads, 1);
+}
+
+TEST(RestApiTest, FailsafeAsPatroni) {
+  FakeController node;
+  AccessPolicy open;
+  auto snapshot = model::BuildSnapshot(testing::ReadDcsDump("initial-dcs.txt"), 100);
+  ApiState state;
+  state.node.state = "running";
+  state.node.postgres_running = true;
+  state.node.in_recovery = true;
+  state.cluster = std::make_shared<const model::ClusterSnapshot>(snapshot);
+  const std::string call =
+      R"({"name": "pg-0", "conn_url": "postgres://10.0.0.1:5432/postgres",
+          "api_url": "http://10.0.0.1:8008/patroni"})";
+  // failsafe_mode off: 502, as Patroni.
+  EXPECT_EQ(HandleRequest(Unsafe("POST", "/failsafe", call), state, open, &node).status, 502);
+  EXPECT_EQ(HandleRequest(Get("/failsafe"), state, open).status, 502);
+
+  auto config = snapshot.config->data.raw();
+  config["failsafe_mode"] = true;
+  snapshot.config->data = model::GlobalConfig(config);
+  snapshot.failsafe = std::map<std::string, std::string>{{"pg-0", "http://10.0.0.1:8008/patroni"},
+                                                         {"pg-1", "http://10.0.0.2:8008/patroni"}};
+  state.cluster = std::make_shared<const model::ClusterSnapshot>(snapshot);
+  Reply reply = HandleRequest(Unsafe("POST", "/failsafe", call), state, open, &node);
+  EXPECT_EQ(reply.status, 200);
+  EXPECT_EQ(reply.body, "Accepted");
+  EXPECT_EQ(node.failsafe_leader, "pg-0 http://10.0.0.1:8008/patroni");
+  reply = HandleRequest(Get("/failsafe"), state, open);
+  EXPECT_EQ(reply.status, 200);
+  EXPECT_EQ(json::parse(reply.body)["pg-1"], "http://10.0.0.2:8008/patroni");
+  // A running primary is nobody's follower.
+  state.node.in_recovery = false;
+  reply = HandleRequest(Unsafe("POST", "/failsafe", call), state, open, &node);
+  EXPECT_EQ(reply.status, 500);
+  EXPECT_EQ(reply.body, "Running as a leader");
+  // Garbage is refused, not remembered.
+  state.node.in_recovery = true;
+  node.failsafe_leader.clear();
+  for (const char* bad :
+       {"[1]", R"({"name": "pg-0"})", R"({"name": 1, "conn_url": "x", "api_url": "y"})"}) {
+    EXPECT_EQ(HandleRequest(Unsafe("POST", "/failsafe", bad), state, open, &node).status, 400)
+        << bad;
+  }
+  EXPECT_EQ(node.failsafe_leader, "");
 }
 
 }  // namespace
