@@ -12,7 +12,8 @@ For each system and setting, over --trials trials each:
   graceful stop     SIGTERM to the primary's agent: first write through the write port
   switchover        planned switchover (pghactl / patronictl --force) under a one-client write
                     load through the write port: failed transactions and the longest write gap
-  footprint         RSS and PSS of the three agents, and their CPU seconds over --footprint-seconds
+  footprint         RSS and PSS of the three agents (with pgha's fence processes), and their CPU
+                    seconds over --footprint-seconds
                     idle and with pgbench (4 clients) writing through the write port
 Writes a markdown table (medians, min-max, ratio pgha/Patroni of the medians) to bench/results/.
 
@@ -348,9 +349,25 @@ def proc_kib(pid, key, path="status"):
     return 0
 
 
+def fence_pids(topo):
+    """pgha's fence processes (pgha-fence <data dir>) belong to its footprint."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            args = open(f"/proc/{entry}/cmdline", "rb").read().split(b"\0")
+        except OSError:
+            continue
+        if args and args[0].endswith(b"pgha-fence") and len(args) > 1 and \
+                args[1].decode(errors="replace").startswith(topo.state):
+            found.append(int(entry))
+    return found
+
+
 def footprint(topo, seconds):
     topo.wait_healthy()
-    pids = [topo.agent_pid(i) for i in range(3)]
+    pids = [topo.agent_pid(i) for i in range(3)] + fence_pids(topo)
     result = {}
     cpu0 = sum(proc_cpu(p) for p in pids)
     time.sleep(seconds)
@@ -419,7 +436,8 @@ def run_system(system, setting, args, log):
             log(f"  {system} soak {args.soak_minutes} min: {r}")
             add({f"soak {args.soak_minutes} min: {k}": v for k, v in r.items()})
     except Exception as e:  # a system that cannot run a setting is reported, not hidden
-        logs = os.path.join(args.out, f"logs-{system}-{'-'.join(map(str, setting))}")
+        # Outside the repository: a failing agent can log a gigabyte (Patroni at loop_wait 0.5).
+        logs = os.path.join(tempfile.gettempdir(), f"pgha-stackbench-logs-{system}-{'-'.join(map(str, setting))}")
         log(f"  {system} {setting}: FAILED: {e} (logs kept in {logs})")
         samples["error"] = str(e)
         topo.destroy(keep_logs_in=logs)

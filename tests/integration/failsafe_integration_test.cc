@@ -22,16 +22,9 @@ class FailsafeTest : public ::testing::Test {
     options.extra_dcs = {"failsafe_mode: true"};
     cluster_ = std::make_unique<PghaCluster>(PghaBinary(), options);
     ASSERT_TRUE(cluster_->ok()) << cluster_->error();
-    for (int i = 0; i < 3; ++i) {
-      ASSERT_TRUE(cluster_->StartNode(i));
-    }
-    primary_ = cluster_->WaitForWritablePrimary(seconds(60));
-    ASSERT_GE(primary_, 0) << cluster_->Log(0);
-    for (int i = 0; i < 3; ++i) {
-      if (i != primary_) {
-        ASSERT_TRUE(cluster_->WaitForStreamingReplica(i, seconds(60))) << cluster_->Log(i);
-      }
-    }
+    std::string why;
+    primary_ = cluster_->StartAndWaitForReplication(&why);
+    ASSERT_GE(primary_, 0) << why;
     // The leader lists every member in the failsafe key.
     auto deadline = std::chrono::steady_clock::now() + seconds(30);
     while (std::chrono::steady_clock::now() < deadline) {
@@ -48,9 +41,7 @@ class FailsafeTest : public ::testing::Test {
 
   void TearDown() override {
     if (HasFailure() && cluster_) {
-      for (int i = 0; i < 3; ++i) {
-        std::cerr << "----- log of " << cluster_->Name(i) << "\n" << cluster_->Log(i);
-      }
+      std::cerr << cluster_->AllLogs();
     }
   }
 

@@ -22,16 +22,9 @@ class SyncModeTest : public ::testing::Test {
     options.extra_dcs = {"synchronous_mode: true"};
     cluster_ = std::make_unique<PghaCluster>(PghaBinary(), options);
     ASSERT_TRUE(cluster_->ok()) << cluster_->error();
-    for (int i = 0; i < 3; ++i) {
-      ASSERT_TRUE(cluster_->StartNode(i));
-    }
-    primary_ = cluster_->WaitForWritablePrimary(seconds(60));
-    ASSERT_GE(primary_, 0) << cluster_->Log(0);
-    for (int i = 0; i < 3; ++i) {
-      if (i != primary_) {
-        ASSERT_TRUE(cluster_->WaitForStreamingReplica(i, seconds(60))) << cluster_->Log(i);
-      }
-    }
+    std::string why;
+    primary_ = cluster_->StartAndWaitForReplication(&why);
+    ASSERT_GE(primary_, 0) << why;
     sync_ = WaitForSyncStandby(primary_, seconds(30));
     ASSERT_GE(sync_, 0) << "no sync standby named; sync key: " << cluster_->DcsValue("sync") << "\n"
                         << cluster_->Log(primary_);
@@ -41,9 +34,7 @@ class SyncModeTest : public ::testing::Test {
 
   void TearDown() override {
     if (HasFailure() && cluster_) {
-      for (int i = 0; i < 3; ++i) {
-        std::cerr << "----- log of " << cluster_->Name(i) << "\n" << cluster_->Log(i);
-      }
+      std::cerr << cluster_->AllLogs();
     }
   }
 

@@ -259,6 +259,35 @@ int PghaCluster::WaitForWritablePrimary(milliseconds timeout, int exclude) {
   return found;
 }
 
+int PghaCluster::StartAndWaitForReplication(std::string* why, milliseconds timeout) {
+  for (int i = 0; i < options_.nodes; ++i) {
+    if (!StartNode(i)) {
+      *why = Name(i) + " did not start";
+      return -1;
+    }
+  }
+  int primary = WaitForWritablePrimary(timeout);
+  if (primary < 0) {
+    *why = "no writable primary; log of " + Name(0) + ":\n" + Log(0);
+    return -1;
+  }
+  for (int i = 0; i < options_.nodes; ++i) {
+    if (i != primary && !WaitForStreamingReplica(i, timeout)) {
+      *why = Name(i) + " does not stream; its log:\n" + Log(i);
+      return -1;
+    }
+  }
+  return primary;
+}
+
+std::string PghaCluster::AllLogs() const {
+  std::string all;
+  for (int i = 0; i < options_.nodes; ++i) {
+    all += "----- log of " + Name(i) + "\n" + Log(i);
+  }
+  return all;
+}
+
 bool PghaCluster::WaitForStreamingReplica(int node, milliseconds timeout) {
   return WaitUntil(
       [&] {

@@ -60,6 +60,12 @@ class PghaCluster {
   int WaitForWritablePrimary(std::chrono::milliseconds timeout, int exclude = -1);
   // Waits until `node` runs as a replica that streams from the current leader.
   bool WaitForStreamingReplica(int node, std::chrono::milliseconds timeout);
+  // Starts every node and waits until one is a writable primary and the others stream; returns
+  // the primary, or -1 with `why` saying what did not happen (and that node's log).
+  int StartAndWaitForReplication(std::string* why,
+                                 std::chrono::milliseconds timeout = std::chrono::seconds(60));
+  // Every node's agent log under a heading, for a failed test's output.
+  std::string AllLogs() const;
 
   // Runs SQL on a node as the superuser; nullopt when it fails. Returns the first column of
   // every row joined by ','.
