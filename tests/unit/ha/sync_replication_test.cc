@@ -38,6 +38,13 @@ WalSender Sender(const std::string& name, const std::string& state, uint64_t pos
   return {name, state, position};
 }
 
+// What the leader last set synchronous_standby_names to.
+SyncTracking Listing(Names names) {
+  SyncTracking tracking;
+  tracking.standby_names.emplace(std::move(names));
+  return tracking;
+}
+
 SyncSettings On(int64_t count = 1, bool strict = false) {
   SyncSettings s;
   s.enabled = true;
@@ -64,8 +71,7 @@ TEST(SyncReplicationTest, SyncAllowsOnlyTheKeysMembersOnceItHasALeader) {
 }
 
 TEST(SyncReplicationTest, NewStandbyIsListedFirstAndNamedInTheKeyOnlyOnceConfirmed) {
-  SyncTracking tracking;
-  tracking.standby_names = Names{};
+  SyncTracking tracking = Listing(Names{});
   auto cluster = Cluster(Names{});
   // Both replicas stream asynchronously; pg-2 is ahead.
   auto state = CurrentSyncState(
@@ -98,8 +104,7 @@ TEST(SyncReplicationTest, NewStandbyIsListedFirstAndNamedInTheKeyOnlyOnceConfirm
 }
 
 TEST(SyncReplicationTest, ADepartingStandbyLeavesTheKeyBeforeSynchronousStandbyNames) {
-  SyncTracking tracking;
-  tracking.standby_names = Names{"pg-1"};
+  SyncTracking tracking = Listing(Names{"pg-1"});
   tracking.ready = {"pg-1"};
   auto cluster = Cluster(Names{"pg-1"});
   cluster.members[1] = Member("pg-1", "stopped");  // pg-1 went away
@@ -114,8 +119,7 @@ TEST(SyncReplicationTest, ADepartingStandbyLeavesTheKeyBeforeSynchronousStandbyN
 }
 
 TEST(SyncReplicationTest, CurrentSyncStandbyStaysAheadOfAFasterAsyncReplica) {
-  SyncTracking tracking;
-  tracking.standby_names = Names{"pg-1"};
+  SyncTracking tracking = Listing(Names{"pg-1"});
   auto cluster = Cluster(Names{"pg-1"});
   auto state = CurrentSyncState(
       cluster, {Sender("pg-2", "async", 200), Sender("pg-1", "sync", 150)}, On(), 200, tracking);
@@ -129,8 +133,7 @@ TEST(SyncReplicationTest, CurrentSyncStandbyStaysAheadOfAFasterAsyncReplica) {
 }
 
 TEST(SyncReplicationTest, LaggingSyncStandbyIsSwappedWhenMaximumLagOnSyncnodeIsSet) {
-  SyncTracking tracking;
-  tracking.standby_names = Names{"pg-1"};
+  SyncTracking tracking = Listing(Names{"pg-1"});
   auto settings = On();
   settings.maximum_lag_on_syncnode = 50;
   auto state = CurrentSyncState(Cluster(Names{"pg-1"}),
@@ -140,8 +143,7 @@ TEST(SyncReplicationTest, LaggingSyncStandbyIsSwappedWhenMaximumLagOnSyncnodeIsS
 }
 
 TEST(SyncReplicationTest, NosyncAndStoppedMembersAreNeverPicked) {
-  SyncTracking tracking;
-  tracking.standby_names = Names{};
+  SyncTracking tracking = Listing(Names{});
   auto cluster = Cluster(Names{});
   cluster.members[1] = Member("pg-1", "running", {{"nosync", true}});
   cluster.members[2] = Member("pg-2", "stopped");
@@ -151,8 +153,7 @@ TEST(SyncReplicationTest, NosyncAndStoppedMembersAreNeverPicked) {
 }
 
 TEST(SyncReplicationTest, StrictModeWithoutStandbysListsAny) {
-  SyncTracking tracking;
-  tracking.standby_names = Names{};
+  SyncTracking tracking = Listing(Names{});
   auto cluster = Cluster(Names{});
   auto state = CurrentSyncState(cluster, {}, On(1, true), 100, tracking);
   auto steps = PlanSyncReplication(cluster, "pg-0", On(1, true), state, {});
@@ -164,8 +165,7 @@ TEST(SyncReplicationTest, StrictModeWithoutStandbysListsAny) {
 }
 
 TEST(SyncReplicationTest, TwoSyncStandbysWithSynchronousNodeCount2) {
-  SyncTracking tracking;
-  tracking.standby_names = Names{"pg-1", "pg-2"};
+  SyncTracking tracking = Listing(Names{"pg-1", "pg-2"});
   auto cluster = Cluster(Names{"pg-1"});
   auto state = CurrentSyncState(cluster, {Sender("pg-1", "sync", 100), Sender("pg-2", "sync", 100)},
                                 On(2), 100, tracking);
@@ -178,8 +178,7 @@ TEST(SyncReplicationTest, TwoSyncStandbysWithSynchronousNodeCount2) {
 }
 
 TEST(SyncReplicationTest, AKeyWrittenByAnotherLeaderIsTakenOverEmptyFirst) {
-  SyncTracking tracking;
-  tracking.standby_names = Names{};
+  SyncTracking tracking = Listing(Names{});
   auto cluster = Cluster(Names{"pg-0"}, "pg-1");  // the old leader's key
   auto state = CurrentSyncState(cluster, {Sender("pg-1", "async", 100)}, On(), 100, tracking);
   auto steps = PlanSyncReplication(cluster, "pg-0", On(), state, {});
@@ -188,7 +187,6 @@ TEST(SyncReplicationTest, AKeyWrittenByAnotherLeaderIsTakenOverEmptyFirst) {
 }
 
 TEST(SyncReplicationTest, SynchronousModeOffDeletesTheKeyAndClearsTheNames) {
-  SyncTracking tracking;
   auto cluster = Cluster(Names{"pg-1"});
   auto steps = PlanSyncReplication(cluster, "pg-0", SyncSettings{}, {}, {"pg-1"});
   EXPECT_TRUE(steps.delete_key);
