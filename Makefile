@@ -1,7 +1,7 @@
 # The two commands of the README:
 #   make up    install what is missing, build, and bring the cluster up
 #   make test  install what is missing, build, and run every test
-.PHONY: setup build test up down status clean bench format
+.PHONY: setup build test up down status clean bench chaos format
 
 setup:
 	scripts/setup.sh
@@ -32,6 +32,13 @@ bench: build
 	bench/etcd_client_bench.sh
 	bench/failover_bench.sh
 	bench/exporter_scrape_bench.sh
+
+# The long fault-injection run (issue 6): MODE=sync|async, FAULTS=n; the report goes to bench/results.
+MODE ?= sync
+FAULTS ?= 100
+chaos: build
+	/usr/bin/python3 tests/chaos/chaos.py --mode $(MODE) --faults $(FAULTS) \
+		--out bench/results/$$(date -u +%F-%H%M)-chaos-$(MODE).md
 
 format:
 	git ls-files '*.cc' '*.h' | grep -v '^tests/fuzz/corpus/' | xargs clang-format -i

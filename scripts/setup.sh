@@ -14,7 +14,7 @@ PACKAGES=(
   # servers and tools the tests and the topology run for real
   postgresql-15 postgresql-client-15 etcd-server etcd-client haproxy prometheus patroni
   prometheus-postgres-exporter bc
-  openssl curl iproute2 procps python3-psycopg2
+  openssl curl iproute2 procps python3-psycopg2 nftables
 )
 
 missing=()

@@ -93,6 +93,15 @@ std::string ListenHost(const config::PostgresqlConfig& pg) {
   return host;
 }
 
+// A pg_hba.conf field in double quotes, so that a name like "all" or one with spaces means only
+// itself; pg_hba.conf has no escape for a double quote inside one, hence nullopt.
+std::optional<std::string> QuoteHbaValue(const std::string& value) {
+  if (value.empty() || value.find('"') != std::string::npos) {
+    return std::nullopt;
+  }
+  return "\"" + value + "\"";
+}
+
 }  // namespace
 
 LocalPostgres::LocalPostgres(const config::Config& config) : config_(config) {}
@@ -432,11 +441,26 @@ Status LocalPostgres::WriteConfig(const model::GlobalConfig& dynamic, bool stand
 
 Status LocalPostgres::WriteBootstrapHba() {
   fs::path dir(config_.postgresql.data_dir);
-  return WriteFile(
-      dir / "pg_hba.conf",
+  std::string text =
       "# Temporary, while pgha creates the roles after initdb.\n"
-      "local all all trust\nhost all all 127.0.0.1/32 trust\nhost all all ::1/128 trust\n",
-      fs::perms::owner_read | fs::perms::owner_write);
+      "local all all trust\nhost all all 127.0.0.1/32 trust\nhost all all ::1/128 trust\n";
+  // The agent reaches its PostgreSQL at the listen address, which need not be loopback (a node
+  // listening on its own interface): trust that one address too, for the superuser only.
+  const auto& pg = config_.postgresql;
+  auto superuser = QuoteHbaValue(pg.superuser.username);
+  if (!pg.use_unix_socket && superuser) {
+    std::string host = ListenHost(pg);
+    if (host != "127.0.0.1" && host != "::1") {
+      std::string address = host;
+      if (host.find(':') != std::string::npos) {
+        address += "/128";
+      } else if (host.find_first_not_of("0123456789.") == std::string::npos) {
+        address += "/32";
+      }
+      text += fmt::format("host all {} {} trust\n", *superuser, address);
+    }
+  }
+  return WriteFile(dir / "pg_hba.conf", text, fs::perms::owner_read | fs::perms::owner_write);
 }
 
 void LocalPostgres::WaitForOrphanedBackends(milliseconds limit) const {
