@@ -229,7 +229,33 @@ void Agent::UpdateFence() {
   double margin = std::min(config_.watchdog.safety_margin, ha_config_.ttl / 4);
   auto deadline = *renewed + std::chrono::duration_cast<std::chrono::steady_clock::duration>(
                                  duration<double>(ha_config_.ttl - margin));
+  // A deadline already passed was armed before and has fired (or is firing) on the postmaster
+  // of that time. Arming it again would kill whatever runs now — after a demotion, the replica
+  // this node restarted as, whose recovery the published status cannot see yet.
+  if (deadline <= clock_.Now()) {
+    return;
+  }
   fence_->Arm(deadline, *pid);
+}
+
+Status Agent::StopForDemotion(bool immediate) {
+  if (!immediate) {
+    // A fast shutdown checkpoints and waits for the WAL senders, which stalls while replicas are
+    // unreachable: allow it until the lock could expire, then stop at once.
+    double left = ha_config_.ttl;
+    if (last_lock_renewal_) {
+      left -= duration<double>(clock_.Now() - *last_lock_renewal_).count();
+    }
+    auto fast = postgres_.Stop("fast", seconds(std::max(1, static_cast<int>(left))));
+    if (fast.ok()) {
+      return fast;
+    }
+    PGHA_LOG_WARN(
+        "fast shutdown did not finish before the leader lock could expire ({}); "
+        "shutting down immediately",
+        fast.error().message());
+  }
+  return postgres_.Stop("immediate", seconds(config_.postgresql.pg_ctl_timeout));
 }
 
 void Agent::Callback(const std::string& action, bool replica) {
@@ -1020,7 +1046,7 @@ bool Agent::Execute(const ha::Action& action, const ha::HaInput& in) {
               "accessible");
         } else if (overdue && in.local.postgres_running && !in.local.in_recovery) {
           PGHA_LOG_WARN("demoting self because the leader lock could not be renewed");
-          (void)Execute(ha::Action{ActionKind::kDemote, ""}, in);
+          (void)Execute(ha::Action{ActionKind::kDemote, "", true}, in);
         }
         return false;
       }
@@ -1075,15 +1101,17 @@ bool Agent::Execute(const ha::Action& action, const ha::HaInput& in) {
     case ActionKind::kDemote: {
       // Refuse writes at once: stop the primary. Whether it needs pg_rewind and whom it
       // follows is decided on the next cycle, when it is stopped.
-      if (postgres_.Stop("fast", seconds(config_.postgresql.pg_ctl_timeout)).ok()) {
+      if (StopForDemotion(action.immediate).ok()) {
         PublishStopped();
         Callback("on_stop", false);
       }
       rewind_needed_ = true;
       if (action.target.empty()) {
-        // No new leader known (DCS unreachable): come back read-only at once.
+        // No new leader known (DCS unreachable): come back read-only at once. Without a source
+        // of WAL a crashed primary's recovery may not reach consistency for long, so the loop
+        // does not wait for it to accept connections: it watches it settle.
         auto written = postgres_.WriteConfig(dynamic_, true, nullptr);
-        if (written.ok() && postgres_.Start(seconds(config_.postgresql.pg_ctl_timeout)).ok()) {
+        if (written.ok() && postgres_.Launch().ok()) {
           AfterStart(true);
         }
       }
@@ -1108,6 +1136,15 @@ bool Agent::Execute(const ha::Action& action, const ha::HaInput& in) {
       if (target == nullptr) {
         return false;
       }
+      // A failed rewind (its cause rarely clears in a second) is retried at most every 5 s or
+      // loop_wait, not as fast as the loop wakes.
+      if (auto failed_at = rewind_failed_at_.load(); failed_at != MonoTime::duration::zero()) {
+        auto retry_after =
+            std::max<duration<double>>(seconds(5), duration<double>(ha_config_.loop_wait));
+        if (clock_.Now().time_since_epoch() - failed_at < retry_after) {
+          return false;
+        }
+      }
       model::Member leader = *target;
       StartLongAction("rewind", [this, leader, dynamic = dynamic_]() -> Status {
         auto rewound = postgres_.Rewind(leader);
@@ -1117,13 +1154,12 @@ bool Agent::Execute(const ha::Action& action, const ha::HaInput& in) {
                 "pg_rewind failed; removing the data directory to re-clone "
                 "(remove_data_directory_on_rewind_failure)");
             (void)postgres_.RemoveDataDirectory();
-          } else {
-            rewind_failed_ = true;
           }
+          rewind_failed_at_ = clock_.Now().time_since_epoch();
           return rewound.error();
         }
         rewind_needed_ = false;
-        rewind_failed_ = false;
+        rewind_failed_at_ = MonoTime::duration::zero();
         return StartFollowing(dynamic, leader);
       });
       return true;

@@ -162,7 +162,8 @@ class Agent {
   std::optional<MonoTime> promotion_wanted_since_;  // leader gone or switchover asked, first seen
   // Also written by long-action threads.
   std::atomic<bool> rewind_needed_{false};
-  std::atomic<bool> rewind_failed_{false};
+  // When the last pg_rewind failed (zero: it did not), as time since the clock's epoch.
+  std::atomic<MonoTime::duration> rewind_failed_at_{MonoTime::duration::zero()};
   std::atomic<bool> clone_from_leader_{false};  // the next clone skips clonefrom members
   std::atomic<bool> starting_{false};           // while pg_ctl start runs during bootstrap
   std::optional<double> recheck_in_;            // from the last decision: wake before loop_wait
@@ -195,6 +196,9 @@ class Agent {
   void WriteFailsafeMembers(const ha::HaInput& in);
   void StartFence();
   void UpdateFence();
+  // Stops PostgreSQL to refuse writes: at once when `immediate`, else a fast shutdown bounded by
+  // the time the leader lock has left.
+  Status StopForDemotion(bool immediate);
   void ProcessSyncReplication(const ha::HaInput& in);
   int64_t last_history_timeline_ = 0;
   MonoTime last_cycle_{};

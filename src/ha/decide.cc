@@ -315,7 +315,7 @@ Decision Locked(const HaInput& in) {
   }
   std::string leader = LeaderName(in);
   if (!local.in_recovery) {
-    return Make({{ActionKind::kDemote, leader}},
+    return Make({{ActionKind::kDemote, leader, true}},
                 "demoting self because I do not have the lock and I was a leader");
   }
   if (local.needs_rewind && local.following != leader) {

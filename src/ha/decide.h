@@ -102,6 +102,9 @@ enum class ActionKind {
 struct Action {
   ActionKind kind;
   std::string target;  // member name for kCreateReplica/kStartReplica/kFollow/kRewind/kDemote
+  // kDemote only: the lock is lost, so stop at once (Patroni's immediate-nolock) rather than
+  // with a fast shutdown, whose checkpoint and wait for WAL senders can outlast the lease.
+  bool immediate = false;
   bool operator==(const Action&) const = default;
 };
 

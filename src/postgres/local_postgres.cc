@@ -2,10 +2,12 @@
 
 #include <fmt/format.h>
 #include <signal.h>
+#include <string.h>
 #include <sys/shm.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <filesystem>
 #include <fstream>
 #include <set>
@@ -490,14 +492,22 @@ void LocalPostgres::WaitForOrphanedBackends(milliseconds limit) const {
 }
 
 Status LocalPostgres::Start(seconds timeout) {
+  return RunPgCtlStart({"-w", "-t", std::to_string(timeout.count())}, timeout + seconds(10));
+}
+
+Status LocalPostgres::Launch() { return RunPgCtlStart({"-W"}, seconds(30)); }
+
+Status LocalPostgres::RunPgCtlStart(const std::vector<std::string>& wait_options,
+                                    seconds tool_timeout) {
   // After a postmaster crash its backends linger a moment, attached to the old shared memory,
   // and PostgreSQL refuses to start until they are gone; a failed start would cost a loop_wait.
   WaitForOrphanedBackends(milliseconds(5000));
   fs::path log =
       fs::path(config_.postgresql.data_dir).parent_path() / ("postgresql-" + config_.name + ".log");
-  return RunTool({Bin("pg_ctl"), "start", "-D", config_.postgresql.data_dir, "-w", "-t",
-                  std::to_string(timeout.count()), "-l", log.string()},
-                 timeout + seconds(10), "pg_ctl start");
+  std::vector<std::string> args = {Bin("pg_ctl"), "start", "-D", config_.postgresql.data_dir};
+  args.insert(args.end(), wait_options.begin(), wait_options.end());
+  args.insert(args.end(), {"-l", log.string()});
+  return RunTool(args, tool_timeout, "pg_ctl start");
 }
 
 Status LocalPostgres::Stop(const std::string& mode, seconds timeout) {
@@ -505,12 +515,34 @@ Status LocalPostgres::Stop(const std::string& mode, seconds timeout) {
     std::lock_guard lock(connection_mutex_);
     connection_.reset();
   }
-  if (!PostmasterAlive()) {
+  // Signalled and awaited here rather than by `pg_ctl stop`: the postmaster is our child (we
+  // are its subreaper), and when something else kills it — the fence — only we can reap it;
+  // pg_ctl would wait out its whole timeout on the zombie.
+  int signal = SIGINT;  // fast
+  if (mode == "smart") {
+    signal = SIGTERM;
+  } else if (mode == "immediate") {
+    signal = SIGQUIT;
+  } else if (mode != "fast") {
+    return Error::Invalid("unknown shutdown mode " + mode);
+  }
+  auto pid = PostmasterPid();
+  if (!pid) {
     return OkStatus();
   }
-  return RunTool({Bin("pg_ctl"), "stop", "-D", config_.postgresql.data_dir, "-m", mode, "-w", "-t",
-                  std::to_string(timeout.count())},
-                 timeout + seconds(10), "pg_ctl stop");
+  if (::kill(*pid, signal) != 0 && errno != ESRCH) {
+    return Error::Unavailable(
+        fmt::format("cannot signal postmaster {}: {}", *pid, strerror(errno)));
+  }
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (PostmasterAlive()) {
+    if (std::chrono::steady_clock::now() >= deadline) {
+      return Error::Timeout(
+          fmt::format("PostgreSQL did not stop within {} s ({} shutdown)", timeout.count(), mode));
+    }
+    std::this_thread::sleep_for(milliseconds(50));
+  }
+  return OkStatus();
 }
 
 Status LocalPostgres::Promote(seconds timeout) {
@@ -617,6 +649,11 @@ Status LocalPostgres::CrashRecover() {
     return OkStatus();
   }
   PGHA_LOG_INFO("data directory state is '{}'; running crash recovery in single-user mode", state);
+  // A single-user server refuses standby mode: a node killed while starting as a replica still
+  // has standby.signal. Whoever starts it next writes the signal files again (as Patroni does).
+  std::error_code ec;
+  fs::remove(fs::path(config_.postgresql.data_dir) / "standby.signal", ec);
+  fs::remove(fs::path(config_.postgresql.data_dir) / "recovery.signal", ec);
   auto result = RunProgram({Bin("postgres"), "--single", "-D", config_.postgresql.data_dir, "-c",
                             "archive_mode=off", "postgres"},
                            seconds(600), {}, "");

@@ -77,7 +77,11 @@ class LocalPostgres {
   // During bootstrap only: a pg_hba.conf that lets the local superuser in without a password,
   // until the roles exist.
   Status WriteBootstrapHba();
+  // Waits until PostgreSQL accepts connections (up to `timeout`)...
   Status Start(std::chrono::seconds timeout);
+  // ...or only until the postmaster is launched: a replica that must replay WAL it has no source
+  // for (a demoted primary while the DCS is away) may not accept connections for a long time.
+  Status Launch();
   Status Stop(const std::string& mode, std::chrono::seconds timeout);
   Status Promote(std::chrono::seconds timeout);
   Status Reload();
@@ -109,6 +113,8 @@ class LocalPostgres {
   std::string SocketDirectory() const;
   Result<std::unique_ptr<Connection>> Connect();
   void WaitForOrphanedBackends(std::chrono::milliseconds limit) const;
+  Status RunPgCtlStart(const std::vector<std::string>& wait_options,
+                       std::chrono::seconds tool_timeout);
 
   const config::Config& config_;
   std::optional<std::string> synchronous_standby_names_;  // guarded by connection_mutex_

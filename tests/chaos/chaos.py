@@ -811,6 +811,7 @@ def main():
     parser.add_argument("--converge-timeout", type=float, default=120)
     parser.add_argument("--seed", type=int, default=None)
     parser.add_argument("--out", help="write the markdown report here too")
+    parser.add_argument("--keep-logs", action="store_true", help="keep the logs when nothing failed too")
     args = parser.parse_args()
 
     if os.geteuid() != 0:
@@ -963,9 +964,14 @@ def main():
         net.destroy()
         if cluster is not None:
             cluster.spawner.reap()
-        if failed:
+        if failed or args.keep_logs:
             logs = tempfile.mkdtemp(prefix="pgha-chaos-logs-")
             shutil.copytree(os.path.join(work, "log"), logs, dirs_exist_ok=True)
+            for i in range(NODES):
+                node = os.path.join(work, f"n{i + 1}")
+                for name in os.listdir(node) if os.path.isdir(node) else []:
+                    if name.startswith("postgresql-") and name.endswith(".log"):
+                        shutil.copy(os.path.join(node, name), logs)
             log(f"logs kept in {logs}")
         shutil.rmtree(work, ignore_errors=True)
     sys.exit(1 if failed else 0)

@@ -91,6 +91,12 @@ Status Etcd3Dcs::RefreshLease(bool force) {
     return OkStatus();
   }
   auto ttl = client_->LeaseKeepAlive(lease);
+  if (!ttl.ok() || *ttl <= 0) {
+    // The watch may have been cut off as silently as this request (a partition drops packets;
+    // the stream just goes quiet): until it is re-established, reads go to etcd directly, and
+    // fail while etcd cannot be reached, instead of answering from a cache that went stale.
+    DropCache();
+  }
   if (!ttl.ok()) {
     if (ttl.error().IsNotFound()) {
       auto granted = GrantLease();
@@ -106,6 +112,17 @@ Status Etcd3Dcs::RefreshLease(bool force) {
   std::lock_guard lock(mutex_);
   last_keepalive_ = std::chrono::steady_clock::now();
   return OkStatus();
+}
+
+void Etcd3Dcs::DropCache() {
+  if (!options_.use_cache) {
+    return;
+  }
+  {
+    std::lock_guard lock(mutex_);
+    cache_ready_ = false;
+  }
+  watch_canceller_.Interrupt();
 }
 
 Status Etcd3Dcs::ReleaseLease() {
@@ -171,10 +188,11 @@ Result<bool> Etcd3Dcs::UpdateLeader(const model::ClusterSnapshot& cluster) {
   // Failure branch ran the nested create-if-absent; its own "succeeded" decides.
   if (txn->responses.is_array() && !txn->responses.empty()) {
     const auto& nested = txn->responses[0];
-    if (nested.contains("response_txn")) {
-      return nested["response_txn"].value("succeeded", false);
+    if (nested.contains("response_txn") && nested["response_txn"].value("succeeded", false)) {
+      return true;
     }
   }
+  DropCache();  // our view said we held the lock: it is stale
   return false;
 }
 

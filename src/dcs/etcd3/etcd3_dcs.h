@@ -71,6 +71,8 @@ class Etcd3Dcs final : public Dcs {
   void CacheLoop();
   void ApplyToCache(const std::vector<KeyValue>& kvs, int64_t revision, bool replace);
   Result<model::ClusterSnapshot> ReadDirect(bool serializable);
+  // Marks the cache stale and restarts the watch; reads go to etcd until it is rebuilt.
+  void DropCache();
   void NotifyChange();
 
   Etcd3DcsOptions options_;

@@ -27,6 +27,8 @@ using HttpHeaders = std::map<std::string, std::string>;
 class StreamCanceller {
  public:
   void Cancel();
+  // Aborts the stream in flight, if any; unlike Cancel, streams started later run.
+  void Interrupt();
   bool cancelled() const;
   // Called by the transport: registers how to abort the stream in flight (or clears it).
   void SetAbort(std::function<void()> abort);

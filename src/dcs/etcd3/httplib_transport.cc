@@ -20,6 +20,17 @@ void StreamCanceller::Cancel() {
   }
 }
 
+void StreamCanceller::Interrupt() {
+  std::function<void()> abort;
+  {
+    std::lock_guard lock(mutex_);
+    abort = abort_;
+  }
+  if (abort) {
+    abort();
+  }
+}
+
 bool StreamCanceller::cancelled() const {
   std::lock_guard lock(mutex_);
   return cancelled_;

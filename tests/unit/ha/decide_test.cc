@@ -96,7 +96,7 @@ TEST(DecideTest, PrimaryWithoutTheLockDemotes) {
   auto in = Situation("pg-2");
   in.local.in_recovery = false;
   auto d = Decide(in);
-  EXPECT_THAT(d.actions, ElementsAre(Action{ActionKind::kDemote, "pg-2"}));
+  EXPECT_THAT(d.actions, ElementsAre(Action{ActionKind::kDemote, "pg-2", true}));
   EXPECT_EQ(d.reason, "demoting self because I do not have the lock and I was a leader");
 }
 
