@@ -917,12 +917,13 @@ def main():
                        router_gap=longest_gap(workload.acks_between(start, end), start, end),
                        node_gap=longest_gap(probes.acks_between(start, end), start, end),
                        lost=lost, split_brain=len(overlaps))
-            results.add(**row)
-            log(f"{n}/{len(schedule)} {kind} on {target}: "
-                + (f"converged {row['convergence']:.1f} s after healing, primary n{detail + 1}"
-                   if ok else f"NOT converged: {detail}")
-                + f"; write gap {row['router_gap']:.2f} s via HAProxy, {row['node_gap']:.2f} s on nodes"
-                + f"; lost {lost}; split-brain {len(overlaps)}")
+            line = (f"{n}/{len(schedule)} {kind} on {target}: "
+                    + (f"converged {row['convergence']:.1f} s after healing, primary n{detail + 1}"
+                       if ok else f"NOT converged: {detail}")
+                    + f"; write gap {row['router_gap']:.2f} s via HAProxy, {row['node_gap']:.2f} s on nodes"
+                    + f"; lost {lost}; split-brain {len(overlaps)}")
+            results.add(**row, line=line)
+            log(line)
             for a, b, lo, hi in overlaps:
                 log(f"  SPLIT-BRAIN: n{a + 1} and n{b + 1} both took writes for {hi - lo:.3f} s")
             if not ok:
@@ -931,7 +932,13 @@ def main():
         probes.finish()
 
         acked = len(workload.snapshot())
+        commit = run(["git", "-C", REPO, "rev-parse", "--short", "HEAD"], check=False).stdout.strip()
+        versions = "; ".join(
+            run(cmd, check=False).stdout.strip().splitlines()[0] if run(cmd, check=False).stdout.strip() else "?"
+            for cmd in ([f"{PG_BIN}/postgres", "--version"], ["etcd", "--version"], ["haproxy", "-v"]))
         report = [f"# pgha chaos run {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}", "",
+                  f"pgha at {commit or '?'} ({args.bin_dir}); {versions}; {os.cpu_count()} cores, "
+                  f"Linux {os.uname().release}.", "",
                   f"Mode {args.mode}, ttl/loop_wait/retry_timeout {args.settings}, {len(results.rows)} "
                   f"faults (seed {seed}), {args.clients} writers through HAProxy (deploy/haproxy.cfg), "
                   f"probes every {PROBE_INTERVAL * 1000:.0f} ms on each node. Acknowledged writes: "
@@ -942,7 +949,8 @@ def main():
                   "replica streaming and the write port taking writes again.", "",
                   results.table(), "",
                   f"Command: `tests/chaos/chaos.py --mode {args.mode} --settings {args.settings} "
-                  f"--faults {args.faults} --seed {seed}`"]
+                  f"--faults {args.faults} --seed {seed}`", "", "## Each fault", "", "```"]
+        report += [r["line"] for r in results.rows] + ["```"]
         text = "\n".join(report)
         print(text)
         if args.out:
