@@ -2,6 +2,7 @@
 // changes, and a value written as Patroni writes it read back as a cluster.
 #include <gtest/gtest.h>
 
+#include <csignal>
 #include <thread>
 
 #include "dcs/etcd3/etcd3_dcs.h"
@@ -24,6 +25,37 @@ std::shared_ptr<Etcd3Client> Client(const EtcdCluster& cluster) {
 
 bool Eventually(const std::function<bool()>& predicate) {
   return pgha::testing::WaitUntil(predicate, milliseconds(10000));
+}
+
+// A partition cuts the watch silently: the stream goes quiet and nothing fails. Once one of the
+// node's own requests times out, the cache must stop answering for etcd until the watch is back.
+TEST(Etcd3DcsIntegrationTest, CacheStopsAnsweringWhenEtcdGoesSilent) {
+  EtcdCluster cluster(EtcdClusterOptions{1, false, false});
+  ASSERT_TRUE(cluster.ok()) << cluster.error();
+  ClientOptions options;
+  options.hosts = cluster.Hosts();
+  options.request_timeout = milliseconds(1000);
+  Etcd3Dcs node({"/service/pg-ha/", "pg-0", true},
+                std::make_shared<Etcd3Client>(options, MakeHttplibTransport({})));
+  node.SetTimings(10, 1, 3);
+  ASSERT_TRUE(*node.AttemptToAcquireLeader());
+  ASSERT_TRUE(Eventually([&] {
+    auto c = node.LoadCluster();
+    return c.ok() && c->leader && c->leader->name == "pg-0";
+  }));
+
+  cluster.SignalMember(0, SIGSTOP);
+  auto cached = node.LoadCluster();
+  ASSERT_TRUE(cached.ok());  // nothing has failed yet: the cache still answers
+  EXPECT_FALSE(node.UpdateLeader(*cached).ok());
+  auto after = node.LoadCluster();
+  EXPECT_FALSE(after.ok()) << "answered from a cache that etcd's silence made stale";
+
+  cluster.SignalMember(0, SIGCONT);
+  EXPECT_TRUE(Eventually([&] {
+    auto c = node.LoadCluster();
+    return c.ok() && c->leader && c->leader->name == "pg-0";
+  }));
 }
 
 TEST(Etcd3DcsIntegrationTest, CacheFollowsTheClusterAndWakesOnLeaderChange) {

@@ -118,6 +118,8 @@ bool EtcdCluster::StartMember(int member) {
 
 void EtcdCluster::KillMember(int member) { processes_[member]->Kill(); }
 
+void EtcdCluster::SignalMember(int member, int signal) { processes_[member]->Signal(signal); }
+
 bool EtcdCluster::WaitHealthy(int member, int timeout_ms) {
   auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
   while (std::chrono::steady_clock::now() < deadline) {

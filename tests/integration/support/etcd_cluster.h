@@ -32,6 +32,9 @@ class EtcdCluster {
   std::string Protocol() const { return options_.tls ? "https" : "http"; }
 
   void KillMember(int member);
+  // SIGSTOP / SIGCONT: a stopped member keeps its connections open and answers nothing, as a
+  // member behind a partition that drops packets.
+  void SignalMember(int member, int signal);
   bool StartMember(int member);
   // Waits until `member` (or, with -1, every running member) answers a health check.
   bool WaitHealthy(int member = -1, int timeout_ms = 20000);
