@@ -342,10 +342,19 @@ ha::HaInput Agent::Observe(const Result<model::ClusterSnapshot>& cluster) {
     sysid_.clear();
   }
   bool was_running = last_obs_.running;
+  // A primary that went down without a demotion of ours (a crash, the fence, kill -9) may hold
+  // WAL the next leader never received: before it follows anyone, pg_rewind checks. (During long
+  // actions nothing is observed, so only two real observations count.)
+  if (local.long_action.empty() && local.data_initialized && last_obs_.running &&
+      !last_obs_.in_recovery && !obs.running) {
+    rewind_needed_ = true;
+  }
   last_obs_ = obs;
   local.postgres_running = obs.running;
   local.in_recovery = obs.running ? obs.in_recovery : postgres_.StandbySignalPresent();
   local.wal_position = obs.wal_position;
+  local.replayed_position = obs.replayed_location.value_or(0);
+  local.streaming = obs.replication_state == "streaming";
   local.timeline = obs.timeline;
   local.following = Following();
   local.nofailover = config_.tags.nofailover;

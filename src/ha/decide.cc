@@ -2,6 +2,8 @@
 
 #include <fmt/format.h>
 
+#include "common/lsn.h"
+
 namespace pgha::ha {
 
 namespace {
@@ -295,6 +297,28 @@ std::optional<Decision> ManualFailoverFromLeader(const HaInput& in) {
               "manual failover: demoting myself");
 }
 
+// Patroni's check for a running replica (rewind.py, _check_timeline_and_lsn): one that replayed
+// WAL of its timeline past the point where the leader's history says that timeline ended holds
+// WAL the leader never had — an async replica ahead of the sync standby that took over — and
+// PostgreSQL refuses to switch ("new timeline forked off ... before current recovery point").
+// The timeline seen here is the WAL receiver's, which trails replay while it streams across a
+// switchpoint; a diverged replica cannot stream, so only one that is not streaming counts.
+std::optional<uint64_t> DivergedAt(const HaInput& in) {
+  const auto& local = in.local;
+  if (!local.postgres_running || !local.in_recovery || local.streaming || local.timeline <= 0) {
+    return std::nullopt;
+  }
+  for (const auto& entry : in.cluster.history) {
+    if (entry.timeline == local.timeline) {
+      if (local.replayed_position > entry.lsn) {
+        return entry.lsn;
+      }
+      return std::nullopt;
+    }
+  }
+  return std::nullopt;
+}
+
 Decision Locked(const HaInput& in) {
   const auto& local = in.local;
   if (HoldsLock(in)) {
@@ -317,6 +341,14 @@ Decision Locked(const HaInput& in) {
   if (!local.in_recovery) {
     return Make({{ActionKind::kDemote, leader, true}},
                 "demoting self because I do not have the lock and I was a leader");
+  }
+  if (auto switchpoint = DivergedAt(in); switchpoint && in.config.use_pg_rewind) {
+    return Make(
+        {{ActionKind::kDemote, leader}},
+        fmt::format("stopping to rewind from {}: replayed WAL of timeline {} up to {}, past "
+                    "{} where the leader's history ends that timeline",
+                    leader, local.timeline, Lsn(local.replayed_position).ToString(),
+                    Lsn(*switchpoint).ToString()));
   }
   if (local.needs_rewind && local.following != leader) {
     // A former primary running read-only (demoted while the DCS was away) may have diverged

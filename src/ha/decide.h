@@ -21,11 +21,13 @@ namespace pgha::ha {
 // What the agent knows about its own PostgreSQL, gathered before deciding.
 struct LocalState {
   std::string name;
-  bool data_initialized = false;  // PGDATA holds a cluster (PG_VERSION exists)
-  std::string sysid;              // from pg_controldata; empty when unknown
-  bool postgres_running = false;  // accepting connections
-  bool in_recovery = false;       // a replica (pg_is_in_recovery)
-  uint64_t wal_position = 0;      // primary: current LSN; replica: max(received, replayed)
+  bool data_initialized = false;   // PGDATA holds a cluster (PG_VERSION exists)
+  std::string sysid;               // from pg_controldata; empty when unknown
+  bool postgres_running = false;   // accepting connections
+  bool in_recovery = false;        // a replica (pg_is_in_recovery)
+  uint64_t wal_position = 0;       // primary: current LSN; replica: max(received, replayed)
+  uint64_t replayed_position = 0;  // replica: pg_last_wal_replay_lsn
+  bool streaming = false;          // replica: its WAL receiver is streaming
   int64_t timeline = 0;
   std::string following;  // member this replica streams from ("" = none)
   bool nofailover = false;

@@ -467,7 +467,24 @@ postgresql:
 
 # ------------------------------------------------------------------------ workload and probes
 
-class Workload:
+class Threads:
+    """Daemon threads, one per argument, that run until finish()."""
+
+    def start_threads(self, target, args):
+        self.stop = threading.Event()
+        self.threads = []
+        for a in args:
+            t = threading.Thread(target=target, args=(a,), daemon=True)
+            t.start()
+            self.threads.append(t)
+
+    def finish(self):
+        self.stop.set()
+        for t in self.threads:
+            t.join(10)
+
+
+class Workload(Threads):
     """Writers through HAProxy's write port; each acknowledged id is recorded with its time."""
 
     def __init__(self, host, port, clients, pace):
@@ -477,8 +494,6 @@ class Workload:
         self.ack_times = []
         self.unknown = 0          # commits whose outcome never reached the client
         self.refused = 0          # writes the server refused (e.g. routed to a replica)
-        self.stop = threading.Event()
-        self.threads = []
 
     def dsn(self):
         return (f"host={self.host} port={self.port} user=postgres password={PASSWORD} "
@@ -515,15 +530,7 @@ class Workload:
             conn.close()
 
     def start(self):
-        for c in range(1, self.clients + 1):
-            t = threading.Thread(target=self.writer, args=(c,), daemon=True)
-            t.start()
-            self.threads.append(t)
-
-    def finish(self):
-        self.stop.set()
-        for t in self.threads:
-            t.join(10)
+        self.start_threads(self.writer, range(1, self.clients + 1))
 
     def snapshot(self):
         with self.lock:
@@ -534,7 +541,7 @@ class Workload:
             return [t for t in self.ack_times if start <= t <= end]
 
 
-class Probes:
+class Probes(Threads):
     """One prober per node, writing directly to it every PROBE_INTERVAL. A run is a sequence of
     acknowledged probes with no failure between them; the node accepted writes from the first
     probe's send to the last probe's acknowledgement."""
@@ -544,8 +551,6 @@ class Probes:
         self.lock = threading.Lock()
         self.runs = {i: [] for i in range(NODES)}   # node -> [[start, end]]
         self.acks = {i: [] for i in range(NODES)}
-        self.stop = threading.Event()
-        self.threads = []
 
     def prober(self, i):
         conn = None
@@ -584,15 +589,7 @@ class Probes:
             conn.close()
 
     def start(self):
-        for i in range(NODES):
-            t = threading.Thread(target=self.prober, args=(i,), daemon=True)
-            t.start()
-            self.threads.append(t)
-
-    def finish(self):
-        self.stop.set()
-        for t in self.threads:
-            t.join(10)
+        self.start_threads(self.prober, range(NODES))
 
     def overlaps(self, start, end):
         """Intervals in [start, end] when two nodes accepted writes at once."""

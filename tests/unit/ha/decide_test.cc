@@ -92,6 +92,36 @@ TEST(DecideTest, ReadOnlyFormerPrimaryStopsToRewindBeforeFollowing) {
   EXPECT_EQ(d.reason, "stopping to rewind from pg-2 before following it");
 }
 
+// An async replica can be ahead of the sync standby that took over: its timeline-1 WAL goes past
+// the switchpoint the leader's history records, and it must be rewound before it can follow.
+TEST(DecideTest, ReplicaAheadOfTheNewTimelinesSwitchpointStopsToRewind) {
+  auto in = Situation("pg-2");
+  in.local.following = "pg-2";
+  in.config.use_pg_rewind = true;
+  in.cluster.history = {model::HistoryEntry{1, 0x507E940, "no recovery target specified", {}, {}}};
+  in.local.timeline = 1;
+  in.local.replayed_position = 0x507EB68;
+  auto d = Decide(in);
+  EXPECT_THAT(d.actions, ElementsAre(Action{ActionKind::kDemote, "pg-2"}));
+  EXPECT_EQ(d.reason,
+            "stopping to rewind from pg-2: replayed WAL of timeline 1 up to 0/507EB68, past "
+            "0/507E940 where the leader's history ends that timeline");
+
+  // Streaming (the receiver's timeline trails replay across a switchpoint), not past the
+  // switchpoint, on the new timeline already, or without pg_rewind: it follows.
+  in.local.streaming = true;
+  EXPECT_THAT(Decide(in).actions, ElementsAre());
+  in.local.streaming = false;
+  in.local.replayed_position = 0x507E940;
+  EXPECT_THAT(Decide(in).actions, ElementsAre());
+  in.local.replayed_position = 0x507EB68;
+  in.local.timeline = 2;
+  EXPECT_THAT(Decide(in).actions, ElementsAre());
+  in.local.timeline = 1;
+  in.config.use_pg_rewind = false;
+  EXPECT_THAT(Decide(in).actions, ElementsAre());
+}
+
 TEST(DecideTest, PrimaryWithoutTheLockDemotes) {
   auto in = Situation("pg-2");
   in.local.in_recovery = false;
