@@ -355,6 +355,7 @@ ha::HaInput Agent::Observe(const Result<model::ClusterSnapshot>& cluster) {
   local.wal_position = obs.wal_position;
   local.replayed_position = obs.replayed_location.value_or(0);
   local.streaming = obs.replication_state == "streaming";
+  local.receiver_timeline = obs.receiver_timeline;
   local.timeline = obs.timeline;
   local.following = Following();
   local.nofailover = config_.tags.nofailover;

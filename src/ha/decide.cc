@@ -301,15 +301,18 @@ std::optional<Decision> ManualFailoverFromLeader(const HaInput& in) {
 // WAL of its timeline past the point where the leader's history says that timeline ended holds
 // WAL the leader never had — an async replica ahead of the sync standby that took over — and
 // PostgreSQL refuses to switch ("new timeline forked off ... before current recovery point").
-// The timeline seen here is the WAL receiver's, which trails replay while it streams across a
-// switchpoint; a diverged replica cannot stream, so only one that is not streaming counts.
+// SQL shows no replay timeline, so the WAL receiver stands witness: a diverged replica's receiver
+// stays alive, asks the leader for the old timeline, is told where it ends, and waits (not
+// streaming). Without a receiver (leader down, just rewound) or while streaming (it trails
+// replay across a switchpoint) nothing is concluded.
 std::optional<uint64_t> DivergedAt(const HaInput& in) {
   const auto& local = in.local;
-  if (!local.postgres_running || !local.in_recovery || local.streaming || local.timeline <= 0) {
+  if (!local.postgres_running || !local.in_recovery || local.streaming ||
+      local.receiver_timeline <= 0) {
     return std::nullopt;
   }
   for (const auto& entry : in.cluster.history) {
-    if (entry.timeline == local.timeline) {
+    if (entry.timeline == local.receiver_timeline) {
       if (local.replayed_position > entry.lsn) {
         return entry.lsn;
       }
@@ -347,7 +350,7 @@ Decision Locked(const HaInput& in) {
         {{ActionKind::kDemote, leader}},
         fmt::format("stopping to rewind from {}: replayed WAL of timeline {} up to {}, past "
                     "{} where the leader's history ends that timeline",
-                    leader, local.timeline, Lsn(local.replayed_position).ToString(),
+                    leader, local.receiver_timeline, Lsn(local.replayed_position).ToString(),
                     Lsn(*switchpoint).ToString()));
   }
   if (local.needs_rewind && local.following != leader) {

@@ -28,6 +28,7 @@ struct LocalState {
   uint64_t wal_position = 0;       // primary: current LSN; replica: max(received, replayed)
   uint64_t replayed_position = 0;  // replica: pg_last_wal_replay_lsn
   bool streaming = false;          // replica: its WAL receiver is streaming
+  int64_t receiver_timeline = 0;   // replica: the WAL receiver's timeline; 0 without a receiver
   int64_t timeline = 0;
   std::string following;  // member this replica streams from ("" = none)
   bool nofailover = false;

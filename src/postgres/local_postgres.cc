@@ -243,6 +243,9 @@ Observation LocalPostgres::Observe() {
     }
     connection_ = std::move(conn).value();
   }
+  // A replica's timeline is the latest of its WAL receiver's, its last checkpoint's and its
+  // minimum recovery point's: after pg_rewind the last is already the leader's timeline while the
+  // checkpoint is still on the old one, and the receiver may not be connected yet.
   auto rows = connection_->Query(R"SQL(
     SELECT pg_is_in_recovery(),
            CASE WHEN pg_is_in_recovery() THEN NULL ELSE (pg_current_wal_lsn() - '0/0')::text END,
@@ -253,11 +256,13 @@ Observation LocalPostgres::Observe() {
            to_char(pg_postmaster_start_time() AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS.US'),
            current_setting('server_version_num'),
            CASE WHEN pg_is_in_recovery()
-                THEN COALESCE((SELECT received_tli FROM pg_stat_wal_receiver),
-                              (SELECT timeline_id FROM pg_control_checkpoint()))
+                THEN GREATEST((SELECT received_tli FROM pg_stat_wal_receiver),
+                              (SELECT timeline_id FROM pg_control_checkpoint()),
+                              (SELECT min_recovery_end_timeline FROM pg_control_recovery()))
                 ELSE ('x' || substr(pg_walfile_name(pg_current_wal_lsn()), 1, 8))::bit(32)::int END,
            (SELECT status FROM pg_stat_wal_receiver),
-           (SELECT sender_host || ':' || sender_port FROM pg_stat_wal_receiver))SQL");
+           (SELECT sender_host || ':' || sender_port FROM pg_stat_wal_receiver),
+           (SELECT received_tli FROM pg_stat_wal_receiver))SQL");
   if (!rows.ok() || rows->empty()) {
     connection_.reset();
     return obs;
@@ -288,6 +293,7 @@ Observation LocalPostgres::Observe() {
     obs.replication_state =
         r[9] == std::optional<std::string>("streaming") ? "streaming" : "in archive recovery";
     obs.following_host_port = r[10].value_or("");
+    obs.receiver_timeline = r[11] ? ParseInt64(*r[11]).value_or(0) : 0;
   }
   auto pending = connection_->Query(
       // Recovery settings change with the role (a promoted primary drops

@@ -34,6 +34,7 @@ struct Observation {
   int64_t server_version = 0;
   std::string replication_state;    // "streaming" / "in archive recovery" on replicas
   std::string following_host_port;  // the walreceiver's sender "host:port"
+  int64_t receiver_timeline = 0;    // pg_stat_wal_receiver.received_tli; 0 without a receiver
   nlohmann::json replication = nlohmann::json::array();  // pg_stat_replication rows
   // The same rows for synchronous replication: the position synchronous_commit waits for
   // (flush_lsn; write_lsn or replay_lsn under remote_write / remote_apply).

@@ -99,7 +99,7 @@ TEST(DecideTest, ReplicaAheadOfTheNewTimelinesSwitchpointStopsToRewind) {
   in.local.following = "pg-2";
   in.config.use_pg_rewind = true;
   in.cluster.history = {model::HistoryEntry{1, 0x507E940, "no recovery target specified", {}, {}}};
-  in.local.timeline = 1;
+  in.local.receiver_timeline = 1;
   in.local.replayed_position = 0x507EB68;
   auto d = Decide(in);
   EXPECT_THAT(d.actions, ElementsAre(Action{ActionKind::kDemote, "pg-2"}));
@@ -107,17 +107,20 @@ TEST(DecideTest, ReplicaAheadOfTheNewTimelinesSwitchpointStopsToRewind) {
             "stopping to rewind from pg-2: replayed WAL of timeline 1 up to 0/507EB68, past "
             "0/507E940 where the leader's history ends that timeline");
 
-  // Streaming (the receiver's timeline trails replay across a switchpoint), not past the
-  // switchpoint, on the new timeline already, or without pg_rewind: it follows.
+  // Streaming, no receiver (leader down, just rewound), not past the switchpoint, receiving the
+  // new timeline, or without pg_rewind: it follows.
   in.local.streaming = true;
   EXPECT_THAT(Decide(in).actions, ElementsAre());
   in.local.streaming = false;
+  in.local.receiver_timeline = 0;
+  EXPECT_THAT(Decide(in).actions, ElementsAre());
+  in.local.receiver_timeline = 1;
   in.local.replayed_position = 0x507E940;
   EXPECT_THAT(Decide(in).actions, ElementsAre());
   in.local.replayed_position = 0x507EB68;
-  in.local.timeline = 2;
+  in.local.receiver_timeline = 2;
   EXPECT_THAT(Decide(in).actions, ElementsAre());
-  in.local.timeline = 1;
+  in.local.receiver_timeline = 1;
   in.config.use_pg_rewind = false;
   EXPECT_THAT(Decide(in).actions, ElementsAre());
 }
