@@ -157,6 +157,14 @@ void Agent::WaitForNextCycle() {
   }
   // Sleep until loop_wait or an event: a DCS change, the postmaster's exit, a request from the
   // API, a long action's end, or stop. Every one of them calls Wake().
+  // An exit reported before now was this cycle's own doing (a demotion) or is found below (the
+  // pid is gone): only one during the wait is news.
+  postmaster_exited_ = false;
+  uint64_t seen = 0;
+  {
+    std::lock_guard lock(wake_mutex_);
+    seen = wake_events_;  // read before the watch is armed, so an exit from then on wakes us
+  }
   if (last_obs_.running) {
     auto pid = postgres_.PostmasterPid();
     if (pid) {
@@ -169,7 +177,6 @@ void Agent::WaitForNextCycle() {
     postmaster_exit_.Stop();
   }
   std::unique_lock lock(wake_mutex_);
-  uint64_t seen = wake_events_;
   bool woken = wake_.wait_for(lock, milliseconds(static_cast<int64_t>(wait * 1000)),
                               [&] { return stop_ || wake_events_ != seen; });
   if (woken && postmaster_exited_.exchange(false)) {
@@ -215,27 +222,30 @@ void Agent::UpdateFence() {
     primary = status_.has_lock && status_.postgres_running && !status_.in_recovery;
   }
   auto pid = primary ? postgres_.PostmasterPid() : std::nullopt;
-  // Paused: the operator runs things by hand, and Patroni disables its watchdog too.
-  std::optional<MonoTime> renewed = last_lock_renewal_;
-  if (failsafe_confirmed_at_ && (!renewed || *failsafe_confirmed_at_ > *renewed)) {
-    renewed = failsafe_confirmed_at_;  // every member holds us for the leader until then
+  FencePlan plan = PlanFence({.primary_running = pid.has_value(),
+                              .paused = ha_config_.paused,
+                              .last_renewal = last_lock_renewal_,
+                              .failsafe_confirmed_at = failsafe_confirmed_at_,
+                              .ttl = ha_config_.ttl,
+                              .safety_margin = config_.watchdog.safety_margin,
+                              .now = clock_.Now()});
+  switch (plan.kind) {
+    case FencePlan::Kind::kDisarm:
+      fence_->Disarm();
+      break;
+    case FencePlan::Kind::kLeaveAsIs:
+      break;
+    case FencePlan::Kind::kArm:
+      fence_->Arm(plan.deadline, *pid);
+      break;
   }
-  if (!pid || !renewed || ha_config_.paused) {
-    fence_->Disarm();
-    return;
-  }
-  // The lock lasts at least ttl from the start of its last renewal; fence with a margin before
-  // that, so PostgreSQL is down before any other member may take the lock.
-  double margin = std::min(config_.watchdog.safety_margin, ha_config_.ttl / 4);
-  auto deadline = *renewed + std::chrono::duration_cast<std::chrono::steady_clock::duration>(
-                                 duration<double>(ha_config_.ttl - margin));
-  // A deadline already passed was armed before and has fired (or is firing) on the postmaster
-  // of that time. Arming it again would kill whatever runs now — after a demotion, the replica
-  // this node restarted as, whose recovery the published status cannot see yet.
-  if (deadline <= clock_.Now()) {
-    return;
-  }
-  fence_->Arm(deadline, *pid);
+}
+
+bool RewindRetryDue(MonoTime failed_at, MonoTime now, double loop_wait) {
+  // The cause of a failed rewind (the leader not checkpointed yet, unreachable, out of WAL)
+  // rarely clears in a second: retry every 5 s or loop_wait, not as fast as the loop wakes.
+  auto retry_after = std::max<duration<double>>(seconds(5), duration<double>(loop_wait));
+  return now - failed_at >= retry_after;
 }
 
 Status Agent::StopForDemotion(bool immediate) {
@@ -1146,14 +1156,10 @@ bool Agent::Execute(const ha::Action& action, const ha::HaInput& in) {
       if (target == nullptr) {
         return false;
       }
-      // A failed rewind (its cause rarely clears in a second) is retried at most every 5 s or
-      // loop_wait, not as fast as the loop wakes.
-      if (auto failed_at = rewind_failed_at_.load(); failed_at != MonoTime::duration::zero()) {
-        auto retry_after =
-            std::max<duration<double>>(seconds(5), duration<double>(ha_config_.loop_wait));
-        if (clock_.Now().time_since_epoch() - failed_at < retry_after) {
-          return false;
-        }
+      if (auto failed_at = rewind_failed_at_.load();
+          failed_at != MonoTime::duration::zero() &&
+          !RewindRetryDue(MonoTime(failed_at), clock_.Now(), ha_config_.loop_wait)) {
+        return false;
       }
       model::Member leader = *target;
       StartLongAction("rewind", [this, leader, dynamic = dynamic_]() -> Status {

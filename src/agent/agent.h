@@ -36,6 +36,9 @@ inline constexpr const char* kAdvertisedPatroniVersion = "3.0.2";
 // How often a member observes and publishes while the leadership moves.
 constexpr double kTransitionRecheckSeconds = 0.5;
 
+// Whether a pg_rewind that failed at `failed_at` may be tried again at `now`.
+bool RewindRetryDue(MonoTime failed_at, MonoTime now, double loop_wait);
+
 class Agent {
  public:
   // `config` is the agent's to change on reload (LocalPostgres reads the same object; the loop

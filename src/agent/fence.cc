@@ -7,6 +7,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <chrono>
 #include <cstring>
@@ -22,6 +23,28 @@ extern char** environ;
 namespace pgha::agent {
 
 namespace fs = std::filesystem;
+
+FencePlan PlanFence(const FenceInput& in) {
+  std::optional<MonoTime> renewed = in.last_renewal;
+  if (in.failsafe_confirmed_at && (!renewed || *in.failsafe_confirmed_at > *renewed)) {
+    renewed = in.failsafe_confirmed_at;  // every member holds this node for the leader until then
+  }
+  if (!in.primary_running || !renewed || in.paused) {
+    return {};
+  }
+  // The lock lasts at least ttl from the start of its last renewal; fence with a margin before
+  // that, so PostgreSQL is down before any other member may take the lock.
+  double margin = std::min(in.safety_margin, in.ttl / 4);
+  MonoTime deadline = *renewed + std::chrono::duration_cast<MonoTime::duration>(
+                                     std::chrono::duration<double>(in.ttl - margin));
+  // A deadline already passed was armed before and has fired (or is firing) on the postmaster
+  // of that time. Arming it again would kill whatever runs now — after a demotion, the replica
+  // this node restarted as, whose recovery the published status cannot see yet.
+  if (deadline <= in.now) {
+    return {FencePlan::Kind::kLeaveAsIs, {}};
+  }
+  return {FencePlan::Kind::kArm, deadline};
+}
 
 std::vector<pid_t> FencesFor(const std::string& data_dir) {
   std::vector<pid_t> found;

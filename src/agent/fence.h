@@ -8,6 +8,7 @@
 #include <sys/types.h>
 
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -40,6 +41,24 @@ class Fence {
   std::string last_sent_;
   bool broken_ = false;
 };
+
+// What the agent does with its fence after a cycle.
+struct FenceInput {
+  bool primary_running = false;  // this node holds the lock and its PostgreSQL runs as primary
+  bool paused = false;           // the operator runs things by hand (Patroni's watchdog is off too)
+  std::optional<MonoTime> last_renewal;  // when the last successful lock renewal started
+  // failsafe_mode with the DCS away: when every member last accepted this node as the leader.
+  std::optional<MonoTime> failsafe_confirmed_at;
+  double ttl = 30;
+  double safety_margin = 5;
+  MonoTime now;
+};
+struct FencePlan {
+  enum class Kind { kDisarm, kLeaveAsIs, kArm };
+  Kind kind = Kind::kDisarm;
+  MonoTime deadline;  // kArm
+};
+FencePlan PlanFence(const FenceInput& in);
 
 // Every running pgha-fence guarding `data_dir` (by its command line).
 std::vector<pid_t> FencesFor(const std::string& data_dir);

@@ -100,3 +100,77 @@ TEST(FenceTest, AMissingProgramIsAnError) {
 
 }  // namespace
 }  // namespace pgha::agent
+
+namespace pgha::agent {
+namespace {
+
+using std::chrono::milliseconds;
+using std::chrono::seconds;
+
+class PlanFenceTest : public ::testing::Test {
+ protected:
+  FenceInput Primary() {
+    FenceInput in;
+    in.primary_running = true;
+    in.last_renewal = t0_;
+    in.ttl = 30;
+    in.safety_margin = 5;
+    in.now = t0_ + seconds(1);
+    return in;
+  }
+  MonoTime t0_ = MonoTime() + seconds(1000);
+};
+
+TEST_F(PlanFenceTest, ArmsTtlMinusTheSafetyMarginAfterTheRenewalStarted) {
+  FencePlan plan = PlanFence(Primary());
+  ASSERT_EQ(plan.kind, FencePlan::Kind::kArm);
+  EXPECT_EQ(plan.deadline, t0_ + seconds(25));
+}
+
+TEST_F(PlanFenceTest, TheMarginIsAtMostAQuarterOfTtl) {
+  FenceInput in = Primary();
+  in.ttl = 6;  // min(5, 6/4) = 1.5
+  FencePlan plan = PlanFence(in);
+  ASSERT_EQ(plan.kind, FencePlan::Kind::kArm);
+  EXPECT_EQ(plan.deadline, t0_ + milliseconds(4500));
+}
+
+TEST_F(PlanFenceTest, DisarmsWhenNotARunningPrimaryOrPausedOrNeverRenewed) {
+  FenceInput replica = Primary();
+  replica.primary_running = false;
+  EXPECT_EQ(PlanFence(replica).kind, FencePlan::Kind::kDisarm);
+  FenceInput paused = Primary();
+  paused.paused = true;
+  EXPECT_EQ(PlanFence(paused).kind, FencePlan::Kind::kDisarm);
+  FenceInput never = Primary();
+  never.last_renewal.reset();
+  EXPECT_EQ(PlanFence(never).kind, FencePlan::Kind::kDisarm);
+}
+
+TEST_F(PlanFenceTest, APassedDeadlineIsNotArmedAgainOnWhateverRunsNow) {
+  FenceInput in = Primary();
+  in.now = t0_ + seconds(25);
+  EXPECT_EQ(PlanFence(in).kind, FencePlan::Kind::kLeaveAsIs);
+  in.now = t0_ + seconds(40);
+  EXPECT_EQ(PlanFence(in).kind, FencePlan::Kind::kLeaveAsIs);
+}
+
+TEST_F(PlanFenceTest, AFailsafeConfirmationLaterThanTheRenewalExtendsTheDeadline) {
+  FenceInput in = Primary();
+  in.failsafe_confirmed_at = t0_ + seconds(10);
+  in.now = t0_ + seconds(26);  // past the renewal's deadline, not the confirmation's
+  FencePlan plan = PlanFence(in);
+  ASSERT_EQ(plan.kind, FencePlan::Kind::kArm);
+  EXPECT_EQ(plan.deadline, t0_ + seconds(35));
+
+  in.failsafe_confirmed_at = t0_ - seconds(10);  // older than the renewal: the renewal counts
+  in.now = t0_ + seconds(1);
+  EXPECT_EQ(PlanFence(in).deadline, t0_ + seconds(25));
+
+  in.last_renewal.reset();  // failsafe only (the DCS was away since this agent started)
+  in.failsafe_confirmed_at = t0_;
+  EXPECT_EQ(PlanFence(in).deadline, t0_ + seconds(25));
+}
+
+}  // namespace
+}  // namespace pgha::agent

@@ -1,0 +1,196 @@
+// LocalPostgres against a real PostgreSQL 15: the agent's hands on its own node (initdb, start,
+// observe, stop, crash recovery, timeline history). PostgreSQL refuses to run as root, so this
+// binary runs as the postgres user: started as root, main() runs it again through runuser.
+#include <fmt/format.h>
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <thread>
+
+#include "config/config.h"
+#include "config/yaml_json.h"
+#include "postgres/local_postgres.h"
+#include "support/ports.h"
+
+namespace pgha::postgres {
+namespace {
+
+namespace fs = std::filesystem;
+using std::chrono::milliseconds;
+using std::chrono::seconds;
+using ::testing::HasSubstr;
+
+class LocalPostgresTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    char pattern[] = "/tmp/pgha-localpg-XXXXXX";
+    ASSERT_NE(::mkdtemp(pattern), nullptr);
+    dir_ = pattern;
+    int port = testing::FreePort();
+    auto tree = config::YamlToJson(fmt::format(R"(
+scope: localpg
+name: n1
+restapi: {{listen: 127.0.0.1:8008}}
+etcd3: {{hosts: 127.0.0.1:2379}}
+bootstrap:
+  dcs: {{postgresql: {{use_pg_rewind: true, parameters: {{wal_keep_size: 16MB}}}}}}
+  initdb: [{{encoding: UTF8}}]
+postgresql:
+  listen: 127.0.0.1:{port}
+  data_dir: {dir}/data
+  bin_dir: /usr/lib/postgresql/15/bin
+  parameters: {{shared_buffers: 16MB, fsync: 'off', unix_socket_directories: '{dir}'}}
+  authentication:
+    superuser: {{username: postgres, password: pw}}
+    replication: {{username: replicator, password: pw}}
+  pg_hba: [local all all trust, host all all 127.0.0.1/32 trust]
+)",
+                                               fmt::arg("port", port), fmt::arg("dir", dir_)));
+    ASSERT_TRUE(tree.ok()) << tree.error().message();
+    auto config = config::ConfigFromTree(*tree);
+    ASSERT_TRUE(config.ok()) << config.error().message();
+    config_ = *config;
+    postgres_ = std::make_unique<LocalPostgres>(config_);
+    dynamic_ = model::GlobalConfig(config_.bootstrap.dcs);
+  }
+
+  void TearDown() override {
+    if (postgres_ && postgres_->PostmasterAlive()) {
+      (void)postgres_->Stop("immediate", seconds(30));
+    }
+    postgres_.reset();
+    std::error_code ec;
+    fs::remove_all(dir_, ec);
+  }
+
+  // A primary that ran and accepted a write.
+  void StartPrimary() {
+    ASSERT_TRUE(postgres_->Initdb().ok());
+    ASSERT_TRUE(postgres_->WriteConfig(dynamic_, false, nullptr).ok());
+    auto started = postgres_->Start(seconds(60));
+    ASSERT_TRUE(started.ok()) << started.error().message();
+  }
+
+  std::string DataFile(const std::string& name) const { return dir_ + "/data/" + name; }
+
+  std::string dir_;
+  config::Config config_;
+  model::GlobalConfig dynamic_;
+  std::unique_ptr<LocalPostgres> postgres_;
+};
+
+TEST_F(LocalPostgresTest, InitdbStartObserveAndStop) {
+  EXPECT_FALSE(postgres_->DataInitialized());
+  StartPrimary();
+  EXPECT_TRUE(postgres_->DataInitialized());
+  EXPECT_EQ(postgres_->SystemIdentifier().size(), 19u) << postgres_->SystemIdentifier();
+
+  Observation obs = postgres_->Observe();
+  EXPECT_TRUE(obs.running);
+  EXPECT_FALSE(obs.in_recovery);
+  EXPECT_EQ(obs.timeline, 1);
+  EXPECT_GT(obs.wal_position, 0u);
+  EXPECT_EQ(obs.server_version / 10000, 15);
+  EXPECT_EQ(obs.receiver_timeline, 0);
+
+  ASSERT_TRUE(postgres_->Stop("fast", seconds(60)).ok());
+  EXPECT_FALSE(postgres_->PostmasterAlive());
+  EXPECT_FALSE(postgres_->PostmasterPid().has_value());
+  EXPECT_EQ(postgres_->ControlState(), "shut down");
+  EXPECT_GT(postgres_->LatestCheckpointLocation(), 0u);
+  EXPECT_FALSE(postgres_->Observe().running);
+}
+
+TEST_F(LocalPostgresTest, CrashRecoveryBringsAKilledPrimaryToACleanShutdown) {
+  StartPrimary();
+  auto pid = postgres_->PostmasterPid();
+  ASSERT_TRUE(pid.has_value());
+  ASSERT_EQ(::kill(*pid, SIGKILL), 0);
+  for (int i = 0; i < 100 && postgres_->PostmasterAlive(); ++i) {
+    std::this_thread::sleep_for(milliseconds(50));
+  }
+  ASSERT_FALSE(postgres_->PostmasterAlive());
+  EXPECT_EQ(postgres_->ControlState(), "in production");
+
+  auto recovered = postgres_->CrashRecover();
+  ASSERT_TRUE(recovered.ok()) << recovered.error().message();
+  EXPECT_EQ(postgres_->ControlState(), "shut down");
+}
+
+// A node killed while it started as a replica keeps standby.signal, which single-user mode
+// refuses ("standby mode is not supported by single-user servers"): recovery must drop it.
+TEST_F(LocalPostgresTest, CrashRecoveryDropsTheSignalFilesAKilledReplicaStartLeft) {
+  StartPrimary();
+  auto pid = postgres_->PostmasterPid();
+  ASSERT_TRUE(pid.has_value());
+  ASSERT_EQ(::kill(*pid, SIGKILL), 0);
+  for (int i = 0; i < 100 && postgres_->PostmasterAlive(); ++i) {
+    std::this_thread::sleep_for(milliseconds(50));
+  }
+  std::ofstream(DataFile("standby.signal")).flush();
+  std::ofstream(DataFile("recovery.signal")).flush();
+  ASSERT_TRUE(postgres_->StandbySignalPresent());
+
+  auto recovered = postgres_->CrashRecover();
+  ASSERT_TRUE(recovered.ok()) << recovered.error().message();
+  EXPECT_EQ(postgres_->ControlState(), "shut down");
+  EXPECT_FALSE(postgres_->StandbySignalPresent());
+  EXPECT_FALSE(fs::exists(DataFile("recovery.signal")));
+}
+
+TEST_F(LocalPostgresTest, CrashRecoveryLeavesACleanlyStoppedDirectoryAlone) {
+  StartPrimary();
+  ASSERT_TRUE(postgres_->Stop("fast", seconds(60)).ok());
+  std::ofstream(DataFile("standby.signal")).flush();
+  ASSERT_TRUE(postgres_->CrashRecover().ok());
+  // Nothing to recover: a replica stopped cleanly keeps its role for its next start.
+  EXPECT_TRUE(postgres_->StandbySignalPresent());
+}
+
+TEST_F(LocalPostgresTest, PromotionWritesTheTimelineHistory) {
+  StartPrimary();
+  ASSERT_TRUE(postgres_->Stop("fast", seconds(60)).ok());
+  ASSERT_TRUE(postgres_->WriteConfig(dynamic_, true, nullptr).ok());
+  ASSERT_TRUE(postgres_->StandbySignalPresent());
+  auto started = postgres_->Start(seconds(60));
+  ASSERT_TRUE(started.ok()) << started.error().message();
+  EXPECT_TRUE(postgres_->Observe().in_recovery);
+
+  auto promoted = postgres_->Promote(seconds(60));
+  ASSERT_TRUE(promoted.ok()) << promoted.error().message();
+  Observation obs = postgres_->Observe();
+  EXPECT_FALSE(obs.in_recovery);
+  EXPECT_EQ(obs.timeline, 2);
+  auto history = postgres_->TimelineHistory(2);
+  ASSERT_EQ(history.size(), 1u);
+  EXPECT_EQ(history[0].timeline, 1);
+  EXPECT_GT(history[0].lsn, 0u);
+}
+
+}  // namespace
+}  // namespace pgha::postgres
+
+// PostgreSQL refuses to run as root: as root, run this binary again as the postgres user.
+int main(int argc, char** argv) {
+  if (::geteuid() == 0) {
+    std::vector<char*> args = {const_cast<char*>("runuser"), const_cast<char*>("-u"),
+                               const_cast<char*>("postgres"), const_cast<char*>("--")};
+    std::string self = std::filesystem::canonical("/proc/self/exe").string();
+    args.push_back(self.data());
+    for (int i = 1; i < argc; ++i) {
+      args.push_back(argv[i]);
+    }
+    args.push_back(nullptr);
+    ::execvp("runuser", args.data());
+    perror("runuser");
+    return 1;
+  }
+  ::testing::InitGoogleTest(&argc, argv);
+  return RUN_ALL_TESTS();
+}
