@@ -535,7 +535,7 @@ void Agent::RunCycle() {
     bool redecide = false;
     for (const auto& action : decision.actions) {
       steady = steady && (action.kind == ha::ActionKind::kUpdateLock ||
-                          action.kind == ha::ActionKind::kWriteStatus);
+                          action.kind == ha::ActionKind::kLeaderUpkeep);
       if (!Execute(action, input)) {
         break;
       }
@@ -1180,7 +1180,7 @@ bool Agent::Execute(const ha::Action& action, const ha::HaInput& in) {
       });
       return true;
     }
-    case ActionKind::kWriteStatus: {
+    case ActionKind::kLeaderUpkeep: {
       WriteStatusAndSlots(in);
       WriteFailsafeMembers(in);
       ProcessSyncReplication(in);

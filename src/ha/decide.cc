@@ -249,7 +249,7 @@ Decision Unlocked(const HaInput& in) {
 std::optional<Decision> ManualFailoverFromLeader(const HaInput& in) {
   const auto& failover = *in.cluster.failover;
   const auto& me = in.local.name;
-  const std::vector<Action> keep = {{ActionKind::kUpdateLock, ""}, {ActionKind::kWriteStatus, ""}};
+  const std::vector<Action> keep = {{ActionKind::kUpdateLock, ""}, {ActionKind::kLeaderUpkeep, ""}};
   auto clean_up = [&keep](const std::string& why) {
     auto actions = keep;
     actions.push_back({ActionKind::kClearFailover, ""});
@@ -337,7 +337,7 @@ Decision Locked(const HaInput& in) {
         return *handover;
       }
     }
-    return Make({{ActionKind::kUpdateLock, ""}, {ActionKind::kWriteStatus, ""}},
+    return Make({{ActionKind::kUpdateLock, ""}, {ActionKind::kLeaderUpkeep, ""}},
                 fmt::format("no action. I am ({}), the leader with the lock", local.name));
   }
   std::string leader = LeaderName(in);
@@ -525,8 +525,8 @@ const char* ActionName(ActionKind kind) {
       return "follow";
     case ActionKind::kRewind:
       return "rewind";
-    case ActionKind::kWriteStatus:
-      return "write status";
+    case ActionKind::kLeaderUpkeep:
+      return "leader upkeep";
     case ActionKind::kSwitchover:
       return "switchover";
     case ActionKind::kClearFailover:

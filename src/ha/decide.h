@@ -95,7 +95,9 @@ enum class ActionKind {
   kDemote,          // make PostgreSQL refuse writes at once, then follow `target`
   kFollow,          // point primary_conninfo at `target` and reload
   kRewind,          // pg_rewind from `target`, as a long action
-  kWriteStatus,     // the leader's `status` key (optime)
+  // The leader's work each cycle: the `status` key (optime, slots), the `failsafe` key, and
+  // synchronous replication (synchronous_standby_names and the `sync` key kept in step).
+  kLeaderUpkeep,
   // Planned handover to `target` ("" = the healthiest replica), as a long action: checkpoint,
   // stop, make sure a candidate received the shutdown checkpoint, release the lock, follow.
   kSwitchover,

@@ -63,7 +63,7 @@ TEST(DecideTest, LeaderRenewsAndPublishesStatus) {
   in.local.in_recovery = false;
   auto d = Decide(in);
   EXPECT_THAT(d.actions, ElementsAre(Action{ActionKind::kUpdateLock, ""},
-                                     Action{ActionKind::kWriteStatus, ""}));
+                                     Action{ActionKind::kLeaderUpkeep, ""}));
   EXPECT_EQ(d.reason, "no action. I am (pg-1), the leader with the lock");
 }
 
@@ -446,7 +446,7 @@ TEST(ManualFailoverTest, LeaderHandsOverToAHealthyCandidate) {
 
 TEST(ManualFailoverTest, LeaderRemovesAKeyItCannotHonour) {
   const std::vector<Action> clean_up = {{ActionKind::kUpdateLock, ""},
-                                        {ActionKind::kWriteStatus, ""},
+                                        {ActionKind::kLeaderUpkeep, ""},
                                         {ActionKind::kClearFailover, ""}};
   auto d = Decide(LeaderWithFailoverKey("pg-2", "pg-1"));
   EXPECT_EQ(d.actions, clean_up);
@@ -499,7 +499,7 @@ TEST(ManualFailoverTest, ScheduledSwitchoverWaitsFiresAndExpires) {
   failover.scheduled_at = kWallNow + seconds(3600);
   auto d = Decide(in);
   EXPECT_THAT(d.actions, ElementsAre(Action{ActionKind::kUpdateLock, ""},
-                                     Action{ActionKind::kWriteStatus, ""}));
+                                     Action{ActionKind::kLeaderUpkeep, ""}));
   EXPECT_EQ(d.reason, "awaiting switchover at 2026-11-26T12:00:00+00:00 (in 3600 seconds)");
   EXPECT_FALSE(d.recheck_in.has_value());
 
@@ -515,15 +515,15 @@ TEST(ManualFailoverTest, ScheduledSwitchoverWaitsFiresAndExpires) {
 
   failover.scheduled_at = kWallNow - seconds(16);
   d = Decide(in);
-  EXPECT_THAT(d.actions,
-              ElementsAre(Action{ActionKind::kUpdateLock, ""}, Action{ActionKind::kWriteStatus, ""},
-                          Action{ActionKind::kClearFailover, ""}));
+  EXPECT_THAT(d.actions, ElementsAre(Action{ActionKind::kUpdateLock, ""},
+                                     Action{ActionKind::kLeaderUpkeep, ""},
+                                     Action{ActionKind::kClearFailover, ""}));
   EXPECT_THAT(d.reason, HasSubstr("stale switchover"));
 
   // While paused a scheduled switchover neither fires nor expires.
   in.config.paused = true;
   EXPECT_THAT(Decide(in).actions, ElementsAre(Action{ActionKind::kUpdateLock, ""},
-                                              Action{ActionKind::kWriteStatus, ""}));
+                                              Action{ActionKind::kLeaderUpkeep, ""}));
 }
 
 // After the old leader released the lock: pg-1 decides with the failover key in place.
