@@ -24,7 +24,6 @@ Run as root (namespaces, nftables, tc). Exit status 0 only when nothing was lost
 mode), no split-brain was seen and every fault converged.
 """
 import argparse
-import ctypes
 import ipaddress
 import json
 import os
@@ -45,9 +44,10 @@ import urllib.request
 import psycopg2
 import psycopg2.extensions
 
+from netns import enter_namespace
+
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 PG_BIN = "/usr/lib/postgresql/15/bin"
-CLONE_NEWNET = 0x40000000
 PROBE_INTERVAL = 0.05
 PASSWORD = "chaos-secret"
 NODES = 3
@@ -122,16 +122,6 @@ def subnet_in_use(subnet):
             if net.overlaps(subnet):
                 found.append(f"route {dst} ({ns or 'host'})")
     return found
-
-
-def enter_namespace(ns):
-    libc = ctypes.CDLL(None, use_errno=True)
-    fd = os.open(f"/var/run/netns/{ns}", os.O_RDONLY)
-    try:
-        if libc.setns(fd, CLONE_NEWNET) != 0:
-            raise OSError(ctypes.get_errno(), f"setns({ns})")
-    finally:
-        os.close(fd)
 
 
 class Network:
@@ -261,8 +251,9 @@ def execute_async(conn, sql, params, timeout):
 # ------------------------------------------------------------------------ cluster
 
 class Cluster:
-    def __init__(self, net, work, bin_dir, settings, sync):
+    def __init__(self, net, work, bin_dir, settings, sync, log_level="INFO"):
         self.net = net
+        self.log_level = log_level
         self.work = work
         self.bin_dir = bin_dir
         self.ttl, self.loop_wait, self.retry_timeout = settings
@@ -323,7 +314,7 @@ restapi:
 etcd3:
   hosts: {hosts}
 log:
-  level: INFO
+  level: {self.log_level}
 bootstrap:
   dcs:
     ttl: {self.ttl}
@@ -374,6 +365,29 @@ postgresql:
             self.net.node_ns[i], f"n{i + 1}",
             [os.path.join(self.bin_dir, "pgha"), os.path.join(self.node_dir(i), "pgha.yml")],
             as_postgres=True)
+
+    def diagnose(self):
+        """What each node looks like when the cluster would not converge: its REST status, the
+        threads of its agent (gdb), its processes. Written to the log folder."""
+        for i in range(NODES):
+            name = f"n{i + 1}"
+            path = os.path.join(self.work, "log", f"{name}-diagnosis.txt")
+            with open(path, "w") as out:
+                url = f"http://{self.net.node_ip[i]}:8008/patroni"
+                try:
+                    with urllib.request.urlopen(url, timeout=3) as r:
+                        out.write(f"GET {url}: {r.status}\n{r.read().decode(errors='replace')}\n")
+                except Exception as e:  # the point is to record whatever happens
+                    out.write(f"GET {url}: {e}\n")
+                out.write("\nprocesses:\n" + run(["ps", "-o", "pid,stat,etime,args", "-p",
+                                                     ",".join(map(str, pids_in(self.net.node_ns[i])))
+                                                     or "1"], check=False).stdout)
+                pid = self.agent_pid(i)
+                if pid and shutil.which("gdb"):
+                    out.write(f"\nthreads of the agent (pid {pid}):\n")
+                    out.write(run(["gdb", "-p", str(pid), "-batch", "-ex", "thread apply all bt"],
+                                  check=False).stdout)
+            log(f"  diagnosis of {name}: {path}")
 
     def agent_pid(self, i):
         return self.agents[i].pid if self.agents[i] is not None and self.agents[i].poll() is None else None
@@ -820,6 +834,8 @@ def main():
     parser.add_argument("--converge-timeout", type=float, default=120)
     parser.add_argument("--seed", type=int, default=None)
     parser.add_argument("--out", help="write the markdown report here too")
+    parser.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING"],
+                        help="the agents' log level")
     parser.add_argument("--keep-logs", action="store_true", help="keep the logs when nothing failed too")
     args = parser.parse_args()
 
@@ -864,7 +880,8 @@ def main():
     try:
         net.create()
         enter_namespace(net.harness)
-        cluster = Cluster(net, work, args.bin_dir, settings, args.mode == "sync")
+        cluster = Cluster(net, work, args.bin_dir, settings, args.mode == "sync",
+                          args.log_level)
         log(f"namespaces {net.prefix}-*, subnet {subnet}, work {work}, seed {seed}, "
             f"mode {args.mode}, settings {args.settings}")
         for k in range(ETCDS):
@@ -934,6 +951,7 @@ def main():
             for a, b, lo, hi in overlaps:
                 log(f"  SPLIT-BRAIN: n{a + 1} and n{b + 1} both took writes for {hi - lo:.3f} s")
             if not ok:
+                cluster.diagnose()
                 break
         workload.finish()
         probes.finish()

@@ -15,7 +15,6 @@ traffic takes its link again.
 usage: delayline.py NODE_NS NODE_IP BRIDGE_NS DELAY_MS JITTER_MS PEER_IP...
 """
 import collections
-import ctypes
 import fcntl
 import os
 import random
@@ -26,20 +25,11 @@ import subprocess
 import sys
 import time
 
-CLONE_NEWNET = 0x40000000
+from netns import enter_namespace
+
 TUNSETIFF = 0x400454CA
 IFF_TUN = 0x0001
 IFF_NO_PI = 0x1000
-
-
-def enter_namespace(ns):
-    libc = ctypes.CDLL(None, use_errno=True)
-    fd = os.open(f"/var/run/netns/{ns}", os.O_RDONLY)
-    try:
-        if libc.setns(fd, CLONE_NEWNET) != 0:
-            raise OSError(ctypes.get_errno(), f"setns({ns})")
-    finally:
-        os.close(fd)
 
 
 def open_tun(name):

@@ -77,6 +77,17 @@ postgresql:
     ASSERT_TRUE(started.ok()) << started.error().message();
   }
 
+  // kill -9, as a crash or the fence would.
+  void KillPostmaster() {
+    auto pid = postgres_->PostmasterPid();
+    ASSERT_TRUE(pid.has_value());
+    ASSERT_EQ(::kill(*pid, SIGKILL), 0);
+    for (int i = 0; i < 100 && postgres_->PostmasterAlive(); ++i) {
+      std::this_thread::sleep_for(milliseconds(50));
+    }
+    ASSERT_FALSE(postgres_->PostmasterAlive());
+  }
+
   std::string DataFile(const std::string& name) const { return dir_ + "/data/" + name; }
 
   std::string dir_;
@@ -109,13 +120,7 @@ TEST_F(LocalPostgresTest, InitdbStartObserveAndStop) {
 
 TEST_F(LocalPostgresTest, CrashRecoveryBringsAKilledPrimaryToACleanShutdown) {
   StartPrimary();
-  auto pid = postgres_->PostmasterPid();
-  ASSERT_TRUE(pid.has_value());
-  ASSERT_EQ(::kill(*pid, SIGKILL), 0);
-  for (int i = 0; i < 100 && postgres_->PostmasterAlive(); ++i) {
-    std::this_thread::sleep_for(milliseconds(50));
-  }
-  ASSERT_FALSE(postgres_->PostmasterAlive());
+  KillPostmaster();
   EXPECT_EQ(postgres_->ControlState(), "in production");
 
   auto recovered = postgres_->CrashRecover();
@@ -127,12 +132,7 @@ TEST_F(LocalPostgresTest, CrashRecoveryBringsAKilledPrimaryToACleanShutdown) {
 // refuses ("standby mode is not supported by single-user servers"): recovery must drop it.
 TEST_F(LocalPostgresTest, CrashRecoveryDropsTheSignalFilesAKilledReplicaStartLeft) {
   StartPrimary();
-  auto pid = postgres_->PostmasterPid();
-  ASSERT_TRUE(pid.has_value());
-  ASSERT_EQ(::kill(*pid, SIGKILL), 0);
-  for (int i = 0; i < 100 && postgres_->PostmasterAlive(); ++i) {
-    std::this_thread::sleep_for(milliseconds(50));
-  }
+  KillPostmaster();
   std::ofstream(DataFile("standby.signal")).flush();
   std::ofstream(DataFile("recovery.signal")).flush();
   ASSERT_TRUE(postgres_->StandbySignalPresent());

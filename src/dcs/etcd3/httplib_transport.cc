@@ -8,26 +8,20 @@
 
 namespace pgha::dcs::etcd3 {
 
+// abort_ is called with mutex_ held: the stream's thread clears it (SetAbort(nullptr)) before
+// it destroys the client that abort_ stops, so the client cannot be freed under the call.
 void StreamCanceller::Cancel() {
-  std::function<void()> abort;
-  {
-    std::lock_guard lock(mutex_);
-    cancelled_ = true;
-    abort = abort_;
-  }
-  if (abort) {
-    abort();
+  std::lock_guard lock(mutex_);
+  cancelled_ = true;
+  if (abort_) {
+    abort_();
   }
 }
 
 void StreamCanceller::Interrupt() {
-  std::function<void()> abort;
-  {
-    std::lock_guard lock(mutex_);
-    abort = abort_;
-  }
-  if (abort) {
-    abort();
+  std::lock_guard lock(mutex_);
+  if (abort_) {
+    abort_();
   }
 }
 

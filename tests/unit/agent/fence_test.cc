@@ -14,6 +14,7 @@ namespace pgha::agent {
 namespace {
 
 using std::chrono::milliseconds;
+using std::chrono::seconds;
 
 // A process with a child of its own, as a postmaster has backends.
 pid_t StartPostmasterStandIn() {
@@ -97,15 +98,6 @@ TEST(FenceTest, ANewAgentStopsTheFenceItsPredecessorLeft) {
 TEST(FenceTest, AMissingProgramIsAnError) {
   EXPECT_FALSE(Fence::Start("/nonexistent/pgha-fence", DataDir()).ok());
 }
-
-}  // namespace
-}  // namespace pgha::agent
-
-namespace pgha::agent {
-namespace {
-
-using std::chrono::milliseconds;
-using std::chrono::seconds;
 
 class PlanFenceTest : public ::testing::Test {
  protected:
