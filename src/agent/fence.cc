@@ -12,10 +12,10 @@
 #include <chrono>
 #include <cstring>
 #include <filesystem>
-#include <fstream>
 #include <thread>
 #include <vector>
 
+#include "common/files.h"
 #include "common/log.h"
 
 extern char** environ;
@@ -49,13 +49,16 @@ FencePlan PlanFence(const FenceInput& in) {
 std::vector<pid_t> FencesFor(const std::string& data_dir) {
   std::vector<pid_t> found;
   std::error_code ec;
-  for (const auto& entry : fs::directory_iterator("/proc", ec)) {
+  // increment(ec), not ++: a range-for over /proc throws if reading the directory fails.
+  for (auto it = fs::directory_iterator("/proc", ec); !ec && it != fs::directory_iterator();
+       it.increment(ec)) {
+    const auto& entry = *it;
     const std::string name = entry.path().filename().string();
     if (name.empty() || name.find_first_not_of("0123456789") != std::string::npos) {
       continue;
     }
-    std::ifstream cmdline(entry.path() / "cmdline", std::ios::binary);
-    std::string all((std::istreambuf_iterator<char>(cmdline)), std::istreambuf_iterator<char>());
+    // A process may exit while it is looked at: its entry then reads as nothing.
+    std::string all = ReadWholeFile(entry.path() / "cmdline").value_or("");
     std::vector<std::string> args;
     size_t start = 0;
     for (size_t i = 0; i < all.size(); ++i) {

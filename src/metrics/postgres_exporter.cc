@@ -6,6 +6,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "common/files.h"
 #include "common/log.h"
 #include "postgres/connection.h"
 
@@ -221,8 +222,7 @@ std::chrono::milliseconds ScrapeTimeout(const std::optional<std::string>& announ
 MetricSet ProcessMetrics() {
   MetricSet out;
   // /proc/self/stat: fields after the command name's closing parenthesis.
-  std::ifstream stat_file("/proc/self/stat");
-  std::string stat((std::istreambuf_iterator<char>(stat_file)), std::istreambuf_iterator<char>());
+  std::string stat = ReadWholeFile("/proc/self/stat").value_or("");
   auto close = stat.rfind(')');
   if (close != std::string::npos) {
     std::istringstream fields(stat.substr(close + 2));

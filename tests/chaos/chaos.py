@@ -650,8 +650,9 @@ def nft_drop(ns, match_in, match_out):
 
 
 class Injector:
-    def __init__(self, cluster, rng):
+    def __init__(self, cluster, rng, delay_ms=200):
         self.c = cluster
+        self.delay_ms = delay_ms
         self.net = cluster.net
         self.rng = rng
 
@@ -708,12 +709,13 @@ class Injector:
             return f"{target} {pct}%", self.after(15, lambda: nft_clear(ns))
         if kind == "delay":
             # netem's delay, done in user space (this kernel has no sch_netem): everything the
-            # primary sends waits 200 ± 50 ms, in order.
+            # primary sends waits delay_ms ± a quarter, in order.
             peers = [ip for k, ip in enumerate(net.node_ip) if k != leader] + net.etcd_ip + \
                 [net.harness_ip]
             line = subprocess.Popen(
                 [sys.executable, os.path.join(os.path.dirname(os.path.abspath(__file__)), "delayline.py"),
-                 ns, net.node_ip[leader], net.harness, "200", "50"] + peers,
+                 ns, net.node_ip[leader], net.harness, str(self.delay_ms),
+                 str(self.delay_ms // 4)] + peers,
                 stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL)
 
             def heal():
@@ -721,7 +723,7 @@ class Injector:
                 _, err = line.communicate(timeout=10)
                 if line.returncode != 0:
                     raise RuntimeError(f"delay line failed: {err.decode(errors='replace').strip()}")
-            return f"{target} 200±50 ms", self.after(15, heal)
+            return f"{target} {self.delay_ms}±{self.delay_ms // 4} ms", self.after(15, heal)
         if kind == "slow-link":
             # The closest this kernel offers to delay: a 256 kbit/s token bucket each way, whose
             # queue holds packets up to 400 ms.
@@ -834,6 +836,8 @@ def main():
     parser.add_argument("--converge-timeout", type=float, default=120)
     parser.add_argument("--seed", type=int, default=None)
     parser.add_argument("--out", help="write the markdown report here too")
+    parser.add_argument("--delay-ms", type=int, default=200,
+                        help="the delay fault's mean delay (± a quarter of it)")
     parser.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING"],
                         help="the agents' log level")
     parser.add_argument("--keep-logs", action="store_true", help="keep the logs when nothing failed too")
@@ -920,7 +924,7 @@ def main():
 
         results = Results()
         lost_ids = set()
-        injector = Injector(cluster, rng)
+        injector = Injector(cluster, rng, args.delay_ms)
         schedule = plan(kinds, args.faults, rng)
         for n, kind in enumerate(schedule, 1):
             time.sleep(2)
@@ -975,7 +979,8 @@ def main():
                   results.table(), "",
                   f"Command: `tests/chaos/chaos.py --mode {args.mode} --settings {args.settings} "
                   f"--faults {args.faults} --seed {seed}"
-                  + (f" --kinds {','.join(kinds)}" if kinds != FAULT_KINDS else "") + "`", "", "## Each fault", "", "```"]
+                  + (f" --kinds {','.join(kinds)}" if kinds != FAULT_KINDS else "")
+                  + (f" --delay-ms {args.delay_ms}" if args.delay_ms != 200 else "") + "`", "", "## Each fault", "", "```"]
         report += [r["line"] for r in results.rows] + ["```"]
         text = "\n".join(report)
         print(text)
