@@ -7,6 +7,7 @@
 #include "common/log.h"
 #include "common/lsn.h"
 #include "common/time_format.h"
+#include "ha/quorum.h"
 #include "model/codec.h"
 
 namespace pgha::agent {
@@ -26,8 +27,8 @@ ha::HaConfig HaConfigFrom(const model::GlobalConfig& dynamic, const config::Conf
   c.primary_start_timeout = dynamic.primary_start_timeout();
   c.use_pg_rewind = config.postgresql.use_pg_rewind.value_or(dynamic.use_pg_rewind());
   c.paused = dynamic.is_paused();
-  // Quorum commit (Patroni 4) is not implemented: "quorum" runs as synchronous_mode on.
   c.sync.enabled = dynamic.synchronous_mode() != model::SynchronousMode::kOff;
+  c.sync.quorum = dynamic.synchronous_mode() == model::SynchronousMode::kQuorum;
   c.sync.strict = dynamic.synchronous_mode_strict();
   c.sync.node_count = dynamic.synchronous_node_count();
   c.sync.maximum_lag_on_syncnode = dynamic.maximum_lag_on_syncnode();
@@ -461,9 +462,12 @@ void Agent::Publish(const ha::HaInput& in, const postgres::Observation& obs) {
   status_.timeline = obs.timeline;
   status_.replication_state = obs.replication_state;
   status_.replication = obs.replication;
-  status_.sync_standby = in.config.sync.enabled && obs.in_recovery && in.cluster.leader &&
-                         in.cluster.sync && in.cluster.sync->leader == in.cluster.leader->name &&
-                         in.cluster.sync->IsSyncStandby(config_.name);
+  bool named_by_leaders_key = in.config.sync.enabled && obs.in_recovery && in.cluster.leader &&
+                              in.cluster.sync &&
+                              in.cluster.sync->leader == in.cluster.leader->name &&
+                              in.cluster.sync->IsSyncStandby(config_.name);
+  status_.sync_standby = named_by_leaders_key && !in.config.sync.quorum;
+  status_.quorum_standby = named_by_leaders_key && in.config.sync.quorum;
   status_.sysid = in.local.sysid;
   {
     auto recent = [&](std::optional<MonoTime> at) {
@@ -1316,7 +1320,7 @@ bool Agent::PrepareSynchronousPromotion(const ha::HaInput& in) {
   if (in.cluster.sync) {
     revision = in.cluster.sync->mod_revision;
   }
-  auto written = dcs_.SetSyncStateValue(model::EncodeSync(claim, false), revision);
+  auto written = dcs_.SetSyncStateValue(model::EncodeSync(claim, ha_config_.sync.quorum), revision);
   if (!written.ok() || !*written) {
     PGHA_LOG_WARN(
         "Postponing promotion because synchronous replication state was updated by somebody "
@@ -1329,6 +1333,7 @@ bool Agent::PrepareSynchronousPromotion(const ha::HaInput& in) {
   }
   postgres_.SetSynchronousStandbyNames(ha::FormatSynchronousStandbyNames(names));
   sync_tracking_.standby_names = names;
+  sync_tracking_.numsync = static_cast<int64_t>(names.size());
   sync_tracking_.position_at_change = in.local.wal_position;
   if (postgres_.WriteConfig(dynamic_, true, nullptr).ok()) {
     (void)postgres_.Reload();
@@ -1346,7 +1351,12 @@ void Agent::ProcessSyncReplication(const ha::HaInput& in) {
     // Just started as leader: whatever PostgreSQL lists is rewritten below; members the key
     // names count as synchronous at once.
     sync_tracking_.standby_names = std::vector<std::string>{};
+    sync_tracking_.numsync = 0;
     sync_tracking_.position_at_change = in.local.wal_position;
+  }
+  if (settings.enabled && settings.quorum) {
+    ProcessQuorumReplication(in);
+    return;
   }
   std::vector<ha::WalSender> senders;
   for (const auto& s : last_obs_.wal_senders) {
@@ -1399,6 +1409,7 @@ void Agent::ProcessSyncReplication(const ha::HaInput& in) {
       return;
     }
     sync_tracking_.standby_names = names;
+    sync_tracking_.numsync = static_cast<int64_t>(names.size());
     sync_tracking_.position_at_change = in.local.wal_position;
     std::set<std::string> still;
     for (const auto& name : sync_tracking_.ready) {
@@ -1411,6 +1422,78 @@ void Agent::ProcessSyncReplication(const ha::HaInput& in) {
   if (steps.key_after && !steps.key_before && write_key(*steps.key_after)) {
     PGHA_LOG_INFO("Synchronous standby status assigned to {}",
                   fmt::format("{}", fmt::join(*steps.key_after, ",")));
+  }
+}
+
+void Agent::ProcessQuorumReplication(const ha::HaInput& in) {
+  std::vector<ha::WalSender> senders;
+  for (const auto& s : last_obs_.wal_senders) {
+    senders.push_back({s.application_name, s.sync_state, s.position});
+  }
+  ha::QuorumNames running;
+  for (const auto& name : *sync_tracking_.standby_names) {
+    if (name == "*") {
+      running.any_standby = true;
+    } else {
+      running.names.insert(name);
+    }
+  }
+  running.numsync = sync_tracking_.numsync;
+  auto state = ha::CurrentQuorumState(in.cluster, config_.name, senders, ha_config_.sync,
+                                      in.local.wal_position, sync_tracking_);
+  auto steps = ha::PlanQuorumReplication(in.cluster, config_.name, ha_config_.sync, state, running);
+  if (!steps.log.empty()) {
+    PGHA_LOG_INFO("{}", steps.log);
+  }
+  std::optional<int64_t> revision;
+  if (in.cluster.sync) {
+    revision = in.cluster.sync->mod_revision;
+  }
+  auto write_key = [&](const ha::QuorumKey& key) {
+    model::SyncState value;
+    value.leader = config_.name;
+    value.sync_standby.assign(key.voters.begin(), key.voters.end());
+    value.quorum = key.quorum;
+    auto written = dcs_.SetSyncStateValue(model::EncodeSync(value, true), revision);
+    if (!written.ok() || !*written) {
+      PGHA_LOG_INFO("Synchronous replication key updated by someone else");
+      return false;
+    }
+    PGHA_LOG_INFO("Setting leader to {}, quorum to {} of {} ({})", config_.name, key.quorum,
+                  key.voters.size(), fmt::join(key.voters, ", "));
+    return true;
+  };
+  if (steps.key_before && !write_key(*steps.key_before)) {
+    return;
+  }
+  if (steps.standby_names) {
+    const auto& wanted = *steps.standby_names;
+    PGHA_LOG_INFO("Setting synchronous replication to {} of {} ({})", wanted.numsync,
+                  wanted.names.size(), fmt::join(wanted.names, ", "));
+    postgres_.SetSynchronousStandbyNames(ha::FormatQuorumStandbyNames(wanted));
+    auto written = postgres_.WriteConfig(dynamic_, false, nullptr);
+    if (!written.ok() || !postgres_.Reload().ok()) {
+      PGHA_LOG_WARN("could not apply synchronous_standby_names");
+      sync_tracking_.standby_names.reset();  // unknown now: rewrite next cycle
+      return;
+    }
+    std::vector<std::string> names(wanted.names.begin(), wanted.names.end());
+    if (wanted.any_standby) {
+      names = {"*"};
+    }
+    sync_tracking_.standby_names = names;
+    sync_tracking_.numsync = wanted.numsync;
+    sync_tracking_.position_at_change = in.local.wal_position;
+    std::set<std::string> still;
+    for (const auto& name : sync_tracking_.ready) {
+      if (wanted.names.count(name)) {
+        still.insert(name);
+      }
+    }
+    sync_tracking_.ready = std::move(still);
+  }
+  if (steps.key_after && !steps.key_before) {
+    (void)write_key(*steps.key_after);
   }
 }
 

@@ -31,6 +31,9 @@ nlohmann::ordered_json NodeStatus::ToPatroniJson() const {
     if (in_recovery && sync_standby) {
       out["sync_standby"] = true;
     }
+    if (in_recovery && quorum_standby) {
+      out["quorum_standby"] = true;
+    }
   } else {
     out["role"] = role;
   }

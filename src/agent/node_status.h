@@ -60,6 +60,8 @@ struct NodeStatus {
   nlohmann::json replication = nlohmann::json::array();
   // In synchronous mode, the sync key of the current leader names this replica.
   bool sync_standby = false;
+  // In quorum commit mode, the leader's sync key names this replica as a voter.
+  bool quorum_standby = false;
   bool failsafe_active = false;  // failsafe_mode is holding this primary / leader up
   std::string sysid;
   int64_t dcs_last_seen = 0;  // epoch seconds

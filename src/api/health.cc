@@ -91,19 +91,19 @@ int StatusFor(const Request& r, const agent::NodeStatus& s) {
     return IsPrimary(s) || HealthyReplica(r, s) ? 200 : 503;
   }
   if (p == "/asynchronous" || p == "/async") {
-    return !s.sync_standby && HealthyReplica(r, s) ? 200 : 503;
+    return !s.sync_standby && !s.quorum_standby && HealthyReplica(r, s) ? 200 : 503;
   }
   if (p == "/synchronous" || p == "/sync") {
     return s.sync_standby && HealthyReplica(r, s) ? 200 : 503;
   }
   if (p == "/quorum") {
-    return 503;  // quorum commit (Patroni 4) is not implemented
+    return s.quorum_standby && HealthyReplica(r, s) ? 200 : 503;
   }
   if (p == "/read-only-sync" || p == "/read-only-synchronous") {
     return IsPrimary(s) || (s.sync_standby && HealthyReplica(r, s)) ? 200 : 503;
   }
   if (p == "/read-only-quorum") {
-    return IsPrimary(s) ? 200 : 503;
+    return IsPrimary(s) || (s.quorum_standby && HealthyReplica(r, s)) ? 200 : 503;
   }
   if (p == "/health") {
     return s.postgres_running && s.state == "running" ? 200 : 503;

@@ -99,7 +99,8 @@ std::string RenderMetrics(const agent::NodeStatus& s) {
            "Value is 1 if this node is a sync standby replica, 0 otherwise.",
            s.sync_standby ? 1 : 0);
   w.Metric("patroni_quorum_standby", "gauge",
-           "Value is 1 if this node is a quorum standby replica, 0 otherwise.", 0);
+           "Value is 1 if this node is a quorum standby replica, 0 otherwise.",
+           s.quorum_standby ? 1 : 0);
   w.Metric("patroni_xlog_received_location", "gauge",
            "Current location of the received Postgres transaction log, 0 if this node is not a "
            "replica.",

@@ -107,6 +107,29 @@ Decision PostgresStopped(const HaInput& in) {
               fmt::format("starting as a secondary following {}", source));
 }
 
+// Quorum commit: a commit waits for any numsync of the voters, so a voter has every acknowledged
+// commit once it has seen `quorum` other voters (or the old leader) no further ahead than itself
+// (peers ahead of it have already ruled it out). The key's own leader needs no votes.
+bool SeesQuorum(const HaInput& in, std::string* why_not) {
+  const auto& sync = in.cluster.sync;
+  if (!sync || !sync->leader || sync->quorum <= 0 || *sync->leader == in.local.name) {
+    return true;
+  }
+  int64_t votes = 0;
+  for (const auto& peer : in.peers) {
+    if (peer.reachable && peer.name != in.local.name &&
+        peer.wal_position <= in.local.wal_position &&
+        (peer.name == *sync->leader || sync->IsSyncStandby(peer.name))) {
+      ++votes;
+    }
+  }
+  if (votes < sync->quorum) {
+    *why_not = fmt::format("sees {} of the {} other quorum members it needs", votes, sync->quorum);
+    return false;
+  }
+  return true;
+}
+
 // The healthiest-node test over the peers other than `excluded` (the old leader of a manual
 // failover), with or without the maximum_lag_on_failover check.
 bool HealthiestAmong(const HaInput& in, const std::string& excluded, bool check_lag,
@@ -160,6 +183,9 @@ bool HealthiestAmong(const HaInput& in, const std::string& excluded, bool check_
                       peer.name, peer.failover_priority, local.failover_priority);
       return false;
     }
+  }
+  if (sync_only) {
+    return SeesQuorum(in, why_not);
   }
   return true;
 }

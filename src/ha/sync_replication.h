@@ -29,6 +29,7 @@ struct WalSender {
 struct SyncSettings {
   bool enabled = false;  // synchronous_mode
   bool strict = false;   // synchronous_mode_strict: no commits without a synchronous standby
+  bool quorum = false;   // synchronous_mode: quorum (ha/quorum.h)
   int64_t node_count = 1;
   int64_t maximum_lag_on_syncnode = -1;  // <= 0: never swap a lagging sync standby
 };
@@ -38,6 +39,8 @@ struct SyncTracking {
   // The names synchronous_standby_names lists as PostgreSQL runs it; nullopt when unknown (the
   // agent just started, or the value changed outside the loop).
   std::optional<std::vector<std::string>> standby_names;
+  // How many of them a commit waits for (quorum mode's ANY n; all of them otherwise).
+  int64_t numsync = 0;
   // The primary's position when standby_names last changed: a newly listed replica counts as
   // synchronous only once it reports `sync` at or past it.
   uint64_t position_at_change = 0;

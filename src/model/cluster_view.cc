@@ -16,7 +16,8 @@ std::string RoleOf(const ClusterSnapshot& cluster, const Member& member) {
     return cluster.EffectiveConfig().is_standby_cluster() ? "standby_leader" : "leader";
   }
   if (cluster.sync && cluster.sync->IsSyncStandby(member.name)) {
-    return "sync_standby";
+    bool quorum = cluster.EffectiveConfig().synchronous_mode() == SynchronousMode::kQuorum;
+    return quorum ? "quorum_standby" : "sync_standby";
   }
   return "replica";
 }

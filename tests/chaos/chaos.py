@@ -382,6 +382,8 @@ postgresql:
                 out.write("\nprocesses:\n" + run(["ps", "-o", "pid,stat,etime,args", "-p",
                                                      ",".join(map(str, pids_in(self.net.node_ns[i])))
                                                      or "1"], check=False).stdout)
+                out.write("\nsockets:\n" + run(["ip", "netns", "exec", self.net.node_ns[i], "ss", "-tanpo"],
+                                                check=False).stdout)
                 pid = self.agent_pid(i)
                 if pid and shutil.which("gdb"):
                     out.write(f"\nthreads of the agent (pid {pid}):\n")

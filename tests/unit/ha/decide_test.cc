@@ -189,6 +189,43 @@ TEST(DecideTest, InSynchronousModeOnlyTheSyncStandbyRaces) {
   EXPECT_THAT(Decide(in).actions, IsEmpty());
 }
 
+TEST(DecideTest, InQuorumModeAVoterTakesOverOnlyAfterSeeingQuorumOtherVoters) {
+  auto in = Situation("");
+  in.config.sync.enabled = true;
+  in.config.sync.quorum = true;
+  in.cluster.members.push_back(Member("pg-3", "replica", 100));
+  auto key = SyncKey("pg-0", {"pg-1", "pg-2", "pg-3"});
+  key.quorum = 2;  // ANY 1 of three standbys: a commit may sit on any single one of them
+  in.cluster.sync = key;
+  in.peers = {Peer("pg-2", 90)};  // pg-0 and pg-3 are away
+  auto d = Decide(in);
+  EXPECT_THAT(d.actions, IsEmpty());
+  EXPECT_EQ(d.reason,
+            "no leader lock; not the healthiest node: sees 1 of the 2 other quorum members it "
+            "needs");
+  // The old leader answering (as a replica, not ahead) counts as well.
+  in.peers = {Peer("pg-2", 90), Peer("pg-0", 100)};
+  EXPECT_THAT(Decide(in).actions, ElementsAre(Action{ActionKind::kAcquireLock, ""}));
+  in.peers = {Peer("pg-2", 90), Peer("pg-3", 100)};
+  EXPECT_THAT(Decide(in).actions, ElementsAre(Action{ActionKind::kAcquireLock, ""}));
+  // A voter ahead rules it out; a member outside the voters neither votes nor blocks.
+  in.peers = {Peer("pg-2", 90), Peer("pg-3", 101)};
+  EXPECT_THAT(Decide(in).actions, IsEmpty());
+  in.cluster.sync->sync_standby = {"pg-1", "pg-2"};
+  in.cluster.sync->quorum = 1;
+  in.peers = {Peer("pg-3", 500)};
+  EXPECT_THAT(Decide(in).actions, IsEmpty());
+  in.peers = {Peer("pg-3", 500), Peer("pg-2", 100)};
+  EXPECT_THAT(Decide(in).actions, ElementsAre(Action{ActionKind::kAcquireLock, ""}));
+  // A member the key does not name never races; the key's own leader needs no votes.
+  in.local.name = "pg-3";
+  in.peers = {Peer("pg-2", 100), Peer("pg-1", 100)};
+  EXPECT_THAT(Decide(in).actions, IsEmpty());
+  in.local.name = "pg-0";
+  in.peers = {};
+  EXPECT_THAT(Decide(in).actions, ElementsAre(Action{ActionKind::kAcquireLock, ""}));
+}
+
 TEST(DecideTest, InSynchronousModeAKeyWithoutStandbysLetsNobodyButTheLeaderTakeOver) {
   auto in = Situation("");
   in.config.sync.enabled = true;
