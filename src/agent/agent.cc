@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <filesystem>
+#include <limits>
 
 #include "common/log.h"
 #include "common/lsn.h"
@@ -1426,6 +1427,13 @@ void Agent::ProcessSyncReplication(const ha::HaInput& in) {
 }
 
 void Agent::ProcessQuorumReplication(const ha::HaInput& in) {
+  // A WAL sender still on the old synchronous_standby_names can release a commit after the
+  // reload: take the position that listed standbys must reach a second later.
+  if (sync_tracking_.position_pending_since &&
+      in.now - *sync_tracking_.position_pending_since >= std::chrono::seconds(1)) {
+    sync_tracking_.position_at_change = in.local.wal_position;
+    sync_tracking_.position_pending_since.reset();
+  }
   std::vector<ha::WalSender> senders;
   for (const auto& s : last_obs_.wal_senders) {
     senders.push_back({s.application_name, s.sync_state, s.position});
@@ -1483,7 +1491,8 @@ void Agent::ProcessQuorumReplication(const ha::HaInput& in) {
     }
     sync_tracking_.standby_names = names;
     sync_tracking_.numsync = wanted.numsync;
-    sync_tracking_.position_at_change = in.local.wal_position;
+    sync_tracking_.position_at_change = std::numeric_limits<uint64_t>::max();
+    sync_tracking_.position_pending_since = in.now;
     std::set<std::string> still;
     for (const auto& name : sync_tracking_.ready) {
       if (wanted.names.count(name)) {

@@ -15,6 +15,7 @@
 #include <string>
 #include <vector>
 
+#include "common/clock.h"
 #include "model/cluster.h"
 
 namespace pgha::ha {
@@ -45,6 +46,10 @@ struct SyncTracking {
   // synchronous only once it reports `sync` at or past it.
   uint64_t position_at_change = 0;
   std::set<std::string> ready;  // listed members confirmed synchronous since the last change
+  // Quorum mode: when synchronous_standby_names last changed, while position_at_change waits to
+  // be taken a moment later, once every WAL sender surely runs the new value (until then it is
+  // the largest position, which nobody reaches).
+  std::optional<MonoTime> position_pending_since;
 };
 
 // Patroni's SyncHandler.current_state: `picked` are the best replicas to list (the current sync

@@ -20,7 +20,7 @@ While faults come and go:
 The report gives, per fault kind: count, write unavailability through HAProxy and on the nodes
 (median, max), convergence time, lost acknowledged writes, split-brain overlaps.
 
-Run as root (namespaces, nftables, tc). Exit status 0 only when nothing was lost (in synchronous
+Run as root (namespaces, nftables, tc). Exit status 0 only when nothing was lost (in synchronous or quorum
 mode), no split-brain was seen and every fault converged.
 """
 import argparse
@@ -251,13 +251,13 @@ def execute_async(conn, sql, params, timeout):
 # ------------------------------------------------------------------------ cluster
 
 class Cluster:
-    def __init__(self, net, work, bin_dir, settings, sync, log_level="INFO"):
+    def __init__(self, net, work, bin_dir, settings, mode, log_level="INFO"):
         self.net = net
         self.log_level = log_level
         self.work = work
         self.bin_dir = bin_dir
         self.ttl, self.loop_wait, self.retry_timeout = settings
-        self.sync = sync
+        self.mode = mode
         self.spawner = Spawner(work)
         self.agents = [None] * NODES
         self.etcds = [None] * ETCDS
@@ -304,7 +304,8 @@ class Cluster:
                f"  - host replication replicator {subnet} scram-sha-256\n"
                f"  - host all all {subnet} scram-sha-256\n")
         hosts = ",".join(f"{e}:2379" for e in self.net.etcd_ip)
-        sync = "    synchronous_mode: true\n" if self.sync else ""
+        sync = {"sync": "    synchronous_mode: true\n", "quorum": "    synchronous_mode: quorum\n",
+                "async": ""}[self.mode]
         config = f"""scope: chaos
 namespace: /service/
 name: n{i + 1}
@@ -830,7 +831,7 @@ def main():
     parser.add_argument("--faults", type=int, default=0,
                         help="number of faults (0: one of each kind)")
     parser.add_argument("--kinds", default=",".join(FAULT_KINDS))
-    parser.add_argument("--mode", choices=["sync", "async"], default="sync")
+    parser.add_argument("--mode", choices=["sync", "quorum", "async"], default="sync")
     parser.add_argument("--settings", default="6/1/2", help="ttl/loop_wait/retry_timeout")
     parser.add_argument("--subnet", default="10.213.77.0/24")
     parser.add_argument("--bin-dir", default=os.path.join(REPO, "build", "release", "apps"))
@@ -886,8 +887,7 @@ def main():
     try:
         net.create()
         enter_namespace(net.harness)
-        cluster = Cluster(net, work, args.bin_dir, settings, args.mode == "sync",
-                          args.log_level)
+        cluster = Cluster(net, work, args.bin_dir, settings, args.mode, args.log_level)
         log(f"namespaces {net.prefix}-*, subnet {subnet}, work {work}, seed {seed}, "
             f"mode {args.mode}, settings {args.settings}")
         for k in range(ETCDS):
@@ -992,7 +992,7 @@ def main():
         split = sum(r["split_brain"] for r in results.rows)
         unconverged = sum(1 for r in results.rows if r["convergence"] is None)
         failed = split > 0 or unconverged > 0 or len(results.rows) < len(schedule) or \
-            (args.mode == "sync" and lost_ids)
+            (args.mode != "async" and lost_ids)
         if failed:
             log(f"FAILED: split-brain {split}, not converged {unconverged}, lost {len(lost_ids)}")
     except KeyboardInterrupt as e:
