@@ -202,10 +202,15 @@ std::string LocalPostgres::LocalConninfo() const {
 
 std::string LocalPostgres::ReplicationConninfo(const model::Member& leader) const {
   const auto& repl = config_.postgresql.replication;
-  std::string conninfo =
-      fmt::format("host={} port={} user={} application_name={} sslmode=prefer",
-                  QuoteConninfoValue(leader.host()), leader.port(),
-                  QuoteConninfoValue(repl.username), QuoteConninfoValue(config_.name));
+  // The WAL receiver connects without a deadline (connect_timeout does not apply to its
+  // non-blocking connect), so a lost SYN or a peer gone silent mid-handshake could hold it for
+  // minutes (tcp_syn_retries, or forever). tcp_user_timeout bounds unacknowledged sends, SYNs
+  // included; keepalives find a dead peer while it waits for an answer.
+  std::string conninfo = fmt::format(
+      "host={} port={} user={} application_name={} sslmode=prefer tcp_user_timeout=10000 "
+      "keepalives=1 keepalives_idle=10 keepalives_interval=5 keepalives_count=3",
+      QuoteConninfoValue(leader.host()), leader.port(), QuoteConninfoValue(repl.username),
+      QuoteConninfoValue(config_.name));
   if (!repl.password.empty()) {
     conninfo += " password=" + QuoteConninfoValue(repl.password);
   }
