@@ -1427,26 +1427,12 @@ void Agent::ProcessSyncReplication(const ha::HaInput& in) {
 }
 
 void Agent::ProcessQuorumReplication(const ha::HaInput& in) {
-  // A WAL sender still on the old synchronous_standby_names can release a commit after the
-  // reload: take the position that listed standbys must reach a second later.
-  if (sync_tracking_.position_pending_since &&
-      in.now - *sync_tracking_.position_pending_since >= std::chrono::seconds(1)) {
-    sync_tracking_.position_at_change = in.local.wal_position;
-    sync_tracking_.position_pending_since.reset();
-  }
   std::vector<ha::WalSender> senders;
   for (const auto& s : last_obs_.wal_senders) {
     senders.push_back({s.application_name, s.sync_state, s.position});
   }
-  ha::QuorumNames running;
-  for (const auto& name : *sync_tracking_.standby_names) {
-    if (name == "*") {
-      running.any_standby = true;
-    } else {
-      running.names.insert(name);
-    }
-  }
-  running.numsync = sync_tracking_.numsync;
+  ha::SettlePositionAtChange(sync_tracking_, in.now, in.local.wal_position);
+  ha::QuorumNames running = ha::RunningQuorumNames(sync_tracking_);
   auto state = ha::CurrentQuorumState(in.cluster, config_.name, senders, ha_config_.sync,
                                       in.local.wal_position, sync_tracking_);
   auto steps = ha::PlanQuorumReplication(in.cluster, config_.name, ha_config_.sync, state, running);
@@ -1485,21 +1471,7 @@ void Agent::ProcessQuorumReplication(const ha::HaInput& in) {
       sync_tracking_.standby_names.reset();  // unknown now: rewrite next cycle
       return;
     }
-    std::vector<std::string> names(wanted.names.begin(), wanted.names.end());
-    if (wanted.any_standby) {
-      names = {"*"};
-    }
-    sync_tracking_.standby_names = names;
-    sync_tracking_.numsync = wanted.numsync;
-    sync_tracking_.position_at_change = std::numeric_limits<uint64_t>::max();
-    sync_tracking_.position_pending_since = in.now;
-    std::set<std::string> still;
-    for (const auto& name : sync_tracking_.ready) {
-      if (wanted.names.count(name)) {
-        still.insert(name);
-      }
-    }
-    sync_tracking_.ready = std::move(still);
+    ha::NoteStandbyNamesChanged(sync_tracking_, wanted, in.now);
   }
   if (steps.key_after && !steps.key_before) {
     (void)write_key(*steps.key_after);

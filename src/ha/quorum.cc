@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <limits>
 
 namespace pgha::ha {
 namespace {
@@ -171,6 +172,40 @@ QuorumSteps PlanQuorumReplication(const model::ClusterSnapshot& cluster, const s
   steps.log = fmt::format("quorum commit: sync key {} -> {} ({} of {} listed standbys confirmed)",
                           Describe(key), Describe(best), running_confirmed, Size(running.names));
   return steps;
+}
+
+QuorumNames RunningQuorumNames(const SyncTracking& tracking) {
+  QuorumNames running;
+  for (const auto& name : tracking.standby_names.value_or(std::vector<std::string>{})) {
+    if (name == "*") {
+      running.any_standby = true;
+    } else {
+      running.names.insert(name);
+    }
+  }
+  running.numsync = tracking.numsync;
+  return running;
+}
+
+void NoteStandbyNamesChanged(SyncTracking& tracking, const QuorumNames& now_running, MonoTime now) {
+  std::vector<std::string> names(now_running.names.begin(), now_running.names.end());
+  if (now_running.any_standby) {
+    names = {"*"};
+  }
+  tracking.standby_names = names;
+  tracking.numsync = now_running.numsync;
+  tracking.position_at_change = std::numeric_limits<uint64_t>::max();
+  tracking.position_pending_since = now;
+  std::erase_if(tracking.ready,
+                [&](const std::string& name) { return !now_running.names.count(name); });
+}
+
+void SettlePositionAtChange(SyncTracking& tracking, MonoTime now, uint64_t primary_position) {
+  if (tracking.position_pending_since &&
+      now - *tracking.position_pending_since >= std::chrono::seconds(1)) {
+    tracking.position_at_change = primary_position;
+    tracking.position_pending_since.reset();
+  }
 }
 
 std::string FormatQuorumStandbyNames(const QuorumNames& names) {

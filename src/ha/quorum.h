@@ -72,6 +72,16 @@ QuorumSteps PlanQuorumReplication(const model::ClusterSnapshot& cluster, const s
                                   const SyncSettings& settings, const QuorumState& state,
                                   const QuorumNames& running);
 
+// The leader's bookkeeping around the plan (SyncTracking):
+// - what PostgreSQL runs, as the last change left it;
+QuorumNames RunningQuorumNames(const SyncTracking& tracking);
+// - after synchronous_standby_names changed: listed standbys no longer listed lose their
+//   confirmation, and the position they must reach is taken a second later (a WAL sender still on
+//   the old value can release a commit after the reload);
+void NoteStandbyNamesChanged(SyncTracking& tracking, const QuorumNames& now_running, MonoTime now);
+// - at the start of each cycle: take that position once the second has passed.
+void SettlePositionAtChange(SyncTracking& tracking, MonoTime now, uint64_t primary_position);
+
 // "ANY 2 (a,b,c)", "*" or "".
 std::string FormatQuorumStandbyNames(const QuorumNames& names);
 

@@ -5,6 +5,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <map>
 #include <random>
 
 namespace pgha::ha {
@@ -270,6 +271,142 @@ TEST(QuorumTest, RandomHistoriesKeepTheRuleAfterEveryWrite) {
     } else {
       EXPECT_TRUE(key.voters.empty());
     }
+  }
+}
+
+// The guarantee itself, on simulated data: a primary commits, standbys stream at random speeds
+// and come and go, PostgreSQL acknowledges a commit once `numsync` of the listed standbys have
+// flushed it, and the leader runs the planner with the bookkeeping the agent uses. After every
+// step, any voter that could win the race if the primary died now — it sees `quorum` other
+// voters no further ahead than itself, and none ahead — must hold every acknowledged commit.
+class QuorumSimulation {
+ public:
+  explicit QuorumSimulation(uint32_t seed) : rng_(seed) {}
+
+  void Run(int cycles) {
+    for (int cycle = 0; cycle < cycles && !::testing::Test::HasFatalFailure(); ++cycle) {
+      now_ += std::chrono::milliseconds(500 + rng_() % 1000);
+      if (rng_() % 3 == 0) {
+        const auto& s = kStandbys[rng_() % kStandbys.size()];
+        streaming_[s] = !streaming_[s];
+      }
+      if (rng_() % 8 == 0) {
+        count_ = 1 + rng_() % 3;
+      }
+      for (int step = 0; step < 3; ++step) {
+        Replicate();
+        CheckCandidates("after replication");
+      }
+      LeaderCycle();
+    }
+  }
+
+ private:
+  const std::vector<std::string> kStandbys = {"b", "c", "d"};
+
+  void Replicate() {
+    primary_ += 1 + rng_() % 5;
+    for (const auto& s : kStandbys) {
+      if (streaming_[s] && flushed_[s] < primary_) {
+        flushed_[s] += rng_() % (primary_ - flushed_[s] + 1);
+      }
+    }
+    // PostgreSQL releases waiting commits under what it runs now.
+    auto running = RunningQuorumNames(tracking_);
+    for (uint64_t lsn = acked_ + 1; lsn <= primary_; ++lsn) {
+      int64_t holding = 0;
+      for (const auto& s : kStandbys) {
+        bool listed = running.any_standby ? streaming_[s] : running.names.count(s) > 0;
+        holding += listed && flushed_[s] >= lsn;
+      }
+      int64_t needed = running.any_standby ? 1 : running.numsync;
+      if (holding < needed) {
+        break;
+      }
+      acked_ = lsn;
+    }
+  }
+
+  void LeaderCycle() {
+    model::ClusterSnapshot cluster = Cluster(key_);
+    SyncSettings settings = Quorum(count_);
+    SettlePositionAtChange(tracking_, now_, primary_);
+    auto running = RunningQuorumNames(tracking_);
+    std::vector<WalSender> senders;
+    for (const auto& s : kStandbys) {
+      if (streaming_[s]) {
+        bool listed = running.any_standby || running.names.count(s);
+        senders.push_back({s, listed ? "quorum" : "async", flushed_[s]});
+      }
+    }
+    auto state = CurrentQuorumState(cluster, "a", senders, settings, primary_, tracking_);
+    auto steps = PlanQuorumReplication(cluster, "a", settings, state, running);
+    if (steps.key_before) {
+      key_ = *steps.key_before;
+      CheckCandidates("after key_before");
+    }
+    if (steps.standby_names) {
+      NoteStandbyNamesChanged(tracking_, *steps.standby_names, now_);
+      Replicate();
+      CheckCandidates("after synchronous_standby_names");
+    }
+    if (steps.key_after && !steps.key_before) {
+      key_ = *steps.key_after;
+      CheckCandidates("after key_after");
+    }
+  }
+
+  void CheckCandidates(const char* when) {
+    if (key_.voters.empty()) {
+      return;  // only the primary may take over
+    }
+    std::vector<std::string> voters(key_.voters.begin(), key_.voters.end());
+    for (const auto& candidate : voters) {
+      std::vector<std::string> others;
+      for (const auto& v : voters) {
+        if (v != candidate) {
+          others.push_back(v);
+        }
+      }
+      // Every set of other voters that might answer the candidate.
+      for (uint32_t mask = 0; mask < (1u << others.size()); ++mask) {
+        int64_t votes = 0;
+        bool ahead = false;
+        for (size_t i = 0; i < others.size(); ++i) {
+          if (mask & (1u << i)) {
+            ahead |= flushed_[others[i]] > flushed_[candidate];
+            ++votes;
+          }
+        }
+        if (!ahead && votes >= key_.quorum) {
+          ASSERT_GE(flushed_[candidate], acked_)
+              << when << ": " << candidate << " could take over seeing " << votes << " of "
+              << key_.quorum << " voters without commit " << acked_ << "; runs "
+              << FormatQuorumStandbyNames(RunningQuorumNames(tracking_));
+        }
+      }
+    }
+  }
+
+  std::mt19937 rng_;
+  MonoTime now_{};
+  uint64_t primary_ = 100;
+  uint64_t acked_ = 100;
+  std::map<std::string, uint64_t> flushed_ = {{"b", 100}, {"c", 100}, {"d", 100}};
+  std::map<std::string, bool> streaming_ = {{"b", true}, {"c", true}, {"d", false}};
+  int64_t count_ = 1;
+  QuorumKey key_;
+  SyncTracking tracking_ = [] {
+    SyncTracking t;
+    t.standby_names = std::vector<std::string>{};
+    return t;
+  }();
+};
+
+TEST(QuorumTest, SimulatedCommitsAreOnEveryVoterThatCouldTakeOver) {
+  for (uint32_t seed = 1; seed <= 300 && !HasFatalFailure(); ++seed) {
+    SCOPED_TRACE(seed);
+    QuorumSimulation(seed).Run(60);
   }
 }
 
