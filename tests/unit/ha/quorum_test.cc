@@ -36,12 +36,7 @@ model::ClusterSnapshot Cluster(std::optional<QuorumKey> key, const std::string& 
 }
 
 SyncSettings Quorum(int64_t count = 1, bool strict = false) {
-  SyncSettings s;
-  s.enabled = true;
-  s.quorum = true;
-  s.node_count = count;
-  s.strict = strict;
-  return s;
+  return {.enabled = true, .strict = strict, .quorum = true, .node_count = count};
 }
 
 QuorumNames Any(int64_t n, Set names) { return {n, std::move(names), false}; }
