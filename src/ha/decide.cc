@@ -112,9 +112,13 @@ Decision PostgresStopped(const HaInput& in) {
 // (peers ahead of it have already ruled it out). The key's own leader needs no votes.
 bool SeesQuorum(const HaInput& in, std::string* why_not) {
   const auto& sync = in.cluster.sync;
-  if (!sync || !sync->leader || sync->quorum <= 0 || *sync->leader == in.local.name) {
+  if (!sync || !sync->leader || sync->quorum == 0 || *sync->leader == in.local.name) {
     return true;
   }
+  // A negative quorum is no value a leader writes: ask for every other voter and the leader.
+  int64_t needed = sync->quorum > 0 ? sync->quorum
+                                    : static_cast<int64_t>(sync->sync_standby.size()) -
+                                          (sync->IsSyncStandby(in.local.name) ? 1 : 0) + 1;
   int64_t votes = 0;
   for (const auto& peer : in.peers) {
     if (peer.reachable && peer.name != in.local.name &&
@@ -123,8 +127,8 @@ bool SeesQuorum(const HaInput& in, std::string* why_not) {
       ++votes;
     }
   }
-  if (votes < sync->quorum) {
-    *why_not = fmt::format("sees {} of the {} other quorum members it needs", votes, sync->quorum);
+  if (votes < needed) {
+    *why_not = fmt::format("sees {} of the {} other quorum members it needs", votes, needed);
     return false;
   }
   return true;

@@ -217,6 +217,12 @@ TEST(DecideTest, InQuorumModeAVoterTakesOverOnlyAfterSeeingQuorumOtherVoters) {
   EXPECT_THAT(Decide(in).actions, IsEmpty());
   in.peers = {Peer("pg-3", 500), Peer("pg-2", 100)};
   EXPECT_THAT(Decide(in).actions, ElementsAre(Action{ActionKind::kAcquireLock, ""}));
+  // A negative quorum (a damaged key) asks for every other voter and the old leader.
+  in.cluster.sync->quorum = -1;
+  EXPECT_THAT(Decide(in).actions, IsEmpty());
+  in.peers = {Peer("pg-2", 100), Peer("pg-0", 100)};
+  EXPECT_THAT(Decide(in).actions, ElementsAre(Action{ActionKind::kAcquireLock, ""}));
+  in.cluster.sync->quorum = 1;
   // A member the key does not name never races; the key's own leader needs no votes.
   in.local.name = "pg-3";
   in.peers = {Peer("pg-2", 100), Peer("pg-1", 100)};
