@@ -3,7 +3,6 @@
 #include <fmt/format.h>
 
 #include <filesystem>
-#include <limits>
 
 #include "common/log.h"
 #include "common/lsn.h"
@@ -1355,13 +1354,13 @@ void Agent::ProcessSyncReplication(const ha::HaInput& in) {
     sync_tracking_.numsync = 0;
     sync_tracking_.position_at_change = in.local.wal_position;
   }
-  if (settings.enabled && settings.quorum) {
-    ProcessQuorumReplication(in);
-    return;
-  }
   std::vector<ha::WalSender> senders;
   for (const auto& s : last_obs_.wal_senders) {
     senders.push_back({s.application_name, s.sync_state, s.position});
+  }
+  if (settings.enabled && settings.quorum) {
+    ProcessQuorumReplication(in, senders);
+    return;
   }
   auto state =
       ha::CurrentSyncState(in.cluster, senders, settings, in.local.wal_position, sync_tracking_);
@@ -1426,11 +1425,8 @@ void Agent::ProcessSyncReplication(const ha::HaInput& in) {
   }
 }
 
-void Agent::ProcessQuorumReplication(const ha::HaInput& in) {
-  std::vector<ha::WalSender> senders;
-  for (const auto& s : last_obs_.wal_senders) {
-    senders.push_back({s.application_name, s.sync_state, s.position});
-  }
+void Agent::ProcessQuorumReplication(const ha::HaInput& in,
+                                     const std::vector<ha::WalSender>& senders) {
   ha::SettlePositionAtChange(sync_tracking_, in.now, in.local.wal_position);
   ha::QuorumNames running = ha::RunningQuorumNames(sync_tracking_);
   auto state = ha::CurrentQuorumState(in.cluster, config_.name, senders, ha_config_.sync,

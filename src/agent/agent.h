@@ -203,7 +203,7 @@ class Agent {
   // the time the leader lock has left.
   Status StopForDemotion(bool immediate);
   void ProcessSyncReplication(const ha::HaInput& in);
-  void ProcessQuorumReplication(const ha::HaInput& in);
+  void ProcessQuorumReplication(const ha::HaInput& in, const std::vector<ha::WalSender>& senders);
   int64_t last_history_timeline_ = 0;
   MonoTime last_cycle_{};
   nlohmann::json applied_parameters_;  // postgresql.parameters last written and reloaded
