@@ -135,6 +135,10 @@ int main(int argc, char** argv) {
     signal_thread.join();
   }
   (void)dcs.ReleaseLease();
+  if (auto fatal = agent.FatalError(); !fatal.empty()) {
+    PGHA_LOG_ERROR("pgha stopped: {}", fatal);
+    return 1;
+  }
   PGHA_LOG_INFO("pgha stopped");
   return 0;
 }

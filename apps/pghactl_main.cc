@@ -549,6 +549,9 @@ int EditConfig(Context& ctx, const EditOptions& o) {
   if (auto valid = pgha::model::GlobalConfig::Validate(after); !valid.ok()) {
     Fail("the new configuration is invalid: " + valid.error().message());
   }
+  if (auto adjusted = pgha::model::GlobalConfig::TimingAdjustment(after)) {
+    std::cerr << "Warning: " << *adjusted << "\n";
+  }
   if (!o.force) {
     ConfirmOrFail("Apply these changes?", "Aborted");
   }

@@ -124,6 +124,11 @@ void Agent::Run() {
   dcs_.SetChangeListener(nullptr);  // the DCS may outlive this agent
 }
 
+std::string Agent::FatalError() const {
+  std::lock_guard lock(mutex_);
+  return fatal_error_;
+}
+
 void Agent::WaitForNextCycle() {
   double wait = ha_config_.loop_wait;
   // While the leadership moves (no leader, or a switchover asked for now) members observe every
@@ -918,10 +923,22 @@ Status Agent::StartFollowing(const model::GlobalConfig& dynamic, const model::Me
 
 Status Agent::Bootstrap() {
   PGHA_LOG_INFO("initializing a new cluster");
+  // As Patroni: give the initialize key back, keep what was made for a look (moved aside), and
+  // stop; initializing again and again would hide the reason under hundreds of attempts.
   auto fail = [this](const Error& error) -> Status {
     (void)dcs_.CancelInitialization();
     (void)postgres_.Stop("immediate", seconds(30));
-    (void)postgres_.RemoveDataDirectory();
+    auto moved = postgres_.MoveDataDirectoryAside();
+    std::string fatal = "failed to bootstrap the cluster: " + error.message();
+    if (moved.ok() && !moved->empty()) {
+      fatal += " (the data directory was moved to " + *moved + ")";
+    }
+    {
+      std::lock_guard lock(mutex_);
+      fatal_error_ = fatal;
+    }
+    stop_ = true;
+    Wake();
     return error;
   };
   if (auto s = postgres_.Initdb(); !s.ok()) {
@@ -941,6 +958,12 @@ Status Agent::Bootstrap() {
     return fail(started.error());
   }
   if (auto s = postgres_.CreateRoles(); !s.ok()) {
+    return fail(s.error());
+  }
+  if (auto s = postgres_.RunPostBootstrap(); !s.ok()) {
+    return fail(s.error());
+  }
+  if (auto s = postgres_.CreateBootstrapUsers(); !s.ok()) {
     return fail(s.error());
   }
   if (auto s = postgres_.WriteConfig(dynamic, false, nullptr); !s.ok()) {

@@ -53,6 +53,9 @@ class Agent {
   // deletes its leader key so a replica takes over at once; a replica just stops.
   void Run();
   void RequestStop();
+  // Why Run() returned on its own, when it did: a failed bootstrap (Patroni exits on one too,
+  // rather than initialize a cluster again and again). Empty after a requested stop.
+  std::string FatalError() const;
 
   NodeStatus CurrentStatus() const;
   // The DCS snapshot of the last cycle that could read it; null before the first.
@@ -145,6 +148,7 @@ class Agent {
   Clock& clock_;
 
   std::atomic<bool> stop_{false};
+  std::string fatal_error_;  // guarded by mutex_
   // Ends WaitForNextCycle's sleep; see Wake().
   void Wake();
   std::mutex wake_mutex_;

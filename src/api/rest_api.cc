@@ -9,6 +9,7 @@
 
 #include "api/health.h"
 #include "api/metrics.h"
+#include "common/log.h"
 #include "common/time_format.h"
 #include "model/cluster_view.h"
 #include "model/codec.h"
@@ -147,6 +148,9 @@ Reply ChangeConfig(const Request& request, Controller& controller) {
   }
   if (auto valid = model::GlobalConfig::Validate(data); !valid.ok()) {
     return ErrorReply(400, valid.error().message());
+  }
+  if (auto adjusted = model::GlobalConfig::TimingAdjustment(data)) {
+    PGHA_LOG_WARN("{} {}: {}", request.method, request.path, *adjusted);
   }
   auto written = controller.WriteConfig(data.dump(), revision);
   if (!written.ok()) {

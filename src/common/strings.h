@@ -22,6 +22,9 @@ std::vector<std::string> SplitAndTrim(std::string_view s, char separator);
 // quotes). Patroni splits callback commands this way. An unclosed quote is an error.
 Result<std::vector<std::string>> SplitCommandLine(std::string_view line);
 
+// RFC 3986 percent-encoding of everything but unreserved characters, for URL parts.
+std::string PercentEncode(std::string_view text);
+
 std::string Base64Encode(std::string_view bytes);
 // Standard alphabet with padding; whitespace is not accepted.
 Result<std::string> Base64Decode(std::string_view text);

@@ -705,6 +705,47 @@ Result<json> ReadYamlPath(const std::string& path) {
   return read_file(path);
 }
 
+Result<std::vector<std::string>> InitdbArguments(const json& options) {
+  // Patroni refuses these: pgha chooses the data directory, and the password file is its own.
+  static const std::set<std::string> kNotAllowed = {"pgdata", "nosync", "pwfile", "sync-only",
+                                                    "version"};
+  auto allowed = [](const std::string& name) -> Status {
+    if (kNotAllowed.count(name)) {
+      return Error::Invalid(
+          fmt::format("bootstrap.initdb: {} option for initdb is not allowed", name));
+    }
+    return OkStatus();
+  };
+  std::vector<std::string> argv;
+  if (options.is_object()) {  // {encoding: UTF8, locale: C}: empty values are left out
+    for (const auto& [k, v] : options.items()) {
+      PGHA_RETURN_IF_ERROR(allowed(k));
+      std::string value = v.is_string() ? v.get<std::string>() : v.dump();
+      if (!k.empty() && !v.is_null() && !value.empty() && value != "false") {
+        argv.push_back("--" + k + "=" + value);
+      }
+    }
+    return argv;
+  }
+  if (!options.is_array()) {
+    return Error::Invalid("bootstrap.initdb: options must be a list or a mapping");
+  }
+  for (const auto& option : options) {
+    if (option.is_string()) {
+      PGHA_RETURN_IF_ERROR(allowed(option.get<std::string>()));
+      argv.push_back("--" + option.get<std::string>());
+    } else if (option.is_object() && option.size() == 1 && option.begin().value().is_string()) {
+      PGHA_RETURN_IF_ERROR(allowed(option.begin().key()));
+      argv.push_back("--" + option.begin().key() + "=" + option.begin().value().get<std::string>());
+    } else {
+      return Error::Invalid(
+          fmt::format("bootstrap.initdb: '{}' must be a string or a single key with a string value",
+                      option.dump()));
+    }
+  }
+  return argv;
+}
+
 Result<Config> ConfigFromTree(const json& tree, bool for_ctl) {
   Config config;
   if (!tree.is_object()) {
@@ -750,23 +791,16 @@ Result<Config> ConfigFromTree(const json& tree, bool for_ctl) {
   if (bootstrap.Has("dcs")) {
     config.bootstrap.dcs = bootstrap.node().at("dcs");
     PGHA_RETURN_IF_ERROR(model::GlobalConfig::Validate(config.bootstrap.dcs, "bootstrap.dcs"));
+    if (auto adjusted =
+            model::GlobalConfig::TimingAdjustment(config.bootstrap.dcs, "bootstrap.dcs")) {
+      config.warnings.push_back(*adjusted);
+    }
   }
   PGHA_ASSIGN(config.bootstrap.method, bootstrap.String("method", "initdb"));
   if (bootstrap.Has("initdb")) {
     const json& initdb = bootstrap.node().at("initdb");
-    if (!initdb.is_array()) {
-      return Error::Invalid(
-          fmt::format("bootstrap.initdb: expected a list of options (e.g. [{{encoding: UTF8}}, "
-                      "data-checksums]), got '{}'",
-                      initdb.dump()));
-    }
-    for (const auto& option : initdb) {
-      bool ok = option.is_string() || (option.is_object() && option.size() == 1);
-      if (!ok) {
-        return Error::Invalid(
-            fmt::format("bootstrap.initdb: each option is a name or a one-key mapping, got '{}'",
-                        option.dump()));
-      }
+    if (auto arguments = InitdbArguments(initdb); !arguments.ok()) {
+      return arguments.error();
     }
     config.bootstrap.initdb = initdb;
   }

@@ -163,6 +163,11 @@ Result<Config> LoadConfig(const LoadOptions& options);
 // Validates an already merged tree (used by LoadConfig, tests and the fuzz target).
 Result<Config> ConfigFromTree(const nlohmann::json& tree, bool for_ctl = false);
 
+// bootstrap.initdb as initdb's arguments, by Patroni's rules: a list of flags and single-key
+// mappings with string values, or one mapping; pgdata, nosync, pwfile, sync-only and version are
+// refused (pgha chooses the data directory and writes the password file itself).
+Result<std::vector<std::string>> InitdbArguments(const nlohmann::json& options);
+
 // Reads one YAML file or a directory of them (sorted by name, merged in order).
 Result<nlohmann::json> ReadYamlPath(const std::string& path);
 

@@ -7,23 +7,6 @@ namespace pgha::metrics {
 
 namespace {
 
-std::string PercentEncode(const std::string& text) {
-  static const char kHex[] = "0123456789ABCDEF";
-  std::string out;
-  for (unsigned char c : text) {
-    bool unreserved = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-                      c == '-' || c == '.' || c == '_' || c == '~';
-    if (unreserved) {
-      out += static_cast<char>(c);
-    } else {
-      out += '%';
-      out += kHex[c >> 4];
-      out += kHex[c & 15];
-    }
-  }
-  return out;
-}
-
 // The value of NAME, or the content of the file NAME_FILE names.
 Result<std::optional<std::string>> Lookup(const std::string& name, const EnvironmentLookup& env,
                                           const FileReader& read_file) {

@@ -211,13 +211,6 @@ Status GlobalConfig::Validate(const json& value, const std::string& path) {
   if (!retry_timeout.ok()) {
     return retry_timeout.error();
   }
-  if (*loop_wait + 2 * *retry_timeout > *ttl) {
-    return Error::Invalid(fmt::format(
-        "{}: ttl={}, loop_wait={}, retry_timeout={} break the rule loop_wait + 2*retry_timeout "
-        "<= ttl ({} > {})",
-        path.empty() ? "config" : path, *ttl, *loop_wait, *retry_timeout,
-        *loop_wait + 2 * *retry_timeout, *ttl));
-  }
   if (auto it = value.find("maximum_lag_on_failover"); it != value.end()) {
     bool ok =
         it->is_number_integer() || (it->is_string() && ParseSizeBytes(it->get<std::string>()).ok());
@@ -252,6 +245,23 @@ Status GlobalConfig::Validate(const json& value, const std::string& path) {
         fmt::format("{}: must be a mapping, got '{}'", KeyName(path, "postgresql"), it->dump()));
   }
   return OkStatus();
+}
+
+std::optional<std::string> GlobalConfig::TimingAdjustment(const json& value,
+                                                          const std::string& path) {
+  if (!value.is_object()) {
+    return std::nullopt;
+  }
+  GlobalConfig config(value);
+  double asked = config.NumberOr("ttl", 30);
+  if (config.ttl() <= asked) {
+    return std::nullopt;
+  }
+  return fmt::format(
+      "{}: ttl={}, loop_wait={}, retry_timeout={} break the rule loop_wait + 2*retry_timeout <= "
+      "ttl ({} > {}); the leader lock is held for ttl={} instead",
+      path.empty() ? "config" : path, asked, config.loop_wait(), config.retry_timeout(),
+      config.loop_wait() + 2 * config.retry_timeout(), asked, config.ttl());
 }
 
 }  // namespace pgha::model

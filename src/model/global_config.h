@@ -30,10 +30,16 @@ class GlobalConfig {
   GlobalConfig() : raw_(nlohmann::json::object()) {}
   explicit GlobalConfig(nlohmann::json raw);
 
-  // Checks the value as a user-supplied dynamic configuration: types, bounds and
-  // `loop_wait + 2*retry_timeout <= ttl`. `path` prefixes key names in errors
-  // ("bootstrap.dcs"). Errors name the key, the bad value and the rule.
+  // Checks the value as a user-supplied dynamic configuration: types and bounds. `path`
+  // prefixes key names in errors ("bootstrap.dcs"). Errors name the key, the bad value and the
+  // rule. Timings that break `loop_wait + 2*retry_timeout <= ttl` are accepted, as Patroni
+  // accepts them: the accessors adjust, and TimingAdjustment says how.
   static Status Validate(const nlohmann::json& value, const std::string& path = "");
+
+  // When the value's timings break `loop_wait + 2*retry_timeout <= ttl`, the sentence a log or
+  // a command prints about the ttl pgha will run with instead; nullopt when they keep the rule.
+  static std::optional<std::string> TimingAdjustment(const nlohmann::json& value,
+                                                     const std::string& path = "");
 
   const nlohmann::json& raw() const { return raw_; }
 

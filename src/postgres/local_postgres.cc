@@ -7,7 +7,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
+#include <ctime>
 #include <filesystem>
 #include <fstream>
 #include <set>
@@ -19,6 +21,7 @@
 #include "common/strings.h"
 #include "common/subprocess.h"
 #include "postgres/connection.h"
+#include "postgres/server_parameters.h"
 
 namespace pgha::postgres {
 
@@ -28,19 +31,6 @@ using std::chrono::milliseconds;
 using std::chrono::seconds;
 
 namespace {
-
-// Cluster-wide parameters: Patroni takes them from the DCS only (with these defaults) and
-// passes them to every node alike, since a replica with smaller values cannot replay.
-const std::vector<std::pair<std::string, json>>& ClusterWideDefaults() {
-  static const std::vector<std::pair<std::string, json>> defaults = {
-      {"max_connections", 100},          {"max_wal_senders", 10},
-      {"max_prepared_transactions", 0},  {"max_locks_per_transaction", 64},
-      {"track_commit_timestamp", "off"}, {"max_replication_slots", 10},
-      {"max_worker_processes", 8},       {"wal_log_hints", "on"},
-      {"wal_level", "replica"},          {"wal_keep_size", "128MB"},
-  };
-  return defaults;
-}
 
 std::string GucValue(const json& value) {
   if (value.is_boolean()) {
@@ -118,6 +108,17 @@ bool LocalPostgres::DataInitialized() const {
   std::error_code ec;
   return fs::exists(fs::path(config_.postgresql.data_dir) / "PG_VERSION", ec) &&
          fs::exists(fs::path(config_.postgresql.data_dir) / "global" / "pg_control", ec);
+}
+
+int LocalPostgres::MajorVersion() const {
+  // PG_VERSION holds "15" (or "9.6" before 10); without a data directory, assume the newest.
+  std::ifstream file(fs::path(config_.postgresql.data_dir) / "PG_VERSION");
+  std::string text;
+  if (!(file >> text)) {
+    return 0;
+  }
+  auto major = ParseInt64(text.substr(0, text.find('.')));
+  return major ? static_cast<int>(*major) : 0;
 }
 
 std::string LocalPostgres::ControlData(const std::string& field) const {
@@ -200,24 +201,36 @@ std::string LocalPostgres::LocalConninfo() const {
   return conninfo;
 }
 
+std::string LocalPostgres::MemberConninfo(const model::Member& member, const config::PgUser& user,
+                                          const std::string& dbname, PasswordIn password_in) const {
+  std::string conninfo = fmt::format("host={} port={} user={}", QuoteConninfoValue(member.host()),
+                                     member.port(), QuoteConninfoValue(user.username));
+  if (!dbname.empty()) {
+    conninfo += " dbname=" + QuoteConninfoValue(dbname);
+  }
+  if (!user.password.empty() && password_in == PasswordIn::kConninfo) {
+    conninfo += " password=" + QuoteConninfoValue(user.password);
+  }
+  // Patroni's defaults for every connection to another member; the user's options win.
+  std::map<std::string, std::string> options = {{"sslmode", "prefer"}};
+  for (const auto& [k, v] : user.ssl) {
+    options[k] = v;
+  }
+  for (const auto& [k, v] : options) {
+    conninfo += " " + k + "=" + QuoteConninfoValue(v);
+  }
+  return conninfo;
+}
+
 std::string LocalPostgres::ReplicationConninfo(const model::Member& leader) const {
-  const auto& repl = config_.postgresql.replication;
   // The WAL receiver connects without a deadline (connect_timeout does not apply to its
   // non-blocking connect), so a lost SYN or a peer gone silent mid-handshake could hold it for
   // minutes (tcp_syn_retries, or forever). tcp_user_timeout bounds unacknowledged sends, SYNs
   // included; keepalives find a dead peer while it waits for an answer.
-  std::string conninfo = fmt::format(
-      "host={} port={} user={} application_name={} sslmode=prefer tcp_user_timeout=10000 "
-      "keepalives=1 keepalives_idle=10 keepalives_interval=5 keepalives_count=3",
-      QuoteConninfoValue(leader.host()), leader.port(), QuoteConninfoValue(repl.username),
-      QuoteConninfoValue(config_.name));
-  if (!repl.password.empty()) {
-    conninfo += " password=" + QuoteConninfoValue(repl.password);
-  }
-  for (const auto& [k, v] : repl.ssl) {
-    conninfo += " " + k + "=" + QuoteConninfoValue(v);
-  }
-  return conninfo;
+  return MemberConninfo(leader, config_.postgresql.replication, "", PasswordIn::kConninfo) +
+         " application_name=" + QuoteConninfoValue(config_.name) +
+         " tcp_user_timeout=10000 keepalives=1 keepalives_idle=10 keepalives_interval=5 "
+         "keepalives_count=3";
 }
 
 std::string LocalPostgres::SlotName(const std::string& member) {
@@ -343,18 +356,41 @@ Observation LocalPostgres::Observe() {
 }
 
 Status LocalPostgres::Initdb() {
+  const auto& superuser = config_.postgresql.superuser;
   std::vector<std::string> argv = {Bin("initdb"), "-D", config_.postgresql.data_dir,
-                                   "--username=" + config_.postgresql.superuser.username};
-  for (const auto& option : config_.bootstrap.initdb) {
-    if (option.is_string()) {
-      argv.push_back("--" + option.get<std::string>());
-    } else if (option.is_object()) {
-      for (const auto& [k, v] : option.items()) {
-        argv.push_back("--" + k + "=" + (v.is_string() ? v.get<std::string>() : v.dump()));
-      }
-    }
+                                   "--username=" + superuser.username};
+  auto options = config::InitdbArguments(config_.bootstrap.initdb);
+  if (!options.ok()) {
+    return options.error();
   }
-  PGHA_RETURN_IF_ERROR(RunTool(argv, seconds(300), "initdb"));
+  argv.insert(argv.end(), options->begin(), options->end());
+  // The superuser's password goes to initdb in a file only we can read (Patroni's way): with
+  // `auth: md5` initdb refuses to run without one, and the server never runs without it.
+  std::optional<fs::path> pwfile;
+  if (!superuser.password.empty()) {
+    std::error_code ec;
+    std::string name = (fs::temp_directory_path(ec) / "pgha-pwfile-XXXXXX").string();
+    int fd = ::mkstemp(name.data());
+    if (fd < 0) {
+      return Error::Unavailable(
+          fmt::format("cannot create a password file for initdb: {}", strerror(errno)));
+    }
+    pwfile = name;
+    const std::string& text = superuser.password;
+    bool written = ::write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size());
+    ::close(fd);
+    if (!written) {
+      fs::remove(*pwfile, ec);
+      return Error::Unavailable("cannot write the password file for initdb");
+    }
+    argv.push_back("--pwfile=" + pwfile->string());
+  }
+  auto ran = RunTool(argv, seconds(300), "initdb");
+  if (pwfile) {
+    std::error_code ec;
+    fs::remove(*pwfile, ec);
+  }
+  PGHA_RETURN_IF_ERROR(ran);
   // Patroni's layout: the original file is kept as postgresql.base.conf and included.
   fs::path dir(config_.postgresql.data_dir);
   std::error_code ec;
@@ -369,36 +405,20 @@ Status LocalPostgres::WriteConfig(const model::GlobalConfig& dynamic, bool stand
                                   const model::Member* leader) {
   const auto& pg = config_.postgresql;
   fs::path dir(pg.data_dir);
-  std::vector<std::pair<std::string, json>> params;
-  std::set<std::string> cluster_wide;
-  const json& dcs_params = dynamic.postgresql_parameters();
-  for (const auto& [name, fallback] : ClusterWideDefaults()) {
-    cluster_wide.insert(name);
-    auto it = dcs_params.find(name);
-    params.emplace_back(name, it != dcs_params.end() ? *it : fallback);
-  }
-  std::map<std::string, json> rest;
-  for (const auto& [name, value] : dcs_params.items()) {
-    if (!cluster_wide.count(name)) {
-      rest[name] = value;
-    }
-  }
-  for (const auto& [name, value] : pg.parameters.items()) {
-    if (!cluster_wide.count(name)) {
-      rest[name] = value;  // local parameters win, except the cluster-wide ones
-    }
-  }
+  std::vector<std::pair<std::string, json>> params =
+      ServerParameters(dynamic.postgresql_parameters(), pg.parameters, MajorVersion());
   std::optional<std::string> sync_names;
   {
     std::lock_guard lock(connection_mutex_);
     sync_names = synchronous_standby_names_;
   }
+  // The leader's sync replication owns synchronous_standby_names; pgha owns the rest.
+  std::set<std::string> owned = {"listen_addresses",       "port",
+                                 "cluster_name",           "hot_standby",
+                                 "primary_conninfo",       "primary_slot_name",
+                                 "unix_socket_directories"};
   if (sync_names || standby) {
-    rest.erase("synchronous_standby_names");  // the leader's sync replication owns it
-  }
-  for (const char* forced : {"listen_addresses", "port", "cluster_name", "hot_standby",
-                             "primary_conninfo", "primary_slot_name", "unix_socket_directories"}) {
-    rest.erase(forced);
+    owned.insert("synchronous_standby_names");
   }
   std::string listen = pg.listen;
   if (auto colon = listen.rfind(':'); colon != std::string::npos) {
@@ -413,10 +433,9 @@ Status LocalPostgres::WriteConfig(const model::GlobalConfig& dynamic, bool stand
   conf += "hot_standby = on\n";
   conf += "unix_socket_directories = " + GucValue(SocketDirectory()) + "\n";
   for (const auto& [name, value] : params) {
-    conf += name + " = " + GucValue(value) + "\n";
-  }
-  for (const auto& [name, value] : rest) {
-    conf += name + " = " + GucValue(value) + "\n";
+    if (!owned.count(name)) {
+      conf += name + " = " + GucValue(value) + "\n";
+    }
   }
   if (sync_names) {  // also on a standby about to be promoted
     conf += "synchronous_standby_names = " + GucValue(*sync_names) + "\n";
@@ -623,14 +642,128 @@ Status LocalPostgres::CreateRoles() {
   return OkStatus();
 }
 
+std::string LocalPostgres::LocalUrl() const {
+  const auto& pg = config_.postgresql;
+  std::string host = pg.use_unix_socket ? SocketDirectory() : ListenHost(pg);
+  if (host.find(':') != std::string::npos) {
+    host = "[" + host + "]";
+  } else {
+    host = PercentEncode(host);
+  }
+  return fmt::format("postgres://{}@{}:{}/{}", PercentEncode(pg.superuser.username), host,
+                     pg.listen_address.port, PercentEncode(pg.database));
+}
+
+Status LocalPostgres::RunPostBootstrap() {
+  const std::string& command = config_.bootstrap.post_bootstrap;
+  if (command.empty()) {
+    return OkStatus();
+  }
+  auto words = SplitCommandLine(command);
+  if (!words.ok()) {
+    return Error::Invalid("bootstrap.post_bootstrap: " + words.error().message());
+  }
+  // Patroni's contract: the script gets the superuser's connection URL as its last argument,
+  // the password out of band, and commits that do not wait for standbys not there yet.
+  std::vector<std::string> argv = std::move(words).value();
+  argv.push_back(LocalUrl());
+  std::map<std::string, std::string> env = {{"PGOPTIONS", "-c synchronous_commit=local"}};
+  if (!config_.postgresql.superuser.password.empty()) {
+    env["PGPASSWORD"] = config_.postgresql.superuser.password;
+  }
+  PGHA_LOG_INFO("running post_bootstrap: {}", command);
+  auto result = RunProgram(argv, seconds(3600), env);
+  if (result.exit_code != 0) {
+    return Error::Unavailable(fmt::format("post_bootstrap script {} returned {}{}: {}", command,
+                                          result.exit_code, result.timed_out ? " (timed out)" : "",
+                                          std::string(Trim(result.output))));
+  }
+  return OkStatus();
+}
+
+Status LocalPostgres::CreateBootstrapUsers() {
+  auto users = config_.bootstrap.raw.find("users");
+  if (users == config_.bootstrap.raw.end() || !users->is_object() || users->empty()) {
+    return OkStatus();
+  }
+  auto conn = Connect();
+  if (!conn.ok()) {
+    return conn.error();
+  }
+  const auto& pg = config_.postgresql;
+  for (const auto& [name, spec] : users->items()) {
+    if (name == pg.superuser.username || name == pg.replication.username ||
+        (pg.rewind && name == pg.rewind->username)) {
+      continue;  // Patroni leaves the roles it manages itself alone here
+    }
+    std::vector<std::string> options;
+    std::string password;
+    if (spec.is_object()) {
+      if (auto it = spec.find("password"); it != spec.end() && it->is_string()) {
+        password = it->get<std::string>();
+      }
+      if (auto it = spec.find("options"); it != spec.end() && it->is_array()) {
+        for (const auto& option : *it) {
+          if (!option.is_string() ||
+              option.get<std::string>().find_first_not_of(
+                  "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz_ ") != std::string::npos) {
+            return Error::Invalid(
+                fmt::format("bootstrap.users.{}.options: '{}' is not a role option (e.g. createdb)",
+                            name, option.dump()));
+          }
+          options.push_back(ToUpper(option.get<std::string>()));
+        }
+      }
+    }
+    if (std::find(options.begin(), options.end(), "LOGIN") == options.end() &&
+        std::find(options.begin(), options.end(), "NOLOGIN") == options.end()) {
+      options.push_back("LOGIN");
+    }
+    auto exists = (*conn)->Query("SELECT 1 FROM pg_roles WHERE rolname = $1", {name});
+    if (!exists.ok()) {
+      return exists.error();
+    }
+    std::string sql =
+        fmt::format("{} ROLE {} WITH", exists->empty() ? "CREATE" : "ALTER", QuoteIdent(name));
+    for (const auto& option : options) {
+      sql += " " + option;
+    }
+    if (!password.empty()) {
+      sql += " PASSWORD " + QuoteLiteral(password);
+    }
+    PGHA_RETURN_IF_ERROR((*conn)->Execute(sql));
+  }
+  return OkStatus();
+}
+
+Result<std::string> LocalPostgres::MoveDataDirectoryAside() {
+  fs::path dir(config_.postgresql.data_dir);
+  std::error_code ec;
+  if (!fs::exists(dir, ec) || fs::is_empty(dir, ec)) {
+    return std::string();
+  }
+  // Patroni's name for it: data_dir_YYYY-MM-DD-HH-MM-SS.
+  std::time_t now = std::time(nullptr);
+  std::tm utc{};
+  gmtime_r(&now, &utc);
+  char stamp[32];
+  std::strftime(stamp, sizeof stamp, "%Y-%m-%d-%H-%M-%S", &utc);
+  fs::path target = dir.string() + "_" + stamp;
+  fs::rename(dir, target, ec);
+  if (ec) {
+    return Error::Unavailable(
+        fmt::format("cannot move {} to {}: {}", dir.string(), target.string(), ec.message()));
+  }
+  return target.string();
+}
+
 Status LocalPostgres::Basebackup(const model::Member& leader) {
   const auto& repl = config_.postgresql.replication;
   std::error_code ec;
   fs::create_directories(config_.postgresql.data_dir, ec);
   fs::permissions(config_.postgresql.data_dir, fs::perms::owner_all, ec);
-  std::string dbname = fmt::format(
-      "host={} port={} user={} application_name={}", QuoteConninfoValue(leader.host()),
-      leader.port(), QuoteConninfoValue(repl.username), QuoteConninfoValue(config_.name));
+  std::string dbname = MemberConninfo(leader, repl, "", PasswordIn::kEnvironment) +
+                       " application_name=" + QuoteConninfoValue(config_.name);
   PGHA_LOG_INFO("creating replica from {} with pg_basebackup", leader.name);
   // Progress goes to the log, at most once every few seconds.
   auto last = std::chrono::steady_clock::now() - seconds(10);
@@ -682,12 +815,8 @@ Status LocalPostgres::Rewind(const model::Member& leader) {
   // promotion it still shows the old timeline, pg_rewind says "no rewind required", and the
   // node can never follow. Wait for that checkpoint (Patroni's checkpoint_after_promote).
   {
-    std::string check = fmt::format(
-        "host={} port={} user={} dbname={} connect_timeout=3", QuoteConninfoValue(leader.host()),
-        leader.port(), QuoteConninfoValue(pg.superuser.username), QuoteConninfoValue(pg.database));
-    if (!pg.superuser.password.empty()) {
-      check += " password=" + QuoteConninfoValue(pg.superuser.password);
-    }
+    std::string check = MemberConninfo(leader, pg.superuser, pg.database, PasswordIn::kConninfo) +
+                        " connect_timeout=3";
     auto conn = Connection::Open(check);
     if (conn.ok()) {
       auto rows = (*conn)->Query("SELECT timeline_id FROM pg_control_checkpoint()");
@@ -703,9 +832,7 @@ Status LocalPostgres::Rewind(const model::Member& leader) {
     }
   }
   const config::PgUser& user = pg.rewind ? *pg.rewind : pg.superuser;
-  std::string source = fmt::format(
-      "host={} port={} user={} dbname={}", QuoteConninfoValue(leader.host()), leader.port(),
-      QuoteConninfoValue(user.username), QuoteConninfoValue(pg.database));
+  std::string source = MemberConninfo(leader, user, pg.database, PasswordIn::kEnvironment);
   PGHA_LOG_INFO("running pg_rewind from {}", leader.name);
   return RunTool({Bin("pg_rewind"), "-D", pg.data_dir, "--source-server=" + source}, seconds(3600),
                  "pg_rewind", {{"PGPASSWORD", user.password}});

@@ -57,6 +57,8 @@ class LocalPostgres {
   bool DataInitialized() const;
   // From pg_controldata; "" when the data directory is not initialised.
   std::string SystemIdentifier() const;
+  // The data directory's PostgreSQL major version (15), or 0 when it has none.
+  int MajorVersion() const;
   // pg_controldata's "Database cluster state" ("in production", "shut down", ...).
   std::string ControlState() const;
   // pg_controldata's "Latest checkpoint location" (after a clean stop: the shutdown checkpoint
@@ -93,6 +95,14 @@ class LocalPostgres {
   Status Checkpoint();
   // After initdb on the bootstrap leader: superuser password, replication and rewind roles.
   Status CreateRoles();
+  // bootstrap.post_bootstrap (or post_init): the script, with the superuser's URL as its last
+  // argument, as Patroni runs it; an error when it fails.
+  Status RunPostBootstrap();
+  // bootstrap.users (Patroni's deprecated way to create roles at bootstrap), with their options.
+  Status CreateBootstrapUsers();
+  // Renames a non-empty data directory to <data_dir>_<UTC time> (Patroni's name) and returns
+  // the new path; "" when there was nothing to move.
+  Result<std::string> MoveDataDirectoryAside();
   Status Basebackup(const model::Member& leader);
   // Brings a crashed data directory to a consistent state in single-user mode (pg_rewind needs
   // a clean shutdown).
@@ -105,7 +115,18 @@ class LocalPostgres {
   std::vector<model::HistoryEntry> TimelineHistory(int64_t timeline) const;
 
   std::string LocalConninfo() const;
+  // The superuser's postgres:// URL for this node, without the password.
+  std::string LocalUrl() const;
   std::string ReplicationConninfo(const model::Member& leader) const;
+  // Where a connection's password goes: in the conninfo (a file or a libpq call), or in
+  // PGPASSWORD for a tool whose command line every local user can read.
+  enum class PasswordIn { kConninfo, kEnvironment };
+  // How this node reaches another member as `user`: its host and port, the user's libpq options
+  // (sslmode, sslcert, ..., channel_binding; sslmode=prefer unless set), the password as
+  // `password_in` says, and `dbname` when not empty. Every connection pgha makes to another
+  // member is built here.
+  std::string MemberConninfo(const model::Member& member, const config::PgUser& user,
+                             const std::string& dbname, PasswordIn password_in) const;
   static std::string SlotName(const std::string& member);
 
  private:

@@ -73,9 +73,17 @@ TEST(GlobalConfigTest, ValidateNamesKeyValueAndRule) {
   EXPECT_TRUE(GlobalConfig::Validate(json::object()).ok());
   EXPECT_TRUE(
       GlobalConfig::Validate(json{{"ttl", 2}, {"loop_wait", 0.5}, {"retry_timeout", 0.7}}).ok());
-  auto rule = GlobalConfig::Validate(json{{"ttl", 20}, {"loop_wait", 10}, {"retry_timeout", 10}});
-  ASSERT_FALSE(rule.ok());
-  EXPECT_THAT(rule.error().message(), HasSubstr("loop_wait + 2*retry_timeout <= ttl (30 > 20)"));
+  // Patroni accepts timings that break loop_wait + 2*retry_timeout <= ttl; so does pgha, and
+  // says which ttl it runs with.
+  json tight{{"ttl", 20}, {"loop_wait", 10}, {"retry_timeout", 10}};
+  EXPECT_TRUE(GlobalConfig::Validate(tight).ok());
+  auto adjusted = GlobalConfig::TimingAdjustment(tight, "bootstrap.dcs");
+  ASSERT_TRUE(adjusted.has_value());
+  EXPECT_THAT(*adjusted, HasSubstr("bootstrap.dcs: ttl=20"));
+  EXPECT_THAT(*adjusted, HasSubstr("loop_wait + 2*retry_timeout <= ttl (30 > 20)"));
+  EXPECT_THAT(*adjusted, HasSubstr("held for ttl=30 instead"));
+  EXPECT_FALSE(GlobalConfig::TimingAdjustment(json{{"ttl", 30}}).has_value());
+  EXPECT_FALSE(GlobalConfig::TimingAdjustment(json::array()).has_value());
   auto below = GlobalConfig::Validate(json{{"loop_wait", 0}}, "bootstrap.dcs");
   ASSERT_FALSE(below.ok());
   EXPECT_THAT(below.error().message(), HasSubstr("bootstrap.dcs.loop_wait: 0 is below"));
