@@ -80,7 +80,7 @@ int main(int argc, char** argv) {
   auto client = pgha::apps::MakeEtcdClient(config->etcd3, bootstrap_dynamic.retry_timeout());
   pgha::dcs::etcd3::Etcd3Dcs dcs({config->KeyPrefix(), config->name, true}, client);
   pgha::postgres::LocalPostgres postgres(*config);
-  pgha::api::http::HttpPeerClient peers;
+  pgha::api::http::HttpPeerClient peers(pgha::api::http::PeerOptions(*config));
   pgha::agent::Agent agent(*config, dcs, postgres, peers, pgha::SystemClock::Instance());
   // The REST API's writes use their own uncached DCS handle, apart from the HA loop's.
   pgha::dcs::etcd3::Etcd3Dcs api_dcs(

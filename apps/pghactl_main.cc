@@ -132,14 +132,7 @@ struct Context {
   }
 
   pgha::api::http::ClientOptions RestOptions() const {
-    pgha::api::http::ClientOptions options;
-    options.authentication =
-        config.ctl.authentication ? config.ctl.authentication : config.restapi.authentication;
-    options.cacert = config.ctl.cacert;
-    options.certfile = config.ctl.certfile;
-    options.keyfile = config.ctl.keyfile;
-    options.insecure = insecure || config.ctl.insecure;
-    return options;
+    return pgha::api::http::CtlOptions(config, insecure);
   }
 
   pgha::model::ClusterSnapshot ReadCluster(const std::string& scope) {

@@ -411,7 +411,12 @@ ha::HaInput Agent::Observe(const Result<model::ClusterSnapshot>& cluster) {
                         (!in.cluster.failover->scheduled_at ||
                          *in.cluster.failover->scheduled_at <=
                              in.wall_now + seconds(static_cast<int64_t>(ha_config_.loop_wait) + 1));
-  if (in.dcs_reachable && (in.cluster.IsUnlocked() || handover_asked) && obs.running) {
+  // primary_start_timeout: 0 asks a crashed primary to fail over rather than restart, if a
+  // replica can take over: that needs the replicas' answers too.
+  bool crashed_primary_may_yield =
+      holds_lock && !obs.running && ha_config_.primary_start_timeout == 0;
+  if (in.dcs_reachable &&
+      (((in.cluster.IsUnlocked() || handover_asked) && obs.running) || crashed_primary_may_yield)) {
     std::vector<model::Member> others;
     for (const auto& m : in.cluster.members) {
       if (m.name != config_.name) {
@@ -988,6 +993,8 @@ Status Agent::Bootstrap() {
   }
   // last_lock_renewal_ belongs to the loop thread; its first renewal sets it.
   rewind_needed_ = false;
+  // The leader key is there now: health checks must not answer "initializing" meanwhile.
+  PublishPromoted(postgres_.Observe());
   PGHA_LOG_INFO("initialized a new cluster (system identifier {})", sysid);
   return OkStatus();
 }
@@ -1651,6 +1658,14 @@ void Agent::Shutdown() {
     long_thread_.join();
   }
   auto cluster = dcs_.LoadCluster();
+  bool paused = cluster.ok() && cluster->config ? cluster->config->data.is_paused()
+                                                : dynamic_.is_paused();
+  if (paused) {
+    // Patroni's rule: in maintenance mode the operator owns PostgreSQL; stopping the agent
+    // (to upgrade it, say) leaves the server and the leader key as they are.
+    PGHA_LOG_INFO("leader key is not deleted and PostgreSQL is not stopped: the cluster is paused");
+    return;
+  }
   bool leader = cluster.ok() && cluster->leader && cluster->leader->name == config_.name;
   auto stopped = postgres_.Stop("fast", seconds(config_.postgresql.pg_ctl_timeout));
   if (!stopped.ok()) {

@@ -30,7 +30,8 @@ struct Reply {
   std::map<std::string, std::string> headers;
 };
 
-// A 4xx/5xx reply with {"error": message}.
+// A 4xx/5xx reply whose body is `message` as plain text, as Patroni answers errors (patronictl
+// prints the body as it is).
 Reply ErrorReply(int status, const std::string& message);
 
 }  // namespace pgha::api

@@ -22,13 +22,23 @@ using nlohmann::json;
 Reply ErrorReply(int status, const std::string& message) {
   Reply reply;
   reply.status = status;
-  reply.body = json({{"error", message}}).dump();
+  reply.body = message;
+  reply.content_type = "text/plain";
   return reply;
 }
 
 namespace {
 
 enum class Body { kNone, kOptional, kRequired };
+
+// What Patroni's `if request.get(key)` sees in a JSON value: Python's truth value, so "True",
+// "false" (a non-empty string) and 1 are true; false, 0, "", null, [] and {} are false.
+bool PythonTruth(const json& value) {
+  if (value.is_boolean()) return value.get<bool>();
+  if (value.is_number()) return value.get<double>() != 0;
+  if (value.is_null()) return false;
+  return !value.empty() && !(value.is_string() && value.get<std::string>().empty());
+}
 
 struct UnsafeEndpoint {
   const char* method;
@@ -426,10 +436,7 @@ Reply Restart(const Request& request, const ApiState& state, Controller& control
     }
   }
   if (auto pending = body.find("restart_pending"); pending != body.end()) {
-    if (!pending->is_boolean()) {
-      return ErrorReply(400, "restart_pending must be true or false");
-    }
-    conditions.restart_pending = pending->get<bool>();
+    conditions.restart_pending = PythonTruth(*pending);
   }
   if (auto version = body.find("postgres_version"); version != body.end()) {
     auto parsed =
@@ -544,10 +551,7 @@ Reply HandleRequest(const Request& request, const ApiState& state, const AccessP
     const char* names[2] = {"force", "from-leader"};
     for (int i = 0; i < 2; ++i) {
       auto it = body.find(names[i]);
-      if (it != body.end() && !it->is_boolean()) {
-        return ErrorReply(400, std::string(names[i]) + " must be true or false");
-      }
-      flags[i] = it != body.end() && it->get<bool>();
+      flags[i] = it != body.end() && PythonTruth(*it);
     }
     auto started = controller->Reinitialize(flags[0], flags[1]);
     if (!started.ok()) {

@@ -74,7 +74,13 @@ Decision PostgresStopped(const HaInput& in) {
   if (HoldsLock(in)) {
     // Crash under a live agent: restart in place by crash recovery as primary, same timeline,
     // renewing the lock meanwhile; give the lock up if it takes longer than
-    // primary_start_timeout so a replica can take over.
+    // primary_start_timeout so a replica can take over. A timeout of 0 prefers a failover to
+    // the restart when a replica can take over (Patroni's rule).
+    if (in.config.primary_start_timeout == 0 && !in.config.paused &&
+        IsFailoverPossible(in, {""})) {
+      return Make({{ActionKind::kReleaseLock, ""}},
+                  "primary crashed and primary_start_timeout is 0: failing over");
+    }
     if (local.down_since && SecondsSince(in.now, *local.down_since) >
                                 static_cast<double>(in.config.primary_start_timeout)) {
       return Make({{ActionKind::kReleaseLock, ""}},

@@ -13,9 +13,9 @@ Result<ClientResponse> CallMember(const std::string& api_url, const std::string&
   }
   std::string base = api_url.substr(0, api_url.find('/', scheme + 3));
   httplib::Client client(base, options.certfile, options.keyfile);
-  client.set_connection_timeout(5, 0);
-  client.set_read_timeout(30, 0);
-  client.set_write_timeout(5, 0);
+  client.set_connection_timeout(options.connect_timeout);
+  client.set_read_timeout(options.read_timeout);
+  client.set_write_timeout(options.connect_timeout);
   if (base.rfind("https", 0) == 0) {
     if (options.insecure) {
       client.enable_server_certificate_verification(false);
@@ -37,6 +37,37 @@ Result<ClientResponse> CallMember(const std::string& api_url, const std::string&
     return Error::Unavailable(base + path + ": " + httplib::to_string(result.error()));
   }
   return ClientResponse{result->status, result->body};
+}
+
+namespace {
+
+std::optional<config::BasicAuth> Credentials(const config::Config& config) {
+  return config.ctl.authentication ? config.ctl.authentication : config.restapi.authentication;
+}
+
+}  // namespace
+
+ClientOptions CtlOptions(const config::Config& config, bool insecure) {
+  ClientOptions options;
+  options.authentication = Credentials(config);
+  options.cacert = config.ctl.cacert;
+  options.certfile = config.ctl.certfile;
+  options.keyfile = config.ctl.keyfile;
+  options.insecure = insecure || config.ctl.insecure;
+  return options;
+}
+
+ClientOptions PeerOptions(const config::Config& config) {
+  ClientOptions options;
+  options.authentication = Credentials(config);
+  bool ctl_cert = !config.ctl.certfile.empty();
+  options.certfile = ctl_cert ? config.ctl.certfile : config.restapi.certfile;
+  options.keyfile = ctl_cert ? config.ctl.keyfile : config.restapi.keyfile;
+  options.cacert = !config.ctl.cacert.empty() ? config.ctl.cacert : config.restapi.cafile;
+  options.insecure = true;
+  options.connect_timeout = std::chrono::seconds(2);
+  options.read_timeout = std::chrono::seconds(2);
+  return options;
 }
 
 }  // namespace pgha::api::http

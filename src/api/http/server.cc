@@ -267,30 +267,13 @@ void RestServer::Stop() {
 
 namespace {
 
-// "http://host:port/patroni" -> "http://host:port"; "" when it is no URL.
-std::string BaseUrl(const std::string& url) {
-  size_t scheme = url.find("://");
-  if (scheme == std::string::npos) {
-    return "";
-  }
-  return url.substr(0, url.find('/', scheme + 3));
+bool PostFailsafeTo(const std::string& api_url, const std::string& body,
+                    const ClientOptions& options) {
+  auto result = CallMember(api_url, "POST", "/failsafe", body, options);
+  return result.ok() && result->status == 200 && result->body == "Accepted";
 }
 
-bool PostFailsafeTo(const std::string& api_url, const std::string& body) {
-  std::string base = BaseUrl(api_url);
-  if (base.empty()) {
-    return false;
-  }
-  httplib::Client client(base);
-  client.set_connection_timeout(2, 0);
-  client.set_read_timeout(2, 0);
-  client.set_write_timeout(2, 0);
-  client.enable_server_certificate_verification(false);
-  auto result = client.Post("/failsafe", body, "application/json");
-  return result && result->status == 200 && result->body == "Accepted";
-}
-
-ha::PeerStatus FetchOne(const model::Member& member) {
+ha::PeerStatus FetchOne(const model::Member& member, const ClientOptions& options) {
   ha::PeerStatus unreachable;
   unreachable.name = member.name;
   std::string url = member.api_url();
@@ -299,15 +282,9 @@ ha::PeerStatus FetchOne(const model::Member& member) {
     return unreachable;
   }
   size_t path_start = url.find('/', scheme + 3);
-  std::string base = url.substr(0, path_start);
   std::string path = path_start == std::string::npos ? "/patroni" : url.substr(path_start);
-  httplib::Client client(base);
-  client.set_connection_timeout(2, 0);
-  client.set_read_timeout(2, 0);
-  client.set_write_timeout(2, 0);
-  client.enable_server_certificate_verification(false);
-  auto result = client.Get(path.c_str());
-  if (!result || result->status != 200) {
+  auto result = CallMember(url, "GET", path, "", options);
+  if (!result.ok() || result->status != 200) {
     return unreachable;
   }
   return agent::PeerStatusFromJson(member.name, result->body);
@@ -319,7 +296,8 @@ std::vector<bool> HttpPeerClient::PostFailsafe(const std::vector<std::string>& a
                                                const std::string& body) {
   std::vector<std::future<bool>> pending;
   for (const auto& url : api_urls) {
-    pending.push_back(std::async(std::launch::async, PostFailsafeTo, url, body));
+    pending.push_back(
+        std::async(std::launch::async, PostFailsafeTo, url, body, std::cref(options_)));
   }
   std::vector<bool> out;
   for (auto& f : pending) {
@@ -331,7 +309,7 @@ std::vector<bool> HttpPeerClient::PostFailsafe(const std::vector<std::string>& a
 std::vector<ha::PeerStatus> HttpPeerClient::FetchAll(const std::vector<model::Member>& members) {
   std::vector<std::future<ha::PeerStatus>> pending;
   for (const auto& m : members) {
-    pending.push_back(std::async(std::launch::async, FetchOne, m));
+    pending.push_back(std::async(std::launch::async, FetchOne, m, std::cref(options_)));
   }
   std::vector<ha::PeerStatus> out;
   for (auto& f : pending) {

@@ -8,6 +8,7 @@
 #include <thread>
 
 #include "agent/peer_client.h"
+#include "api/http/client.h"
 #include "api/rest_api.h"
 #include "common/result.h"
 #include "config/config.h"
@@ -44,9 +45,14 @@ Result<std::vector<Network>> ResolveAllowlist(const std::vector<std::string>& en
 
 class HttpPeerClient final : public agent::PeerClient {
  public:
+  // `options`: see PeerOptions (api/http/client.h).
+  explicit HttpPeerClient(ClientOptions options) : options_(std::move(options)) {}
   std::vector<ha::PeerStatus> FetchAll(const std::vector<model::Member>& members) override;
   std::vector<bool> PostFailsafe(const std::vector<std::string>& api_urls,
                                  const std::string& body) override;
+
+ private:
+  const ClientOptions options_;
 };
 
 }  // namespace pgha::api::http

@@ -126,7 +126,8 @@ TEST(RestApiTest, UnsafeMethodsNeedCredentials) {
   Reply reply = HandleRequest(request, state, PasswordPolicy());
   EXPECT_EQ(reply.status, 401);
   EXPECT_EQ(reply.headers["WWW-Authenticate"], "Basic realm=\"Patroni\"");
-  EXPECT_TRUE(json::parse(reply.body).contains("error"));
+  EXPECT_EQ(reply.content_type, "text/plain");
+  EXPECT_FALSE(reply.body.empty());
 
   request.headers["authorization"] = "Basic " + Base64Encode("admin:wrong");
   EXPECT_EQ(HandleRequest(request, state, PasswordPolicy()).status, 401);
@@ -369,10 +370,13 @@ TEST(RestApiTest, RestartHonoursPatronisConditions) {
   EXPECT_EQ(restart(R"({"postgres_version": "fifteen"})").status, 400);
   EXPECT_EQ(restart(R"({"postgres_version": "15"})").status, 400);
   EXPECT_EQ(restart(R"({"timeout": -1})").status, 400);
-  EXPECT_EQ(restart(R"({"restart_pending": "yes"})").status, 400);
-  EXPECT_EQ(restart(R"({"when": "now"})").body,
-            "{\"error\":\"Unknown filter for the scheduled restart: when\"}");
+  EXPECT_EQ(restart(R"({"when": "now"})").body, "Unknown filter for the scheduled restart: when");
   EXPECT_EQ(node.restarts, 4);
+  // restart_pending is read as Patroni reads it, by Python's truth: "True" (its acceptance suite
+  // sends that) asks for a pending restart, 0 does not.
+  EXPECT_EQ(restart(R"({"restart_pending": "True"})").status, 503);  // nothing pending
+  EXPECT_EQ(restart(R"({"restart_pending": 0})").status, 200);
+  EXPECT_EQ(node.restarts, 5);
   node.restart_result = Error::Unavailable("restart already in progress");
   reply = restart("{}");
   EXPECT_EQ(reply.status, 503);

@@ -8,9 +8,11 @@ namespace pgha::ha {
 namespace {
 
 using std::chrono::seconds;
+using ::testing::Contains;
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 using ::testing::IsEmpty;
+using ::testing::Not;
 
 const MonoTime kNow = MonoTime{} + std::chrono::hours(1);
 
@@ -391,6 +393,29 @@ TEST(DecideTest, PrimaryThatDoesNotComeBackReleasesTheLock) {
   EXPECT_THAT(d.actions, ElementsAre(Action{ActionKind::kReleaseLock, ""}));
   EXPECT_EQ(d.reason,
             "primary did not start within primary_start_timeout; releasing the leader lock");
+}
+
+TEST(DecideTest, CrashedPrimaryFailsOverAtOnceWhenPrimaryStartTimeoutIsZero) {
+  auto in = Situation("pg-1");
+  in.local.postgres_running = false;
+  in.local.in_recovery = false;
+  in.local.down_since = kNow;
+  in.config.primary_start_timeout = 0;
+  // Nobody to fail over to: restart in place as before.
+  in.peers = {Peer("pg-2", 100)};
+  in.peers[0].nofailover = true;
+  auto d = Decide(in);
+  EXPECT_THAT(d.actions, ElementsAre(Action{ActionKind::kUpdateLock, ""},
+                                     Action{ActionKind::kStartPrimary, ""}));
+  // A healthy replica: give the lock up so it takes over.
+  in.peers = {Peer("pg-2", 100)};
+  d = Decide(in);
+  EXPECT_THAT(d.actions, ElementsAre(Action{ActionKind::kReleaseLock, ""}));
+  EXPECT_EQ(d.reason, "primary crashed and primary_start_timeout is 0: failing over");
+  // Paused: the operator decides; restart in place.
+  in.config.paused = true;
+  d = Decide(in);
+  EXPECT_THAT(d.actions, Not(Contains(Action{ActionKind::kReleaseLock, ""})));
 }
 
 TEST(DecideTest, StoppedReplicaStartsFollowingTheLeader) {
