@@ -766,10 +766,9 @@ void Agent::StartRequestedRestart(const ha::HaInput& in) {
 }
 
 void Agent::StartRestart(const ha::HaInput& in, std::function<void(Status)> finish) {
-  if (!in.local.postgres_running) {
-    finish(Error::Unavailable("PostgreSQL is not running"));
-    return;
-  }
+  // A stopped server is started (Patroni's restart is stop-if-running, then start): in
+  // maintenance mode that is how an operator brings a crashed member back.
+  // (A stopped server's role is its standby.signal's.)
   bool standby = in.local.in_recovery;
   std::optional<model::Member> leader;
   if (standby) {

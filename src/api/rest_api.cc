@@ -435,9 +435,8 @@ Reply Restart(const Request& request, const ApiState& state, Controller& control
       return ErrorReply(400, "PostgreSQL role should be either primary or replica");
     }
   }
-  if (auto pending = body.find("restart_pending"); pending != body.end()) {
-    conditions.restart_pending = PythonTruth(*pending);
-  }
+  // Patroni asks for a pending restart whenever the key is there, whatever its value.
+  conditions.restart_pending = body.contains("restart_pending");
   if (auto version = body.find("postgres_version"); version != body.end()) {
     auto parsed =
         version->is_string() ? ParsePostgresVersion(version->get<std::string>()) : std::nullopt;
