@@ -33,6 +33,9 @@ ha::HaConfig HaConfigFrom(const model::GlobalConfig& dynamic, const config::Conf
   c.sync.node_count = dynamic.synchronous_node_count();
   c.sync.maximum_lag_on_syncnode = dynamic.maximum_lag_on_syncnode();
   c.failsafe_mode = dynamic.failsafe_mode();
+  for (const auto& method : config.postgresql.create_replica_methods) {
+    c.can_create_replica_without_leader |= config.postgresql.MethodWorksWithoutLeader(method);
+  }
   return c;
 }
 
@@ -945,7 +948,18 @@ Status Agent::Bootstrap() {
     Wake();
     return error;
   };
-  if (auto s = postgres_.Initdb(); !s.ok()) {
+  // bootstrap.method: initdb, or a method section with a command (a restore from a backup, a
+  // clone of another cluster); a method without a command means initdb, as in Patroni.
+  const std::string& method = config_.bootstrap.method;
+  const nlohmann::json* custom = nullptr;
+  if (method != "initdb") {
+    auto it = config_.bootstrap.raw.find(method);
+    if (it != config_.bootstrap.raw.end() && it->is_object() && it->contains("command")) {
+      custom = &*it;
+    }
+  }
+  if (auto s = custom ? postgres_.RunCustomBootstrap(method, *custom) : postgres_.Initdb();
+      !s.ok()) {
     return fail(s.error());
   }
   model::GlobalConfig dynamic(config_.bootstrap.dcs);
@@ -955,11 +969,40 @@ Status Agent::Bootstrap() {
   if (auto s = postgres_.WriteBootstrapHba(); !s.ok()) {
     return fail(s.error());
   }
+  if (custom) {
+    bool keep = custom->contains("keep_existing_recovery_conf") &&
+                model::JsonAsBool(custom->at("keep_existing_recovery_conf")).value_or(false);
+    if (custom->contains("recovery_conf")) {
+      if (auto s = postgres_.WriteBootstrapRecovery(custom->at("recovery_conf")); !s.ok()) {
+        return fail(s.error());
+      }
+    } else if (!keep) {
+      postgres_.RemoveRecoverySignals();
+    }
+  }
   starting_ = true;
   auto started = postgres_.Start(seconds(config_.postgresql.pg_ctl_timeout));
   starting_ = false;
   if (!started.ok()) {
     return fail(started.error());
+  }
+  if (custom) {
+    // A restored cluster replays (from its archive, to its target) before it is a primary; the
+    // initialize key stays ours meanwhile, however long that takes, as in Patroni.
+    PGHA_LOG_INFO("waiting for the end of recovery after the custom bootstrap");
+    while (true) {
+      auto obs = postgres_.Observe();
+      if (obs.running && !obs.in_recovery) {
+        break;
+      }
+      if (!postgres_.PostmasterAlive()) {
+        return fail(Error::Unavailable("PostgreSQL stopped while recovering the restored data"));
+      }
+      if (stop_) {
+        return fail(Error::Unavailable("stopped while recovering the restored data"));
+      }
+      std::this_thread::sleep_for(milliseconds(500));
+    }
   }
   if (auto s = postgres_.CreateRoles(); !s.ok()) {
     return fail(s.error());
@@ -1012,20 +1055,31 @@ bool Agent::Execute(const ha::Action& action, const ha::HaInput& in) {
       return true;
     }
     case ActionKind::kCreateReplica: {
-      if (target == nullptr) {
-        return false;
+      if (target == nullptr && !action.target.empty()) {
+        return false;  // the member to copy from is gone
       }
       clone_from_leader_ = false;
-      model::Member leader = *target;
+      std::optional<model::Member> source;
+      if (target != nullptr) {
+        source = *target;
+      }
       // The thread gets its own copy of the dynamic config: the loop replaces dynamic_.
-      StartLongAction("basebackup", [this, leader, dynamic = dynamic_]() -> Status {
-        auto backup = postgres_.Basebackup(leader);
-        if (!backup.ok()) {
+      StartLongAction("basebackup", [this, source, dynamic = dynamic_]() -> Status {
+        auto created = postgres_.CreateReplica(source ? &*source : nullptr);
+        if (!created.ok()) {
           (void)postgres_.RemoveDataDirectory();
-          return backup.error();
+          return created.error();
         }
         rewind_needed_ = false;
-        return StartFollowing(dynamic, leader);
+        if (source) {
+          return StartFollowing(dynamic, *source);
+        }
+        // Restored with no leader to follow: a replica of nobody, replaying the archive until a
+        // leader appears (the race stays with the members that know the cluster's history).
+        PGHA_RETURN_IF_ERROR(postgres_.WriteConfig(dynamic, true, nullptr));
+        PGHA_RETURN_IF_ERROR(postgres_.Start(seconds(config_.postgresql.pg_ctl_timeout)));
+        AfterStart(true);
+        return OkStatus();
       });
       return true;
     }

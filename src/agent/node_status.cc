@@ -23,7 +23,24 @@ nlohmann::ordered_json NodeStatus::ToPatroniJson() const {
     }
     out["timeline"] = timeline;
     if (!replication.empty()) {  // cascading replicas have walsenders too
-      out["replication"] = nlohmann::ordered_json::parse(replication.dump());
+      // In Patroni's column order (the rows come keyed, and sorted, from the query).
+      nlohmann::ordered_json rows = nlohmann::ordered_json::array();
+      for (const auto& row : replication) {
+        nlohmann::ordered_json ordered;
+        for (const char* key : {"usename", "application_name", "client_addr", "state",
+                                "sync_state", "sync_priority"}) {
+          if (row.contains(key)) {
+            ordered[key] = nlohmann::ordered_json::parse(row.at(key).dump());
+          }
+        }
+        for (const auto& [key, value] : row.items()) {
+          if (!ordered.contains(key)) {
+            ordered[key] = nlohmann::ordered_json::parse(value.dump());
+          }
+        }
+        rows.push_back(std::move(ordered));
+      }
+      out["replication"] = std::move(rows);
     }
     if (in_recovery && !replication_state.empty()) {
       out["replication_state"] = replication_state;
@@ -42,6 +59,9 @@ nlohmann::ordered_json NodeStatus::ToPatroniJson() const {
   }
   if (paused) {
     out["pause"] = true;
+  }
+  if (failsafe_active) {
+    out["failsafe_mode_is_active"] = true;
   }
   out["dcs_last_seen"] = dcs_last_seen;
   if (!tags.empty()) {

@@ -1,5 +1,6 @@
 #include "api/health.h"
 
+#include "common/python_json.h"
 #include "common/strings.h"
 #include "common/units.h"
 #include "model/global_config.h"
@@ -143,7 +144,7 @@ Reply Handle(const Request& request, const agent::NodeStatus& status) {
   bool status_only =
       request.method != "GET" || request.path == "/liveness" || request.path == "/readiness";
   if (!status_only) {
-    reply.body = status.ToPatroniJson().dump();
+    reply.body = PythonJsonDumps(status.ToPatroniJson());
   }
   return reply;
 }

@@ -10,6 +10,7 @@
 #include "api/health.h"
 #include "api/metrics.h"
 #include "common/log.h"
+#include "common/python_json.h"
 #include "common/time_format.h"
 #include "model/cluster_view.h"
 #include "model/codec.h"
@@ -105,7 +106,7 @@ Reply HandleRead(const Request& request, const ApiState& state) {
       }
       auto body = model::ClusterAsJson(*state.cluster);
       body["scope"] = state.node.scope;
-      return JsonReply(200, body.dump());
+      return JsonReply(200, PythonJsonDumps(body));
     }
     if (request.path == "/metrics") {
       Reply reply;
@@ -116,20 +117,20 @@ Reply HandleRead(const Request& request, const ApiState& state) {
     if (request.path == "/history") {
       auto history = state.cluster ? model::HistoryToJson(state.cluster->history)
                                    : nlohmann::ordered_json::array();
-      return JsonReply(200, history.dump());
+      return JsonReply(200, PythonJsonDumps(history));
     }
     if (request.path == "/failsafe") {
       // The members the leader last listed for failsafe_mode; 502 as Patroni when there are none.
       if (!state.cluster || !state.cluster->failsafe) {
         return ErrorReply(502, "no failsafe key in the DCS");
       }
-      return JsonReply(200, nlohmann::ordered_json(*state.cluster->failsafe).dump());
+      return JsonReply(200, PythonJsonDumps(nlohmann::ordered_json(*state.cluster->failsafe)));
     }
     if (request.path == "/config") {
       if (!state.cluster || !state.cluster->config) {
         return ErrorReply(502, "the DCS has no dynamic configuration");
       }
-      return JsonReply(200, state.cluster->config->data.raw().dump());
+      return JsonReply(200, PythonJsonDumps(state.cluster->config->data.raw()));
     }
   }
   return Handle(request, state.node);
@@ -170,7 +171,7 @@ Reply ChangeConfig(const Request& request, Controller& controller) {
   if (!*written) {
     return ErrorReply(409, "the config was changed while we were trying to update it");
   }
-  return JsonReply(200, data.dump());
+  return JsonReply(200, PythonJsonDumps(data));
 }
 
 // Patroni's "X.Y" or "X.Y.Z" as server_version_num (150006 for 15.6, 90624 for 9.6.24).

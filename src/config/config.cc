@@ -705,6 +705,24 @@ Result<json> ReadYamlPath(const std::string& path) {
   return read_file(path);
 }
 
+json PostgresqlConfig::MethodOptions(const std::string& method) const {
+  auto it = raw.find(method);
+  return it != raw.end() && it->is_object() ? *it : json::object();
+}
+
+bool PostgresqlConfig::MethodWorksWithoutLeader(const std::string& method) const {
+  json options = MethodOptions(method);
+  for (const char* key : {"no_leader", "no_master"}) {
+    if (auto it = options.find(key); it != options.end()) {
+      // Patroni's parse_bool, and "1" as the acceptance suite writes it.
+      if (model::JsonAsBool(*it).value_or(false)) {
+        return true;
+      }
+    }
+  }
+  return false;
+}
+
 Result<std::vector<std::string>> InitdbArguments(const json& options) {
   // Patroni refuses these: pgha chooses the data directory, and the password file is its own.
   static const std::set<std::string> kNotAllowed = {"pgdata", "nosync", "pwfile", "sync-only",

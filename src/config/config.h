@@ -92,6 +92,11 @@ struct PostgresqlConfig {
 
   // Path of a PostgreSQL program: bin_name overrides, then bin_dir, then plain name (PATH).
   std::string BinaryPath(const std::string& program) const;
+  // The options section of a replica creation method (postgresql.<method>); empty when none.
+  nlohmann::json MethodOptions(const std::string& method) const;
+  // Whether `method` can create a replica with no leader to copy from: a restore from a backup
+  // marked no_leader (or Patroni's older no_master).
+  bool MethodWorksWithoutLeader(const std::string& method) const;
 };
 
 struct BootstrapConfig {

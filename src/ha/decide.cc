@@ -66,6 +66,12 @@ Decision Uninitialized(const HaInput& in) {
     return Make({}, fmt::format("waiting for leader '{}' to be running to bootstrap from it",
                                 cluster.leader->name));
   }
+  // No leader: a restore from a backup may still create this node (not while another node is
+  // initializing the cluster, which an empty initialize key means).
+  if (in.config.can_create_replica_without_leader && cluster.initialize &&
+      !cluster.initialize->empty()) {
+    return Make({{ActionKind::kCreateReplica, ""}}, "bootstrap (without leader)");
+  }
   return Make({}, "waiting for leader to bootstrap");
 }
 

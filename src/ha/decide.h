@@ -69,6 +69,9 @@ struct HaConfig {
   bool paused = false;
   SyncSettings sync;
   bool failsafe_mode = false;
+  // A create_replica_methods entry restores without a leader (no_leader): an empty node of an
+  // initialized cluster may create itself while no leader runs.
+  bool can_create_replica_without_leader = false;
 };
 
 struct HaInput {
@@ -85,7 +88,7 @@ struct HaInput {
 
 enum class ActionKind {
   kInitializeRace,  // win `initialize` in the DCS, then bootstrap (initdb) as a long action
-  kCreateReplica,   // pg_basebackup from the leader, as a long action
+  kCreateReplica,   // create_replica_methods from `target` ("" = without a leader), long action
   kStartPrimary,    // start PostgreSQL as primary (crash recovery keeps the timeline)
   kStartReplica,    // write standby.signal + primary_conninfo for `target`, then start
   kAcquireLock,     // the leader race

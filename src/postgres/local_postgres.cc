@@ -16,10 +16,12 @@
 #include <sstream>
 #include <thread>
 
+#include "common/files.h"
 #include "common/log.h"
 #include "common/lsn.h"
 #include "common/strings.h"
 #include "common/subprocess.h"
+#include "model/global_config.h"
 #include "postgres/connection.h"
 #include "postgres/server_parameters.h"
 
@@ -449,6 +451,9 @@ Status LocalPostgres::WriteConfig(const model::GlobalConfig& dynamic, bool stand
         conf += "primary_slot_name = " + GucValue(SlotName(config_.name)) + "\n";
       }
     }
+    // postgresql.recovery_conf (restore_command, recovery_min_apply_delay, ...): a replica can
+    // fetch from the archive what streaming no longer has, as Patroni's replicas do.
+    conf += RecoverySettings(pg.recovery_conf);
   }
   PGHA_RETURN_IF_ERROR(
       WriteFile(dir / "postgresql.conf", conf, fs::perms::owner_read | fs::perms::owner_write));
@@ -469,6 +474,92 @@ Status LocalPostgres::WriteConfig(const model::GlobalConfig& dynamic, bool stand
     fs::remove(dir / "standby.signal", ec);
   }
   return OkStatus();
+}
+
+std::string LocalPostgres::RecoverySettings(const json& recovery_conf) {
+  // pgha sets these itself; the rest of what the section says goes to postgresql.conf, since
+  // PostgreSQL 12 reads recovery settings there (standby_mode is the signal file now).
+  static const std::set<std::string> kOwned = {"primary_conninfo", "primary_slot_name",
+                                               "standby_mode", "recovery_target_timeline"};
+  std::string conf;
+  if (!recovery_conf.is_object()) {
+    return conf;
+  }
+  for (const auto& [name, value] : recovery_conf.items()) {
+    if (!kOwned.count(name) && !value.is_null()) {
+      conf += name + " = " + GucValue(value) + "\n";
+    }
+  }
+  return conf;
+}
+
+Status LocalPostgres::WriteBootstrapRecovery(const json& recovery_conf) {
+  fs::path dir(config_.postgresql.data_dir);
+  auto current = ReadWholeFile((dir / "postgresql.conf").string());
+  if (!current) {
+    return Error::Unavailable("cannot read postgresql.conf to add the recovery settings");
+  }
+  std::string conf = *current;
+  conf += "\n# The custom bootstrap's recovery_conf, until it ends.\n";
+  if (recovery_conf.is_object() && recovery_conf.contains("recovery_target_timeline")) {
+    conf += "recovery_target_timeline = " + GucValue(recovery_conf.at("recovery_target_timeline")) +
+            "\n";
+  }
+  conf += RecoverySettings(recovery_conf);
+  PGHA_RETURN_IF_ERROR(
+      WriteFile(dir / "postgresql.conf", conf, fs::perms::owner_read | fs::perms::owner_write));
+  return WriteFile(dir / "recovery.signal", "", fs::perms::owner_read | fs::perms::owner_write);
+}
+
+Status LocalPostgres::RunCustomBootstrap(const std::string& method, const json& options) {
+  const auto& pg = config_.postgresql;
+  std::string command = options.value("command", "");
+  auto words = SplitCommandLine(command);
+  if (command.empty() || !words.ok()) {
+    return Error::Invalid(fmt::format("bootstrap.{}.command: '{}' is not a command", method, command));
+  }
+  std::vector<std::string> argv = std::move(words).value();
+  if (!options.contains("no_params") || !model::JsonAsBool(options.at("no_params")).value_or(true)) {
+    argv.push_back("--scope=" + config_.scope);
+    argv.push_back("--datadir=" + pg.data_dir);
+  }
+  PGHA_LOG_INFO("running custom bootstrap script: {}", command);
+  auto result = RunProgram(argv, seconds(86400));
+  if (result.exit_code != 0) {
+    return Error::Unavailable(fmt::format("custom bootstrap script {} returned {}{}: {}", command,
+                                          result.exit_code, result.timed_out ? " (timed out)" : "",
+                                          std::string(Trim(result.output))));
+  }
+  if (!DataInitialized()) {
+    return Error::Unavailable(fmt::format(
+        "custom bootstrap script {} succeeded but left no PostgreSQL data directory in {}", command,
+        pg.data_dir));
+  }
+  return AdoptRestoredDataDirectory();
+}
+
+Status LocalPostgres::AdoptRestoredDataDirectory() {
+  // A restored or copied data directory brings its source's configuration: one made by pgha or
+  // Patroni already has postgresql.base.conf (which pgha's postgresql.conf includes); a plain
+  // one has only postgresql.conf, which becomes the base, as after initdb.
+  fs::path dir(config_.postgresql.data_dir);
+  std::error_code ec;
+  if (!fs::exists(dir / "postgresql.base.conf", ec) && fs::exists(dir / "postgresql.conf", ec)) {
+    fs::rename(dir / "postgresql.conf", dir / "postgresql.base.conf", ec);
+    if (ec) {
+      return Error::Unavailable("cannot rename postgresql.conf: " + ec.message());
+    }
+  }
+  // No promotion may wait in a trigger file the source left (Patroni removes it too).
+  fs::remove(dir / "promote", ec);
+  return OkStatus();
+}
+
+void LocalPostgres::RemoveRecoverySignals() {
+  fs::path dir(config_.postgresql.data_dir);
+  std::error_code ec;
+  fs::remove(dir / "recovery.signal", ec);
+  fs::remove(dir / "standby.signal", ec);
 }
 
 Status LocalPostgres::WriteBootstrapHba() {
@@ -757,6 +848,129 @@ Result<std::string> LocalPostgres::MoveDataDirectoryAside() {
   return target.string();
 }
 
+std::vector<std::string> LocalPostgres::BasebackupArguments(const json& options) {
+  // Patroni's rules: these would break what pgha relies on (the data directory, streamed WAL,
+  // a plain format, the source), so they are logged and left out rather than passed on.
+  static const std::set<std::string> kNotAllowed = {
+      "pgdata", "format", "wal-method", "xlog-method", "gzip", "version", "compress",
+      "dbname", "host",   "port",       "username",    "password"};
+  std::vector<std::string> argv;
+  auto add = [&argv](const std::string& name, const std::optional<std::string>& value) {
+    if (kNotAllowed.count(name)) {
+      PGHA_LOG_ERROR("postgresql.basebackup: {} option for pg_basebackup is not allowed", name);
+      return;
+    }
+    argv.push_back("--" + name + (value ? "=" + *value : ""));
+  };
+  auto text = [](const json& v) { return v.is_string() ? v.get<std::string>() : v.dump(); };
+  if (options.is_object()) {
+    for (const auto& [name, value] : options.items()) {
+      if (!value.is_null() && !(value.is_boolean() && !value.get<bool>())) {
+        add(name, text(value));
+      }
+    }
+  } else if (options.is_array()) {
+    for (const auto& option : options) {
+      if (option.is_string()) {
+        add(option.get<std::string>(), std::nullopt);
+      } else if (option.is_object() && option.size() == 1) {
+        add(option.begin().key(), text(option.begin().value()));
+      } else {
+        PGHA_LOG_ERROR("postgresql.basebackup: '{}' is neither a flag nor one key: value",
+                       option.dump());
+      }
+    }
+  }
+  return argv;
+}
+
+Status LocalPostgres::CreateReplica(const model::Member* source) {
+  const auto& pg = config_.postgresql;
+  std::vector<std::string> methods = pg.create_replica_methods;
+  if (methods.empty()) {
+    methods = {"basebackup"};
+  }
+  if (source == nullptr) {
+    // Without a member to copy from only a restore from a backup can do it.
+    std::erase_if(methods, [&pg](const std::string& m) { return !pg.MethodWorksWithoutLeader(m); });
+    if (methods.empty()) {
+      return Error::Unavailable("no replica creation method works without a leader");
+    }
+  }
+  Status last = Error::Unavailable("no replica creation method was tried");
+  for (const auto& method : methods) {
+    if (method == "basebackup") {
+      if (source == nullptr) {
+        continue;
+      }
+      last = Basebackup(*source);
+    } else {
+      last = RunReplicaMethod(method, source);
+    }
+    if (last.ok()) {
+      PGHA_LOG_INFO("replica has been created using {}", method);
+      return AdoptRestoredDataDirectory();
+    }
+    PGHA_LOG_ERROR("creating the replica with {} failed: {}", method, last.error().message());
+  }
+  return last;
+}
+
+Status LocalPostgres::RunReplicaMethod(const std::string& method, const model::Member* source) {
+  const auto& pg = config_.postgresql;
+  json options = pg.MethodOptions(method);
+  if (!(options.contains("keep_data") && model::JsonAsBool(options.at("keep_data")).value_or(false))) {
+    PGHA_RETURN_IF_ERROR(RemoveDataDirectory());
+  } else {
+    PGHA_LOG_INFO("leaving the data directory as it is (keep_data)");
+  }
+  std::string command = method;
+  if (auto it = options.find("command"); it != options.end() && it->is_string()) {
+    command = it->get<std::string>();
+    options.erase("command");
+  }
+  auto words = SplitCommandLine(command);
+  if (!words.ok() || words->empty()) {
+    return Error::Invalid(fmt::format("postgresql.{}.command: '{}' is not a command", method, command));
+  }
+  bool no_params = options.contains("no_params") &&
+                   model::JsonAsBool(options.at("no_params")).value_or(false);
+  std::vector<std::string> argv = std::move(words).value();
+  std::map<std::string, std::string> env;
+  if (no_params) {
+    for (const char* key : {"no_params", "no_master", "no_leader", "keep_data"}) {
+      options.erase(key);
+    }
+  } else {
+    // Patroni's contract with a method's script: every option as --name=value, and the scope,
+    // the role, the data directory and how to reach the source (its password out of band).
+    options["scope"] = config_.scope;
+    options["role"] = "replica";
+    options["datadir"] = pg.data_dir;
+    options["connstring"] =
+        source ? MemberConninfo(*source, pg.replication, pg.database, PasswordIn::kEnvironment)
+               : "";
+  }
+  if (source && !pg.replication.password.empty()) {
+    env["PGPASSWORD"] = pg.replication.password;
+  }
+  for (const auto& [name, value] : options.items()) {
+    argv.push_back("--" + name + "=" + (value.is_string() ? value.get<std::string>() : value.dump()));
+  }
+  PGHA_LOG_INFO("creating replica with {}: {}", method, command);
+  auto result = RunProgram(argv, seconds(86400), env);
+  if (result.exit_code != 0) {
+    return Error::Unavailable(fmt::format("{} exited with code {}{}: {}", command, result.exit_code,
+                                          result.timed_out ? " (timed out)" : "",
+                                          std::string(Trim(result.output))));
+  }
+  if (!DataInitialized()) {
+    return Error::Unavailable(fmt::format("{} succeeded but left no data directory in {}", command,
+                                          pg.data_dir));
+  }
+  return OkStatus();
+}
+
 Status LocalPostgres::Basebackup(const model::Member& leader) {
   const auto& repl = config_.postgresql.replication;
   std::error_code ec;
@@ -774,9 +988,18 @@ Status LocalPostgres::Basebackup(const model::Member& leader) {
       last = now;
     }
   };
-  auto result = RunProgram({Bin("pg_basebackup"), "-D", config_.postgresql.data_dir, "-X", "stream",
-                            "-c", "fast", "--progress", "--no-password", "-d", dbname},
-                           seconds(86400), {{"PGPASSWORD", repl.password}}, "", progress);
+  std::vector<std::string> argv = {Bin("pg_basebackup"), "-D", config_.postgresql.data_dir,
+                                   "-X",
+                                   "stream",
+                                   "-c",
+                                   "fast",
+                                   "--progress",
+                                   "--no-password",
+                                   "-d",
+                                   dbname};
+  auto options = BasebackupArguments(config_.postgresql.MethodOptions("basebackup"));
+  argv.insert(argv.end(), options.begin(), options.end());
+  auto result = RunProgram(argv, seconds(86400), {{"PGPASSWORD", repl.password}}, "", progress);
   if (result.exit_code != 0) {
     return Error::Unavailable(fmt::format("pg_basebackup failed{}: {}",
                                           result.timed_out ? " (timed out)" : "",

@@ -80,6 +80,18 @@ class LocalPostgres {
   // During bootstrap only: a pg_hba.conf that lets the local superuser in without a password,
   // until the roles exist.
   Status WriteBootstrapHba();
+  // bootstrap.method other than initdb: runs bootstrap.<method>.command (with --scope and
+  // --datadir unless no_params), which must leave a data directory, and adopts it.
+  Status RunCustomBootstrap(const std::string& method, const nlohmann::json& options);
+  // A data directory a script restored or copied: its postgresql.conf becomes the base that
+  // pgha's includes (unless it already has one), and a leftover promote trigger goes.
+  Status AdoptRestoredDataDirectory();
+  // Appends a custom bootstrap's recovery_conf to postgresql.conf and writes recovery.signal, so
+  // PostgreSQL recovers (from restore_command, to a target) before it becomes the primary.
+  Status WriteBootstrapRecovery(const nlohmann::json& recovery_conf);
+  void RemoveRecoverySignals();
+  // recovery_conf entries as postgresql.conf lines, less those pgha sets itself.
+  static std::string RecoverySettings(const nlohmann::json& recovery_conf);
   // Waits until PostgreSQL accepts connections (up to `timeout`)...
   Status Start(std::chrono::seconds timeout);
   // ...or only until the postmaster is launched: a replica that must replay WAL it has no source
@@ -104,6 +116,13 @@ class LocalPostgres {
   // the new path; "" when there was nothing to move.
   Result<std::string> MoveDataDirectoryAside();
   Status Basebackup(const model::Member& leader);
+  // postgresql.create_replica_methods in order until one works (Patroni's create_replica):
+  // basebackup from `source`, or a method's script; with no `source` (no leader) only methods
+  // marked no_leader are tried. The new data directory is adopted as after a custom bootstrap.
+  Status CreateReplica(const model::Member* source);
+  // postgresql.basebackup (a list of flags and one-key mappings, or a mapping) as
+  // pg_basebackup's arguments; options that would break pgha are logged and left out.
+  static std::vector<std::string> BasebackupArguments(const nlohmann::json& options);
   // Brings a crashed data directory to a consistent state in single-user mode (pg_rewind needs
   // a clean shutdown).
   Status CrashRecover();
@@ -131,6 +150,7 @@ class LocalPostgres {
 
  private:
   std::string Bin(const std::string& program) const;
+  Status RunReplicaMethod(const std::string& method, const model::Member* source);
   std::string ControlData(const std::string& field) const;
   std::string SocketDirectory() const;
   Result<std::unique_ptr<Connection>> Connect();

@@ -82,7 +82,7 @@ TEST_F(HaClusterTest, FormsWithOnePrimaryAndTwoStreamingReplicas) {
     EXPECT_EQ(cluster_->HttpStatus(i, "/patroni"), 200);
     EXPECT_THAT(
         cluster_->HttpBody(i, "/patroni"),
-        HasSubstr(is_primary ? "\"role\":\"master\"" : "\"replication_state\":\"streaming\""));
+        HasSubstr(is_primary ? "\"role\": \"master\"" : "\"replication_state\": \"streaming\""));
   }
   // Writes on a replica are refused.
   int replica = (primary_ + 1) % 3;

@@ -63,7 +63,7 @@ TEST(RestServerTest, PlainHttpAnswersAsPatroni) {
   EXPECT_EQ(Curl({"-X", "OPTIONS", Url(config, "/primary")}), "200 ");
   EXPECT_EQ(Curl({"-X", "OPTIONS", Url(config, "/replica")}), "503 ");
   EXPECT_EQ(Curl({"-I", Url(config, "/primary")}).substr(0, 4), "200 ");
-  EXPECT_EQ(Curl({Url(config, "/cluster")}).substr(0, 17), "200 {\"members\":[{");
+  EXPECT_EQ(Curl({Url(config, "/cluster")}).substr(0, 17), "200 {\"members\": [{");
   // Unsafe methods: credentials first, then the body.
   std::string unauthorised = Curl({"-X", "POST", "-d", "{}", Url(config, "/restart")});
   EXPECT_EQ(unauthorised.substr(0, 4), "401 ") << unauthorised;
@@ -71,7 +71,7 @@ TEST(RestServerTest, PlainHttpAnswersAsPatroni) {
   RunCommand({"curl", "-s", "-i", "-X", "POST", "-d", "{}", Url(config, "/restart")}, &headers);
   EXPECT_NE(headers.find("WWW-Authenticate: Basic realm=\"Patroni\""), std::string::npos);
   EXPECT_EQ(Curl({"-X", "POST", "-u", "admin:secret", "-d", "{x", Url(config, "/switchover")}),
-            "400 {\"error\":\"the body is not valid JSON\"}");
+            "400 the body is not valid JSON");
   EXPECT_EQ(Curl({"-X", "POST", Url(config, "/nonsense")}).substr(0, 4), "501 ");
   EXPECT_EQ(Curl({"-X", "POST", "-u", "admin:secret", Url(config, "/reload")}).substr(0, 4),
             "503 ");
@@ -79,7 +79,7 @@ TEST(RestServerTest, PlainHttpAnswersAsPatroni) {
   std::ofstream(dir.path() + "/big") << std::string(2 << 20, 'x');
   EXPECT_EQ(Curl({"-X", "POST", "-u", "admin:secret", "--data-binary", "@" + dir.path() + "/big",
                   Url(config, "/switchover")}),
-            "413 {\"error\":\"request body too large\"}");
+            "413 request body too large");
   // Still serving after all that.
   EXPECT_EQ(Curl({"-X", "OPTIONS", Url(config, "/primary")}), "200 ");
 }

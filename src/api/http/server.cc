@@ -213,19 +213,21 @@ Status RestServer::Start() {
   server_->Patch(".*", handler);
   server_->Delete(".*", handler);
   // Errors httplib answers itself (413 too large, 400 unparsable, 404 unknown method) get the
-  // same JSON error shape as ours.
+  // same plain-text shape as ours.
   // Our own status-only replies (HEAD, OPTIONS health checks) stay without a body.
   server_->set_error_handler([](const httplib::Request& req, httplib::Response& res) {
     bool status_only = req.method == "HEAD" || req.method == "OPTIONS";
     if (res.body.empty() && !status_only && !res.has_header("Content-Type")) {
-      res.set_content(ErrorReply(res.status, HttpErrorText(res.status)).body, "application/json");
+      Reply reply = ErrorReply(res.status, HttpErrorText(res.status));
+      res.set_content(reply.body, reply.content_type);
     }
   });
   server_->set_exception_handler(
       [](const httplib::Request& req, httplib::Response& res, std::exception_ptr) {
         PGHA_LOG_ERROR("REST API: {} {} failed with an exception", req.method, req.path);
         res.status = 500;
-        res.set_content(ErrorReply(500, "internal error").body, "application/json");
+        Reply reply = ErrorReply(500, "internal error");
+        res.set_content(reply.body, reply.content_type);
       });
   // httplib's default adds SO_REUSEPORT, which would let a second agent share this port and
   // split the health checks between two nodes; a taken port must be an error instead.

@@ -121,7 +121,7 @@ TEST(HealthTest, SynchronousStandbyChecksFollowTheSyncKey) {
   }
   EXPECT_EQ(Handle(Req("GET", "/read-only-sync"), Leader()).status, 200);
   EXPECT_EQ(Handle(Req("GET", "/sync"), Leader()).status, 503);
-  EXPECT_THAT(Handle(Req("GET", "/patroni"), sync).body, HasSubstr("\"sync_standby\":true"));
+  EXPECT_THAT(Handle(Req("GET", "/patroni"), sync).body, HasSubstr("\"sync_standby\": true"));
   EXPECT_THAT(Handle(Req("GET", "/patroni"), async).body, Not(HasSubstr("sync_standby")));
 }
 

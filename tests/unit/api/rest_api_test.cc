@@ -310,11 +310,17 @@ TEST(RestApiTest, PatchConfigMergesValidatesAndCasWrites) {
   EXPECT_EQ(written["postgresql"]["parameters"]["max_connections"], 100);
   EXPECT_EQ(dcs.cluster.config->mod_revision, revision + 1);
 
-  // A value that breaks a rule is refused with the rule, and nothing is written.
-  reply = HandleRequest(Unsafe("PATCH", "/config", R"({"loop_wait": 30})"), state, open, &dcs);
+  // A value of the wrong type is refused with the key, and nothing is written.
+  reply = HandleRequest(Unsafe("PATCH", "/config", R"({"loop_wait": "abc"})"), state, open, &dcs);
   EXPECT_EQ(reply.status, 400);
   EXPECT_NE(reply.body.find("loop_wait"), std::string::npos) << reply.body;
   EXPECT_EQ(dcs.cluster.config->mod_revision, revision + 1);
+  // Timings that break loop_wait + 2*retry_timeout <= ttl are stored, as Patroni stores them
+  // (`patronictl pause` must work whatever the timings); the agents adjust the ttl they use.
+  reply = HandleRequest(Unsafe("PATCH", "/config", R"({"loop_wait": 30})"), state, open, &dcs);
+  EXPECT_EQ(reply.status, 200) << reply.body;
+  EXPECT_EQ(dcs.cluster.config->data.raw()["loop_wait"], 30);
+  EXPECT_EQ(dcs.cluster.config->mod_revision, revision + 2);
 }
 
 TEST(RestApiTest, PutConfigReplacesAndConflictsAre409) {
@@ -374,6 +380,7 @@ TEST(RestApiTest, RestartHonoursPatronisConditions) {
   EXPECT_EQ(node.restarts, 4);
   // restart_pending is read as Patroni reads it: the key asks for a pending restart whatever
   // its value ("True" in Patroni's acceptance suite, even false).
+  state.node.pending_restart_reason = json::object();
   EXPECT_EQ(restart(R"({"restart_pending": "True"})").status, 503);  // nothing pending
   EXPECT_EQ(restart(R"({"restart_pending": false})").status, 503);
   EXPECT_EQ(node.restarts, 4);
@@ -430,9 +437,12 @@ TEST(RestApiTest, ReinitializeStartsOrSaysWhyNot) {
   EXPECT_EQ(reply.body, "reinitialize started");
   EXPECT_TRUE(node.forced);
   EXPECT_FALSE(node.from_leader);
+  // Patroni reads the flags by Python's truth: 1 forces, 0 does not.
+  node.forced = false;
   EXPECT_EQ(
       HandleRequest(Unsafe("POST", "/reinitialize", R"({"force": 1})"), state, open, &node).status,
-      400);
+      200);
+  EXPECT_TRUE(node.forced);
   EXPECT_EQ(
       HandleRequest(Unsafe("POST", "/reinitialize", R"({"from-leader": true})"), state, open, &node)
           .status,
@@ -444,7 +454,7 @@ TEST(RestApiTest, ReinitializeStartsOrSaysWhyNot) {
   EXPECT_EQ(reply.status, 503);
   EXPECT_NE(reply.body.find("I am the leader"), std::string::npos);
   EXPECT_FALSE(node.forced);
-  EXPECT_EQ(node.reinits, 3);
+  EXPECT_EQ(node.reinits, 4);
 }
 
 TEST(NetworkTest, ParsesAndMatches) {

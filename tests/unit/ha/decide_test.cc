@@ -344,6 +344,23 @@ TEST(DecideTest, NewNodeWaitsWhileTheLeaderIsNotRunning) {
   EXPECT_EQ(d.reason, "waiting for leader 'pg-0' to be running to bootstrap from it");
 }
 
+TEST(DecideTest, EmptyNodeRestoresWithoutALeaderOnlyWithANoLeaderMethod) {
+  auto in = Situation("");
+  in.local.data_initialized = false;
+  in.local.postgres_running = false;
+  auto d = Decide(in);
+  EXPECT_THAT(d.actions, IsEmpty());
+  EXPECT_EQ(d.reason, "waiting for leader to bootstrap");
+  in.config.can_create_replica_without_leader = true;
+  d = Decide(in);
+  EXPECT_THAT(d.actions, ElementsAre(Action{ActionKind::kCreateReplica, ""}));
+  EXPECT_EQ(d.reason, "bootstrap (without leader)");
+  // Not while another node initializes the cluster.
+  in.cluster.initialize = "";
+  d = Decide(in);
+  EXPECT_THAT(d.actions, IsEmpty());
+}
+
 TEST(DecideTest, NewNodeWaitsWhileAnotherBootstraps) {
   auto in = Situation("");
   in.cluster.initialize = "";
