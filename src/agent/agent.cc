@@ -963,7 +963,7 @@ Status Agent::Bootstrap() {
     return fail(s.error());
   }
   model::GlobalConfig dynamic(config_.bootstrap.dcs);
-  if (auto s = postgres_.WriteConfig(dynamic, false, nullptr); !s.ok()) {
+  if (auto s = postgres_.WriteConfig(dynamic, false, nullptr, custom != nullptr); !s.ok()) {
     return fail(s.error());
   }
   if (auto s = postgres_.WriteBootstrapHba(); !s.ok()) {

@@ -123,23 +123,30 @@ int LocalPostgres::MajorVersion() const {
   return major ? static_cast<int>(*major) : 0;
 }
 
-std::string LocalPostgres::ControlData(const std::string& field) const {
+std::map<std::string, std::string> LocalPostgres::ControlDataFields() const {
+  std::map<std::string, std::string> fields;
   if (!DataInitialized()) {
-    return "";
+    return fields;
   }
   auto result = RunProgram({Bin("pg_controldata"), "-D", config_.postgresql.data_dir}, seconds(10),
                            {{"LC_ALL", "C"}});
   if (result.exit_code != 0) {
-    return "";
+    return fields;
   }
   std::istringstream lines(result.output);
   std::string line;
   while (std::getline(lines, line)) {
-    if (line.rfind(field + ":", 0) == 0) {
-      return std::string(Trim(line.substr(field.size() + 1)));
+    if (auto colon = line.find(':'); colon != std::string::npos) {
+      fields.emplace(line.substr(0, colon), std::string(Trim(line.substr(colon + 1))));
     }
   }
-  return "";
+  return fields;
+}
+
+std::string LocalPostgres::ControlData(const std::string& field) const {
+  auto fields = ControlDataFields();
+  auto it = fields.find(field);
+  return it == fields.end() ? "" : it->second;
 }
 
 std::string LocalPostgres::SystemIdentifier() const {
@@ -404,11 +411,24 @@ Status LocalPostgres::Initdb() {
 }
 
 Status LocalPostgres::WriteConfig(const model::GlobalConfig& dynamic, bool standby,
-                                  const model::Member* leader) {
+                                  const model::Member* leader, bool will_recover) {
   const auto& pg = config_.postgresql;
   fs::path dir(pg.data_dir);
+  // A server that replays WAL refuses settings below its primary's (recorded in pg_control):
+  // it starts with those, as Patroni does, until the primary's change reaches it.
+  std::map<std::string, int64_t> at_least;
+  if (standby || will_recover) {
+    auto control = ControlDataFields();
+    for (const auto& [name, field] : RecoveryMinimumFields()) {
+      if (auto it = control.find(field); it != control.end()) {
+        if (auto value = ParseInt64(it->second)) {
+          at_least[name] = *value;
+        }
+      }
+    }
+  }
   std::vector<std::pair<std::string, json>> params =
-      ServerParameters(dynamic.postgresql_parameters(), pg.parameters, MajorVersion());
+      ServerParameters(dynamic.postgresql_parameters(), pg.parameters, MajorVersion(), at_least);
   std::optional<std::string> sync_names;
   {
     std::lock_guard lock(connection_mutex_);

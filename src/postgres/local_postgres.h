@@ -76,7 +76,10 @@ class LocalPostgres {
   Status Initdb();
   // Writes postgresql.conf and pg_hba.conf (and standby.signal when `standby`), following
   // `leader` (a member of the cluster) when given.
-  Status WriteConfig(const model::GlobalConfig& dynamic, bool standby, const model::Member* leader);
+  // `will_recover`: the server will replay WAL as a primary-to-be (a restore), so like a
+  // standby it gets at least the settings pg_control records.
+  Status WriteConfig(const model::GlobalConfig& dynamic, bool standby, const model::Member* leader,
+                     bool will_recover = false);
   // During bootstrap only: a pg_hba.conf that lets the local superuser in without a password,
   // until the roles exist.
   Status WriteBootstrapHba();
@@ -152,6 +155,7 @@ class LocalPostgres {
   std::string Bin(const std::string& program) const;
   Status RunReplicaMethod(const std::string& method, const model::Member* source);
   std::string ControlData(const std::string& field) const;
+  std::map<std::string, std::string> ControlDataFields() const;
   std::string SocketDirectory() const;
   Result<std::unique_ptr<Connection>> Connect();
   void WaitForOrphanedBackends(std::chrono::milliseconds limit) const;

@@ -70,8 +70,19 @@ const std::vector<std::pair<std::string, json>>& ClusterWideDefaults() {
   return defaults;
 }
 
-std::vector<std::pair<std::string, json>> ServerParameters(const json& dcs, const json& local,
-                                                           int major) {
+const std::map<std::string, std::string>& RecoveryMinimumFields() {
+  static const std::map<std::string, std::string> fields = {
+      {"max_connections", "max_connections setting"},
+      {"max_worker_processes", "max_worker_processes setting"},
+      {"max_wal_senders", "max_wal_senders setting"},
+      {"max_prepared_transactions", "max_prepared_xacts setting"},
+      {"max_locks_per_transaction", "max_locks_per_xact setting"},
+  };
+  return fields;
+}
+
+std::vector<std::pair<std::string, json>> ServerParameters(
+    const json& dcs, const json& local, int major, const std::map<std::string, int64_t>& at_least) {
   const json& from_dcs = dcs.is_object() ? dcs : json::object();
   const json& from_file = local.is_object() ? local : json::object();
   std::vector<std::pair<std::string, json>> out;
@@ -90,6 +101,12 @@ std::vector<std::pair<std::string, json>> ServerParameters(const json& dcs, cons
         value = "replica";  // 9.6 renamed it
       } else if (level == "replica" && major != 0 && major < 10) {
         value = "hot_standby";
+      }
+    }
+    if (auto floor = at_least.find(name); floor != at_least.end()) {
+      auto n = Number(value);
+      if (!n || *n < static_cast<double>(floor->second)) {
+        value = floor->second;
       }
     }
     out.emplace_back(name, value);

@@ -50,6 +50,16 @@ TEST(ServerParametersTest, ClusterWideComeFromTheDcsOnlyAndBadValuesFallBack) {
   EXPECT_EQ(params.at("wal_keep_size"), "128MB");
 }
 
+TEST(ServerParametersTest, RecoveryRaisesSettingsToWhatPgControlRecords) {
+  // A backup of a primary with max_connections 101 restores only with at least 101.
+  auto params = AsMap(ServerParameters(json{{"max_connections", 100}, {"max_wal_senders", 20}},
+                                       json::object(), 15,
+                                       {{"max_connections", 101}, {"max_wal_senders", 10}}));
+  EXPECT_EQ(params.at("max_connections"), 101);
+  EXPECT_EQ(params.at("max_wal_senders"), 20);  // already enough
+  EXPECT_EQ(RecoveryMinimumFields().at("max_prepared_transactions"), "max_prepared_xacts setting");
+}
+
 TEST(ServerParametersTest, ClusterWideFirstThenByName) {
   auto params = ServerParameters(json{{"b", 1}, {"a", 2}}, json::object(), 15);
   ASSERT_GE(params.size(), ClusterWideDefaults().size() + 3);
