@@ -8,6 +8,7 @@
 #include "common/lsn.h"
 #include "common/time_format.h"
 #include "ha/quorum.h"
+#include "ha/slots.h"
 #include "model/codec.h"
 
 namespace pgha::agent {
@@ -593,13 +594,14 @@ void Agent::RunCycle() {
   }
   if (steady) {
     ApplyParameterChanges(input);
-    // A replica keeps slots for the members that cascade from it (replicatefrom); the query
-    // runs only when that set changes (or PostgreSQL restarted), not every cycle.
-    if (last_obs_.running && last_obs_.in_recovery && dynamic_.use_slots() && input.dcs_reachable) {
-      auto wanted = ha::SlotMembers(input.cluster, config_.name, false);
+    // A replica keeps slots for the members that cascade from it (replicatefrom) and drops
+    // the ones nobody wants; the query runs only when what it should keep changes (or
+    // PostgreSQL restarted, as after a demotion), not every cycle.
+    if (last_obs_.running && last_obs_.in_recovery && input.dcs_reachable) {
+      std::string wanted = SlotsWanted(input.cluster, false);
       if (!replica_slots_synced_ || replica_slots_synced_->first != wanted ||
           replica_slots_synced_->second != last_obs_.postmaster_start_time) {
-        if (postgres_.SyncReplicationSlots(wanted).ok()) {
+        if (SyncSlots(input.cluster, false).ok()) {
           replica_slots_synced_ = std::make_pair(wanted, last_obs_.postmaster_start_time);
         }
       }
@@ -1198,9 +1200,7 @@ bool Agent::Execute(const ha::Action& action, const ha::HaInput& in) {
       auto obs = postgres_.Observe();
       PublishPromoted(obs);
       // Replicas reconnect within a second; their slots must exist by then, not a cycle later.
-      if (dynamic_.use_slots()) {
-        (void)postgres_.SyncReplicationSlots(ha::SlotMembers(in.cluster, config_.name, true));
-      }
+      (void)SyncSlots(in.cluster, true);
       RecordHistory(in.cluster, obs.timeline);
       (void)postgres_.WriteConfig(dynamic_, false, nullptr);
       return true;
@@ -1579,10 +1579,40 @@ void Agent::WriteFailsafeMembers(const ha::HaInput& in) {
   }
 }
 
-void Agent::WriteStatusAndSlots(const ha::HaInput& in) {
-  if (dynamic_.use_slots()) {
-    (void)postgres_.SyncReplicationSlots(ha::SlotMembers(in.cluster, config_.name, true));
+std::string Agent::SlotsWanted(const model::ClusterSnapshot& cluster, bool leader) const {
+  std::string key;
+  for (const auto& [name, slot] : ha::DesiredSlots(cluster, config_.name, leader,
+                                                   config_.tags.nofailover)) {
+    key += name + ":" + slot.type + ":" + slot.database + ":" + slot.plugin + ";";
   }
+  if (cluster.config) {
+    key += cluster.config->data.raw().value("ignore_slots", nlohmann::json()).dump();
+    key += cluster.config->data.is_paused() ? "paused" : "";
+  }
+  return key;
+}
+
+Status Agent::SyncSlots(const model::ClusterSnapshot& cluster, bool leader) {
+  auto existing = postgres_.ListSlots();
+  if (!existing.ok()) {
+    return existing.error();
+  }
+  nlohmann::json ignore = nlohmann::json::array();
+  bool paused = false;
+  if (cluster.config) {
+    ignore = cluster.config->data.raw().value("ignore_slots", nlohmann::json::array());
+    paused = cluster.config->data.is_paused();
+  }
+  auto plan = ha::PlanSlots(ha::DesiredSlots(cluster, config_.name, leader, config_.tags.nofailover),
+                            *existing, ignore, paused, leader);
+  if (plan.drop.empty() && plan.create.empty()) {
+    return OkStatus();
+  }
+  return postgres_.ChangeSlots(plan.drop, plan.create);
+}
+
+void Agent::WriteStatusAndSlots(const ha::HaInput& in) {
+  (void)SyncSlots(in.cluster, true);
   model::ClusterStatus status;
   status.optime = in.local.wal_position;
   std::string value = model::EncodeStatus(status);

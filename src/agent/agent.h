@@ -121,6 +121,10 @@ class Agent {
   bool Asked(const LoopRequest& request) const;
   void Answer(LoopRequest& request, Status status);
   void WriteStatusAndSlots(const ha::HaInput& input);
+  // Keeps the replication slots ha/slots.h says this node keeps (`leader`: it holds the lock).
+  Status SyncSlots(const model::ClusterSnapshot& cluster, bool leader);
+  // What SyncSlots would keep, as one comparable string (a replica syncs when it changes).
+  std::string SlotsWanted(const model::ClusterSnapshot& cluster, bool leader) const;
   void RecordHistory(const model::ClusterSnapshot& cluster, int64_t timeline);
   void WaitForNextCycle();
   void Shutdown();
@@ -176,8 +180,7 @@ class Agent {
   std::optional<double> recheck_in_;            // from the last decision: wake before loop_wait
   std::optional<double> restart_recheck_in_;
   // The cascading slots a replica last created, and for which postmaster start.
-  std::optional<std::pair<std::vector<std::string>, std::string>>
-      replica_slots_synced_;  // a scheduled restart falls due sooner
+  std::optional<std::pair<std::string, std::string>> replica_slots_synced_;
   std::string last_status_written_;
   // The leader's synchronous replication (see ha/sync_replication.h).
   ha::SyncTracking sync_tracking_;

@@ -500,21 +500,6 @@ std::string NodeToFollow(const model::ClusterSnapshot& cluster, const std::strin
   return target == me ? "" : target;
 }
 
-std::vector<std::string> SlotMembers(const model::ClusterSnapshot& cluster, const std::string& me,
-                                     bool leader) {
-  std::vector<std::string> names;
-  for (const auto& m : cluster.members) {
-    if (m.name == me || m.nostream()) {
-      continue;  // a nostream member never connects, so a slot would only pin WAL
-    }
-    std::string from = m.replicatefrom();
-    if (from == me || (leader && (from.empty() || !cluster.FindMember(from)))) {
-      names.push_back(m.name);
-    }
-  }
-  return names;
-}
-
 std::string CloneSource(const model::ClusterSnapshot& cluster, const std::string& me,
                         bool leader_only) {
   for (const auto& m : leader_only ? std::vector<model::Member>() : cluster.members) {

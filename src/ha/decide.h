@@ -149,11 +149,6 @@ ScheduleState ScheduledActionState(WallTime at, WallTime now, double loop_wait,
 std::string NodeToFollow(const model::ClusterSnapshot& cluster, const std::string& me,
                          const std::string& replicatefrom);
 
-// The members that stream from `me` and so need a replication slot here (Patroni's
-// _get_slot_members): those whose replicatefrom names `me`, and, on the leader, also those
-// whose replicatefrom names nobody in the cluster.
-std::vector<std::string> SlotMembers(const model::ClusterSnapshot& cluster, const std::string& me,
-                                     bool leader);
 
 // Where a new replica clones from: a running member tagged clonefrom (other than `me`), else
 // the leader; "" when the leader is not running either.

@@ -22,6 +22,7 @@
 #include "common/strings.h"
 #include "common/subprocess.h"
 #include "model/global_config.h"
+#include "model/replication_slot.h"
 #include "postgres/connection.h"
 #include "postgres/server_parameters.h"
 
@@ -242,15 +243,6 @@ std::string LocalPostgres::ReplicationConninfo(const model::Member& leader) cons
          "keepalives_count=3";
 }
 
-std::string LocalPostgres::SlotName(const std::string& member) {
-  // Patroni's rule: lower-case, anything outside [a-z0-9_] becomes '_'.
-  std::string slot;
-  for (char c : ToLower(member)) {
-    slot += (std::isalnum(static_cast<unsigned char>(c)) || c == '_') ? c : '_';
-  }
-  return slot.substr(0, 63);
-}
-
 Result<std::unique_ptr<Connection>> LocalPostgres::Connect() {
   return Connection::Open(LocalConninfo());
 }
@@ -468,7 +460,7 @@ Status LocalPostgres::WriteConfig(const model::GlobalConfig& dynamic, bool stand
     if (leader != nullptr && !config_.tags.nostream) {
       conf += "primary_conninfo = " + GucValue(ReplicationConninfo(*leader)) + "\n";
       if (dynamic.use_slots()) {
-        conf += "primary_slot_name = " + GucValue(SlotName(config_.name)) + "\n";
+        conf += "primary_slot_name = " + GucValue(model::SlotNameForMember(config_.name)) + "\n";
       }
     }
     // postgresql.recovery_conf (restore_command, recovery_min_apply_delay, ...): a replica can
@@ -1090,42 +1082,75 @@ Status LocalPostgres::RemoveDataDirectory() {
             : OkStatus();
 }
 
-Status LocalPostgres::SyncReplicationSlots(const std::vector<std::string>& members) {
+Result<std::vector<model::ReplicationSlot>> LocalPostgres::ListSlots() {
   std::lock_guard lock(connection_mutex_);
   if (!connection_) {
     return Error::Unavailable("not connected");
   }
-  std::set<std::string> wanted;
-  for (const auto& m : members) {
-    if (m != config_.name) {
-      wanted.insert(SlotName(m));
-    }
-  }
-  auto rows =
-      connection_->Query("SELECT slot_name FROM pg_replication_slots WHERE slot_type = 'physical'");
+  auto rows = connection_->Query(
+      "SELECT slot_name, slot_type, coalesce(database, ''), coalesce(plugin, '') "
+      "FROM pg_replication_slots WHERE NOT temporary");
   if (!rows.ok()) {
     return rows.error();
   }
-  std::set<std::string> existing;
+  std::vector<model::ReplicationSlot> slots;
   for (const auto& row : *rows) {
-    existing.insert(row[0].value_or(""));
+    slots.push_back({row[0].value_or(""), row[1].value_or(""), row[2].value_or(""),
+                     row[3].value_or("")});
   }
-  for (const auto& slot : wanted) {
-    if (!existing.count(slot)) {
-      PGHA_RETURN_IF_ERROR(
-          connection_->Execute("SELECT pg_create_physical_replication_slot($1, true)", {slot}));
+  return slots;
+}
+
+Status LocalPostgres::ChangeSlots(const std::vector<std::string>& drop,
+                                  const std::vector<model::ReplicationSlot>& create) {
+  std::lock_guard lock(connection_mutex_);
+  if (!connection_) {
+    return Error::Unavailable("not connected");
+  }
+  Status result = OkStatus();
+  for (const auto& name : drop) {
+    // An active slot cannot be dropped; the next cycle tries again.
+    auto dropped = connection_->Query(
+        "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots "
+        "WHERE slot_name = $1 AND NOT active",
+        {name});
+    if (dropped.ok() && !dropped->empty()) {
+      PGHA_LOG_INFO("dropped unknown replication slot '{}'", name);
     }
   }
-  for (const auto& slot : existing) {
-    if (!wanted.count(slot)) {
-      // An active slot cannot be dropped; the next cycle tries again.
-      (void)connection_->Execute(
-          "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots "
-          "WHERE slot_name = $1 AND NOT active",
-          {slot});
+  for (const auto& slot : create) {
+    if (slot.type == "physical") {
+      auto created = connection_->Execute(
+          "SELECT pg_create_physical_replication_slot($1, true) WHERE NOT EXISTS "
+          "(SELECT 1 FROM pg_replication_slots WHERE slot_name = $1)",
+          {slot.name});
+      if (!created.ok()) {
+        result = created;
+      }
+      continue;
+    }
+    // A logical slot belongs to its database: it is created over a connection to that one.
+    auto conn = Connection::Open(LocalConninfo() + " dbname=" + QuoteConninfoValue(slot.database));
+    if (!conn.ok()) {
+      PGHA_LOG_ERROR("cannot create logical replication slot '{}': {}", slot.name,
+                     conn.error().message());
+      result = conn.error();
+      continue;
+    }
+    auto created = (*conn)->Execute(
+        "SELECT pg_create_logical_replication_slot($1, $2) WHERE NOT EXISTS "
+        "(SELECT 1 FROM pg_replication_slots WHERE slot_name = $1)",
+        {slot.name, slot.plugin});
+    if (created.ok()) {
+      PGHA_LOG_INFO("created logical replication slot '{}' (database {}, plugin {})", slot.name,
+                    slot.database, slot.plugin);
+    } else {
+      PGHA_LOG_ERROR("failed to create logical replication slot '{}' plugin '{}': {}", slot.name,
+                     slot.plugin, created.error().message());
+      result = created;
     }
   }
-  return OkStatus();
+  return result;
 }
 
 std::vector<model::HistoryEntry> LocalPostgres::TimelineHistory(int64_t timeline) const {

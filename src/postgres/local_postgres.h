@@ -16,6 +16,7 @@
 #include "config/config.h"
 #include "model/cluster.h"
 #include "model/global_config.h"
+#include "model/replication_slot.h"
 
 namespace pgha::postgres {
 
@@ -131,8 +132,12 @@ class LocalPostgres {
   Status CrashRecover();
   Status Rewind(const model::Member& leader);
   Status RemoveDataDirectory();
-  // Keeps one physical slot per member (other than this one); drops slots of members gone.
-  Status SyncReplicationSlots(const std::vector<std::string>& members);
+  // pg_replication_slots, temporary slots left out.
+  Result<std::vector<model::ReplicationSlot>> ListSlots();
+  // Drops the slots named in `drop` (one still in use is left for the next cycle) and creates
+  // `create`'s (a logical one over a connection to its database).
+  Status ChangeSlots(const std::vector<std::string>& drop,
+                     const std::vector<model::ReplicationSlot>& create);
   // Entries of pg_wal/<timeline>.history: (parent timeline, switch LSN, reason).
   std::vector<model::HistoryEntry> TimelineHistory(int64_t timeline) const;
 
@@ -149,7 +154,6 @@ class LocalPostgres {
   // member is built here.
   std::string MemberConninfo(const model::Member& member, const config::PgUser& user,
                              const std::string& dbname, PasswordIn password_in) const;
-  static std::string SlotName(const std::string& member);
 
  private:
   std::string Bin(const std::string& program) const;

@@ -708,19 +708,6 @@ TEST(TagsTest, ReplicatefromCascadesFromAnExistingMemberElseTheLeader) {
   EXPECT_THAT(Decide(in).actions, ElementsAre(Action{ActionKind::kStartReplica, "pg-1"}));
 }
 
-TEST(TagsTest, SlotsAreKeptWhereEachMemberStreamsFrom) {
-  model::ClusterSnapshot cluster;
-  cluster.leader = model::Leader{"pg-0", 1, 1};
-  cluster.members = {Member("pg-0", "master", 1),
-                     Tagged(Member("pg-1", "replica", 1), {{"replicatefrom", "pg-2"}}),
-                     Member("pg-2", "replica", 1),
-                     Tagged(Member("pg-3", "replica", 1), {{"replicatefrom", "pg-9"}}),
-                     Tagged(Member("pg-4", "replica", 1), {{"nostream", true}})};
-  EXPECT_THAT(SlotMembers(cluster, "pg-0", true), ElementsAre("pg-2", "pg-3"));
-  EXPECT_THAT(SlotMembers(cluster, "pg-2", false), ElementsAre("pg-1"));
-  EXPECT_THAT(SlotMembers(cluster, "pg-1", false), IsEmpty());
-}
-
 TEST(TagsTest, NewReplicasCloneFromARunningClonefromMember) {
   auto in = Situation("pg-0");
   in.local.name = "pg-3";
