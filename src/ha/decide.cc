@@ -422,6 +422,13 @@ Decision Locked(const HaInput& in) {
 }  // namespace
 
 bool IsHealthiestNode(const HaInput& in, std::string* why_not) {
+  // failsafe_mode: the failsafe key lists the members the last leader knew; one it did not know
+  // (a node restored from a backup, say) may hold none of its commits and must not win.
+  if (in.config.failsafe_mode && in.cluster.failsafe &&
+      !in.cluster.failsafe->count(in.local.name)) {
+    *why_not = "not a member of the failsafe key";
+    return false;
+  }
   return HealthiestAmong(in, "", /*check_lag=*/true, why_not);
 }
 

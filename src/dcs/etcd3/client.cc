@@ -319,8 +319,18 @@ Result<WatchBatch> ParseWatchResponse(const json& message) {
   return batch;
 }
 
+void Etcd3Client::SetRequestTimeout(std::chrono::milliseconds timeout) {
+  request_timeout_ms_ = std::max<std::chrono::milliseconds::rep>(timeout.count(), 100);
+}
+
+std::chrono::milliseconds Etcd3Client::RequestTimeout() const {
+  return std::chrono::milliseconds(request_timeout_ms_.load());
+}
+
 Etcd3Client::Etcd3Client(ClientOptions options, std::unique_ptr<HttpTransport> transport)
-    : options_(std::move(options)), transport_(std::move(transport)) {
+    : options_(std::move(options)),
+      transport_(std::move(transport)),
+      request_timeout_ms_(options_.request_timeout.count()) {
   for (const auto& host : options_.hosts) {
     configured_.push_back(options_.protocol + "://" + host);
   }
@@ -501,7 +511,7 @@ Status Etcd3Client::Connect() {
     std::lock_guard lock(mutex_);
     api_prefix_.clear();
   }
-  return EnsureConnected(Clock::now() + options_.request_timeout);
+  return EnsureConnected(Clock::now() + RequestTimeout());
 }
 
 Result<json> Etcd3Client::CallOnce(const std::string& endpoint, const std::string& rpc,
@@ -551,7 +561,7 @@ Result<json> Etcd3Client::CallOnce(const std::string& endpoint, const std::strin
 }
 
 Result<json> Etcd3Client::Call(const std::string& rpc, const json& body) {
-  const auto deadline = Clock::now() + options_.request_timeout;
+  const auto deadline = Clock::now() + RequestTimeout();
   PGHA_RETURN_IF_ERROR(EnsureConnected(deadline));
   const std::string text = body.dump();
   std::optional<Error> last;
@@ -561,12 +571,12 @@ Result<json> Etcd3Client::Call(const std::string& rpc, const json& body) {
       auto remaining = std::chrono::duration_cast<milliseconds>(deadline - Clock::now());
       if (remaining.count() <= 0) {
         return Error::Unavailable(fmt::format("etcd {} did not succeed within {} ms: {}", rpc,
-                                              options_.request_timeout.count(),
+                                              RequestTimeout().count(),
                                               last ? last->message() : "deadline passed"));
       }
       // Patroni splits retry_timeout over the members, with at least a second per try.
       auto share =
-          std::max(kMinAttemptTimeout, options_.request_timeout / static_cast<int>(order.size()));
+          std::max(kMinAttemptTimeout, RequestTimeout() / static_cast<int>(order.size()));
       bool retry_elsewhere = false;
       auto result = CallOnce(endpoint, rpc, text, std::min(share, remaining), &retry_elsewhere);
       if (result.ok()) {
@@ -698,7 +708,7 @@ Status Etcd3Client::Watch(const WatchOptions& options,
   milliseconds backoff{100};
   bool stopped = false;
   while (!stopped && (canceller == nullptr || !canceller->cancelled())) {
-    auto connected = EnsureConnected(Clock::now() + options_.request_timeout);
+    auto connected = EnsureConnected(Clock::now() + RequestTimeout());
     if (connected.ok()) {
       for (const auto& endpoint : EndpointOrder()) {
         if (stopped || (canceller != nullptr && canceller->cancelled())) {
@@ -755,7 +765,7 @@ Status Etcd3Client::Watch(const WatchOptions& options,
         };
         auto result =
             transport_->PostStream(endpoint, ApiPrefix() + "/watch", body, AuthHeaders(),
-                                   std::max(kMinAttemptTimeout, options_.request_timeout / 4),
+                                   std::max(kMinAttemptTimeout, RequestTimeout() / 4),
                                    options.idle_timeout, on_data, canceller);
         if (stopped || (canceller != nullptr && canceller->cancelled())) {
           break;
@@ -763,7 +773,7 @@ Status Etcd3Client::Watch(const WatchOptions& options,
         if (result.ok() && *result == 200 && saw_data) {
           backoff = milliseconds{100};
           if (stream_error && stream_error->IsPermissionDenied() && !options_.username.empty()) {
-            (void)Authenticate(endpoint, options_.request_timeout);
+            (void)Authenticate(endpoint, RequestTimeout());
           }
           // The stream ended (member stopped, idle timeout): reconnect, this member first.
           // If it is gone the connect fails and the next member is tried.

@@ -148,6 +148,9 @@ class Etcd3Client {
   Status Watch(const WatchOptions& options, const std::function<bool(const WatchBatch&)>& on_batch,
                StreamCanceller* canceller);
 
+  // retry_timeout changed in the dynamic configuration: later calls get `timeout` in all.
+  void SetRequestTimeout(std::chrono::milliseconds timeout);
+
   // The endpoint currently in use ("http://127.0.0.1:2379"), for logs and tests.
   std::string CurrentEndpoint() const;
   std::vector<std::string> KnownEndpoints() const;
@@ -178,6 +181,9 @@ class Etcd3Client {
   std::string api_prefix_;               // empty until discovered
   std::string token_;                    // auth token, when authenticated
   std::atomic<int64_t> failovers_{0};
+  std::chrono::milliseconds RequestTimeout() const;
+  // ClientOptions::request_timeout, then what SetRequestTimeout says.
+  std::atomic<std::chrono::milliseconds::rep> request_timeout_ms_;
 };
 
 // Parses one gateway response object of a watch stream.

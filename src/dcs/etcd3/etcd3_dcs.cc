@@ -46,10 +46,16 @@ Etcd3Dcs::~Etcd3Dcs() {
   }
 }
 
-void Etcd3Dcs::SetTimings(double ttl_seconds, double loop_wait_seconds, double) {
-  std::lock_guard lock(mutex_);
-  ttl_ = ttl_seconds;
-  loop_wait_ = loop_wait_seconds;
+void Etcd3Dcs::SetTimings(double ttl_seconds, double loop_wait_seconds,
+                          double retry_timeout_seconds) {
+  {
+    std::lock_guard lock(mutex_);
+    ttl_ = ttl_seconds;
+    loop_wait_ = loop_wait_seconds;
+  }
+  // Patroni's set_retry_timeout: every later DCS call is bounded by the new value.
+  client_->SetRequestTimeout(
+      std::chrono::milliseconds(static_cast<int64_t>(retry_timeout_seconds * 1000)));
 }
 
 int64_t Etcd3Dcs::lease_id() const {

@@ -361,6 +361,20 @@ TEST(DecideTest, EmptyNodeRestoresWithoutALeaderOnlyWithANoLeaderMethod) {
   EXPECT_THAT(d.actions, IsEmpty());
 }
 
+TEST(DecideTest, InFailsafeModeOnlyMembersTheFailsafeKeyListsMayTakeOver) {
+  auto in = Situation("");
+  in.config.failsafe_mode = true;
+  in.cluster.failsafe = std::map<std::string, std::string>{{"pg-0", "http://pg-0:8008/patroni"}};
+  std::string why;
+  EXPECT_FALSE(IsHealthiestNode(in, &why));
+  EXPECT_EQ(why, "not a member of the failsafe key");
+  (*in.cluster.failsafe)["pg-1"] = "http://pg-1:8008/patroni";
+  EXPECT_TRUE(IsHealthiestNode(in, &why)) << why;
+  in.config.failsafe_mode = false;
+  in.cluster.failsafe = std::map<std::string, std::string>{};
+  EXPECT_TRUE(IsHealthiestNode(in, &why)) << why;
+}
+
 TEST(DecideTest, NewNodeWaitsWhileAnotherBootstraps) {
   auto in = Situation("");
   in.cluster.initialize = "";
