@@ -918,7 +918,11 @@ void Agent::StartLongAction(const std::string& name, std::function<Status()> wor
       std::lock_guard inner(mutex_);
       long_action_.clear();
     }
-    Wake();
+    // A success is acted on at once; a failure waits for the next cycle, or a node that cannot
+    // create its replica would try again and again without pause.
+    if (status.ok()) {
+      Wake();
+    }
   });
 }
 

@@ -932,7 +932,13 @@ Status LocalPostgres::RunReplicaMethod(const std::string& method, const model::M
   const auto& pg = config_.postgresql;
   json options = pg.MethodOptions(method);
   if (!(options.contains("keep_data") && model::JsonAsBool(options.at("keep_data")).value_or(false))) {
-    PGHA_RETURN_IF_ERROR(RemoveDataDirectory());
+    // Gone altogether, as Patroni leaves it: a restore script may insist on creating the
+    // directory itself (copytree does). A mount point cannot go; it is emptied instead.
+    std::error_code ec;
+    fs::remove_all(pg.data_dir, ec);
+    if (ec && fs::exists(pg.data_dir)) {
+      PGHA_RETURN_IF_ERROR(RemoveDataDirectory());
+    }
   } else {
     PGHA_LOG_INFO("leaving the data directory as it is (keep_data)");
   }
@@ -1075,6 +1081,9 @@ Status LocalPostgres::Rewind(const model::Member& leader) {
 
 Status LocalPostgres::RemoveDataDirectory() {
   std::error_code ec;
+  if (!fs::exists(config_.postgresql.data_dir, ec)) {
+    return OkStatus();
+  }
   for (const auto& entry : fs::directory_iterator(config_.postgresql.data_dir, ec)) {
     fs::remove_all(entry.path(), ec);
   }
