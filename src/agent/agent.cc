@@ -49,7 +49,11 @@ Agent::Agent(config::Config& config, dcs::Dcs& dcs, postgres::LocalPostgres& pos
       postgres_(postgres),
       peers_(peers),
       clock_(clock),
-      callbacks_(config.scope) {
+      callbacks_(config.scope),
+      watchdog_(config.watchdog,
+                config.watchdog.mode == "off"
+                    ? nullptr
+                    : MakeWatchdogDevice(config.watchdog.driver, config.watchdog.device)) {
   // Until the DCS says otherwise, the bootstrap section is the best guess of the cluster config.
   dynamic_ = model::GlobalConfig(config.bootstrap.dcs);
   ha_config_ = HaConfigFrom(dynamic_, config_);
@@ -120,9 +124,11 @@ void Agent::Run() {
   while (!stop_) {
     RunCycle();
     UpdateFence();
+    UpdateWatchdog();
     WaitForNextCycle();
   }
   Shutdown();
+  watchdog_.Disable();
   fence_.reset();  // PostgreSQL is stopped: nothing to guard
   postmaster_exit_.Stop();
   dcs_.SetChangeListener(nullptr);  // the DCS may outlive this agent
@@ -248,6 +254,42 @@ void Agent::UpdateFence() {
     case FencePlan::Kind::kArm:
       fence_->Arm(plan.deadline, *pid);
       break;
+  }
+}
+
+double Agent::WatchdogTtl() const {
+  return std::min(ha_config_.ttl, dynamic_.configured_ttl());
+}
+
+void Agent::UpdateWatchdog() {
+  if (!watchdog_.enabled()) {
+    return;
+  }
+  bool primary = false;
+  {
+    std::lock_guard lock(mutex_);
+    primary = status_.has_lock && status_.postgres_running && !status_.in_recovery;
+  }
+  // As Patroni: only a primary that holds the lock is watched, and not while paused (the
+  // operator runs things by hand then).
+  if (!primary || ha_config_.paused) {
+    watchdog_.Disable();
+    return;
+  }
+  if (!watchdog_.active()) {
+    (void)watchdog_.Activate(WatchdogTtl(), ha_config_.loop_wait);
+    watchdog_pinged_for_ = last_lock_renewal_;
+    return;
+  }
+  // A ping for every successful renewal (or failsafe confirmation with the DCS away): the
+  // device then fires ttl - safety_margin after the last proof that this node may lead.
+  auto proof = last_lock_renewal_;
+  if (failsafe_confirmed_at_ && (!proof || *failsafe_confirmed_at_ > *proof)) {
+    proof = failsafe_confirmed_at_;
+  }
+  if (proof && proof != watchdog_pinged_for_) {
+    watchdog_.Keepalive(WatchdogTtl());
+    watchdog_pinged_for_ = proof;
   }
 }
 
@@ -1053,6 +1095,10 @@ bool Agent::Execute(const ha::Action& action, const ha::HaInput& in) {
       action.target.empty() ? nullptr : in.cluster.FindMember(action.target);
   switch (action.kind) {
     case ActionKind::kInitializeRace: {
+      if (watchdog_.required() && !watchdog_.Activate(WatchdogTtl(), ha_config_.loop_wait)) {
+        PGHA_LOG_ERROR("not bootstrapping: the watchdog is required and could not be activated");
+        return false;
+      }
       auto won = dcs_.Initialize(true, "");
       if (!won.ok() || !*won) {
         return false;
@@ -1177,6 +1223,13 @@ bool Agent::Execute(const ha::Action& action, const ha::HaInput& in) {
       return true;
     }
     case ActionKind::kPromote: {
+      // watchdog.mode: required: no primary without a watchdog that would stop it in time.
+      if (watchdog_.required() && !ha_config_.paused &&
+          !watchdog_.Activate(WatchdogTtl(), ha_config_.loop_wait)) {
+        PGHA_LOG_ERROR("not promoting self because the watchdog could not be activated");
+        (void)dcs_.DeleteLeader();
+        return false;
+      }
       if (!PrepareSynchronousPromotion(in)) {
         return false;
       }

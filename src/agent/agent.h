@@ -19,6 +19,7 @@
 
 #include "agent/callback_runner.h"
 #include "agent/fence.h"
+#include "agent/watchdog.h"
 #include "agent/node_status.h"
 #include "agent/peer_client.h"
 #include "common/clock.h"
@@ -206,6 +207,10 @@ class Agent {
   void WriteFailsafeMembers(const ha::HaInput& in);
   void StartFence();
   void UpdateFence();
+  // Activates, pings or closes the watchdog (agent/watchdog.h) after each cycle.
+  void UpdateWatchdog();
+  // The ttl the watchdog's timeout counts from: the configured one, as Patroni's.
+  double WatchdogTtl() const;
   // Stops PostgreSQL to refuse writes: at once when `immediate`, else a fast shutdown bounded by
   // the time the leader lock has left.
   Status StopForDemotion(bool immediate);
@@ -245,6 +250,9 @@ class Agent {
   std::string last_reason_;
   std::string callback_role_;  // the role PostgreSQL last started or was promoted in
   CallbackRunner callbacks_;
+  // Loop-thread state: the watchdog, and the renewal (or failsafe confirmation) it last pinged for.
+  Watchdog watchdog_;
+  std::optional<MonoTime> watchdog_pinged_for_;
 };
 
 }  // namespace pgha::agent

@@ -156,7 +156,7 @@ const std::map<std::string, std::set<std::string>>& Schema() {
         "retry_timeout",
         "schedule_restart"}},
       {"postgresql.authentication", {"superuser", "replication", "rewind"}},
-      {"watchdog", {"mode", "device", "safety_margin"}},
+      {"watchdog", {"mode", "device", "safety_margin", "driver"}},
       {"log",
        {"type", "level", "traceback_level", "format", "dateformat", "static_fields",
         "max_queue_size", "dir", "mode", "file_num", "file_size", "loggers",
@@ -845,6 +845,12 @@ Result<Config> ConfigFromTree(const json& tree, bool for_ctl) {
   }
   PGHA_ASSIGN(config.watchdog.device, watchdog.String("device", "/dev/watchdog"));
   PGHA_ASSIGN(config.watchdog.safety_margin, watchdog.Number("safety_margin", 5));
+  PGHA_ASSIGN(config.watchdog.driver, watchdog.String("driver", "default"));
+  if (config.watchdog.driver != "default" && config.watchdog.driver != "testing") {
+    return Error::Invalid(fmt::format(
+        "watchdog.driver: '{}' must be default (Linux /dev/watchdog) or testing (a named pipe)",
+        config.watchdog.driver));
+  }
 
   Reader log = root.Child("log");
   PGHA_RETURN_IF_ERROR(log.RequireMapping());

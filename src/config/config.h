@@ -111,6 +111,8 @@ struct WatchdogConfig {
   std::string mode = "automatic";  // off | automatic | required
   std::string device = "/dev/watchdog";
   double safety_margin = 5;
+  // default: the Linux watchdog ioctls; testing: Patroni's named-pipe device for its suite.
+  std::string driver = "default";
 };
 
 struct LogConfig {

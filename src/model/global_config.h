@@ -45,6 +45,9 @@ class GlobalConfig {
 
   // Seconds; fractions allowed for loop_wait and retry_timeout (a pgha extension).
   double ttl() const;
+  // The ttl as configured, before ttl() raises it to loop_wait + 2*retry_timeout: what Patroni
+  // uses, and what a watchdog counts from (firing earlier than the lock can expire is safe).
+  double configured_ttl() const { return std::max(kMinTtl, NumberOr("ttl", 30)); }
   double loop_wait() const;
   double retry_timeout() const;
   int64_t maximum_lag_on_failover() const;

@@ -14,7 +14,6 @@ features=("$@")
 # Features pgha does not pass yet, and why (the rest of the suite runs).
 declare -A held_back=(
   [standby_cluster]="standby clusters (standby_cluster in the DCS config) are not implemented yet"
-  [watchdog]="the watchdog section (driver testing/default, mode required) is not implemented yet"
 )
 if [ ${#features[@]} -eq 0 ]; then
   for f in basic_replication patroni_api cascading_replication dcs_failsafe_mode custom_bootstrap \
