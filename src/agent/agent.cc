@@ -37,6 +37,7 @@ ha::HaConfig HaConfigFrom(const model::GlobalConfig& dynamic, const config::Conf
   for (const auto& method : config.postgresql.create_replica_methods) {
     c.can_create_replica_without_leader |= config.postgresql.MethodWorksWithoutLeader(method);
   }
+  c.standby_cluster = dynamic.is_standby_cluster();
   return c;
 }
 
@@ -54,8 +55,13 @@ Agent::Agent(config::Config& config, dcs::Dcs& dcs, postgres::LocalPostgres& pos
                 config.watchdog.mode == "off"
                     ? nullptr
                     : MakeWatchdogDevice(config.watchdog.driver, config.watchdog.device)) {
-  // Until the DCS says otherwise, the bootstrap section is the best guess of the cluster config.
-  dynamic_ = model::GlobalConfig(config.bootstrap.dcs);
+  // Until the DCS says otherwise, the cached dynamic configuration (patroni.dynamic.json in the
+  // data directory), else the bootstrap section, is the best guess of the cluster config.
+  if (auto cached = postgres_.ReadDynamicConfigCache()) {
+    dynamic_ = model::GlobalConfig(*cached);
+  } else {
+    dynamic_ = model::GlobalConfig(config.bootstrap.dcs);
+  }
   ha_config_ = HaConfigFrom(dynamic_, config_);
   // A data directory without standby.signal was a primary's; if another node leads now, it
   // must be rewound before it can follow.
@@ -324,15 +330,37 @@ void Agent::Callback(const std::string& action, bool replica) {
   callbacks_.Call(config_.postgresql.callbacks, action, replica ? "replica" : "master");
 }
 
-void Agent::AfterStart(bool replica) {
-  std::string role = replica ? "replica" : "master";
+void Agent::AfterStart(bool replica) { NoteRole(replica ? "replica" : "master", true); }
+
+void Agent::NoteRole(const std::string& role, bool started) {
   std::string before;
   {
     std::lock_guard lock(mutex_);
     before = callback_role_;
     callback_role_ = role;
   }
-  Callback(!before.empty() && before != role ? "on_role_change" : "on_start", replica);
+  if (!before.empty() && before != role) {
+    callbacks_.Call(config_.postgresql.callbacks, "on_role_change", role);
+  } else if (started) {
+    callbacks_.Call(config_.postgresql.callbacks, "on_start", role);
+  }
+}
+
+std::optional<model::Member> Agent::StandbyClusterSource(const model::GlobalConfig& dynamic) {
+  nlohmann::json section = dynamic.standby_cluster();
+  std::string host = section.value("host", std::string());
+  if (host.empty()) {
+    return std::nullopt;
+  }
+  int64_t port = 5432;
+  if (auto it = section.find("port"); it != section.end()) {
+    port = static_cast<int64_t>(model::JsonAsNumber(*it).value_or(5432));
+  }
+  model::Member source;
+  source.name = model::kStandbyClusterSource;
+  std::string url_host = host.find(':') != std::string::npos ? "[" + host + "]" : host;
+  source.data = {{"conn_url", fmt::format("postgres://{}:{}/postgres", url_host, port)}};
+  return source;
 }
 
 std::string Agent::MemberState(const ha::HaInput& input) const {
@@ -365,6 +393,11 @@ ha::HaInput Agent::Observe(const Result<model::ClusterSnapshot>& cluster) {
   if (cluster.ok()) {
     in.cluster = *cluster;
     if (in.cluster.config) {
+      if (in.cluster.config->data.raw() != dynamic_.raw() || !dynamic_cached_) {
+        // Patroni's cache of the dynamic configuration, what a restart uses until the DCS
+        // answers (and what tools that know Patroni look for in the data directory).
+        dynamic_cached_ = postgres_.WriteDynamicConfigCache(in.cluster.config->data.raw()).ok();
+      }
       dynamic_ = in.cluster.config->data;
     }
   }
@@ -507,6 +540,9 @@ void Agent::Publish(const ha::HaInput& in, const postgres::Observation& obs) {
   } else {
     status_.role =
         in.local.in_recovery ? "replica" : (in.local.data_initialized ? "master" : "uninitialized");
+  }
+  if (status_.has_lock && status_.role == "replica" && in.config.standby_cluster) {
+    status_.role = "standby_leader";
   }
   status_.postmaster_start_time = obs.postmaster_start_time;
   status_.server_version = obs.server_version;
@@ -1006,11 +1042,14 @@ Status Agent::Bootstrap() {
       custom = &*it;
     }
   }
+  model::GlobalConfig dynamic(config_.bootstrap.dcs);
+  if (dynamic.is_standby_cluster()) {
+    return BootstrapStandbyCluster(dynamic, fail);
+  }
   if (auto s = custom ? postgres_.RunCustomBootstrap(method, *custom) : postgres_.Initdb();
       !s.ok()) {
     return fail(s.error());
   }
-  model::GlobalConfig dynamic(config_.bootstrap.dcs);
   if (auto s = postgres_.WriteConfig(dynamic, false, nullptr, custom != nullptr); !s.ok()) {
     return fail(s.error());
   }
@@ -1086,6 +1125,53 @@ Status Agent::Bootstrap() {
   // The leader key is there now: health checks must not answer "initializing" meanwhile.
   PublishPromoted(postgres_.Observe());
   PGHA_LOG_INFO("initialized a new cluster (system identifier {})", sysid);
+  return OkStatus();
+}
+
+Status Agent::BootstrapStandbyCluster(const model::GlobalConfig& dynamic,
+                                      const std::function<Status(const Error&)>& fail) {
+  // A standby cluster starts as a copy of the remote primary, made with the methods its
+  // standby_cluster section lists (basebackup from the remote by default), and its first node
+  // is the standby leader.
+  auto source = StandbyClusterSource(dynamic);
+  if (!source) {
+    return fail(Error::Invalid("bootstrap.dcs.standby_cluster: no host to replicate from"));
+  }
+  std::vector<std::string> methods;
+  nlohmann::json listed = dynamic.standby_cluster().value("create_replica_methods", nlohmann::json());
+  if (listed.is_array()) {
+    for (const auto& m : listed) {
+      if (m.is_string()) methods.push_back(m.get<std::string>());
+    }
+  }
+  if (auto s = postgres_.CreateReplica(&*source, methods); !s.ok()) {
+    return fail(s.error());
+  }
+  if (auto s = postgres_.WriteConfig(dynamic, true, &*source); !s.ok()) {
+    return fail(s.error());
+  }
+  starting_ = true;
+  auto started = postgres_.Start(seconds(config_.postgresql.pg_ctl_timeout));
+  starting_ = false;
+  if (!started.ok()) {
+    return fail(started.error());
+  }
+  std::string sysid = postgres_.SystemIdentifier();
+  if (auto written = dcs_.Initialize(false, sysid); !written.ok()) {
+    return fail(written.error());
+  }
+  if (auto set = dcs_.SetConfigValue(model::EncodeConfig(dynamic), std::nullopt); !set.ok()) {
+    return fail(set.error());
+  }
+  auto won = dcs_.AttemptToAcquireLeader();
+  if (!won.ok() || !*won) {
+    return fail(won.ok() ? Error::Conflict("another node took the leader lock during bootstrap")
+                         : won.error());
+  }
+  SetFollowing(model::kStandbyClusterSource);
+  NoteRole("standby_leader", true);
+  PGHA_LOG_INFO("initialized a standby cluster of {}:{} (system identifier {})", source->host(),
+                source->port(), sysid);
   return OkStatus();
 }
 
@@ -1175,6 +1261,11 @@ bool Agent::Execute(const ha::Action& action, const ha::HaInput& in) {
       if (*won) {
         last_lock_renewal_ = race_started;
         PGHA_LOG_INFO("acquired the leader lock");
+        // A data directory brought to a cluster that has no initialize key yet (a new scope for
+        // an existing node): the key records its system identifier, as Patroni writes it.
+        if (!in.cluster.initialize && !in.local.sysid.empty()) {
+          (void)dcs_.Initialize(true, in.local.sysid);
+        }
       }
       return *won;
     }
@@ -1281,6 +1372,37 @@ bool Agent::Execute(const ha::Action& action, const ha::HaInput& in) {
       }
       return false;
     }
+    case ActionKind::kFollowRemote: {
+      auto source = StandbyClusterSource(dynamic_);
+      if (!source) {
+        PGHA_LOG_ERROR("standby_cluster names no host to replicate from");
+        return false;
+      }
+      Status done = OkStatus();
+      if (in.local.postgres_running && !in.local.in_recovery) {
+        // A primary told it is now a standby cluster's leader: stop, start as a standby.
+        done = postgres_.Stop("fast", seconds(config_.postgresql.pg_ctl_timeout));
+        if (done.ok()) {
+          PublishStopped();
+        }
+      }
+      if (done.ok()) {
+        done = postgres_.WriteConfig(dynamic_, true, &*source);
+      }
+      bool running = in.local.postgres_running && in.local.in_recovery;
+      if (done.ok()) {
+        done = running ? postgres_.Reload()
+                       : postgres_.Start(seconds(config_.postgresql.pg_ctl_timeout));
+      }
+      if (!done.ok()) {
+        PGHA_LOG_ERROR("cannot follow the standby cluster's remote primary: {}",
+                       done.error().message());
+        return false;
+      }
+      SetFollowing(model::kStandbyClusterSource);
+      NoteRole("standby_leader", !running);
+      return true;
+    }
     case ActionKind::kFollow: {
       if (target == nullptr) {
         return false;
@@ -1325,9 +1447,16 @@ bool Agent::Execute(const ha::Action& action, const ha::HaInput& in) {
       return true;
     }
     case ActionKind::kLeaderUpkeep: {
+      if (!in.cluster.config) {
+        // A cluster with no config key (a data directory brought to a new scope): the leader
+        // writes what it runs with, so every member runs the same (Patroni does too).
+        (void)dcs_.SetConfigValue(model::EncodeConfig(dynamic_), std::nullopt);
+      }
       WriteStatusAndSlots(in);
       WriteFailsafeMembers(in);
-      ProcessSyncReplication(in);
+      if (!ha_config_.standby_cluster) {  // a standby leader acknowledges no commits
+        ProcessSyncReplication(in);
+      }
       return true;
     }
     case ActionKind::kClearFailover: {

@@ -130,6 +130,9 @@ class Agent {
   void WaitForNextCycle();
   void Shutdown();
   Status Bootstrap();
+  // Bootstrap of a standby cluster: a copy of the remote primary, followed as standby leader.
+  Status BootstrapStandbyCluster(const model::GlobalConfig& dynamic,
+                                 const std::function<Status(const Error&)>& fail);
   // The planned handover (a long action): checkpoint, stop, wait until `candidate` (or any
   // member, when "") has the shutdown checkpoint, release the lock, follow the new leader.
   // When no candidate gets that far, starts again as primary and drops the failover key.
@@ -141,6 +144,11 @@ class Agent {
   // PostgreSQL came back in another role than it last ran in.
   void Callback(const std::string& action, bool replica);
   void AfterStart(bool replica);
+  // PostgreSQL now runs as `role` (master, replica, standby_leader): on_role_change when that
+  // differs from the last role, else on_start when it was just `started`.
+  void NoteRole(const std::string& role, bool started);
+  // standby_cluster's remote primary as a member to follow; nullopt without a host.
+  static std::optional<model::Member> StandbyClusterSource(const model::GlobalConfig& dynamic);
   std::string MemberState(const ha::HaInput& input) const;
   std::string Following() const;
   void SetFollowing(const std::string& name);
@@ -168,6 +176,7 @@ class Agent {
   // Loop-thread state.
   ha::HaConfig ha_config_;
   model::GlobalConfig dynamic_;
+  bool dynamic_cached_ = false;  // patroni.dynamic.json holds dynamic_
   postgres::Observation last_obs_;
   std::optional<MonoTime> last_lock_renewal_;
   std::optional<MonoTime> down_since_;

@@ -50,7 +50,8 @@ bool TagsMatch(const Request& r, const agent::NodeStatus& s) {
 }
 
 bool HealthyReplica(const Request& r, const agent::NodeStatus& s) {
-  if (!s.postgres_running || !s.in_recovery || s.state != "running") {
+  // A standby leader is in recovery too, but it is its cluster's leader, not a replica.
+  if (!s.postgres_running || !s.in_recovery || s.state != "running" || s.role == "standby_leader") {
     return false;
   }
   if (auto it = s.tags.find("noloadbalance");
@@ -83,7 +84,7 @@ int StatusFor(const Request& r, const agent::NodeStatus& s) {
     return s.has_lock ? 200 : 503;
   }
   if (p == "/standby-leader" || p == "/standby_leader") {
-    return 503;
+    return s.role == "standby_leader" && s.postgres_running && s.state == "running" ? 200 : 503;
   }
   if (p == "/replica") {
     return HealthyReplica(r, s) ? 200 : 503;

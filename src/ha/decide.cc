@@ -82,6 +82,10 @@ Decision PostgresStopped(const HaInput& in) {
     // renewing the lock meanwhile; give the lock up if it takes longer than
     // primary_start_timeout so a replica can take over. A timeout of 0 prefers a failover to
     // the restart when a replica can take over (Patroni's rule).
+    if (in.config.standby_cluster) {
+      return Make({{ActionKind::kUpdateLock, ""}, {ActionKind::kFollowRemote, ""}},
+                  "starting as the standby leader, holding the leader lock");
+    }
     if (in.config.primary_start_timeout == 0 && !in.config.paused &&
         IsFailoverPossible(in, {""})) {
       return Make({{ActionKind::kReleaseLock, ""}},
@@ -367,6 +371,17 @@ std::optional<uint64_t> DivergedAt(const HaInput& in) {
 Decision Locked(const HaInput& in) {
   const auto& local = in.local;
   if (HoldsLock(in)) {
+    if (in.config.standby_cluster) {
+      // A standby cluster's leader replicates from the remote primary; a primary here (the
+      // section was just added) is turned into one too.
+      if (local.following != model::kStandbyClusterSource || !local.in_recovery) {
+        return Make({{ActionKind::kUpdateLock, ""}, {ActionKind::kFollowRemote, ""}},
+                    "promoted self to a standby leader by acquiring session lock");
+      }
+      return Make({{ActionKind::kUpdateLock, ""}, {ActionKind::kLeaderUpkeep, ""}},
+                  fmt::format("no action. I am ({}), the standby leader with the lock",
+                              local.name));
+    }
     if (local.in_recovery) {
       std::vector<Action> actions = {{ActionKind::kUpdateLock, ""}, {ActionKind::kPromote, ""}};
       if (in.cluster.failover && !in.cluster.failover->scheduled_at) {
@@ -557,6 +572,8 @@ const char* ActionName(ActionKind kind) {
       return "demote";
     case ActionKind::kFollow:
       return "follow";
+    case ActionKind::kFollowRemote:
+      return "follow remote";
     case ActionKind::kRewind:
       return "rewind";
     case ActionKind::kLeaderUpkeep:

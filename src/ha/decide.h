@@ -72,6 +72,9 @@ struct HaConfig {
   // A create_replica_methods entry restores without a leader (no_leader): an empty node of an
   // initialized cluster may create itself while no leader runs.
   bool can_create_replica_without_leader = false;
+  // standby_cluster in the DCS config: the leader is a standby leader replicating from the
+  // remote primary (standby_cluster.host/port), never promoted while the section is there.
+  bool standby_cluster = false;
 };
 
 struct HaInput {
@@ -97,6 +100,7 @@ enum class ActionKind {
   kPromote,         // pg_ctl promote
   kDemote,          // make PostgreSQL refuse writes at once, then follow `target`
   kFollow,          // point primary_conninfo at `target` and reload
+  kFollowRemote,    // standby leader: follow standby_cluster's remote primary (start if stopped)
   kRewind,          // pg_rewind from `target`, as a long action
   // The leader's work each cycle: the `status` key (optime, slots), the `failsafe` key, and
   // synchronous replication (synchronous_standby_names and the `sync` key kept in step).

@@ -55,6 +55,9 @@ std::map<std::string, model::ReplicationSlot> DesiredSlots(const model::ClusterS
     }
   }
   if (!leader && nofailover) return slots;  // a nofailover replica never needs them
+  // A standby leader keeps the permanent physical slots only: a logical slot cannot be made
+  // on a server in recovery, and the remote primary has its own.
+  bool standby_leader = leader && cluster.config && cluster.config->data.is_standby_cluster();
   const json permanent = PermanentSlots(cluster);
   for (const auto& [name, value] : permanent.items()) {
     if (!ValidSlotName(name)) continue;
@@ -67,7 +70,8 @@ std::map<std::string, model::ReplicationSlot> DesiredSlots(const model::ClusterS
       if (leader && name != model::SlotNameForMember(me)) {
         slots[name] = model::ReplicationSlot{name, "physical", "", ""};
       }
-    } else if (type == "logical" && !database.empty() && !plugin.empty() && !slots.count(name)) {
+    } else if (type == "logical" && !standby_leader && !database.empty() && !plugin.empty() &&
+               !slots.count(name)) {
       slots[name] = model::ReplicationSlot{name, "logical", database, plugin};
     }
   }

@@ -93,6 +93,10 @@ struct ClusterStatus {
   std::vector<std::string> retain_slots;
 };
 
+// The name under which a standby cluster's leader follows the remote primary
+// (standby_cluster.host/port): not a member of this cluster.
+inline constexpr const char* kStandbyClusterSource = "(standby_cluster)";
+
 struct ClusterConfig {
   int64_t mod_revision = 0;
   GlobalConfig data;

@@ -156,6 +156,10 @@ bool GlobalConfig::is_standby_cluster() const {
   return it != raw_.end() && it->is_object() && !it->empty();
 }
 
+json GlobalConfig::standby_cluster() const {
+  return is_standby_cluster() ? raw_.at("standby_cluster") : json::object();
+}
+
 const json& GlobalConfig::postgresql_parameters() const {
   static const json kEmpty = json::object();
   auto pg = raw_.find("postgresql");

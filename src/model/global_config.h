@@ -64,6 +64,9 @@ class GlobalConfig {
   bool use_slots() const;
   int64_t max_timelines_history() const;
   bool is_standby_cluster() const;
+  // The standby_cluster section ({} when none): host, port, primary_slot_name,
+  // restore_command, archive_cleanup_command, recovery_min_apply_delay, create_replica_methods.
+  nlohmann::json standby_cluster() const;
   const nlohmann::json& postgresql_parameters() const;
 
  private:

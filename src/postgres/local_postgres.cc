@@ -457,15 +457,33 @@ Status LocalPostgres::WriteConfig(const model::GlobalConfig& dynamic, bool stand
   if (standby) {
     conf += "recovery_target_timeline = 'latest'\n";
     // nostream (Patroni 4's tag): no walreceiver; WAL comes from restore_command only.
+    // A standby cluster's leader replicates from the remote primary with the slot and the
+    // archive settings the standby_cluster section names, not this cluster's.
+    bool remote = leader != nullptr && leader->name == model::kStandbyClusterSource;
+    json standby_cluster = dynamic.standby_cluster();
     if (leader != nullptr && !config_.tags.nostream) {
       conf += "primary_conninfo = " + GucValue(ReplicationConninfo(*leader)) + "\n";
-      if (dynamic.use_slots()) {
-        conf += "primary_slot_name = " + GucValue(model::SlotNameForMember(config_.name)) + "\n";
+      std::string slot = remote ? standby_cluster.value("primary_slot_name", "")
+                                : (dynamic.use_slots() ? model::SlotNameForMember(config_.name) : "");
+      if (!slot.empty()) {
+        conf += "primary_slot_name = " + GucValue(slot) + "\n";
       }
     }
-    // postgresql.recovery_conf (restore_command, recovery_min_apply_delay, ...): a replica can
-    // fetch from the archive what streaming no longer has, as Patroni's replicas do.
-    conf += RecoverySettings(pg.recovery_conf);
+    if (remote) {
+      json archive = json::object();
+      for (const char* key :
+           {"restore_command", "archive_cleanup_command", "recovery_min_apply_delay"}) {
+        if (auto it = standby_cluster.find(key); it != standby_cluster.end() && !it->is_null() &&
+                                                 !(it->is_string() && it->get<std::string>().empty())) {
+          archive[key] = *it;
+        }
+      }
+      conf += RecoverySettings(archive);
+    } else {
+      // postgresql.recovery_conf (restore_command, recovery_min_apply_delay, ...): a replica
+      // can fetch from the archive what streaming no longer has, as Patroni's replicas do.
+      conf += RecoverySettings(pg.recovery_conf);
+    }
   }
   PGHA_RETURN_IF_ERROR(
       WriteFile(dir / "postgresql.conf", conf, fs::perms::owner_read | fs::perms::owner_write));
@@ -565,6 +583,26 @@ Status LocalPostgres::AdoptRestoredDataDirectory() {
   // No promotion may wait in a trigger file the source left (Patroni removes it too).
   fs::remove(dir / "promote", ec);
   return OkStatus();
+}
+
+Status LocalPostgres::WriteDynamicConfigCache(const json& config) {
+  if (!DataInitialized()) {
+    return Error::Unavailable("no data directory to cache the dynamic configuration in");
+  }
+  return WriteFile(fs::path(config_.postgresql.data_dir) / "patroni.dynamic.json", config.dump(),
+                   fs::perms::owner_read | fs::perms::owner_write);
+}
+
+std::optional<json> LocalPostgres::ReadDynamicConfigCache() const {
+  auto text = ReadWholeFile((fs::path(config_.postgresql.data_dir) / "patroni.dynamic.json").string());
+  if (!text) {
+    return std::nullopt;
+  }
+  json parsed = json::parse(*text, nullptr, false);
+  if (parsed.is_discarded() || !parsed.is_object()) {
+    return std::nullopt;
+  }
+  return parsed;
 }
 
 void LocalPostgres::RemoveRecoverySignals() {
@@ -896,9 +934,12 @@ std::vector<std::string> LocalPostgres::BasebackupArguments(const json& options)
   return argv;
 }
 
-Status LocalPostgres::CreateReplica(const model::Member* source) {
+Status LocalPostgres::CreateReplica(const model::Member* source,
+                                    std::vector<std::string> methods) {
   const auto& pg = config_.postgresql;
-  std::vector<std::string> methods = pg.create_replica_methods;
+  if (methods.empty()) {
+    methods = pg.create_replica_methods;
+  }
   if (methods.empty()) {
     methods = {"basebackup"};
   }

@@ -94,6 +94,10 @@ class LocalPostgres {
   // PostgreSQL recovers (from restore_command, to a target) before it becomes the primary.
   Status WriteBootstrapRecovery(const nlohmann::json& recovery_conf);
   void RemoveRecoverySignals();
+  // patroni.dynamic.json in the data directory: Patroni's cache of the DCS config. Writing
+  // fails quietly without a data directory; reading gives nullopt without a valid file.
+  Status WriteDynamicConfigCache(const nlohmann::json& config);
+  std::optional<nlohmann::json> ReadDynamicConfigCache() const;
   // recovery_conf entries as postgresql.conf lines, less those pgha sets itself.
   static std::string RecoverySettings(const nlohmann::json& recovery_conf);
   // Waits until PostgreSQL accepts connections (up to `timeout`)...
@@ -123,7 +127,8 @@ class LocalPostgres {
   // postgresql.create_replica_methods in order until one works (Patroni's create_replica):
   // basebackup from `source`, or a method's script; with no `source` (no leader) only methods
   // marked no_leader are tried. The new data directory is adopted as after a custom bootstrap.
-  Status CreateReplica(const model::Member* source);
+  // `methods`, when not empty, replaces create_replica_methods (a standby cluster's own list).
+  Status CreateReplica(const model::Member* source, std::vector<std::string> methods = {});
   // postgresql.basebackup (a list of flags and one-key mappings, or a mapping) as
   // pg_basebackup's arguments; options that would break pgha are logged and left out.
   static std::vector<std::string> BasebackupArguments(const nlohmann::json& options);
