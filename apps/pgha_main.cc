@@ -98,9 +98,9 @@ int main(int argc, char** argv) {
             return agent.ScheduleRestart(at, shown, conditions, timeout);
           },
           [&agent] { return agent.CancelScheduledRestart(); },
-          [&agent](const std::string& name, const std::string& conn_url,
-                   const std::string& api_url) {
-            agent.AcceptFailsafeLeader(name, conn_url, api_url);
+          [&agent](const std::string& name, const std::string& conn_url, const std::string& api_url,
+                   const std::map<std::string, uint64_t>& slots) {
+            agent.AcceptFailsafeLeader(name, conn_url, api_url, slots);
           }});
   pgha::api::http::RestServer rest(
       config->restapi,

@@ -263,9 +263,7 @@ void Agent::UpdateFence() {
   }
 }
 
-double Agent::WatchdogTtl() const {
-  return std::min(ha_config_.ttl, dynamic_.configured_ttl());
-}
+double Agent::WatchdogTtl() const { return std::min(ha_config_.ttl, dynamic_.configured_ttl()); }
 
 void Agent::UpdateWatchdog() {
   if (!watchdog_.enabled()) {
@@ -685,6 +683,9 @@ void Agent::RunCycle() {
       }
     } else {
       replica_slots_synced_.reset();
+    }
+    if (last_obs_.running && last_obs_.in_recovery && !input.dcs_reachable) {
+      AdvanceSlotsFromFailsafeLeader();
     }
   }
   if (input.dcs_reachable && !dcs_failed_) {
@@ -1138,7 +1139,8 @@ Status Agent::BootstrapStandbyCluster(const model::GlobalConfig& dynamic,
     return fail(Error::Invalid("bootstrap.dcs.standby_cluster: no host to replicate from"));
   }
   std::vector<std::string> methods;
-  nlohmann::json listed = dynamic.standby_cluster().value("create_replica_methods", nlohmann::json());
+  nlohmann::json listed =
+      dynamic.standby_cluster().value("create_replica_methods", nlohmann::json());
   if (listed.is_array()) {
     for (const auto& m : listed) {
       if (m.is_string()) methods.push_back(m.get<std::string>());
@@ -1767,18 +1769,24 @@ void Agent::WriteFailsafeMembers(const ha::HaInput& in) {
 
 std::string Agent::SlotsWanted(const model::ClusterSnapshot& cluster, bool leader) const {
   std::string key;
-  for (const auto& [name, slot] : ha::DesiredSlots(cluster, config_.name, leader,
-                                                   config_.tags.nofailover)) {
+  for (const auto& [name, slot] :
+       ha::DesiredSlots(cluster, config_.name, leader, config_.tags.nofailover)) {
     key += name + ":" + slot.type + ":" + slot.database + ":" + slot.plugin + ";";
   }
   if (cluster.config) {
     key += cluster.config->data.raw().value("ignore_slots", nlohmann::json()).dump();
     key += cluster.config->data.is_paused() ? "paused" : "";
   }
+  if (!leader) {  // a replica follows the leader's logical slot positions
+    for (const auto& [name, position] : cluster.status.slots) {
+      key += name + "@" + std::to_string(position) + ";";
+    }
+  }
   return key;
 }
 
-Status Agent::SyncSlots(const model::ClusterSnapshot& cluster, bool leader) {
+Result<std::vector<model::ReplicationSlot>> Agent::SyncSlots(const model::ClusterSnapshot& cluster,
+                                                             bool leader) {
   auto existing = postgres_.ListSlots();
   if (!existing.ok()) {
     return existing.error();
@@ -1789,18 +1797,64 @@ Status Agent::SyncSlots(const model::ClusterSnapshot& cluster, bool leader) {
     ignore = cluster.config->data.raw().value("ignore_slots", nlohmann::json::array());
     paused = cluster.config->data.is_paused();
   }
-  auto plan = ha::PlanSlots(ha::DesiredSlots(cluster, config_.name, leader, config_.tags.nofailover),
-                            *existing, ignore, paused, leader);
-  if (plan.drop.empty() && plan.create.empty()) {
-    return OkStatus();
+  auto desired = ha::DesiredSlots(cluster, config_.name, leader, config_.tags.nofailover);
+  auto plan = ha::PlanSlots(desired, *existing, ignore, paused, leader);
+  if (!plan.drop.empty() || !plan.create.empty()) {
+    PGHA_RETURN_IF_ERROR(postgres_.ChangeSlots(plan.drop, plan.create));
   }
-  return postgres_.ChangeSlots(plan.drop, plan.create);
+  if (!leader) {
+    SyncLogicalSlotsFromLeader(cluster, desired, *existing);
+  }
+  return existing;
+}
+
+void Agent::SyncLogicalSlotsFromLeader(const model::ClusterSnapshot& cluster,
+                                       const std::map<std::string, model::ReplicationSlot>& desired,
+                                       const std::vector<model::ReplicationSlot>& existing) {
+  auto sync = ha::PlanLogicalSlotSync(desired, existing, cluster.status.slots);
+  for (const auto& [name, position] : sync.advance) {
+    if (auto advanced = postgres_.AdvanceLogicalSlot(desired.at(name), position); !advanced.ok()) {
+      PGHA_LOG_WARN("cannot advance logical slot '{}': {}", name, advanced.error().message());
+    }
+  }
+  const auto* leader = cluster.LeaderMember();
+  if (sync.copy.empty() || leader == nullptr || leader->name == config_.name) {
+    return;
+  }
+  // The copy needs PostgreSQL stopped for a moment (Patroni does the same): a long action.
+  model::Member source = *leader;
+  std::vector<std::string> names = sync.copy;
+  StartLongAction("copy logical slots", [this, source, names]() -> Status {
+    auto states = postgres_.ReadLeaderSlotStates(source, names);
+    if (!states.ok()) {
+      return states.error();
+    }
+    if (states->empty()) {
+      return OkStatus();
+    }
+    auto timeout = seconds(config_.postgresql.pg_ctl_timeout);
+    PGHA_RETURN_IF_ERROR(postgres_.Stop("fast", timeout));
+    PublishStopped();
+    Status installed = postgres_.InstallSlotStates(*states);
+    PGHA_RETURN_IF_ERROR(postgres_.Start(timeout));
+    return installed;
+  });
 }
 
 void Agent::WriteStatusAndSlots(const ha::HaInput& in) {
-  (void)SyncSlots(in.cluster, true);
+  auto slots = SyncSlots(in.cluster, true);
   model::ClusterStatus status;
   status.optime = in.local.wal_position;
+  if (slots.ok()) {
+    // The positions of the permanent logical slots, which replicas advance their copies to.
+    auto desired = ha::DesiredSlots(in.cluster, config_.name, true, config_.tags.nofailover);
+    for (const auto& slot : *slots) {
+      auto wanted = desired.find(slot.name);
+      if (wanted != desired.end() && wanted->second.type == "logical" && slot.confirmed_flush) {
+        status.slots[slot.name] = *slot.confirmed_flush;
+      }
+    }
+  }
   std::string value = model::EncodeStatus(status);
   if (value != last_status_written_) {
     auto written = dcs_.WriteStatus(value);
@@ -1863,6 +1917,21 @@ bool Agent::ConfirmFailsafe(const model::ClusterSnapshot& last) {
     }
   }
   nlohmann::json body = {{"name", config_.name}, {"conn_url", ConnUrl()}, {"api_url", ApiUrl()}};
+  // The positions of the permanent logical slots, so replicas keep their copies in step while
+  // the DCS (which carries them in the status key) is away.
+  if (auto slots = postgres_.ListSlots(); slots.ok()) {
+    auto desired = ha::DesiredSlots(last, config_.name, true, config_.tags.nofailover);
+    nlohmann::json positions = nlohmann::json::object();
+    for (const auto& slot : *slots) {
+      auto wanted = desired.find(slot.name);
+      if (wanted != desired.end() && wanted->second.type == "logical" && slot.confirmed_flush) {
+        positions[slot.name] = *slot.confirmed_flush;
+      }
+    }
+    if (!positions.empty()) {
+      body["slots"] = positions;
+    }
+  }
   bool all = true;
   auto answers = peers_.PostFailsafe(urls, body.dump());
   for (size_t i = 0; i < answers.size(); ++i) {
@@ -1881,10 +1950,38 @@ bool Agent::ConfirmFailsafe(const model::ClusterSnapshot& last) {
 }
 
 void Agent::AcceptFailsafeLeader(const std::string& name, const std::string& conn_url,
-                                 const std::string& api_url) {
+                                 const std::string& api_url,
+                                 const std::map<std::string, uint64_t>& slots) {
   std::lock_guard lock(mutex_);
-  failsafe_leader_ = FailsafeLeader{name, conn_url, api_url, clock_.Now()};
+  failsafe_leader_ = FailsafeLeader{name, conn_url, api_url, clock_.Now(), slots};
   status_.failsafe_active = true;
+}
+
+void Agent::AdvanceSlotsFromFailsafeLeader() {
+  std::map<std::string, uint64_t> positions;
+  {
+    std::lock_guard lock(mutex_);
+    if (!failsafe_leader_ ||
+        clock_.Now() - failsafe_leader_->at > duration<double>(ha_config_.ttl)) {
+      return;
+    }
+    positions = failsafe_leader_->slots;
+  }
+  auto cluster = CurrentCluster();
+  auto existing =
+      positions.empty() || !cluster
+          ? Result<std::vector<model::ReplicationSlot>>(std::vector<model::ReplicationSlot>{})
+          : postgres_.ListSlots();
+  if (!cluster || !existing.ok()) {
+    return;
+  }
+  auto desired = ha::DesiredSlots(*cluster, config_.name, false, config_.tags.nofailover);
+  for (const auto& [name, position] :
+       ha::PlanLogicalSlotSync(desired, *existing, positions).advance) {
+    if (auto advanced = postgres_.AdvanceLogicalSlot(desired.at(name), position); !advanced.ok()) {
+      PGHA_LOG_WARN("cannot advance logical slot '{}': {}", name, advanced.error().message());
+    }
+  }
 }
 
 void Agent::TouchMember(const ha::HaInput& in) {
@@ -1927,8 +2024,8 @@ void Agent::Shutdown() {
     long_thread_.join();
   }
   auto cluster = dcs_.LoadCluster();
-  bool paused = cluster.ok() && cluster->config ? cluster->config->data.is_paused()
-                                                : dynamic_.is_paused();
+  bool paused =
+      cluster.ok() && cluster->config ? cluster->config->data.is_paused() : dynamic_.is_paused();
   if (paused) {
     // Patroni's rule: in maintenance mode the operator owns PostgreSQL; stopping the agent
     // (to upgrade it, say) leaves the server and the leader key as they are.

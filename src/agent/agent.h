@@ -19,9 +19,9 @@
 
 #include "agent/callback_runner.h"
 #include "agent/fence.h"
-#include "agent/watchdog.h"
 #include "agent/node_status.h"
 #include "agent/peer_client.h"
+#include "agent/watchdog.h"
 #include "common/clock.h"
 #include "common/process_exit_watch.h"
 #include "config/config.h"
@@ -82,7 +82,8 @@ class Agent {
   Status Reload();
   // POST /failsafe from the leader while the DCS is away: remember it as the leader for ttl.
   void AcceptFailsafeLeader(const std::string& name, const std::string& conn_url,
-                            const std::string& api_url);
+                            const std::string& api_url,
+                            const std::map<std::string, uint64_t>& slots = {});
   // The reason sentence of the last cycle, for logs and tests.
   std::string LastReason() const;
 
@@ -123,7 +124,14 @@ class Agent {
   void Answer(LoopRequest& request, Status status);
   void WriteStatusAndSlots(const ha::HaInput& input);
   // Keeps the replication slots ha/slots.h says this node keeps (`leader`: it holds the lock).
-  Status SyncSlots(const model::ClusterSnapshot& cluster, bool leader);
+  // Returns the slots there were before the changes.
+  Result<std::vector<model::ReplicationSlot>> SyncSlots(const model::ClusterSnapshot& cluster,
+                                                        bool leader);
+  // A replica's permanent logical slots: advanced to the leader's positions, copied when
+  // missing (a long action: PostgreSQL stops while the state files go in).
+  void SyncLogicalSlotsFromLeader(const model::ClusterSnapshot& cluster,
+                                  const std::map<std::string, model::ReplicationSlot>& desired,
+                                  const std::vector<model::ReplicationSlot>& existing);
   // What SyncSlots would keep, as one comparable string (a replica syncs when it changes).
   std::string SlotsWanted(const model::ClusterSnapshot& cluster, bool leader) const;
   void RecordHistory(const model::ClusterSnapshot& cluster, int64_t timeline);
@@ -206,6 +214,7 @@ class Agent {
     std::string conn_url;
     std::string api_url;
     MonoTime at;
+    std::map<std::string, uint64_t> slots;  // its permanent logical slots' positions
   };
   std::optional<FailsafeLeader> failsafe_leader_;
   std::string ConnUrl() const;
@@ -214,6 +223,9 @@ class Agent {
   // true when all did (then it may go on taking writes for ttl).
   bool ConfirmFailsafe(const model::ClusterSnapshot& last);
   void WriteFailsafeMembers(const ha::HaInput& in);
+  // With the DCS away: advances this replica's logical slots to the positions the failsafe
+  // leader sent with its last POST /failsafe.
+  void AdvanceSlotsFromFailsafeLeader();
   void StartFence();
   void UpdateFence();
   // Activates, pings or closes the watchdog (agent/watchdog.h) after each cycle.

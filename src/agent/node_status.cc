@@ -27,8 +27,8 @@ nlohmann::ordered_json NodeStatus::ToPatroniJson() const {
       nlohmann::ordered_json rows = nlohmann::ordered_json::array();
       for (const auto& row : replication) {
         nlohmann::ordered_json ordered;
-        for (const char* key : {"usename", "application_name", "client_addr", "state",
-                                "sync_state", "sync_priority"}) {
+        for (const char* key : {"usename", "application_name", "client_addr", "state", "sync_state",
+                                "sync_priority"}) {
           if (row.contains(key)) {
             ordered[key] = nlohmann::ordered_json::parse(row.at(key).dump());
           }

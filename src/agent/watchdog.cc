@@ -155,8 +155,8 @@ bool Watchdog::Activate(double ttl, double loop_wait) {
   (void)device_->Keepalive();
   timeout_ = *actual;
   warned_ = false;
-  PGHA_LOG_INFO("{} activated with {} second timeout, timing slack {} seconds",
-                device_->Describe(), timeout_, timeout - loop_wait);
+  PGHA_LOG_INFO("{} activated with {} second timeout, timing slack {} seconds", device_->Describe(),
+                timeout_, timeout - loop_wait);
   return true;
 }
 

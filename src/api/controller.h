@@ -3,6 +3,7 @@
 #pragma once
 
 #include <chrono>
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -40,9 +41,11 @@ class Controller {
   virtual Status Reinitialize(bool force, bool from_leader) = 0;
   // Re-reads the configuration file (POST /reload); returns once the agent took it up.
   virtual Status Reload() = 0;
-  // POST /failsafe: the leader `name` reached this member while the DCS is away.
+  // POST /failsafe: the leader `name` reached this member while the DCS is away, with the
+  // positions of its permanent logical slots (Patroni's "slots"), which replicas advance to.
   virtual void AcceptFailsafeLeader(const std::string& name, const std::string& conn_url,
-                                    const std::string& api_url) = 0;
+                                    const std::string& api_url,
+                                    const std::map<std::string, uint64_t>& slots) = 0;
   // Calendar time, and a pause between polls (a fake clock in tests).
   virtual WallTime Now() = 0;
   virtual void Sleep(std::chrono::milliseconds duration) = 0;

@@ -20,7 +20,8 @@ struct AgentHooks {
                        std::chrono::seconds)>
       schedule_restart;
   std::function<bool()> cancel_scheduled_restart;
-  std::function<void(const std::string&, const std::string&, const std::string&)>
+  std::function<void(const std::string&, const std::string&, const std::string&,
+                     const std::map<std::string, uint64_t>&)>
       accept_failsafe_leader;
 };
 
@@ -53,8 +54,9 @@ class DcsController final : public Controller {
   }
   bool CancelScheduledRestart() override { return hooks_.cancel_scheduled_restart(); }
   void AcceptFailsafeLeader(const std::string& name, const std::string& conn_url,
-                            const std::string& api_url) override {
-    hooks_.accept_failsafe_leader(name, conn_url, api_url);
+                            const std::string& api_url,
+                            const std::map<std::string, uint64_t>& slots) override {
+    hooks_.accept_failsafe_leader(name, conn_url, api_url, slots);
   }
   WallTime Now() override { return SystemClock::Instance().WallNow(); }
   void Sleep(std::chrono::milliseconds duration) override { std::this_thread::sleep_for(duration); }

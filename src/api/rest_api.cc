@@ -511,7 +511,17 @@ Reply AcceptFailsafe(const Request& request, const ApiState& state, Controller* 
   if (node.state == "running" && node.postgres_running && !node.in_recovery) {
     return TextReply(500, "Running as a leader");
   }
-  controller->AcceptFailsafeLeader(body["name"], body["conn_url"], body["api_url"]);
+  // Patroni's leader sends its permanent logical slots' positions too; anything else in
+  // "slots" is ignored rather than refused, as a newer leader may send more.
+  std::map<std::string, uint64_t> slots;
+  if (auto it = body.find("slots"); it != body.end() && it->is_object()) {
+    for (const auto& [name, position] : it->items()) {
+      if (position.is_number_unsigned()) {
+        slots[name] = position.get<uint64_t>();
+      }
+    }
+  }
+  controller->AcceptFailsafeLeader(body["name"], body["conn_url"], body["api_url"], slots);
   return TextReply(200, "Accepted");
 }
 

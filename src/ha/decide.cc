@@ -86,8 +86,7 @@ Decision PostgresStopped(const HaInput& in) {
       return Make({{ActionKind::kUpdateLock, ""}, {ActionKind::kFollowRemote, ""}},
                   "starting as the standby leader, holding the leader lock");
     }
-    if (in.config.primary_start_timeout == 0 && !in.config.paused &&
-        IsFailoverPossible(in, {""})) {
+    if (in.config.primary_start_timeout == 0 && !in.config.paused && IsFailoverPossible(in, {""})) {
       return Make({{ActionKind::kReleaseLock, ""}},
                   "primary crashed and primary_start_timeout is 0: failing over");
     }
@@ -378,9 +377,9 @@ Decision Locked(const HaInput& in) {
         return Make({{ActionKind::kUpdateLock, ""}, {ActionKind::kFollowRemote, ""}},
                     "promoted self to a standby leader by acquiring session lock");
       }
-      return Make({{ActionKind::kUpdateLock, ""}, {ActionKind::kLeaderUpkeep, ""}},
-                  fmt::format("no action. I am ({}), the standby leader with the lock",
-                              local.name));
+      return Make(
+          {{ActionKind::kUpdateLock, ""}, {ActionKind::kLeaderUpkeep, ""}},
+          fmt::format("no action. I am ({}), the standby leader with the lock", local.name));
     }
     if (local.in_recovery) {
       std::vector<Action> actions = {{ActionKind::kUpdateLock, ""}, {ActionKind::kPromote, ""}};

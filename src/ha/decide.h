@@ -153,7 +153,6 @@ ScheduleState ScheduledActionState(WallTime at, WallTime now, double loop_wait,
 std::string NodeToFollow(const model::ClusterSnapshot& cluster, const std::string& me,
                          const std::string& replicatefrom);
 
-
 // Where a new replica clones from: a running member tagged clonefrom (other than `me`), else
 // the leader; "" when the leader is not running either.
 std::string CloneSource(const model::ClusterSnapshot& cluster, const std::string& me,

@@ -1,5 +1,6 @@
 #include "ha/slots.h"
 
+#include <algorithm>
 #include <set>
 
 #include "model/global_config.h"
@@ -118,6 +119,27 @@ SlotPlan PlanSlots(const std::map<std::string, model::ReplicationSlot>& desired,
     plan.create.push_back(slot);
   }
   return plan;
+}
+
+LogicalSlotSync PlanLogicalSlotSync(const std::map<std::string, model::ReplicationSlot>& desired,
+                                    const std::vector<model::ReplicationSlot>& existing,
+                                    const std::map<std::string, uint64_t>& leader_positions) {
+  LogicalSlotSync sync;
+  for (const auto& [name, slot] : desired) {
+    auto position = leader_positions.find(name);
+    if (slot.type != "logical" || position == leader_positions.end()) {
+      continue;  // only slots the leader publishes, as Patroni copies only those
+    }
+    auto here = std::find_if(existing.begin(), existing.end(),
+                             [&name](const model::ReplicationSlot& e) { return e.name == name; });
+    if (here == existing.end()) {
+      sync.copy.push_back(name);
+    } else if (here->SameKindAs(slot) && here->confirmed_flush &&
+               *here->confirmed_flush < position->second) {
+      sync.advance[name] = position->second;
+    }
+  }
+  return sync;
 }
 
 }  // namespace pgha::ha

@@ -37,4 +37,15 @@ SlotPlan PlanSlots(const std::map<std::string, model::ReplicationSlot>& desired,
                    const std::vector<model::ReplicationSlot>& existing,
                    const nlohmann::json& ignore_slots, bool paused, bool leader);
 
+// A replica's permanent logical slots follow the leader's (Patroni 3.0's failover slots): a
+// slot the replica lacks is copied from the leader (its state file, with PostgreSQL stopped);
+// one behind the position the leader publishes in the status key is advanced.
+struct LogicalSlotSync {
+  std::vector<std::string> copy;
+  std::map<std::string, uint64_t> advance;  // name -> the leader's confirmed_flush_lsn
+};
+LogicalSlotSync PlanLogicalSlotSync(const std::map<std::string, model::ReplicationSlot>& desired,
+                                    const std::vector<model::ReplicationSlot>& existing,
+                                    const std::map<std::string, uint64_t>& leader_positions);
+
 }  // namespace pgha::ha

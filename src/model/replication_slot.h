@@ -2,15 +2,18 @@
 // it (Patroni's `slots` and `ignore_slots`).
 #pragma once
 
+#include <cstdint>
+#include <optional>
 #include <string>
 
 namespace pgha::model {
 
 struct ReplicationSlot {
   std::string name;
-  std::string type;      // "physical" or "logical"
-  std::string database;  // logical only
-  std::string plugin;    // logical only
+  std::string type;                                        // "physical" or "logical"
+  std::string database;                                    // logical only
+  std::string plugin;                                      // logical only
+  std::optional<uint64_t> confirmed_flush = std::nullopt;  // logical only
 
   // Patroni's compare_slots: same type, and for logical ones the same database and plugin.
   bool SameKindAs(const ReplicationSlot& other) const {

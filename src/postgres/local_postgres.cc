@@ -463,8 +463,9 @@ Status LocalPostgres::WriteConfig(const model::GlobalConfig& dynamic, bool stand
     json standby_cluster = dynamic.standby_cluster();
     if (leader != nullptr && !config_.tags.nostream) {
       conf += "primary_conninfo = " + GucValue(ReplicationConninfo(*leader)) + "\n";
-      std::string slot = remote ? standby_cluster.value("primary_slot_name", "")
-                                : (dynamic.use_slots() ? model::SlotNameForMember(config_.name) : "");
+      std::string slot = remote
+                             ? standby_cluster.value("primary_slot_name", "")
+                             : (dynamic.use_slots() ? model::SlotNameForMember(config_.name) : "");
       if (!slot.empty()) {
         conf += "primary_slot_name = " + GucValue(slot) + "\n";
       }
@@ -473,8 +474,9 @@ Status LocalPostgres::WriteConfig(const model::GlobalConfig& dynamic, bool stand
       json archive = json::object();
       for (const char* key :
            {"restore_command", "archive_cleanup_command", "recovery_min_apply_delay"}) {
-        if (auto it = standby_cluster.find(key); it != standby_cluster.end() && !it->is_null() &&
-                                                 !(it->is_string() && it->get<std::string>().empty())) {
+        if (auto it = standby_cluster.find(key);
+            it != standby_cluster.end() && !it->is_null() &&
+            !(it->is_string() && it->get<std::string>().empty())) {
           archive[key] = *it;
         }
       }
@@ -546,10 +548,12 @@ Status LocalPostgres::RunCustomBootstrap(const std::string& method, const json& 
   std::string command = options.value("command", "");
   auto words = SplitCommandLine(command);
   if (command.empty() || !words.ok()) {
-    return Error::Invalid(fmt::format("bootstrap.{}.command: '{}' is not a command", method, command));
+    return Error::Invalid(
+        fmt::format("bootstrap.{}.command: '{}' is not a command", method, command));
   }
   std::vector<std::string> argv = std::move(words).value();
-  if (!options.contains("no_params") || !model::JsonAsBool(options.at("no_params")).value_or(true)) {
+  if (!options.contains("no_params") ||
+      !model::JsonAsBool(options.at("no_params")).value_or(true)) {
     argv.push_back("--scope=" + config_.scope);
     argv.push_back("--datadir=" + pg.data_dir);
   }
@@ -594,7 +598,8 @@ Status LocalPostgres::WriteDynamicConfigCache(const json& config) {
 }
 
 std::optional<json> LocalPostgres::ReadDynamicConfigCache() const {
-  auto text = ReadWholeFile((fs::path(config_.postgresql.data_dir) / "patroni.dynamic.json").string());
+  auto text =
+      ReadWholeFile((fs::path(config_.postgresql.data_dir) / "patroni.dynamic.json").string());
   if (!text) {
     return std::nullopt;
   }
@@ -902,8 +907,8 @@ std::vector<std::string> LocalPostgres::BasebackupArguments(const json& options)
   // Patroni's rules: these would break what pgha relies on (the data directory, streamed WAL,
   // a plain format, the source), so they are logged and left out rather than passed on.
   static const std::set<std::string> kNotAllowed = {
-      "pgdata", "format", "wal-method", "xlog-method", "gzip", "version", "compress",
-      "dbname", "host",   "port",       "username",    "password"};
+      "pgdata",   "format", "wal-method", "xlog-method", "gzip",     "version",
+      "compress", "dbname", "host",       "port",        "username", "password"};
   std::vector<std::string> argv;
   auto add = [&argv](const std::string& name, const std::optional<std::string>& value) {
     if (kNotAllowed.count(name)) {
@@ -934,8 +939,7 @@ std::vector<std::string> LocalPostgres::BasebackupArguments(const json& options)
   return argv;
 }
 
-Status LocalPostgres::CreateReplica(const model::Member* source,
-                                    std::vector<std::string> methods) {
+Status LocalPostgres::CreateReplica(const model::Member* source, std::vector<std::string> methods) {
   const auto& pg = config_.postgresql;
   if (methods.empty()) {
     methods = pg.create_replica_methods;
@@ -972,7 +976,8 @@ Status LocalPostgres::CreateReplica(const model::Member* source,
 Status LocalPostgres::RunReplicaMethod(const std::string& method, const model::Member* source) {
   const auto& pg = config_.postgresql;
   json options = pg.MethodOptions(method);
-  if (!(options.contains("keep_data") && model::JsonAsBool(options.at("keep_data")).value_or(false))) {
+  if (!(options.contains("keep_data") &&
+        model::JsonAsBool(options.at("keep_data")).value_or(false))) {
     // Gone altogether, as Patroni leaves it: a restore script may insist on creating the
     // directory itself (copytree does). A mount point cannot go; it is emptied instead.
     std::error_code ec;
@@ -990,10 +995,11 @@ Status LocalPostgres::RunReplicaMethod(const std::string& method, const model::M
   }
   auto words = SplitCommandLine(command);
   if (!words.ok() || words->empty()) {
-    return Error::Invalid(fmt::format("postgresql.{}.command: '{}' is not a command", method, command));
+    return Error::Invalid(
+        fmt::format("postgresql.{}.command: '{}' is not a command", method, command));
   }
-  bool no_params = options.contains("no_params") &&
-                   model::JsonAsBool(options.at("no_params")).value_or(false);
+  bool no_params =
+      options.contains("no_params") && model::JsonAsBool(options.at("no_params")).value_or(false);
   std::vector<std::string> argv = std::move(words).value();
   std::map<std::string, std::string> env;
   if (no_params) {
@@ -1014,7 +1020,8 @@ Status LocalPostgres::RunReplicaMethod(const std::string& method, const model::M
     env["PGPASSWORD"] = pg.replication.password;
   }
   for (const auto& [name, value] : options.items()) {
-    argv.push_back("--" + name + "=" + (value.is_string() ? value.get<std::string>() : value.dump()));
+    argv.push_back("--" + name + "=" +
+                   (value.is_string() ? value.get<std::string>() : value.dump()));
   }
   PGHA_LOG_INFO("creating replica with {}: {}", method, command);
   auto result = RunProgram(argv, seconds(86400), env);
@@ -1024,8 +1031,8 @@ Status LocalPostgres::RunReplicaMethod(const std::string& method, const model::M
                                           std::string(Trim(result.output))));
   }
   if (!DataInitialized()) {
-    return Error::Unavailable(fmt::format("{} succeeded but left no data directory in {}", command,
-                                          pg.data_dir));
+    return Error::Unavailable(
+        fmt::format("{} succeeded but left no data directory in {}", command, pg.data_dir));
   }
   return OkStatus();
 }
@@ -1047,7 +1054,9 @@ Status LocalPostgres::Basebackup(const model::Member& leader) {
       last = now;
     }
   };
-  std::vector<std::string> argv = {Bin("pg_basebackup"), "-D", config_.postgresql.data_dir,
+  std::vector<std::string> argv = {Bin("pg_basebackup"),
+                                   "-D",
+                                   config_.postgresql.data_dir,
                                    "-X",
                                    "stream",
                                    "-c",
@@ -1132,21 +1141,94 @@ Status LocalPostgres::RemoveDataDirectory() {
             : OkStatus();
 }
 
+Status LocalPostgres::AdvanceLogicalSlot(const model::ReplicationSlot& slot, uint64_t position) {
+  // A logical slot can be advanced only from its own database.
+  auto conn = Connection::Open(LocalConninfo() + " dbname=" + QuoteConninfoValue(slot.database));
+  if (!conn.ok()) {
+    return conn.error();
+  }
+  return (*conn)->Execute("SELECT pg_replication_slot_advance($1, $2::pg_lsn)",
+                          {slot.name, Lsn(position).ToString()});
+}
+
+Result<std::map<std::string, std::string>> LocalPostgres::ReadLeaderSlotStates(
+    const model::Member& leader, const std::vector<std::string>& names) {
+  const auto& pg = config_.postgresql;
+  // The state files are read over SQL, as Patroni reads them: with the rewind user's rights
+  // (pg_read_binary_file), else the superuser's.
+  const config::PgUser& user = pg.rewind ? *pg.rewind : pg.superuser;
+  auto conn = Connection::Open(MemberConninfo(leader, user, pg.database, PasswordIn::kConninfo) +
+                               " connect_timeout=3 options='-c statement_timeout=2000'");
+  if (!conn.ok()) {
+    return conn.error();
+  }
+  std::string list = "{";
+  for (size_t i = 0; i < names.size(); ++i) {
+    list += (i ? "," : "") + QuoteIdent(names[i]);
+  }
+  list += "}";
+  auto rows = (*conn)->Query(
+      "SELECT slot_name, encode(pg_read_binary_file('pg_replslot/' || slot_name || '/state'), "
+      "'hex') FROM pg_get_replication_slots() WHERE NOT pg_is_in_recovery() AND "
+      "slot_type = 'logical' AND slot_name = ANY($1::text[])",
+      {list});
+  if (!rows.ok()) {
+    return rows.error();
+  }
+  std::map<std::string, std::string> states;
+  for (const auto& row : *rows) {
+    if (row[0] && row[1]) {
+      states[*row[0]] = *row[1];
+    }
+  }
+  return states;
+}
+
+Status LocalPostgres::InstallSlotStates(const std::map<std::string, std::string>& hex_states) {
+  if (PostmasterAlive()) {
+    return Error::Unavailable("PostgreSQL must be stopped to install replication slots");
+  }
+  fs::path dir = fs::path(config_.postgresql.data_dir) / "pg_replslot";
+  for (const auto& [name, hex] : hex_states) {
+    std::string bytes;
+    for (size_t i = 0; i + 1 < hex.size(); i += 2) {
+      bytes += static_cast<char>(std::stoi(hex.substr(i, 2), nullptr, 16));
+    }
+    std::error_code ec;
+    fs::path tmp = dir / (name + ".tmp");
+    fs::remove_all(tmp, ec);
+    fs::create_directories(tmp, ec);
+    PGHA_RETURN_IF_ERROR(
+        WriteFile(tmp / "state", bytes, fs::perms::owner_read | fs::perms::owner_write));
+    fs::remove_all(dir / name, ec);
+    fs::rename(tmp, dir / name, ec);
+    if (ec) {
+      return Error::Unavailable(fmt::format("cannot install slot {}: {}", name, ec.message()));
+    }
+    PGHA_LOG_INFO("copied logical replication slot '{}' from the leader", name);
+  }
+  return OkStatus();
+}
+
 Result<std::vector<model::ReplicationSlot>> LocalPostgres::ListSlots() {
   std::lock_guard lock(connection_mutex_);
   if (!connection_) {
     return Error::Unavailable("not connected");
   }
   auto rows = connection_->Query(
-      "SELECT slot_name, slot_type, coalesce(database, ''), coalesce(plugin, '') "
-      "FROM pg_replication_slots WHERE NOT temporary");
+      "SELECT slot_name, slot_type, coalesce(database, ''), coalesce(plugin, ''), "
+      "(confirmed_flush_lsn - '0/0')::text FROM pg_replication_slots WHERE NOT temporary");
   if (!rows.ok()) {
     return rows.error();
   }
   std::vector<model::ReplicationSlot> slots;
   for (const auto& row : *rows) {
+    std::optional<uint64_t> confirmed;
+    if (row[4]) {
+      confirmed = ParseUint64(*row[4]);
+    }
     slots.push_back({row[0].value_or(""), row[1].value_or(""), row[2].value_or(""),
-                     row[3].value_or("")});
+                     row[3].value_or(""), confirmed});
   }
   return slots;
 }

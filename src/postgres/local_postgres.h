@@ -5,6 +5,7 @@
 
 #include <sys/types.h>
 
+#include <map>
 #include <memory>
 #include <mutex>
 #include <nlohmann/json.hpp>
@@ -137,6 +138,13 @@ class LocalPostgres {
   Status CrashRecover();
   Status Rewind(const model::Member& leader);
   Status RemoveDataDirectory();
+  // pg_replication_slot_advance of a logical slot to `position`, from its database.
+  Status AdvanceLogicalSlot(const model::ReplicationSlot& slot, uint64_t position);
+  // The state files of the leader's logical slots `names` (hex), read over SQL.
+  Result<std::map<std::string, std::string>> ReadLeaderSlotStates(
+      const model::Member& leader, const std::vector<std::string>& names);
+  // Writes slot state files into pg_replslot (PostgreSQL stopped): copies of the leader's.
+  Status InstallSlotStates(const std::map<std::string, std::string>& hex_states);
   // pg_replication_slots, temporary slots left out.
   Result<std::vector<model::ReplicationSlot>> ListSlots();
   // Drops the slots named in `drop` (one still in use is left for the next cycle) and creates

@@ -11,13 +11,14 @@ here=$(cd "$(dirname "$0")" && pwd)
 bin_dir=${1:?usage: patroni_acceptance_test.sh BIN_DIR [feature ...]}
 shift
 features=("$@")
-# Features pgha does not pass yet, and why (the rest of the suite runs).
+# Features pgha does not pass yet, and why (the rest of the suite runs). citus is Patroni's
+# too, but needs the Citus extension, which Debian does not package for PostgreSQL 15.
 declare -A held_back=(
-  [standby_cluster]="standby clusters (standby_cluster in the DCS config) are not implemented yet"
+  [citus]="needs the Citus extension (not packaged by Debian for PostgreSQL 15); pgha has no citus support"
 )
 if [ ${#features[@]} -eq 0 ]; then
   for f in basic_replication patroni_api cascading_replication dcs_failsafe_mode custom_bootstrap \
-           ignored_slots standby_cluster watchdog; do
+           ignored_slots standby_cluster watchdog citus; do
     if [ -n "${held_back[$f]:-}" ]; then
       echo "patroni-acceptance: NOT RUN $f: ${held_back[$f]}"
     else
@@ -60,6 +61,5 @@ for f in "${features[@]}"; do
   fi
 done
 RESULTS="$results" python3 "$here/patroni-3.0.2/summarize.py" pgha || true
-totals=$(grep -h 'scenarios passed' "$results"/pgha/*.out | awk '{p += $1; f += $4} END {print p + 0, f + 0}')
-echo "patroni-acceptance: last attempt of each feature: ${totals% *} scenarios passed, ${totals#* } failed (logs in $results)"
+echo "patroni-acceptance: logs in $results"
 exit $rc

@@ -73,7 +73,8 @@ class FuzzController final : public pgha::api::Controller {
     return pgha::OkStatus();
   }
   bool CancelScheduledRestart() override { return false; }
-  void AcceptFailsafeLeader(const std::string&, const std::string&, const std::string&) override {}
+  void AcceptFailsafeLeader(const std::string&, const std::string&, const std::string&,
+                            const std::map<std::string, uint64_t>&) override {}
   pgha::WallTime Now() override { return pgha::WallTime{} + std::chrono::hours(24 * 365 * 56); }
   void Sleep(std::chrono::milliseconds) override {}
 

@@ -78,7 +78,8 @@ TEST_F(SyncModeTest, OneReplicaIsSynchronousAndTheChecksSaySo) {
   EXPECT_EQ(cluster_->HttpStatus(async_, "/sync"), 503);
   EXPECT_EQ(cluster_->HttpStatus(async_, "/async"), 200);
   EXPECT_EQ(cluster_->HttpStatus(primary_, "/read-only-sync"), 200);
-  EXPECT_THAT(cluster_->HttpBody(sync_, "/patroni"), ::testing::HasSubstr("\"sync_standby\": true"));
+  EXPECT_THAT(cluster_->HttpBody(sync_, "/patroni"),
+              ::testing::HasSubstr("\"sync_standby\": true"));
 }
 
 TEST_F(SyncModeTest, NodeCrashPromotesTheSyncStandbyWithEveryAcknowledgedRow) {
@@ -193,7 +194,8 @@ TEST_F(QuorumModeTest, BothReplicasAreQuorumStandbysAndTheChecksSaySo) {
     EXPECT_EQ(cluster_->HttpStatus(r, "/read-only-quorum"), 200);
     EXPECT_EQ(cluster_->HttpStatus(r, "/sync"), 503);
     EXPECT_EQ(cluster_->HttpStatus(r, "/async"), 503);
-    EXPECT_THAT(cluster_->HttpBody(r, "/patroni"), ::testing::HasSubstr("\"quorum_standby\": true"));
+    EXPECT_THAT(cluster_->HttpBody(r, "/patroni"),
+                ::testing::HasSubstr("\"quorum_standby\": true"));
     EXPECT_THAT(cluster_->HttpBody(r, "/metrics"),
                 ::testing::ContainsRegex("patroni_quorum_standby\\{[^}]*\\} 1"));
   }

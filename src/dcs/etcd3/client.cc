@@ -575,8 +575,7 @@ Result<json> Etcd3Client::Call(const std::string& rpc, const json& body) {
                                               last ? last->message() : "deadline passed"));
       }
       // Patroni splits retry_timeout over the members, with at least a second per try.
-      auto share =
-          std::max(kMinAttemptTimeout, RequestTimeout() / static_cast<int>(order.size()));
+      auto share = std::max(kMinAttemptTimeout, RequestTimeout() / static_cast<int>(order.size()));
       bool retry_elsewhere = false;
       auto result = CallOnce(endpoint, rpc, text, std::min(share, remaining), &retry_elsewhere);
       if (result.ok()) {
@@ -763,10 +762,9 @@ Status Etcd3Client::Watch(const WatchOptions& options,
           }
           return buffer.size() < (64u << 20);  // a runaway message is not buffered forever
         };
-        auto result =
-            transport_->PostStream(endpoint, ApiPrefix() + "/watch", body, AuthHeaders(),
-                                   std::max(kMinAttemptTimeout, RequestTimeout() / 4),
-                                   options.idle_timeout, on_data, canceller);
+        auto result = transport_->PostStream(endpoint, ApiPrefix() + "/watch", body, AuthHeaders(),
+                                             std::max(kMinAttemptTimeout, RequestTimeout() / 4),
+                                             options.idle_timeout, on_data, canceller);
         if (stopped || (canceller != nullptr && canceller->cancelled())) {
           break;
         }

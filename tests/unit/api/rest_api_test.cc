@@ -246,10 +246,12 @@ class FakeController : public Controller {
     ++reloads;
     return OkStatus();
   }
-  void AcceptFailsafeLeader(const std::string& name, const std::string&,
-                            const std::string& api_url) override {
+  void AcceptFailsafeLeader(const std::string& name, const std::string&, const std::string& api_url,
+                            const std::map<std::string, uint64_t>& slots) override {
     failsafe_leader = name + " " + api_url;
+    failsafe_slots = slots;
   }
+  std::map<std::string, uint64_t> failsafe_slots;
   Status ScheduleRestart(WallTime at, const json& shown, const agent::RestartConditions& c,
                          std::chrono::seconds) override {
     if (scheduled_at) {

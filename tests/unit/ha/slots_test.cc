@@ -28,7 +28,8 @@ model::ClusterSnapshot Cluster(json config = json::object()) {
   cluster.leader = model::Leader{"pg-0", 1, 1};
   cluster.config = model::ClusterConfig{1, model::GlobalConfig(std::move(config))};
   cluster.members = {Member("pg-0"), Member("pg-1", {{"replicatefrom", "pg-2"}}), Member("pg-2"),
-                     Member("pg-3", {{"replicatefrom", "pg-9"}}), Member("pg-4", {{"nostream", true}})};
+                     Member("pg-3", {{"replicatefrom", "pg-9"}}),
+                     Member("pg-4", {{"nostream", true}})};
   return cluster;
 }
 
@@ -54,7 +55,8 @@ TEST(SlotsTest, PermanentSlotsFromTheDcsConfig) {
   EXPECT_THAT(Names(leader), ElementsAre("archiver", "dcs_slot_0", "pg_2", "pg_3"));
   EXPECT_EQ(leader.at("dcs_slot_0").plugin, "test_decoding");
   // Replicas keep the logical ones (for a failover), not the physical ones; nofailover none.
-  EXPECT_THAT(Names(DesiredSlots(cluster, "pg-2", false, false)), ElementsAre("dcs_slot_0", "pg_1"));
+  EXPECT_THAT(Names(DesiredSlots(cluster, "pg-2", false, false)),
+              ElementsAre("dcs_slot_0", "pg_1"));
   EXPECT_THAT(Names(DesiredSlots(cluster, "pg-2", false, true)), ElementsAre("pg_1"));
 }
 
@@ -72,10 +74,11 @@ TEST(SlotsTest, PlanDropsUnknownKeepsIgnoredAndRecreatesTheWrongKind) {
   std::map<std::string, model::ReplicationSlot> desired = {
       {"pg_1", {"pg_1", "physical", "", ""}},
       {"dcs_slot_0", {"dcs_slot_0", "logical", "postgres", "test_decoding"}}};
-  std::vector<model::ReplicationSlot> existing = {{"pg_1", "physical", "", ""},
-                                                  {"dummy", "logical", "postgres", "test_decoding"},
-                                                  {"kept", "logical", "postgres", "test_decoding"},
-                                                  {"dcs_slot_0", "logical", "postgres", "pgoutput"}};
+  std::vector<model::ReplicationSlot> existing = {
+      {"pg_1", "physical", "", ""},
+      {"dummy", "logical", "postgres", "test_decoding"},
+      {"kept", "logical", "postgres", "test_decoding"},
+      {"dcs_slot_0", "logical", "postgres", "pgoutput"}};
   json ignore = json::parse(R"([{"name": "kept"}])");
   auto plan = PlanSlots(desired, existing, ignore, false, true);
   EXPECT_THAT(plan.drop, ElementsAre("dummy", "dcs_slot_0"));
@@ -84,11 +87,27 @@ TEST(SlotsTest, PlanDropsUnknownKeepsIgnoredAndRecreatesTheWrongKind) {
   // Paused: nothing unknown is dropped.
   EXPECT_THAT(PlanSlots(desired, existing, ignore, true, true).drop, ElementsAre("dcs_slot_0"));
   // A replica cannot create a logical slot; it only drops.
-  auto replica = PlanSlots(desired, {{"dummy", "logical", "postgres", "test_decoding"}}, ignore,
-                           false, false);
+  auto replica =
+      PlanSlots(desired, {{"dummy", "logical", "postgres", "test_decoding"}}, ignore, false, false);
   EXPECT_THAT(replica.drop, ElementsAre("dummy"));
   ASSERT_EQ(replica.create.size(), 1u);
   EXPECT_EQ(replica.create[0].name, "pg_1");
+}
+
+TEST(SlotsTest, ReplicasCopyMissingLogicalSlotsAndAdvanceTheOnesBehind) {
+  std::map<std::string, model::ReplicationSlot> desired = {
+      {"pg_1", {"pg_1", "physical", "", ""}},
+      {"a", {"a", "logical", "postgres", "test_decoding"}},
+      {"b", {"b", "logical", "postgres", "test_decoding"}},
+      {"c", {"c", "logical", "postgres", "test_decoding"}},
+      {"unpublished", {"unpublished", "logical", "postgres", "test_decoding"}}};
+  std::vector<model::ReplicationSlot> existing = {
+      {"b", "logical", "postgres", "test_decoding", 100},
+      {"c", "logical", "postgres", "test_decoding", 500}};
+  auto sync = PlanLogicalSlotSync(desired, existing, {{"a", 10}, {"b", 200}, {"c", 400}});
+  EXPECT_THAT(sync.copy, ElementsAre("a"));  // "unpublished": the leader has no position for it
+  ASSERT_EQ(sync.advance.size(), 1u);
+  EXPECT_EQ(sync.advance.at("b"), 200u);  // c is ahead already: never moved back
 }
 
 TEST(SlotsTest, SlotNamesAsPatroniDerivesThem) {
