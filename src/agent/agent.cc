@@ -127,6 +127,9 @@ void Agent::Run() {
                 config_.name, config_.scope);
   dcs_.SetChangeListener([this] { Wake(); });
   StartFence();
+  if (auto written = postgres_.WritePgpass(); !written.ok()) {
+    PGHA_LOG_WARN("postgresql.pgpass: {}", written.error().message());
+  }
   while (!stop_) {
     RunCycle();
     UpdateFence();
@@ -395,6 +398,13 @@ ha::HaInput Agent::Observe(const Result<model::ClusterSnapshot>& cluster) {
         // Patroni's cache of the dynamic configuration, what a restart uses until the DCS
         // answers (and what tools that know Patroni look for in the data directory).
         dynamic_cached_ = postgres_.WriteDynamicConfigCache(in.cluster.config->data.raw()).ok();
+        const auto& raw = in.cluster.config->data.raw();
+        for (const char* key : {"max_timelines_history", "check_timeline", "primary_stop_timeout",
+                                "master_stop_timeout"}) {
+          if (raw.contains(key) && !dynamic_.raw().contains(key)) {
+            PGHA_LOG_WARN("config key {} is not implemented by pgha and has no effect", key);
+          }
+        }
       }
       dynamic_ = in.cluster.config->data;
     }
@@ -1320,6 +1330,11 @@ bool Agent::Execute(const ha::Action& action, const ha::HaInput& in) {
       if (watchdog_.required() && !ha_config_.paused &&
           !watchdog_.Activate(WatchdogTtl(), ha_config_.loop_wait)) {
         PGHA_LOG_ERROR("not promoting self because the watchdog could not be activated");
+        (void)dcs_.DeleteLeader();
+        return false;
+      }
+      if (auto fenced = postgres_.RunPrePromote(); !fenced.ok()) {
+        PGHA_LOG_ERROR("releasing the leader key voluntarily: {}", fenced.error().message());
         (void)dcs_.DeleteLeader();
         return false;
       }

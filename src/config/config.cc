@@ -196,6 +196,52 @@ void WarnUnknownKeys(const json& tree, const std::string& path, std::vector<std:
   }
 }
 
+// Keys Patroni 3.0.2 knows that pgha accepts but does not act on: said at every start, with
+// what happens instead, so that no setting is ignored without a word.
+void WarnUnimplementedKeys(const json& tree, std::vector<std::string>* out) {
+  static const std::vector<std::pair<std::vector<std::string>, std::string>> kUnimplemented = {
+      {{"postgresql", "config_dir"},
+       "pgha keeps postgresql.conf, pg_hba.conf and pg_ident.conf in the data directory"},
+      {{"postgresql", "custom_conf"},
+       "pgha writes postgresql.conf itself and includes "
+       "postgresql.base.conf only"},
+      {{"postgresql", "pg_ident"}, "pg_ident.conf is left as initdb wrote it"},
+      {{"postgresql", "use_unix_socket_repl"},
+       "replication connections use TCP to the member's connect_address"},
+      {{"postgresql", "remove_data_directory_on_diverged_timelines"},
+       "a diverged replica is rewound (use_pg_rewind) or left for `pghactl reinit`"},
+      {{"postgresql", "replica_method"}, "use create_replica_methods (a list)"},
+      {{"postgresql", "create_replica_method"}, "use create_replica_methods (a list)"},
+      {{"log", "dir"}, "pgha logs to standard error; redirect it (systemd, docker) to a file"},
+      {{"log", "file_num"}, "pgha logs to standard error"},
+      {{"log", "file_size"}, "pgha logs to standard error"},
+      {{"citus"}, "pgha has no Citus support"},
+      {{"bootstrap", "dcs", "max_timelines_history"}, "the history key keeps every timeline"},
+      {{"bootstrap", "dcs", "check_timeline"},
+       "a replica's timeline is not compared with the history key before it races"},
+      {{"bootstrap", "dcs", "primary_stop_timeout"},
+       "a primary's stop is bounded by pg_ctl_timeout and the lock's remaining ttl"},
+      {{"bootstrap", "dcs", "master_stop_timeout"},
+       "a primary's stop is bounded by pg_ctl_timeout and the lock's remaining ttl"},
+  };
+  for (const auto& [path, what] : kUnimplemented) {
+    const json* node = &tree;
+    std::string name;
+    for (const auto& part : path) {
+      if (!node->is_object() || !node->contains(part)) {
+        node = nullptr;
+        break;
+      }
+      node = &node->at(part);
+      name += (name.empty() ? "" : ".") + part;
+    }
+    if (node != nullptr && !node->is_null()) {
+      out->push_back(
+          fmt::format("{} is not implemented by pgha and has no effect: {}", name, what));
+    }
+  }
+}
+
 // Typed readers. Each names the full key in its error.
 class Reader {
  public:
@@ -567,6 +613,8 @@ Status ReadPostgresql(const Reader& r, const std::string& scope, PostgresqlConfi
   }
   PGHA_ASSIGN(out->pg_hba, r.StringList("pg_hba"));
   PGHA_ASSIGN(out->pg_ident, r.StringList("pg_ident"));
+  PGHA_ASSIGN(out->pre_promote, r.String("pre_promote"));
+  PGHA_ASSIGN(out->before_stop, r.String("before_stop"));
   PGHA_ASSIGN(out->callbacks, r.StringMap("callbacks"));
   for (const auto& [name, command] : out->callbacks) {
     static const std::set<std::string> kKnown = {"on_reload", "on_restart", "on_role_change",
@@ -791,6 +839,7 @@ Result<Config> ConfigFromTree(const json& tree, bool for_ctl) {
   config.namespace_ = NormaliseNamespace(ns);
 
   WarnUnknownKeys(tree, "", &config.warnings);
+  WarnUnimplementedKeys(tree, &config.warnings);
   PGHA_RETURN_IF_ERROR(ReadEtcd3(tree, for_ctl, &config.etcd3));
   PGHA_RETURN_IF_ERROR(
       ReadRestApi(root.Child("restapi"), for_ctl, &config.restapi, &config.warnings));

@@ -80,6 +80,8 @@ struct PostgresqlConfig {
   std::vector<std::string> pg_hba;
   std::vector<std::string> pg_ident;
   std::map<std::string, std::string> callbacks;
+  std::string pre_promote;  // run before promotion; a failure keeps this node a replica
+  std::string before_stop;  // run before PostgreSQL is stopped (not for an immediate stop)
   std::vector<std::string> create_replica_methods;
   nlohmann::json recovery_conf = nlohmann::json::object();
   std::optional<bool> use_pg_rewind;  // local override of the dynamic setting

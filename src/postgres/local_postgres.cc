@@ -35,6 +35,9 @@ using std::chrono::seconds;
 
 namespace {
 
+// Where initdb's pg_hba.conf waits while the bootstrap's temporary one is in place.
+constexpr const char* kInitdbHbaFile = "pg_hba.conf.initdb";
+
 std::string GucValue(const json& value) {
   if (value.is_boolean()) {
     return value.get<bool>() ? "on" : "off";
@@ -489,7 +492,20 @@ Status LocalPostgres::WriteConfig(const model::GlobalConfig& dynamic, bool stand
   }
   PGHA_RETURN_IF_ERROR(
       WriteFile(dir / "postgresql.conf", conf, fs::perms::owner_read | fs::perms::owner_write));
-  const auto& hba = pg.pg_hba;
+  // postgresql.pg_hba from the local file wins; the DCS config's applies to every member that
+  // has none (Patroni's rule).
+  std::vector<std::string> hba = pg.pg_hba;
+  if (hba.empty()) {
+    json dcs_pg = dynamic.raw().value("postgresql", json::object());
+    if (auto it = dcs_pg.find("pg_hba");
+        dcs_pg.is_object() && it != dcs_pg.end() && it->is_array()) {
+      for (const auto& line : *it) {
+        if (line.is_string()) hba.push_back(line.get<std::string>());
+      }
+    }
+  }
+  fs::path initdb_hba = dir / kInitdbHbaFile;
+  std::error_code exists_ec;
   if (!hba.empty()) {
     std::string text = "# Written by pgha from postgresql.pg_hba.\n";
     for (const auto& line : hba) {
@@ -497,6 +513,21 @@ Status LocalPostgres::WriteConfig(const model::GlobalConfig& dynamic, bool stand
     }
     PGHA_RETURN_IF_ERROR(
         WriteFile(dir / "pg_hba.conf", text, fs::perms::owner_read | fs::perms::owner_write));
+    fs::remove(initdb_hba, exists_ec);
+  } else if (fs::exists(initdb_hba, exists_ec)) {
+    // No pg_hba anywhere in the configuration: after the bootstrap's temporary file, initdb's
+    // own comes back with bootstrap.pg_hba appended (Patroni's order).
+    std::string text = ReadWholeFile(initdb_hba.string()).value_or("");
+    auto extra = config_.bootstrap.raw.find("pg_hba");
+    if (extra != config_.bootstrap.raw.end() && extra->is_array()) {
+      text += "\n# From bootstrap.pg_hba.\n";
+      for (const auto& line : *extra) {
+        if (line.is_string()) text += line.get<std::string>() + "\n";
+      }
+    }
+    PGHA_RETURN_IF_ERROR(
+        WriteFile(dir / "pg_hba.conf", text, fs::perms::owner_read | fs::perms::owner_write));
+    fs::remove(initdb_hba, exists_ec);
   }
   std::error_code ec;
   if (standby) {
@@ -619,6 +650,11 @@ void LocalPostgres::RemoveRecoverySignals() {
 
 Status LocalPostgres::WriteBootstrapHba() {
   fs::path dir(config_.postgresql.data_dir);
+  // initdb's file is kept aside for a configuration with no pg_hba of its own (WriteConfig).
+  std::error_code ec;
+  if (fs::exists(dir / "pg_hba.conf", ec) && !fs::exists(dir / kInitdbHbaFile, ec)) {
+    fs::rename(dir / "pg_hba.conf", dir / kInitdbHbaFile, ec);
+  }
   std::string text =
       "# Temporary, while pgha creates the roles after initdb.\n"
       "local all all trust\nhost all all 127.0.0.1/32 trust\nhost all all ::1/128 trust\n";
@@ -706,6 +742,18 @@ Status LocalPostgres::Stop(const std::string& mode, seconds timeout) {
   if (!pid) {
     return OkStatus();
   }
+  if (signal != SIGQUIT && !config_.postgresql.before_stop.empty()) {
+    // Patroni's before_stop: the operator's last word before a clean stop (say, to pause a
+    // consumer); its failure is logged and the stop goes on.
+    auto words = SplitCommandLine(config_.postgresql.before_stop);
+    if (words.ok() && !words->empty()) {
+      auto ran = RunProgram(*words, timeout);
+      if (ran.exit_code != 0) {
+        PGHA_LOG_WARN("before_stop {} returned {}: {}", config_.postgresql.before_stop,
+                      ran.exit_code, std::string(Trim(ran.output)));
+      }
+    }
+  }
   if (::kill(*pid, signal) != 0 && errno != ESRCH) {
     return Error::Unavailable(
         fmt::format("cannot signal postmaster {}: {}", *pid, strerror(errno)));
@@ -717,6 +765,50 @@ Status LocalPostgres::Stop(const std::string& mode, seconds timeout) {
           fmt::format("PostgreSQL did not stop within {} s ({} shutdown)", timeout.count(), mode));
     }
     std::this_thread::sleep_for(milliseconds(50));
+  }
+  return OkStatus();
+}
+
+Status LocalPostgres::WritePgpass() const {
+  const auto& pg = config_.postgresql;
+  if (pg.pgpass.empty()) {
+    return OkStatus();
+  }
+  // .pgpass escapes ':' and '\' with a backslash.
+  auto field = [](const std::string& value) {
+    std::string out;
+    for (char c : value) {
+      if (c == ':' || c == '\\') out += '\\';
+      out += c;
+    }
+    return out;
+  };
+  std::string text;
+  std::vector<const config::PgUser*> users = {&pg.superuser, &pg.replication};
+  if (pg.rewind) users.push_back(&*pg.rewind);
+  for (const auto* user : users) {
+    if (!user->username.empty() && !user->password.empty()) {
+      text += "*:*:*:" + field(user->username) + ":" + field(user->password) + "\n";
+    }
+  }
+  return WriteFile(pg.pgpass, text, fs::perms::owner_read | fs::perms::owner_write);
+}
+
+Status LocalPostgres::RunPrePromote() {
+  const std::string& command = config_.postgresql.pre_promote;
+  if (command.empty()) {
+    return OkStatus();
+  }
+  auto words = SplitCommandLine(command);
+  if (!words.ok() || words->empty()) {
+    return Error::Invalid("postgresql.pre_promote: '" + command + "' is not a command");
+  }
+  PGHA_LOG_INFO("running pre_promote script {}", command);
+  auto ran = RunProgram(*words, seconds(config_.postgresql.pg_ctl_timeout));
+  if (ran.exit_code != 0) {
+    return Error::Unavailable(fmt::format("pre_promote script {} returned {}{}: {}", command,
+                                          ran.exit_code, ran.timed_out ? " (timed out)" : "",
+                                          std::string(Trim(ran.output))));
   }
   return OkStatus();
 }

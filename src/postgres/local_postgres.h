@@ -108,6 +108,12 @@ class LocalPostgres {
   Status Launch();
   Status Stop(const std::string& mode, std::chrono::seconds timeout);
   Status Promote(std::chrono::seconds timeout);
+  // postgresql.pre_promote (Patroni's fencing hook, run after winning the lock and before the
+  // promotion): an error when it fails, and the node must then not promote.
+  Status RunPrePromote();
+  // postgresql.pgpass: the file Patroni keeps for libpq and the tools, one line a user
+  // (superuser, replication, rewind) for any host; nothing when the key is unset.
+  Status WritePgpass() const;
   Status Reload();
   // The synchronous_standby_names the next WriteConfig writes on a primary (the leader's sync
   // replication sets it); nullopt: whatever the configuration says.

@@ -14,6 +14,7 @@ namespace {
 namespace fs = std::filesystem;
 using nlohmann::json;
 using ::testing::HasSubstr;
+using ::testing::Not;
 
 constexpr const char* kSeedLikeYaml = R"(
 scope: pg-ha
@@ -205,6 +206,30 @@ TEST(ConfigTest, PatroniConfigurationVariableReplacesEverythingElse) {
   auto config = LoadConfig(options);
   ASSERT_TRUE(config.ok()) << config.error().message();
   EXPECT_EQ(config->name, "pg-0");
+}
+
+TEST(ConfigTest, PatroniKeysPghaDoesNotActOnAreNamedAtStart) {
+  std::string yaml = std::string(kSeedLikeYaml) +
+                     "log:\n  dir: /var/log/pgha\ncitus:\n  group: 0\n  database: citus\n";
+  auto config = FromYaml(yaml);
+  ASSERT_TRUE(config.ok()) << ErrorOf(config);
+  std::string warnings;
+  for (const auto& w : config->warnings) warnings += w + "\n";
+  EXPECT_THAT(warnings, HasSubstr("log.dir is not implemented by pgha and has no effect: pgha "
+                                  "logs to standard error"));
+  EXPECT_THAT(warnings, HasSubstr("citus is not implemented by pgha"));
+  // What pgha implements is not warned about.
+  EXPECT_THAT(warnings, Not(HasSubstr("postgresql.pg_hba")));
+}
+
+TEST(ConfigTest, PrePromoteAndBeforeStopAreRead) {
+  std::string yaml = kSeedLikeYaml;
+  yaml.replace(yaml.find("\npostgresql:\n") + 1, 12,
+               "postgresql:\n  pre_promote: /bin/fence.sh\n  before_stop: 'echo bye'\n");
+  auto config = FromYaml(yaml);
+  ASSERT_TRUE(config.ok()) << ErrorOf(config);
+  EXPECT_EQ(config->postgresql.pre_promote, "/bin/fence.sh");
+  EXPECT_EQ(config->postgresql.before_stop, "echo bye");
 }
 
 TEST(ConfigTest, TimingRuleViolationIsAcceptedWithAWarningNamingTheRule) {
