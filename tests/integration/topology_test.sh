@@ -173,8 +173,8 @@ auth=(-u "$RESTAPI_USER:$RESTAPI_PASSWORD")
   fail "a 3 MB body must be 413"
 [ "$(code -X POST -d '{}' "$api/no-such-endpoint")" = 501 ] || fail "unknown POST endpoint must be 501"
 [ "$(code "$api/no-such-endpoint")" = 503 ] || fail "unknown GET path must be 503 (as Patroni)"
-[ "$(curl -s -X POST -d '{bad' "$api/switchover")" = "the body is not valid JSON" ] ||
-  fail "errors must be Patroni's plain text"
+body=$(curl -s -X POST "${auth[@]}" -d '{bad' "$api/switchover")
+[ "$body" = "the body is not valid JSON" ] || fail "errors must be Patroni's plain text: $body"
 printf 'GARBAGE\r\n\r\n' | timeout 5 bash -c "cat >/dev/tcp/127.0.0.1/$REST" || true
 [ "$(code "$api/health")" = 200 ] || fail "node unhealthy after bad requests"
 [ "$(curl -s "$api/cluster" | python3 -c 'import json,sys; print(len(json.load(sys.stdin)["members"]))')" = 3 ] ||

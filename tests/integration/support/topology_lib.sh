@@ -109,8 +109,8 @@ PGHA_RETRY_TIMEOUT=2
 EOF
 }
 
-sql() {  # port statement
-  PGPASSWORD=$POSTGRES_PASSWORD psql -h 127.0.0.1 -p "$1" -U postgres -d postgres -Atqc "$2" 2>/dev/null
+sql() {  # port statement; psql's errors go to $SQL_ERRORS when set (for a failing run)
+  PGPASSWORD=$POSTGRES_PASSWORD psql -h 127.0.0.1 -p "$1" -U postgres -d postgres -Atqc "$2" 2>>"${SQL_ERRORS:-/dev/null}"
 }
 
 eventually() {  # seconds description command...
