@@ -63,7 +63,7 @@ TEST(RestServerTest, PlainHttpAnswersAsPatroni) {
   EXPECT_EQ(Curl({"-X", "OPTIONS", Url(config, "/primary")}), "200 ");
   EXPECT_EQ(Curl({"-X", "OPTIONS", Url(config, "/replica")}), "503 ");
   EXPECT_EQ(Curl({"-I", Url(config, "/primary")}).substr(0, 4), "200 ");
-  EXPECT_EQ(Curl({Url(config, "/cluster")}).substr(0, 17), "200 {\"members\": [{");
+  EXPECT_EQ(Curl({Url(config, "/cluster")}).substr(0, 18), "200 {\"members\": [{");
   // Unsafe methods: credentials first, then the body.
   std::string unauthorised = Curl({"-X", "POST", "-d", "{}", Url(config, "/restart")});
   EXPECT_EQ(unauthorised.substr(0, 4), "401 ") << unauthorised;
