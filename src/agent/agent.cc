@@ -1856,19 +1856,26 @@ void Agent::SyncLogicalSlotsFromLeader(const model::ClusterSnapshot& cluster,
   });
 }
 
+std::map<std::string, uint64_t> Agent::LogicalSlotPositions(
+    const model::ClusterSnapshot& cluster, const std::vector<model::ReplicationSlot>& slots) const {
+  // What replicas advance their copies to: the leader's permanent logical slots' positions.
+  auto desired = ha::DesiredSlots(cluster, config_.name, true, config_.tags.nofailover);
+  std::map<std::string, uint64_t> positions;
+  for (const auto& slot : slots) {
+    auto wanted = desired.find(slot.name);
+    if (wanted != desired.end() && wanted->second.type == "logical" && slot.confirmed_flush) {
+      positions[slot.name] = *slot.confirmed_flush;
+    }
+  }
+  return positions;
+}
+
 void Agent::WriteStatusAndSlots(const ha::HaInput& in) {
   auto slots = SyncSlots(in.cluster, true);
   model::ClusterStatus status;
   status.optime = in.local.wal_position;
   if (slots.ok()) {
-    // The positions of the permanent logical slots, which replicas advance their copies to.
-    auto desired = ha::DesiredSlots(in.cluster, config_.name, true, config_.tags.nofailover);
-    for (const auto& slot : *slots) {
-      auto wanted = desired.find(slot.name);
-      if (wanted != desired.end() && wanted->second.type == "logical" && slot.confirmed_flush) {
-        status.slots[slot.name] = *slot.confirmed_flush;
-      }
-    }
+    status.slots = LogicalSlotPositions(in.cluster, *slots);
   }
   std::string value = model::EncodeStatus(status);
   if (value != last_status_written_) {
@@ -1935,15 +1942,7 @@ bool Agent::ConfirmFailsafe(const model::ClusterSnapshot& last) {
   // The positions of the permanent logical slots, so replicas keep their copies in step while
   // the DCS (which carries them in the status key) is away.
   if (auto slots = postgres_.ListSlots(); slots.ok()) {
-    auto desired = ha::DesiredSlots(last, config_.name, true, config_.tags.nofailover);
-    nlohmann::json positions = nlohmann::json::object();
-    for (const auto& slot : *slots) {
-      auto wanted = desired.find(slot.name);
-      if (wanted != desired.end() && wanted->second.type == "logical" && slot.confirmed_flush) {
-        positions[slot.name] = *slot.confirmed_flush;
-      }
-    }
-    if (!positions.empty()) {
+    if (auto positions = LogicalSlotPositions(last, *slots); !positions.empty()) {
       body["slots"] = positions;
     }
   }

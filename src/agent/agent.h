@@ -132,6 +132,10 @@ class Agent {
   void SyncLogicalSlotsFromLeader(const model::ClusterSnapshot& cluster,
                                   const std::map<std::string, model::ReplicationSlot>& desired,
                                   const std::vector<model::ReplicationSlot>& existing);
+  // The leader's permanent logical slots among `slots`, by name, at their confirmed positions.
+  std::map<std::string, uint64_t> LogicalSlotPositions(
+      const model::ClusterSnapshot& cluster,
+      const std::vector<model::ReplicationSlot>& slots) const;
   // What SyncSlots would keep, as one comparable string (a replica syncs when it changes).
   std::string SlotsWanted(const model::ClusterSnapshot& cluster, bool leader) const;
   void RecordHistory(const model::ClusterSnapshot& cluster, int64_t timeline);
