@@ -129,10 +129,14 @@ port_in_use() { ss -Htln "sport = :$1" 2>/dev/null | grep -q .; }
 who_listens() { ss -Htlnp "sport = :$1" 2>/dev/null | grep -o 'users:(([^)]*' | head -1 | sed 's/users:((//'; }
 
 # Starts a command detached (own session), logs to $STATE/log/<name>.log, records its PID.
+# The caller's libpq variables (PGPASSWORD, PGUSER, ...) are not passed on: PostgreSQL's
+# walreceiver would inherit them through an agent that does not clear them (Patroni does not),
+# and a PGPASSWORD takes precedence over the agent's pgpass in replication connections.
 launch() {
   local name=$1
   shift
-  PGHA_LAUNCHED_BY=$STATE setsid "$@" >>"$STATE/log/$name.log" 2>&1 </dev/null &
+  PGHA_LAUNCHED_BY=$STATE setsid env -u PGPASSWORD -u PGPASSFILE -u PGUSER -u PGHOST -u PGHOSTADDR \
+    -u PGPORT -u PGDATABASE -u PGSERVICE -u PGSERVICEFILE -u PGOPTIONS -u PGSSLMODE -u PGAPPNAME "$@" >>"$STATE/log/$name.log" 2>&1 </dev/null &
   echo $! >"$RUN/$name.pid"
   STARTED+=("$name")
 }
