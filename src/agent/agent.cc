@@ -143,6 +143,11 @@ void Agent::Run() {
   dcs_.SetChangeListener(nullptr);  // the DCS may outlive this agent
 }
 
+bool Agent::FailsafeConfirmedRecently() const {
+  return failsafe_confirmed_at_ &&
+         duration<double>(clock_.Now() - *failsafe_confirmed_at_).count() < ha_config_.ttl;
+}
+
 std::string Agent::FatalError() const {
   std::lock_guard lock(mutex_);
   return fatal_error_;
@@ -539,7 +544,16 @@ void Agent::Publish(const ha::HaInput& in, const postgres::Observation& obs) {
   std::lock_guard lock(mutex_);
   status_.postgres_running = obs.running;
   status_.in_recovery = obs.in_recovery;
-  status_.has_lock = in.cluster.leader && in.cluster.leader->name == config_.name;
+  auto recent = [&](std::optional<MonoTime> at) {
+    return at && duration<double>(in.now - *at).count() < in.config.ttl;
+  };
+  // With the DCS away, a primary that every member confirmed over POST /failsafe within ttl
+  // still leads (Patroni extends its leader expiry the same way), so /primary and /leader keep
+  // answering 200 and the load balancer keeps sending writes: that is what failsafe_mode is for.
+  bool leads_by_failsafe =
+      !in.dcs_reachable && obs.running && !obs.in_recovery && FailsafeConfirmedRecently();
+  status_.has_lock =
+      (in.cluster.leader && in.cluster.leader->name == config_.name) || leads_by_failsafe;
   status_.state = MemberState(in);
   if (!in.local.data_initialized && in.local.long_action.empty()) {
     status_.role = "uninitialized";
@@ -569,14 +583,9 @@ void Agent::Publish(const ha::HaInput& in, const postgres::Observation& obs) {
   status_.sync_standby = named_by_leaders_key && !in.config.sync.quorum;
   status_.quorum_standby = named_by_leaders_key && in.config.sync.quorum;
   status_.sysid = in.local.sysid;
-  {
-    auto recent = [&](std::optional<MonoTime> at) {
-      return at && duration<double>(in.now - *at).count() < in.config.ttl;
-    };
-    status_.failsafe_active = (!in.dcs_reachable && recent(failsafe_confirmed_at_)) ||
-                              (failsafe_leader_ && recent(failsafe_leader_->at) &&
-                               in.cluster.leader && in.cluster.leader->mod_revision == 0);
-  }
+  status_.failsafe_active = leads_by_failsafe ||
+                            (failsafe_leader_ && recent(failsafe_leader_->at) &&
+                             in.cluster.leader && in.cluster.leader->mod_revision == 0);
   status_.paused = in.config.paused;
   status_.pending_restart_reason = obs.running ? obs.pending_restart : nlohmann::json::object();
   status_.cluster_unlocked = in.dcs_reachable && in.cluster.IsUnlocked();
@@ -613,6 +622,14 @@ void Agent::RunCycle() {
   if (!cluster.ok()) {
     PGHA_LOG_WARN("DCS is not accessible: {}", cluster.error().message());
   } else {
+    // A primary kept by failsafe_mode takes no DCS action while the members confirm it, so
+    // nothing else would clear the failure: a load that succeeds again is its sign that the
+    // DCS is back (it then takes the leader key again). Had the load come from a stale cache,
+    // the renewal that follows fails and sets the flag again.
+    if (dcs_failed_ && FailsafeConfirmedRecently()) {
+      PGHA_LOG_INFO("DCS is accessible again");
+      dcs_failed_ = false;
+    }
     std::lock_guard lock(mutex_);
     cluster_ = std::make_shared<const model::ClusterSnapshot>(*cluster);
   }

@@ -226,6 +226,8 @@ class Agent {
   // With the DCS away: asks every member in the failsafe key to accept this node as the leader;
   // true when all did (then it may go on taking writes for ttl).
   bool ConfirmFailsafe(const model::ClusterSnapshot& last);
+  // Every member confirmed this primary over POST /failsafe within ttl (loop thread only).
+  bool FailsafeConfirmedRecently() const;
   void WriteFailsafeMembers(const ha::HaInput& in);
   // With the DCS away: advances this replica's logical slots to the positions the failsafe
   // leader sent with its last POST /failsafe.

@@ -32,24 +32,6 @@ agent_of() {
     *) echo none ;;
   esac
 }
-leader_now() {
-  "${CTL[@]}" list -f json | $PY -c '
-import json, sys
-print("".join(m["Member"] for m in json.load(sys.stdin) if m["Role"] == "Leader"))'
-}
-# One running leader, and both other members stream from it (its /patroni "replication").
-settled() {
-  local leader
-  leader=$(leader_now)
-  [ -n "$leader" ] || return 1
-  curl -s -m 5 "http://127.0.0.1:$((REST + ${leader#pg-}))/patroni" | $PY -c '
-import json, sys
-status = json.load(sys.stdin)
-streaming = [r for r in status.get("replication", []) if r.get("state") == "streaming"]
-sys.exit(0 if status.get("state") == "running" and len(streaming) == 2 else 1)'
-}
-leader_is() { [ "$(leader_now)" = "$1" ]; }
-rewinds() { grep -ci "pg_rewind" "$PGHA_STATE_DIR/log/$1.log" || true; }
 agents() { echo "pg-0=$(agent_of pg-0) pg-1=$(agent_of pg-1) pg-2=$(agent_of pg-2)"; }
 
 # Stops node $1's agent as an operator would (SIGTERM: both agents stop PostgreSQL and leave),

@@ -26,22 +26,6 @@ set -a
 set +a
 export PGPASSWORD=$POSTGRES_PASSWORD
 
-leader_now() {
-  "${CTL[@]}" list -f json | $PY -c '
-import json, sys
-print("".join(m["Member"] for m in json.load(sys.stdin) if m["Role"] == "Leader"))'
-}
-# One running leader, and both other members stream from it (its /patroni "replication").
-settled() {
-  local leader
-  leader=$(leader_now)
-  [ -n "$leader" ] || return 1
-  curl -s -m 5 "http://127.0.0.1:$((REST + ${leader#pg-}))/patroni" | $PY -c '
-import json, sys
-status = json.load(sys.stdin)
-streaming = [r for r in status.get("replication", []) if r.get("state") == "streaming"]
-sys.exit(0 if status.get("state") == "running" and len(streaming) == 2 else 1)'
-}
 replicas_of() {  # leader -> the other two names, sorted
   for n in pg-0 pg-1 pg-2; do [ "$n" = "$1" ] || echo "$n"; done
 }
@@ -49,9 +33,7 @@ replicas_of() {  # leader -> the other two names, sorted
 # early can fail the assignment with SIGPIPE and stop the test.)
 first_replica_of() { local r; r=($(replicas_of "$1")); echo "${r[0]}"; }
 last_replica_of() { local r; r=($(replicas_of "$1")); echo "${r[1]}"; }
-leader_is() { [ "$(leader_now)" = "$1" ]; }
 writes_work() { sql "$WRITE" "SELECT NOT pg_is_in_recovery()" | has -x t; }
-rewinds() { grep -ci "pg_rewind" "$PGHA_STATE_DIR/log/$1.log" || true; }
 
 eventually 60 "the cluster settles" settled
 

@@ -132,3 +132,26 @@ ours_running() {
   pgrep -f "$1/" >/dev/null || [ -n "$(grep -lzxF "PGHA_LAUNCHED_BY=$1" /proc/[0-9]*/environ 2>/dev/null)" ]
 }
 
+
+# The member holding the leader key, by pghactl (the caller sets CTL to pghactl with a config).
+leader_now() {
+  "${CTL[@]}" list -f json | /usr/bin/python3 -c '
+import json, sys
+print("".join(m["Member"] for m in json.load(sys.stdin) if m["Role"] == "Leader"))'
+}
+leader_is() { [ "$(leader_now)" = "$1" ]; }
+
+# One running leader, and both other members stream from it (its /patroni "replication").
+settled() {
+  local leader
+  leader=$(leader_now)
+  [ -n "$leader" ] || return 1
+  curl -s -m 5 "http://127.0.0.1:$((REST + ${leader#pg-}))/patroni" | /usr/bin/python3 -c '
+import json, sys
+status = json.load(sys.stdin)
+streaming = [r for r in status.get("replication", []) if r.get("state") == "streaming"]
+sys.exit(0 if status.get("state") == "running" and len(streaming) == 2 else 1)'
+}
+
+# How often node $1's agent log mentions pg_rewind.
+rewinds() { grep -ci "pg_rewind" "$PGHA_STATE_DIR/log/$1.log" || true; }
