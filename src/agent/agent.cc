@@ -583,9 +583,9 @@ void Agent::Publish(const ha::HaInput& in, const postgres::Observation& obs) {
   status_.sync_standby = named_by_leaders_key && !in.config.sync.quorum;
   status_.quorum_standby = named_by_leaders_key && in.config.sync.quorum;
   status_.sysid = in.local.sysid;
-  status_.failsafe_active = leads_by_failsafe ||
-                            (failsafe_leader_ && recent(failsafe_leader_->at) &&
-                             in.cluster.leader && in.cluster.leader->mod_revision == 0);
+  status_.failsafe_active =
+      leads_by_failsafe || (failsafe_leader_ && recent(failsafe_leader_->at) && in.cluster.leader &&
+                            in.cluster.leader->mod_revision == 0);
   status_.paused = in.config.paused;
   status_.pending_restart_reason = obs.running ? obs.pending_restart : nlohmann::json::object();
   status_.cluster_unlocked = in.dcs_reachable && in.cluster.IsUnlocked();
