@@ -32,6 +32,7 @@ bench: build
 	bench/etcd_client_bench.sh
 	bench/failover_bench.sh
 	bench/exporter_scrape_bench.sh
+	bench/rest_idle_bench.sh
 
 # The long fault-injection run (issue 6): MODE=sync|async, FAULTS=n; the report goes to bench/results.
 MODE ?= sync

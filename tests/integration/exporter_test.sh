@@ -182,4 +182,23 @@ expect_refusal "cannot listen" env DATA_SOURCE_NAME="host=127.0.0.1 port=$PRIMAR
 head -c 5000 /dev/urandom | timeout 5 bash -c "cat > /dev/tcp/127.0.0.1/$OURS" 2>/dev/null || true
 printf 'GET /metrics HTTP/1.1\r\nHost: x\r\nContent-Length: -5\r\n\r\n' | timeout 5 bash -c "cat > /dev/tcp/127.0.0.1/$OURS" 2>/dev/null || true
 expect_scrape "after garbage on the HTTP port" 10 1 0 2
+
+step "idle and unfinished clients do not hold up a scrape"
+/usr/bin/python3 - "$OURS" "$WORK/held.ready" <<'PY' &
+import socket, sys, time
+held = []
+for i in range(300):
+    s = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
+    if i % 3 == 1:
+        s.send(b"GET /metr")  # a request that never finishes
+    held.append(s)
+open(sys.argv[2], "w").close()
+time.sleep(20)
+PY
+HOLDER=$!
+PIDS+=("$HOLDER")
+for _ in $(seq 1 100); do [ -f "$WORK/held.ready" ] && break; sleep 0.1; done
+[ -f "$WORK/held.ready" ] || fail "could not open 300 connections to the exporter"
+expect_scrape "with 300 idle or unfinished connections open" 10 1 0 2
+kill "$HOLDER" 2>/dev/null || true
 echo "PASS"

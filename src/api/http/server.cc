@@ -2,14 +2,12 @@
 
 #include <arpa/inet.h>
 #include <fmt/format.h>
-#include <httplib.h>
 #include <netdb.h>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 
 #include <cstring>
 #include <future>
-#include <thread>
 
 #include "common/log.h"
 #include "common/strings.h"
@@ -46,11 +44,17 @@ bool SetUpTls(SSL_CTX& ctx, const config::RestApiConfig& config, std::string& er
   SSL_CTX_set_default_passwd_cb_userdata(&ctx, const_cast<std::string*>(&config.keyfile_password));
   std::string keyfile = config.keyfile.empty() ? config.certfile : config.keyfile;
   if (SSL_CTX_use_certificate_chain_file(&ctx, config.certfile.c_str()) != 1) {
+    SSL_CTX_set_default_passwd_cb_userdata(&ctx, nullptr);
     error = fmt::format("restapi.certfile {}: {}", config.certfile, OpenSslError());
     return false;
   }
-  if (SSL_CTX_use_PrivateKey_file(&ctx, keyfile.c_str(), SSL_FILETYPE_PEM) != 1 ||
-      SSL_CTX_check_private_key(&ctx) != 1) {
+  bool key_loaded = SSL_CTX_use_PrivateKey_file(&ctx, keyfile.c_str(), SSL_FILETYPE_PEM) == 1 &&
+                    SSL_CTX_check_private_key(&ctx) == 1;
+  // The password is needed only while loading; and asio's context owns (and deletes) whatever
+  // is left as the callback's user data.
+  SSL_CTX_set_default_passwd_cb(&ctx, nullptr);
+  SSL_CTX_set_default_passwd_cb_userdata(&ctx, nullptr);
+  if (!key_loaded) {
     error = fmt::format("restapi.keyfile {}: {}", keyfile, OpenSslError());
     return false;
   }
@@ -75,18 +79,6 @@ bool SetUpTls(SSL_CTX& ctx, const config::RestApiConfig& config, std::string& er
   return true;
 }
 
-bool ClientCertificateVerified(const httplib::Request& req) {
-  if (req.ssl == nullptr) {
-    return false;
-  }
-  X509* cert = SSL_get_peer_certificate(req.ssl);
-  if (cert == nullptr) {
-    return false;
-  }
-  X509_free(cert);
-  return SSL_get_verify_result(req.ssl) == X509_V_OK;
-}
-
 std::string HttpErrorText(int status) {
   switch (status) {
     case 400:
@@ -100,22 +92,6 @@ std::string HttpErrorText(int status) {
     default:
       return fmt::format("HTTP error {}", status);
   }
-}
-
-Request ToRequest(const httplib::Request& req) {
-  Request request;
-  request.method = req.method;
-  request.path = req.path;
-  for (const auto& [k, v] : req.params) {
-    request.query.emplace(k, v);
-  }
-  for (const auto& [k, v] : req.headers) {
-    request.headers[ToLower(k)] = v;
-  }
-  request.body = req.body;
-  request.remote_addr = req.remote_addr;
-  request.client_cert_verified = ClientCertificateVerified(req);
-  return request;
 }
 
 }  // namespace
@@ -159,7 +135,7 @@ RestServer::RestServer(const config::RestApiConfig& config, std::function<ApiSta
 
 RestServer::~RestServer() { Stop(); }
 
-Status RestServer::Start() {
+Status RestServer::Start(size_t max_connections) {
   auto allowlist = ResolveAllowlist(config_.allowlist);
   if (!allowlist.ok()) {
     return allowlist.error();
@@ -170,88 +146,47 @@ Status RestServer::Start() {
   tls_ = !config_.certfile.empty();
   policy_.require_client_cert =
       tls_ && (config_.verify_client == "required" || config_.verify_client == "optional");
+  ServerOptions options;
+  options.name = "REST API";
+  options.host = config_.listen_address.host;
+  options.port = config_.listen_address.port;
+  options.max_connections = max_connections;
+  options.limits.max_body_bytes = kMaxBodyBytes;
   if (tls_) {
-    std::string tls_error;
-    server_ = std::make_unique<httplib::SSLServer>(
-        [&](SSL_CTX& ctx) { return SetUpTls(ctx, config_, tls_error); });
-    if (!server_->is_valid()) {
-      return Error::Invalid("REST API TLS: " + tls_error);
-    }
-  } else {
-    server_ = std::make_unique<httplib::Server>();
+    options.tls_setup = [this](SSL_CTX& ctx, std::string& error) {
+      return SetUpTls(ctx, config_, error);
+    };
   }
   const auto& extra_headers = tls_ ? config_.https_extra_headers : config_.http_extra_headers;
-  auto handler = [this, &extra_headers](const httplib::Request& req, httplib::Response& res) {
-    Reply reply = HandleRequest(ToRequest(req), state_(), policy_, controller_);
-    res.status = reply.status;
+  auto handler = [this, &extra_headers](const Request& request) {
+    Reply reply = HandleRequest(request, state_(), policy_, controller_);
+    HttpResponse response;
+    response.status = reply.status;
+    if (!reply.body.empty() || request.method == "GET" || request.method == "HEAD") {
+      response.headers.emplace_back("Content-Type", reply.content_type);
+    }
     for (const auto& [name, value] : extra_headers) {
-      res.set_header(name, value);
+      response.headers.emplace_back(name, value);
     }
     for (const auto& [name, value] : reply.headers) {
-      res.set_header(name, value);
+      response.headers.emplace_back(name, value);
     }
-    if (!reply.body.empty()) {
-      res.set_content(reply.body, reply.content_type);
-    } else if (req.method == "GET" || req.method == "HEAD") {
-      res.set_header("Content-Type", reply.content_type);
-    }
+    response.body = std::move(reply.body);
+    return response;
   };
-  // HTTP/1.1 allows a POST without Content-Length (no body), but httplib would refuse it with
-  // a bare 400 before routing; answer it as Patroni does (e.g. 501 for an unknown endpoint).
-  server_->set_pre_routing_handler([handler](const httplib::Request& req, httplib::Response& res) {
-    bool has_body = req.has_header("Content-Length") || req.has_header("Transfer-Encoding");
-    if (req.method == "GET" || req.method == "HEAD" || req.method == "OPTIONS" || has_body) {
-      return httplib::Server::HandlerResponse::Unhandled;
-    }
-    handler(req, res);
-    return httplib::Server::HandlerResponse::Handled;
-  });
-  server_->Get(".*", handler);
-  server_->Options(".*", handler);
-  server_->Post(".*", handler);
-  server_->Put(".*", handler);
-  server_->Patch(".*", handler);
-  server_->Delete(".*", handler);
-  // Errors httplib answers itself (413 too large, 400 unparsable, 404 unknown method) get the
-  // same plain-text shape as ours.
-  // Our own status-only replies (HEAD, OPTIONS health checks) stay without a body.
-  server_->set_error_handler([](const httplib::Request& req, httplib::Response& res) {
-    bool status_only = req.method == "HEAD" || req.method == "OPTIONS";
-    if (res.body.empty() && !status_only && !res.has_header("Content-Type")) {
-      Reply reply = ErrorReply(res.status, HttpErrorText(res.status));
-      res.set_content(reply.body, reply.content_type);
-    }
-  });
-  server_->set_exception_handler(
-      [](const httplib::Request& req, httplib::Response& res, std::exception_ptr) {
-        PGHA_LOG_ERROR("REST API: {} {} failed with an exception", req.method, req.path);
-        res.status = 500;
-        Reply reply = ErrorReply(500, "internal error");
-        res.set_content(reply.body, reply.content_type);
-      });
-  // httplib's default adds SO_REUSEPORT, which would let a second agent share this port and
-  // split the health checks between two nodes; a taken port must be an error instead.
-  server_->set_socket_options([](int sock) {
-    int yes = 1;
-    (void)setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof yes);
-  });
-  // One request per connection, as Patroni's HTTP/1.0 server and HAProxy's checks do: httplib
-  // waits for a kept-alive connection's next request by waking every 10 ms for 5 s, which
-  // made an idle agent (scraped with keep-alive) cost more CPU than Patroni.
-  server_->set_keep_alive_max_count(1);
-  server_->set_read_timeout(5, 0);
-  server_->set_write_timeout(5, 0);
-  server_->set_payload_max_length(kMaxBodyBytes);
-  std::string host = config_.listen_address.host;
-  if (!server_->bind_to_port(host.c_str(), config_.listen_address.port)) {
-    return Error::Unavailable(fmt::format("REST API cannot listen on {} (address in use?)",
-                                          config_.listen_address.ToString()));
-  }
-  thread_ = std::thread([this] { server_->listen_after_bind(); });
-  // httplib's stop() is a no-op until the accept loop runs; a Stop() right after Start() would
-  // otherwise leave the thread serving forever.
-  for (int i = 0; i < 500 && !server_->is_running(); ++i) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  // What the request parser refuses (400, 413, 414, ...) gets the same plain-text shape.
+  auto on_error = [](int status, const std::string& message) {
+    Reply reply = ErrorReply(status, message.empty() ? HttpErrorText(status) : message);
+    HttpResponse response;
+    response.status = reply.status;
+    response.headers.emplace_back("Content-Type", reply.content_type);
+    response.body = std::move(reply.body);
+    return response;
+  };
+  server_ = std::make_unique<EventHttpServer>(std::move(options), handler, on_error);
+  if (auto started = server_->Start(); !started.ok()) {
+    server_.reset();
+    return started;
   }
   PGHA_LOG_INFO("REST API listening on {}://{}", tls_ ? "https" : "http",
                 config_.listen_address.ToString());
@@ -260,12 +195,11 @@ Status RestServer::Start() {
 
 void RestServer::Stop() {
   if (server_) {
-    server_->stop();
-  }
-  if (thread_.joinable()) {
-    thread_.join();
+    server_->Stop();
   }
 }
+
+size_t RestServer::open_connections() const { return server_ ? server_->open_connections() : 0; }
 
 namespace {
 

@@ -1,21 +1,18 @@
-// The REST API's HTTP(S) server (cpp-httplib, its own thread pool) and the HTTP peer client.
-// All decisions are made by api::HandleRequest; this file only moves bytes.
+// The REST API's HTTP(S) server (api/http/event_server: one I/O thread, so no client can starve
+// the health checks) and the HTTP peer client. All decisions are made by api::HandleRequest;
+// this file only adapts them.
 #pragma once
 
 #include <functional>
 #include <memory>
 #include <string>
-#include <thread>
 
 #include "agent/peer_client.h"
 #include "api/http/client.h"
+#include "api/http/event_server.h"
 #include "api/rest_api.h"
 #include "common/result.h"
 #include "config/config.h"
-
-namespace httplib {
-class Server;
-}
 
 namespace pgha::api::http {
 
@@ -26,9 +23,11 @@ class RestServer {
              Controller* controller = nullptr);
   ~RestServer();
   // Loads TLS material, resolves the allowlist, binds and starts serving on a background
-  // thread. Fails with a clear message when any of these fails.
-  Status Start();
+  // thread. Fails with a clear message when any of these fails. `max_connections`: how many
+  // connections stay open at once before new ones get a 503.
+  Status Start(size_t max_connections = ServerOptions{}.max_connections);
   void Stop();
+  size_t open_connections() const;
 
  private:
   const config::RestApiConfig& config_;
@@ -36,8 +35,7 @@ class RestServer {
   Controller* controller_;
   AccessPolicy policy_;
   bool tls_ = false;
-  std::unique_ptr<httplib::Server> server_;
-  std::thread thread_;
+  std::unique_ptr<EventHttpServer> server_;
 };
 
 // Resolves restapi.allowlist entries (addresses, networks, host names) into networks.

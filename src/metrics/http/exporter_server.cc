@@ -1,8 +1,5 @@
 #include "metrics/http/exporter_server.h"
 
-#include <httplib.h>
-#include <sys/socket.h>
-
 #include "common/log.h"
 #include "common/strings.h"
 
@@ -37,74 +34,55 @@ ExporterServer::ExporterServer(Exporter& exporter, ListenAddress address,
 ExporterServer::~ExporterServer() { Stop(); }
 
 Status ExporterServer::Start() {
-  server_ = std::make_unique<httplib::Server>();
-  // Scrapes run one at a time; a few threads answer a scrape, the landing page and a stray
-  // connection without httplib's default of one thread per core (each with its stack and arena).
-  server_->new_task_queue = [] { return new httplib::ThreadPool(3); };
-  server_->Get(telemetry_path_, [this](const httplib::Request& req, httplib::Response& res) {
-    auto timeout = ScrapeTimeout(req.has_header("X-Prometheus-Scrape-Timeout-Seconds")
-                                     ? std::optional<std::string>(req.get_header_value(
-                                           "X-Prometheus-Scrape-Timeout-Seconds"))
-                                     : std::nullopt,
-                                 max_scrape_timeout_);
-    res.set_content(exporter_.Scrape(timeout), "text/plain; version=0.0.4; charset=utf-8");
-  });
-  if (telemetry_path_ != "/") {
-    server_->Get("/", [this](const httplib::Request&, httplib::Response& res) {
-      res.set_content(
-          "<html><head><title>pgha-exporter</title></head><body>"
-          "<h1>pgha-exporter</h1><p><a href=\"" +
-              telemetry_path_ + "\">Metrics</a></p></body></html>\n",
-          "text/html; charset=utf-8");
-    });
-  }
-  server_->set_error_handler([](const httplib::Request&, httplib::Response& res) {
-    if (res.body.empty()) {
-      res.set_content(res.status == 404 ? "404 page not found\n" : "error\n", "text/plain");
+  api::http::ServerOptions options;
+  options.name = "exporter";
+  options.host = address_.host;
+  options.port = address_.port;
+  options.limits.max_body_bytes = 64 * 1024;
+  // Scrapes run one at a time; two threads answer a scrape and the landing page.
+  options.handler_threads = 2;
+  // Longer than the longest scrape the server allows, so it is never cut off while writing.
+  options.response_timeout = max_scrape_timeout_ + std::chrono::seconds(10);
+  auto text = [](int status, std::string body, std::string type) {
+    api::http::HttpResponse response;
+    response.status = status;
+    response.headers.emplace_back("Content-Type", std::move(type));
+    response.body = std::move(body);
+    return response;
+  };
+  auto handler = [this, text](const api::Request& request) {
+    bool read = request.method == "GET" || request.method == "HEAD";
+    if (read && request.path == telemetry_path_) {
+      auto timeout =
+          ScrapeTimeout(request.Header("x-prometheus-scrape-timeout-seconds"), max_scrape_timeout_);
+      return text(200, exporter_.Scrape(timeout), "text/plain; version=0.0.4; charset=utf-8");
     }
-  });
-  server_->set_exception_handler(
-      [](const httplib::Request& req, httplib::Response& res, std::exception_ptr) {
-        PGHA_LOG_ERROR("{} {} failed with an exception", req.method, req.path);
-        res.status = 500;
-        res.set_content("internal error\n", "text/plain");
-      });
-  // No SO_REUSEPORT: a second exporter on a taken port must fail, not share it.
-  server_->set_socket_options([](int sock) {
-    int yes = 1;
-    (void)setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof yes);
-  });
-  // One request per connection, as Patroni's HTTP/1.0 server and HAProxy's checks do: httplib
-  // waits for a kept-alive connection's next request by waking every 10 ms for 5 s, which
-  // made an idle agent (scraped with keep-alive) cost more CPU than Patroni.
-  server_->set_keep_alive_max_count(1);
-  server_->set_read_timeout(5, 0);
-  server_->set_write_timeout(5, 0);
-  server_->set_payload_max_length(64 * 1024);
-  std::string host = address_.host.empty() ? "0.0.0.0" : address_.host;
-  if (address_.port == 0) {
-    port_ = server_->bind_to_any_port(host);
-  } else if (server_->bind_to_port(host, address_.port)) {
-    port_ = address_.port;
+    if (read && request.path == "/") {
+      return text(200,
+                  "<html><head><title>pgha-exporter</title></head><body>"
+                  "<h1>pgha-exporter</h1><p><a href=\"" +
+                      telemetry_path_ + "\">Metrics</a></p></body></html>\n",
+                  "text/html; charset=utf-8");
+    }
+    return text(404, "404 page not found\n", "text/plain; charset=utf-8");
+  };
+  auto on_error = [text](int status, const std::string& message) {
+    return text(status, message + "\n", "text/plain; charset=utf-8");
+  };
+  server_ = std::make_unique<api::http::EventHttpServer>(std::move(options), handler, on_error);
+  if (auto started = server_->Start(); !started.ok()) {
+    server_.reset();
+    return started;
   }
-  if (port_ <= 0) {
-    return Error::Unavailable(
-        fmt::format("cannot listen on {}:{} (address in use?)", host, address_.port));
-  }
-  thread_ = std::thread([this] { server_->listen_after_bind(); });
-  for (int i = 0; i < 500 && !server_->is_running(); ++i) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
-  }
-  PGHA_LOG_INFO("listening on {}:{}, metrics at {}", host, port_, telemetry_path_);
+  port_ = server_->port();
+  PGHA_LOG_INFO("listening on {}:{}, metrics at {}",
+                address_.host.empty() ? "0.0.0.0" : address_.host, port_, telemetry_path_);
   return OkStatus();
 }
 
 void ExporterServer::Stop() {
   if (server_) {
-    server_->stop();
-  }
-  if (thread_.joinable()) {
-    thread_.join();
+    server_->Stop();
   }
 }
 

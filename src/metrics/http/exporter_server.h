@@ -1,19 +1,16 @@
-// pgha-exporter's HTTP side (cpp-httplib): the telemetry path serves one scrape, "/" a page
-// linking to it, anything else 404. Scrapes are bounded by the Prometheus scrape timeout the
-// request announces, less a margin, and by the configured maximum.
+// pgha-exporter's HTTP side (api/http/event_server, so idle or slow clients cannot hold up a
+// scrape): the telemetry path serves one scrape, "/" a page linking to it, anything else 404.
+// Scrapes are bounded by the Prometheus scrape timeout the request announces, less a margin, and by
+// the configured maximum.
 #pragma once
 
 #include <chrono>
 #include <memory>
 #include <string>
-#include <thread>
 
+#include "api/http/event_server.h"
 #include "common/result.h"
 #include "metrics/postgres_exporter.h"
-
-namespace httplib {
-class Server;
-}
 
 namespace pgha::metrics::http {
 
@@ -41,8 +38,7 @@ class ExporterServer {
   std::string telemetry_path_;
   std::chrono::milliseconds max_scrape_timeout_;
   int port_ = 0;
-  std::unique_ptr<httplib::Server> server_;
-  std::thread thread_;
+  std::unique_ptr<api::http::EventHttpServer> server_;
 };
 
 }  // namespace pgha::metrics::http
