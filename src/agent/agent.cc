@@ -1506,9 +1506,9 @@ bool Agent::Execute(const ha::Action& action, const ha::HaInput& in) {
     case ActionKind::kSwitchover: {
       StartLongAction(
           "demote",
-          [this, candidate = action.target, cluster = in.cluster, dynamic = dynamic_]() -> Status {
-            return HandOver(candidate, cluster, dynamic);
-          });
+          // The loop rewrites ha_config_ every cycle: the handover works on a copy taken now.
+          [this, candidate = action.target, cluster = in.cluster, dynamic = dynamic_,
+           ha = ha_config_]() -> Status { return HandOver(candidate, cluster, dynamic, ha); });
       return true;
     }
   }
@@ -1516,7 +1516,7 @@ bool Agent::Execute(const ha::Action& action, const ha::HaInput& in) {
 }
 
 Status Agent::HandOver(const std::string& candidate, const model::ClusterSnapshot& cluster,
-                       const model::GlobalConfig& dynamic) {
+                       const model::GlobalConfig& dynamic, const ha::HaConfig& ha) {
   auto timeout = seconds(config_.postgresql.pg_ctl_timeout);
   auto handover_started = clock_.Now();
   PGHA_LOG_INFO("manual failover: handing over to {}",
@@ -1542,10 +1542,10 @@ Status Agent::HandOver(const std::string& candidate, const model::ClusterSnapsho
   ha::HaInput probe;
   probe.cluster = cluster;
   probe.local.name = config_.name;
-  probe.config = ha_config_;
+  probe.config = ha;
   bool received = false;
   auto deadline =
-      clock_.Now() + seconds(std::max<int64_t>(5, static_cast<int64_t>(ha_config_.ttl)));
+      clock_.Now() + seconds(std::max<int64_t>(5, static_cast<int64_t>(ha.ttl)));
   while (!received && clock_.Now() < deadline) {
     probe.peers = peers_.FetchAll(members);
     received =
@@ -1586,7 +1586,7 @@ Status Agent::HandOver(const std::string& candidate, const model::ClusterSnapsho
     ++status_.metrics.handovers;
     status_.metrics.last_handover_seconds = duration<double>(clock_.Now() - started).count();
   };
-  auto wait_for_leader = clock_.Now() + seconds(static_cast<int64_t>(ha_config_.ttl));
+  auto wait_for_leader = clock_.Now() + seconds(static_cast<int64_t>(ha.ttl));
   while (clock_.Now() < wait_for_leader) {
     auto now = dcs_.LoadCluster();
     if (now.ok() && now->leader && now->leader->name != config_.name) {

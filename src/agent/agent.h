@@ -149,7 +149,7 @@ class Agent {
   // member, when "") has the shutdown checkpoint, release the lock, follow the new leader.
   // When no candidate gets that far, starts again as primary and drops the failover key.
   Status HandOver(const std::string& candidate, const model::ClusterSnapshot& cluster,
-                  const model::GlobalConfig& dynamic);
+                  const model::GlobalConfig& dynamic, const ha::HaConfig& ha);
   // Writes the standby configuration for `leader` and starts PostgreSQL as its replica.
   Status StartFollowing(const model::GlobalConfig& dynamic, const model::Member& leader);
   // Callbacks: `action` with this node's role; AfterStart picks on_start, or on_role_change when

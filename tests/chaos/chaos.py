@@ -847,8 +847,12 @@ def main():
     args = parser.parse_args()
 
     if os.geteuid() != 0:
-        print("chaos: skipped: needs root (network namespaces, nftables, tc)")
-        sys.exit(77)
+        # A skip must not pass quietly: it fails unless PGHA_ALLOW_SKIP says why it may.
+        reason = "needs root (network namespaces, nftables, tc)"
+        if os.environ.get("PGHA_ALLOW_SKIP"):
+            print(f"chaos: SKIP (allowed, PGHA_ALLOW_SKIP={os.environ['PGHA_ALLOW_SKIP']}): {reason}")
+            sys.exit(77)
+        sys.exit(f"chaos: FAIL: cannot run here: {reason}; set PGHA_ALLOW_SKIP=<why> to allow a skip")
     for tool in ["ip", "nft", "tc", "etcd", "haproxy", "setpriv"]:
         if shutil.which(tool) is None:
             sys.exit(f"chaos: {tool} not found (scripts/setup.sh installs it)")

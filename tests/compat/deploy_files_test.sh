@@ -12,15 +12,14 @@ trap 'rm -rf "$WORK"' EXIT
 (set -a && . "$DEPLOY/haproxy.env.example" && haproxy -c -q -f "$DEPLOY/haproxy.cfg") ||
   { echo "FAIL: HAProxy refuses deploy/haproxy.cfg"; exit 1; }
 
-if command -v systemd-analyze >/dev/null; then
-  for unit in "$DEPLOY"/systemd/*.service; do
-    name=$(basename "$unit")
-    [ "$name" = "pgha@.service" ] && name=pgha@pg-0.service
-    sed "s|/usr/local/bin/pgha|$PGHA|g" "$unit" >"$WORK/$name"
-    out=$(systemd-analyze verify "$WORK/$name" 2>&1 | grep -v -e 'Failed to open /etc/' || true)
-    [ -z "$out" ] || { echo "FAIL: systemd-analyze $name: $out"; exit 1; }
-  done
-fi
+command -v systemd-analyze >/dev/null || { echo "FAIL: systemd-analyze is missing (scripts/setup.sh installs systemd)"; exit 1; }
+for unit in "$DEPLOY"/systemd/*.service; do
+  name=$(basename "$unit")
+  [ "$name" = "pgha@.service" ] && name=pgha@pg-0.service
+  sed "s|/usr/local/bin/pgha|$PGHA|g" "$unit" >"$WORK/$name"
+  out=$(systemd-analyze verify "$WORK/$name" 2>&1 | grep -v -e 'Failed to open /etc/' || true)
+  [ -z "$out" ] || { echo "FAIL: systemd-analyze $name: $out"; exit 1; }
+done
 
 "$PGHA" --validate-config "$DEPLOY/patroni.yml" >/dev/null ||
   { echo "FAIL: pgha refuses deploy/patroni.yml"; exit 1; }

@@ -12,8 +12,9 @@ HERE=$(cd "$(dirname "$0")" && pwd)
 SHAPES="python3 $HERE/support/metric_shapes.py"
 REFERENCE=/usr/bin/prometheus-postgres-exporter
 PG_BIN=/usr/lib/postgresql/15/bin
-if [ "$(id -u)" -ne 0 ]; then echo "SKIP: needs root (runs PostgreSQL as postgres)"; exit 77; fi
-[ -x "$REFERENCE" ] || { echo "SKIP: prometheus-postgres-exporter is not installed (scripts/setup.sh)"; exit 77; }
+. "$HERE/support/skip.sh"
+[ "$(id -u)" -eq 0 ] || skip_test "needs root (runs PostgreSQL as postgres)"
+require_tool "$REFERENCE" "prometheus-postgres-exporter"
 
 WORK=$(mktemp -d /tmp/pgha-exporter.XXXXXX)
 chown postgres:postgres "$WORK"

@@ -19,12 +19,7 @@ write_env "$PGHA_ENV_FILE" "$ETCD" "$PG" "$REST" "$WRITE" "$READ" "$STATS"
 CTL=("$BIN/pghactl" -c "$PGHA_STATE_DIR/config/pg-0.yml")
 
 step "up (etcd $ETCD, PostgreSQL $PG, REST $REST, write $WRITE)"
-"$CLUSTER" up >"$WORK/up.log" 2>&1 || fail "cluster.sh up failed: $(tail -5 "$WORK/up.log")"
-set -a
-. "$PGHA_ENV_POSTGRES_FILE"
-set +a
-export PGPASSWORD=$POSTGRES_PASSWORD
-eventually 60 "the cluster settles" settled
+up_and_settle
 ETCD_ENDPOINTS=127.0.0.1:$ETCD,127.0.0.1:$((ETCD + 100)),127.0.0.1:$((ETCD + 200))
 rest_of() { echo "http://127.0.0.1:$((REST + ${1#pg-}))"; }
 

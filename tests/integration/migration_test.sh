@@ -13,8 +13,8 @@ BIN=$(cd "$1" && pwd)
 . "$(dirname "$0")/support/topology_lib.sh"
 SUPPORT=$REPO/tests/integration/support
 PY=/usr/bin/python3  # Debian's python, with psycopg2
-command -v patroni >/dev/null && command -v patronictl >/dev/null ||
-  fail "Debian's patroni package is not installed (scripts/setup.sh installs it)"
+require_tool patroni "Debian's patroni package"
+require_tool patronictl "Debian's patroni package"
 
 pick_ports
 write_env "$PGHA_ENV_FILE" "$ETCD" "$PG" "$REST" "$WRITE" "$READ" "$STATS"
@@ -77,14 +77,8 @@ move_cluster() {
 }
 
 step "a Patroni cluster (etcd $ETCD, PostgreSQL $PG, REST $REST, write $WRITE)"
-PGHA_AGENT=patroni "$CLUSTER" up >"$WORK/up-patroni.log" 2>&1 ||
-  fail "cluster.sh up with Patroni: $(tail -5 "$WORK/up-patroni.log")"
-set -a
-. "$PGHA_ENV_POSTGRES_FILE"
-set +a
-export PGPASSWORD=$POSTGRES_PASSWORD
+up_and_settle patroni
 [ "$(agents)" = "pg-0=patroni pg-1=patroni pg-2=patroni" ] || fail "not three Patroni nodes: $(agents)"
-eventually 90 "the Patroni cluster settles" settled
 sql "$WRITE" "CREATE TABLE load_test(id bigint PRIMARY KEY)" >/dev/null || fail "create load_test"
 $PY "$SUPPORT/write_load.py" "$WRITE" "$WORK/acked" "$WORK/stop" >"$WORK/load.json" &
 LOAD_PID=$!

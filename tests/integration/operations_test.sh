@@ -16,8 +16,8 @@ PY=/usr/bin/python3  # Debian's python, with psycopg2
 pick_ports
 write_env "$PGHA_ENV_FILE" "$ETCD" "$PG" "$REST" "$WRITE" "$READ" "$STATS"
 CTL=("$BIN/pghactl" -c "$PGHA_STATE_DIR/config/pg-0.yml")
-PCTL=()
-command -v patronictl >/dev/null && PCTL=(patronictl -c "$PGHA_STATE_DIR/config/pg-0.yml")
+require_tool patronictl "Debian's patroni package"
+PCTL=(patronictl -c "$PGHA_STATE_DIR/config/pg-0.yml")
 
 step "up (etcd $ETCD, PostgreSQL $PG, REST $REST, write $WRITE)"
 "$CLUSTER" up >/dev/null || fail "cluster.sh up failed"
@@ -70,27 +70,25 @@ out=$("${CTL[@]}" switchover pg-ha --force) || fail "pghactl switchover to any: 
 grep -q "Successfully switched over to" <<<"$out" || fail "pghactl switchover to any: $out"
 [ "$(leader_now)" != "$old" ] || fail "the leader is still $old"
 eventually 60 "the cluster settles" settled
-if [ ${#PCTL[@]} -gt 0 ]; then
-  old=$(leader_now)
-  candidate=$(last_replica_of "$old")
-  out=$("${PCTL[@]}" switchover pg-ha --leader "$old" --candidate "$candidate" --force) ||
-    fail "patronictl switchover: $out"
-  grep -q "Successfully switched over to \"$candidate\"" <<<"$out" || fail "patronictl switchover: $out"
-  eventually 60 "the cluster settles" settled
-  old=$(leader_now)
-  out=$("${PCTL[@]}" switchover pg-ha --force) || fail "patronictl switchover to any: $out"
-  grep -q "Successfully switched over to" <<<"$out" || fail "patronictl switchover to any: $out"
-  [ "$(leader_now)" != "$old" ] || fail "the leader is still $old"
-  eventually 60 "the cluster settles" settled
+old=$(leader_now)
+candidate=$(last_replica_of "$old")
+out=$("${PCTL[@]}" switchover pg-ha --leader "$old" --candidate "$candidate" --force) ||
+  fail "patronictl switchover: $out"
+grep -q "Successfully switched over to \"$candidate\"" <<<"$out" || fail "patronictl switchover: $out"
+eventually 60 "the cluster settles" settled
+old=$(leader_now)
+out=$("${PCTL[@]}" switchover pg-ha --force) || fail "patronictl switchover to any: $out"
+grep -q "Successfully switched over to" <<<"$out" || fail "patronictl switchover to any: $out"
+[ "$(leader_now)" != "$old" ] || fail "the leader is still $old"
+eventually 60 "the cluster settles" settled
 
-  step "patronictl edit-config against pgha: the change reaches every node"
-  "${PCTL[@]}" edit-config pg-ha -p work_mem=5MB --force >/dev/null || fail "patronictl edit-config"
-  every_node_5mb() {
-    local i
-    for i in 0 1 2; do [ "$(sql "$((PG + i))" "SHOW work_mem")" = 5MB ] || return 1; done
-  }
-  eventually 30 "work_mem 5MB on every node" every_node_5mb
-fi
+step "patronictl edit-config against pgha: the change reaches every node"
+"${PCTL[@]}" edit-config pg-ha -p work_mem=5MB --force >/dev/null || fail "patronictl edit-config"
+every_node_5mb() {
+  local i
+  for i in 0 1 2; do [ "$(sql "$((PG + i))" "SHOW work_mem")" = 5MB ] || return 1; done
+}
+eventually 30 "work_mem 5MB on every node" every_node_5mb
 
 step "a scheduled switchover fires at its time (pghactl)"
 old=$(leader_now)
@@ -108,12 +106,8 @@ eventually 60 "the cluster settles" settled
 
 step "a scheduled switchover is withdrawn with flush"
 later=$(date -u -d '+1 hour' +%Y-%m-%dT%H:%M:%S+00:00)
-if [ ${#PCTL[@]} -gt 0 ]; then
-  out=$("${PCTL[@]}" switchover pg-ha --candidate "$old" --scheduled "$later" --force) ||
-    fail "patronictl scheduled switchover: $out"
-else
-  out=$("${CTL[@]}" switchover pg-ha --candidate "$old" --scheduled "$later" --force)
-fi
+out=$("${PCTL[@]}" switchover pg-ha --candidate "$old" --scheduled "$later" --force) ||
+  fail "patronictl scheduled switchover: $out"
 grep -q "Switchover scheduled" <<<"$out" || fail "scheduling: $out"
 out=$("${CTL[@]}" flush pg-ha switchover) || fail "pghactl flush: $out"
 grep -q "Success: scheduled switchover deleted" <<<"$out" || fail "pghactl flush: $out"
@@ -139,11 +133,7 @@ out=$("${CTL[@]}" restart pg-ha "$replica" --scheduled "$(date -u -d '+1 hour' +
   fail "second scheduled restart: $out"
 grep -q "restart scheduled" <<<"$out" || fail "second scheduled restart: $out"
 eventually 10 "the member key shows the schedule" list_shows_schedule
-if [ ${#PCTL[@]} -gt 0 ]; then
-  out=$("${PCTL[@]}" flush pg-ha "$replica" restart --force) || fail "patronictl flush: $out"
-else
-  out=$("${CTL[@]}" flush pg-ha "$replica" restart --force) || fail "pghactl flush: $out"
-fi
+out=$("${PCTL[@]}" flush pg-ha "$replica" restart --force) || fail "patronictl flush: $out"
 grep -q "Success: flush scheduled restart for member $replica" <<<"$out" || fail "flush restart: $out"
 curl -s "$rapi/patroni" | has '"scheduled_restart"' && fail "the restart is still scheduled"
 eventually 60 "the cluster settles" settled
@@ -154,13 +144,11 @@ candidate=$(first_replica_of "$old")
 out=$("${CTL[@]}" failover pg-ha --candidate "$candidate" --force) || fail "pghactl failover: $out"
 grep -q "Successfully failed over to \"$candidate\"" <<<"$out" || fail "pghactl failover: $out"
 eventually 60 "the cluster settles" settled
-if [ ${#PCTL[@]} -gt 0 ]; then
-  old=$(leader_now)
-  candidate=$(last_replica_of "$old")
-  out=$("${PCTL[@]}" failover pg-ha --candidate "$candidate" --force) || fail "patronictl failover: $out"
-  grep -q "Successfully failed over to \"$candidate\"" <<<"$out" || fail "patronictl failover: $out"
-  eventually 60 "the cluster settles" settled
-fi
+old=$(leader_now)
+candidate=$(last_replica_of "$old")
+out=$("${PCTL[@]}" failover pg-ha --candidate "$candidate" --force) || fail "patronictl failover: $out"
+grep -q "Successfully failed over to \"$candidate\"" <<<"$out" || fail "patronictl failover: $out"
+eventually 60 "the cluster settles" settled
 
 step "refusals carry their reasons"
 leader=$(leader_now)
@@ -185,12 +173,10 @@ out=$("${CTL[@]}" reload pg-ha pg-1 --force) || fail "pghactl reload: $out"
 grep -q "Reload request received for member pg-1" <<<"$out" || fail "pghactl reload: $out"
 work_mem_is() { [ "$(sql "$((PG + 1))" "SHOW work_mem")" = "$1" ]; }
 eventually 20 "work_mem 7MB on pg-1" work_mem_is 7MB
-if [ ${#PCTL[@]} -gt 0 ]; then
-  sed -i 's/work_mem: 7MB/work_mem: 6MB/' "$conf"
-  out=$("${PCTL[@]}" reload pg-ha pg-1 --force) || fail "patronictl reload: $out"
-  grep -q "Reload request received for member pg-1" <<<"$out" || fail "patronictl reload: $out"
-  eventually 20 "work_mem 6MB on pg-1" work_mem_is 6MB
-fi
+sed -i 's/work_mem: 7MB/work_mem: 6MB/' "$conf"
+out=$("${PCTL[@]}" reload pg-ha pg-1 --force) || fail "patronictl reload: $out"
+grep -q "Reload request received for member pg-1" <<<"$out" || fail "patronictl reload: $out"
+eventually 20 "work_mem 6MB on pg-1" work_mem_is 6MB
 sed -i 's/^name: pg-1$/name: renamed/' "$conf"
 "${CTL[@]}" reload pg-ha pg-1 --force >/dev/null || fail "reload with a renamed member"
 eventually 20 "the rename is refused with a warning" grep -q "a change of name needs a restart" "$PGHA_STATE_DIR/log/pg-1.log"

@@ -19,12 +19,7 @@ SB_PG=$((PG + 10)) SB_REST=$((REST + 10))
 for port in $SB_PG $((SB_PG + 1)) $SB_REST $((SB_REST + 1)); do port_free "$port" || fail "port $port is taken"; done
 
 step "the primary cluster (etcd $ETCD, PostgreSQL $PG, write $WRITE)"
-"$CLUSTER" up >"$WORK/up.log" 2>&1 || fail "cluster.sh up failed: $(tail -5 "$WORK/up.log")"
-set -a
-. "$PGHA_ENV_POSTGRES_FILE"
-set +a
-export PGPASSWORD=$POSTGRES_PASSWORD
-eventually 60 "the primary cluster settles" settled
+up_and_settle
 sql "$WRITE" "CREATE TABLE standby_test(id int); INSERT INTO standby_test VALUES (1)" >/dev/null ||
   fail "create standby_test"
 

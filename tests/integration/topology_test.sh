@@ -14,6 +14,8 @@ BIN=$(cd "$1" && pwd)
 pick_ports
 write_env "$PGHA_ENV_FILE" "$ETCD" "$PG" "$REST" "$WRITE" "$READ" "$STATS"
 CTL=("$BIN/pghactl" -c "$PGHA_STATE_DIR/config/pg-0.yml")
+require_tool patronictl "Debian's patroni package"
+require_tool patroni "Debian's patroni package"
 
 step "a missing binary fails fast and starts nothing"
 out=$(PGHA_BIN_DIR=$WORK/nowhere "$CLUSTER" up 2>&1) && fail "up succeeded without binaries"
@@ -86,10 +88,8 @@ leader_port=$(sql "$WRITE" "SELECT inet_server_port()")
 "$BIN/pghactl" --dcs-url "etcd3://127.0.0.1:$ETCD" list pg-ha | has "| Leader " || fail "pghactl --dcs-url"
 out=$("$BIN/pghactl" -c "$WORK/missing.yml" list 2>&1) && fail "pghactl succeeded with a missing -c file"
 grep -q "not existing" <<<"$out" || fail "pghactl with a missing -c file: $out"
-if command -v patronictl >/dev/null; then
-  same_table() { [ "$("${CTL[@]}" list)" = "$(patronictl -c "$PGHA_STATE_DIR/config/pg-0.yml" list)" ]; }
-  eventually 30 "pghactl list and patronictl list print the same table" same_table
-fi
+same_table() { [ "$("${CTL[@]}" list)" = "$(patronictl -c "$PGHA_STATE_DIR/config/pg-0.yml" list)" ]; }
+eventually 30 "pghactl list and patronictl list print the same table" same_table
 
 step "edit-config: a reloadable parameter reaches every node, a restart-requiring one is pending until restart"
 "${CTL[@]}" edit-config -p work_mem=9MB -s maximum_lag_on_failover=2097152 --force >/dev/null ||
@@ -113,11 +113,9 @@ eventually 30 "pending restart cleared by the restart" none_pending
 [ "$(sql "$((PG + 1))" "SHOW max_connections")" = 120 ] || fail "max_connections not applied by restart"
 out=$("${CTL[@]}" restart pg-ha -r replica --pg-version 9.6.1 --force) && fail "restart ran despite --pg-version"
 grep -q "restart conditions are not satisfied" <<<"$out" || fail "unclear refusal: $out"
-if command -v patronictl >/dev/null; then
-  out=$(patronictl -c "$PGHA_STATE_DIR/config/pg-0.yml" restart pg-ha pg-2 --force) ||
-    fail "patronictl restart: $out"
-  grep -q "Success: restart on member pg-2" <<<"$out" || fail "patronictl restart: $out"
-fi
+out=$(patronictl -c "$PGHA_STATE_DIR/config/pg-0.yml" restart pg-ha pg-2 --force) ||
+  fail "patronictl restart: $out"
+grep -q "Success: restart on member pg-2" <<<"$out" || fail "patronictl restart: $out"
 eventually 30 "pg-2 accepts queries after its restart" sql "$((PG + 2))" "SELECT 1"
 
 step "reinit: a replica is cloned again (pghactl and patronictl); the leader refuses"
@@ -132,11 +130,9 @@ grep -q "reinitialize finished" "$PGHA_STATE_DIR/log/${reinit_replicas[0]}.log" 
 replica_port=$((PG + ${reinit_replicas[0]#pg-}))
 has_rows() { [ "$(sql "$replica_port" "SELECT count(*) FROM topology_test")" = 3 ]; }
 eventually 60 "the reinitialized replica has the rows" has_rows
-if command -v patronictl >/dev/null; then
-  out=$(patronictl -c "$PGHA_STATE_DIR/config/pg-0.yml" reinit pg-ha "${reinit_replicas[1]}" --force --wait) ||
-    fail "patronictl reinit: $out"
-  grep -q "Success: reinitialize for member ${reinit_replicas[1]}" <<<"$out" || fail "patronictl reinit: $out"
-fi
+out=$(patronictl -c "$PGHA_STATE_DIR/config/pg-0.yml" reinit pg-ha "${reinit_replicas[1]}" --force --wait) ||
+  fail "patronictl reinit: $out"
+grep -q "Success: reinitialize for member ${reinit_replicas[1]}" <<<"$out" || fail "patronictl reinit: $out"
 
 step "pause (pghactl and patronictl): a dead primary postmaster is not replaced; resume restarts it"
 "${CTL[@]}" pause --wait >/dev/null || fail "pghactl pause"
@@ -153,10 +149,8 @@ for i in 0 1 2; do
 done
 "${CTL[@]}" list -f json | has "\"Member\": \"$paused_leader\", [^}]*\"Role\": \"Leader\"" ||
   fail "the leader lost its lock while paused"
-if command -v patronictl >/dev/null; then
-  patronictl -c "$PGHA_STATE_DIR/config/pg-0.yml" resume --wait >/dev/null || fail "patronictl resume"
-  patronictl -c "$PGHA_STATE_DIR/config/pg-0.yml" pause --wait >/dev/null || fail "patronictl pause"
-fi
+patronictl -c "$PGHA_STATE_DIR/config/pg-0.yml" resume --wait >/dev/null || fail "patronictl resume"
+patronictl -c "$PGHA_STATE_DIR/config/pg-0.yml" pause --wait >/dev/null || fail "patronictl pause"
 "${CTL[@]}" resume --wait >/dev/null || fail "pghactl resume"
 write_back() { sql "$WRITE" "SELECT 1" >/dev/null; }
 eventually 60 "the primary restarted after resume" write_back
@@ -182,11 +176,9 @@ printf 'GARBAGE\r\n\r\n' | timeout 5 bash -c "cat >/dev/tcp/127.0.0.1/$REST" || 
 [ "$(code "$api/history")" = 200 ] && [ "$(code "$api/config")" = 200 ] || fail "/history or /config failed"
 
 step "the generated patroni.yml files pass Patroni's own validator (but for the loopback addresses)"
-if command -v patroni >/dev/null; then
-  problems=$(patroni --validate-config "$PGHA_STATE_DIR/config/pg-1.yml" 2>&1 |
-    grep -v -e 'must not contain "127.0.0.1"' -e 'is already in use' || true)
-  [ -z "$problems" ] || fail "Patroni's validator: $problems"
-fi
+problems=$(patroni --validate-config "$PGHA_STATE_DIR/config/pg-1.yml" 2>&1 |
+  grep -v -e 'must not contain "127.0.0.1"' -e 'is already in use' || true)
+[ -z "$problems" ] || fail "Patroni's validator: $problems"
 
 step "up on a running topology starts nothing"
 before=$(pids)
@@ -221,10 +213,8 @@ echo "alerts PghaNodeDown and PostgresDown firing $((SECONDS - killed_at)) s aft
 new_leader=$("${CTL[@]}" list -f json | python3 -c 'import json,sys; print([m["Member"] for m in json.load(sys.stdin) if m["Role"] == "Leader"][0])')
 [ "$new_leader" != "$leader" ] || fail "pghactl still shows $leader as leader"
 "${CTL[@]}" list
-if command -v patronictl >/dev/null; then
-  patronictl -c "$PGHA_STATE_DIR/config/pg-0.yml" list | grep -E "\| $new_leader +\|.*\| Leader " ||
-    fail "patronictl does not show $new_leader as leader"
-fi
+patronictl -c "$PGHA_STATE_DIR/config/pg-0.yml" list | grep -E "\| $new_leader +\|.*\| Leader " ||
+  fail "patronictl does not show $new_leader as leader"
 
 step "up starts only the dead node, which rejoins as a replica"
 survivors=$(for n in pg-0 pg-1 pg-2 etcd-1 etcd-2 etcd-3 haproxy exporter-0 exporter-1 exporter-2 prometheus; do [ "$n" = "$leader" ] || cat "$PGHA_STATE_DIR/run/$n.pid"; done | sort | tr '\n' ' ')

@@ -30,7 +30,9 @@ class RestServer {
   size_t open_connections() const;
 
  private:
-  const config::RestApiConfig& config_;
+  // A copy: a reload replaces the agent's configuration while requests are served (restapi
+  // itself changes only with a restart of pgha).
+  const config::RestApiConfig config_;
   std::function<ApiState()> state_;
   Controller* controller_;
   AccessPolicy policy_;

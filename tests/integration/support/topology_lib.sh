@@ -5,10 +5,8 @@ set -euo pipefail
 
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/../../.." && pwd)
 CLUSTER=$REPO/scripts/cluster.sh
-if [ "$(id -u)" -ne 0 ]; then
-  echo "SKIP: needs root (starts PostgreSQL as the postgres user)"
-  exit 77
-fi
+. "$REPO/tests/integration/support/skip.sh"
+[ "$(id -u)" -eq 0 ] || skip_test "needs root (starts PostgreSQL as the postgres user)"
 
 WORK=$(mktemp -d /tmp/pgha-topology.XXXXXX)
 chmod 0755 "$WORK"
@@ -155,3 +153,14 @@ sys.exit(0 if status.get("state") == "running" and len(streaming) == 2 else 1)'
 
 # How often node $1's agent log mentions pg_rewind.
 rewinds() { grep -ci "pg_rewind" "$PGHA_STATE_DIR/log/$1.log" || true; }
+
+# `cluster.sh up` (with PGHA_AGENT=$1 when given), then the credentials into this shell
+# (PGPASSWORD for sql) and one leader with two streaming replicas.
+up_and_settle() {
+  PGHA_AGENT=${1:-pgha} "$CLUSTER" up >"$WORK/up.log" 2>&1 || fail "cluster.sh up failed: $(tail -5 "$WORK/up.log")"
+  set -a
+  . "$PGHA_ENV_POSTGRES_FILE"
+  set +a
+  export PGPASSWORD=$POSTGRES_PASSWORD
+  eventually 90 "the cluster settles" settled
+}
