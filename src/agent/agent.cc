@@ -1544,8 +1544,7 @@ Status Agent::HandOver(const std::string& candidate, const model::ClusterSnapsho
   probe.local.name = config_.name;
   probe.config = ha;
   bool received = false;
-  auto deadline =
-      clock_.Now() + seconds(std::max<int64_t>(5, static_cast<int64_t>(ha.ttl)));
+  auto deadline = clock_.Now() + seconds(std::max<int64_t>(5, static_cast<int64_t>(ha.ttl)));
   while (!received && clock_.Now() < deadline) {
     probe.peers = peers_.FetchAll(members);
     received =
