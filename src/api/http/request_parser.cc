@@ -91,10 +91,13 @@ RequestParser::State RequestParser::Feed(std::string_view bytes) {
   buffer_.append(bytes);
   if (!head_done_) {
     // RFC 9112 asks for CRLF; a bare LF is tolerated, as Python's http.server (Patroni) does.
-    size_t crlf = buffer_.find("\r\n\r\n");
-    size_t lf = buffer_.find("\n\n");
+    size_t crlf = buffer_.find("\r\n\r\n", head_scan_from_);
+    size_t lf = buffer_.find("\n\n", head_scan_from_);
     size_t head_end = std::min(crlf, lf);
     if (head_end == std::string::npos) {
+      // Next time, only what could end a terminator that starts in the new bytes: a client
+      // sending a byte at a time must not make every read rescan the whole head.
+      head_scan_from_ = buffer_.size() >= 3 ? buffer_.size() - 3 : 0;
       if (buffer_.size() > limits_.max_head_bytes) {
         return buffer_.find('\n') == std::string::npos
                    ? Fail(414, "request URI too long")

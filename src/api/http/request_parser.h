@@ -45,6 +45,7 @@ class RequestParser {
   State state_ = State::kNeedMore;
   std::string buffer_;
   bool head_done_ = false;
+  size_t head_scan_from_ = 0;  // where the search for the head's end resumes
   bool expects_continue_ = false;
   size_t body_start_ = 0;
   size_t content_length_ = 0;
