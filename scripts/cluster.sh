@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The seed's `docker-compose up -d`, with processes on this machine:
-#   cluster.sh up      start whatever is not running (3 etcd, 3 PostgreSQL + pgha, HAProxy,
+#   cluster.sh up      start whatever is not running (3 etcd, 3 PostgreSQL + pgha, the router,
 #                      3 pgha-exporter, Prometheus),
 #                      wait until the cluster is healthy, print the endpoints and `pghactl list`
 #   cluster.sh down    stop everything it started; data stays
@@ -10,6 +10,8 @@
 # Overrides for tests and side-by-side runs: PGHA_STATE_DIR, PGHA_ENV_FILE,
 # PGHA_ENV_POSTGRES_FILE, PGHA_BIN_DIR, PGHA_PG_BIN_DIR; PGHA_AGENT=patroni runs Debian's
 # Patroni on the same generated patroni.yml files instead of pgha (the benchmarks' peer).
+# ROUTER (or PGHA_ROUTER) picks what listens on the write/read ports: pgha (pgha-router, the
+# default) or haproxy (HAProxy with deploy/haproxy.cfg, the seed's pg-router).
 set -euo pipefail
 
 REPO=$(cd "$(dirname "$0")/.." && pwd)
@@ -25,6 +27,12 @@ ETCDS=(etcd-1 etcd-2 etcd-3)
 EXPORTERS=(exporter-0 exporter-1 exporter-2)
 HEALTH_TIMEOUT=${PGHA_HEALTH_TIMEOUT:-180}
 AGENT=${PGHA_AGENT:-pgha}
+ROUTER=${PGHA_ROUTER:-${ROUTER:-pgha}}
+case $ROUTER in
+  pgha) ROUTER_NAME=router ;;
+  haproxy) ROUTER_NAME=haproxy ;;
+  *) printf 'cluster: ROUTER=%s: use pgha or haproxy\n' "$ROUTER" >&2; exit 1 ;;
+esac
 
 say() { printf '%s\n' "$*"; }
 die() { printf 'cluster: %s\n' "$*" >&2; exit 1; }
@@ -199,6 +207,7 @@ check_dependencies() {
   esac
   [ -x "$BIN/pghactl" ] || missing+=("$BIN/pghactl (run: make build)")
   [ -x "$BIN/pgha-exporter" ] || missing+=("$BIN/pgha-exporter (run: make build)")
+  [ "$ROUTER" != pgha ] || [ -x "$BIN/pgha-router" ] || missing+=("$BIN/pgha-router (run: make build)")
   id postgres >/dev/null 2>&1 || missing+=("the postgres OS user (postgresql-15)")
   [ "${#missing[@]}" -eq 0 ] || die "missing: ${missing[*]}. Run scripts/setup.sh (or make up)."
   [ "$(id -u)" -eq 0 ] || die "run as root: PostgreSQL and pgha are started as the postgres user"
@@ -228,9 +237,9 @@ check_ports() {
       port_in_use "$port" && busy+=("$port (for ${EXPORTERS[$i]}; used by $(who_listens "$port"))")
     fi
   done
-  if ! is_running haproxy; then
+  if ! is_running "$ROUTER_NAME"; then
     for port in "$POSTGRES_WRITE_HOST_PORT" "$POSTGRES_READ_HOST_PORT" "$HAPROXY_METRICS_HOST_PORT"; do
-      port_in_use "$port" && busy+=("$port (for haproxy; used by $(who_listens "$port"))")
+      port_in_use "$port" && busy+=("$port (for $ROUTER_NAME; used by $(who_listens "$port"))")
     done
   fi
   if ! is_running prometheus; then
@@ -373,9 +382,14 @@ haproxy_servers() {
 }
 
 router_healthy() {
-  local servers
-  servers=$(haproxy_servers)
-  [ "$(grep -c '^primary .* UP' <<<"$servers")" -eq 1 ] && [ "$(grep -c '^replicas .* UP' <<<"$servers")" -eq 2 ]
+  local servers metrics
+  if [ "$ROUTER" = haproxy ]; then
+    servers=$(haproxy_servers)
+    [ "$(grep -c '^primary .* UP' <<<"$servers")" -eq 1 ] && [ "$(grep -c '^replicas .* UP' <<<"$servers")" -eq 2 ]
+  else
+    metrics=$(curl -s -m 2 "http://$PGHA_BIND_HOST:$HAPROXY_METRICS_HOST_PORT/metrics" 2>/dev/null || true)
+    [ "$(grep -c '^pgha_router_primary{' <<<"$metrics")" -eq 1 ] && [ "$(grep -c '^pgha_router_replica{' <<<"$metrics")" -eq 2 ]
+  fi
 }
 
 # ---------------------------------------------------------------- commands
@@ -426,6 +440,16 @@ exporters_up() {
   done
 }
 
+# pgha-router reads pg-0's configuration (scope, etcd, REST credentials for its checks); its
+# ports come from PGHA_ROUTER_* variables.
+start_router() {
+  launch router setpriv --reuid=postgres --regid=postgres --init-groups \
+    env PGHA_ROUTER_WRITE_LISTEN="$PGHA_BIND_HOST:$POSTGRES_WRITE_HOST_PORT" \
+    PGHA_ROUTER_READ_LISTEN="$PGHA_BIND_HOST:$POSTGRES_READ_HOST_PORT" \
+    PGHA_ROUTER_STATS_LISTEN="$PGHA_BIND_HOST:$HAPROXY_METRICS_HOST_PORT" \
+    "$BIN/pgha-router" "$STATE/config/pg-0.yml"
+}
+
 start_haproxy() {
   export_haproxy_env
   haproxy -c -q -f "$HAPROXY_CFG" || die "HAProxy refuses $HAPROXY_CFG"
@@ -455,7 +479,7 @@ scrape_configs:
   - job_name: postgres
     static_configs:
       - targets: [$exporters]
-  - job_name: haproxy
+  - job_name: $ROUTER_NAME
     static_configs:
       - targets: ['$PGHA_BIND_HOST:$HAPROXY_METRICS_HOST_PORT']
   - job_name: etcd
@@ -499,13 +523,13 @@ cmd_up() {
   for i in 0 1 2; do
     if ! is_running "${EXPORTERS[$i]}"; then start_exporter "$i"; started_any=1; fi
   done
-  if ! is_running haproxy; then start_haproxy; started_any=1; fi
+  if ! is_running "$ROUTER_NAME"; then "start_$ROUTER_NAME"; started_any=1; fi
   if ! is_running prometheus; then start_prometheus; started_any=1; fi
 
   [ "$started_any" = 1 ] || say "Everything is already running."
   say "Waiting for one primary and two replicas..."
   wait_for "one primary and two streaming replicas" "$HEALTH_TIMEOUT" cluster_healthy
-  wait_for "HAProxy to route to 1 primary and 2 replicas" 60 router_healthy
+  wait_for "$ROUTER_NAME to route to 1 primary and 2 replicas" 60 router_healthy
   wait_for "the exporters to reach their PostgreSQL" 60 exporters_up
   wait_for "Prometheus to be ready" 60 prometheus_ready
   trap - EXIT
@@ -517,7 +541,11 @@ print_endpoints() {
   say "Cluster $SCOPE is up. State: $STATE"
   say "  writes   psql -h $PGHA_BIND_HOST -p $POSTGRES_WRITE_HOST_PORT -U $POSTGRES_USER   (password: POSTGRES_PASSWORD in $ENV_POSTGRES_FILE)"
   say "  reads    psql -h $PGHA_BIND_HOST -p $POSTGRES_READ_HOST_PORT -U $POSTGRES_USER"
-  say "  HAProxy  http://$PGHA_BIND_HOST:$HAPROXY_METRICS_HOST_PORT/ (stats)  /metrics (Prometheus)"
+  if [ "$ROUTER" = haproxy ]; then
+    say "  HAProxy  http://$PGHA_BIND_HOST:$HAPROXY_METRICS_HOST_PORT/ (stats)  /metrics (Prometheus)"
+  else
+    say "  router   http://$PGHA_BIND_HOST:$HAPROXY_METRICS_HOST_PORT/ (status)  /metrics (Prometheus)  /health"
+  fi
   say "  REST     http://$PGHA_BIND_HOST:$(rest_port 0)  :$(rest_port 1)  :$(rest_port 2)   (/metrics)"
   say "  exporters http://$PGHA_BIND_HOST:$(exporter_port 0)/metrics  :$(exporter_port 1)  :$(exporter_port 2)"
   say "  Prometheus http://$PGHA_BIND_HOST:$PROMETHEUS_PORT/ (targets, alerts)"
@@ -536,6 +564,7 @@ cmd_down() {
     [ "$(http_status OPTIONS "http://$PGHA_BIND_HOST:$(rest_port $i)/leader")" = 200 ] && leader=${NODES[$i]}
   done
   stop_component prometheus
+  stop_component router
   stop_component haproxy
   for name in "${EXPORTERS[@]}"; do stop_component "$name"; done
   for name in "${NODES[@]}"; do
@@ -559,9 +588,12 @@ cmd_status() {
     printf '%-8s %-8s pid %-8s postgres %s  rest %s\n' "$name" "$(is_running "$name" && echo running || echo stopped)" \
       "$(is_running "$name" && pid_of "$name" || echo -)" "$(pg_port $i)" "$(rest_port $i)"
   done
-  printf '%-8s %-8s pid %-8s write %s  read %s  stats %s\n' haproxy \
-    "$(is_running haproxy && echo running || echo stopped)" "$(is_running haproxy && pid_of haproxy || echo -)" \
-    "$POSTGRES_WRITE_HOST_PORT" "$POSTGRES_READ_HOST_PORT" "$HAPROXY_METRICS_HOST_PORT"
+  for name in router haproxy; do
+    [ "$name" = "$ROUTER_NAME" ] || is_running "$name" || continue
+    printf '%-8s %-8s pid %-8s write %s  read %s  stats %s\n' "$name" \
+      "$(is_running "$name" && echo running || echo stopped)" "$(is_running "$name" && pid_of "$name" || echo -)" \
+      "$POSTGRES_WRITE_HOST_PORT" "$POSTGRES_READ_HOST_PORT" "$HAPROXY_METRICS_HOST_PORT"
+  done
   for i in 0 1 2; do
     name=${EXPORTERS[$i]}
     printf '%-10s %-8s pid %-8s metrics %s\n' "$name" "$(is_running "$name" && echo running || echo stopped)" \

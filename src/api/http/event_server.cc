@@ -2,7 +2,6 @@
 
 #include <fcntl.h>
 #include <fmt/format.h>
-#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -15,6 +14,7 @@
 #include <type_traits>
 
 #include "common/log.h"
+#include "common/open_files.h"
 
 namespace pgha::api::http {
 
@@ -70,27 +70,6 @@ const char* ReasonPhrase(int status) {
     default:
       return "Unknown";
   }
-}
-
-// Every connection is a descriptor: let the process have as many as the hard limit allows,
-// so the connection bound, not the default soft limit of 1024, decides who is refused. Returns
-// how many connections fit, keeping room for the rest of the process (PostgreSQL connections,
-// logs, etcd).
-size_t RaiseOpenFileLimit(size_t wanted) {
-  constexpr size_t kReserved = 128;
-  rlimit limit{};
-  if (getrlimit(RLIMIT_NOFILE, &limit) != 0) {
-    return wanted;
-  }
-  if (limit.rlim_cur < limit.rlim_max) {
-    limit.rlim_cur = limit.rlim_max;
-    (void)setrlimit(RLIMIT_NOFILE, &limit);
-    (void)getrlimit(RLIMIT_NOFILE, &limit);
-  }
-  if (limit.rlim_cur == RLIM_INFINITY || limit.rlim_cur > wanted + kReserved) {
-    return wanted;
-  }
-  return limit.rlim_cur > 2 * kReserved ? limit.rlim_cur - kReserved : limit.rlim_cur / 2;
 }
 
 bool ClientCertificateVerified(SSL* ssl) {

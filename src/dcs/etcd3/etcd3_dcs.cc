@@ -358,17 +358,27 @@ Result<model::ClusterSnapshot> Etcd3Dcs::ReadDirect(bool serializable) {
   return model::BuildSnapshot(keys, range->revision);
 }
 
+Result<model::ClusterSnapshot> Etcd3Dcs::CachedCluster() {
+  std::lock_guard lock(mutex_);
+  if (!options_.use_cache || !cache_ready_) {
+    return Error::Unavailable("no current copy of " + options_.prefix + " from etcd");
+  }
+  std::vector<model::KeyValue> keys;
+  keys.reserve(cache_.size());
+  for (const auto& [name, kv] : cache_) {
+    keys.push_back(kv);
+  }
+  return model::BuildSnapshot(keys, cache_revision_);
+}
+
+std::chrono::steady_clock::time_point Etcd3Dcs::last_change_at() const {
+  std::lock_guard lock(mutex_);
+  return last_change_at_;
+}
+
 Result<model::ClusterSnapshot> Etcd3Dcs::LoadCluster() {
-  if (options_.use_cache) {
-    std::lock_guard lock(mutex_);
-    if (cache_ready_) {
-      std::vector<model::KeyValue> keys;
-      keys.reserve(cache_.size());
-      for (const auto& [name, kv] : cache_) {
-        keys.push_back(kv);
-      }
-      return model::BuildSnapshot(keys, cache_revision_);
-    }
+  if (auto cached = CachedCluster(); cached.ok()) {
+    return cached;
   }
   // Daemons tolerate stale reads (serializable), as Patroni's do; pghactl reads linearizably.
   return ReadDirect(options_.use_cache);
@@ -376,6 +386,7 @@ Result<model::ClusterSnapshot> Etcd3Dcs::LoadCluster() {
 
 void Etcd3Dcs::NotifyChange() {
   ++change_counter_;
+  last_change_at_ = std::chrono::steady_clock::now();
   changed_.notify_all();
   if (on_change_) {
     on_change_();
@@ -458,7 +469,7 @@ void Etcd3Dcs::CacheLoop() {
                              event.kv.lease};
             }
             cache_revision_ = std::max(cache_revision_, event.kv.mod_revision);
-            wake = wake || IsWatchedForWakeup(rel);
+            wake = wake || options_.wake_on_every_key || IsWatchedForWakeup(rel);
           }
           if (wake) {
             NotifyChange();

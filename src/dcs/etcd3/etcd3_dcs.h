@@ -24,6 +24,9 @@ struct Etcd3DcsOptions {
   std::string prefix;       // "/service/pg-ha/"
   std::string member_name;  // this node; empty for pghactl
   bool use_cache = true;    // pghactl reads directly (linearizable), as patronictl does
+  // The router follows member keys too (a replica stopping, its lag), not only the keys the HA
+  // loop decides on.
+  bool wake_on_every_key = false;
 };
 
 class Etcd3Dcs final : public Dcs {
@@ -53,6 +56,11 @@ class Etcd3Dcs final : public Dcs {
   void SetChangeListener(std::function<void()> on_change) override;
   // Blocks until a change the listener would hear of, or `timeout`; true when woken by one.
   bool WaitForChange(std::chrono::milliseconds timeout);
+  // The watch-fed cache only, never a call to etcd: Unavailable until the cache is built, and
+  // while it is rebuilt after the watch broke. A frozen etcd leaves the last cache in place.
+  Result<model::ClusterSnapshot> CachedCluster();
+  // When the watch last delivered a change the listener heard of (steady clock).
+  std::chrono::steady_clock::time_point last_change_at() const;
   Status Ping() override;
   void SetTimings(double ttl_seconds, double loop_wait_seconds,
                   double retry_timeout_seconds) override;
@@ -91,6 +99,7 @@ class Etcd3Dcs final : public Dcs {
   int64_t cache_revision_ = 0;
   bool cache_ready_ = false;
   uint64_t change_counter_ = 0;
+  std::chrono::steady_clock::time_point last_change_at_{};
   std::function<void()> on_change_;
   std::condition_variable changed_;
   StreamCanceller watch_canceller_;

@@ -1,0 +1,77 @@
+#include "router/pg_wire.h"
+
+#include <cstdint>
+
+namespace pgha::router {
+namespace {
+
+constexpr uint32_t kProtocol3 = 3u << 16;
+constexpr uint32_t kSslRequestCode = 80877103;
+constexpr uint32_t kGssEncRequestCode = 80877104;
+constexpr uint32_t kCancelRequestCode = 80877102;
+constexpr size_t kMaxStartupLength = 10000;  // PostgreSQL's MAX_STARTUP_PACKET_LENGTH
+
+void PutInt32(std::string& out, uint32_t value) {
+  out.push_back(static_cast<char>((value >> 24) & 0xff));
+  out.push_back(static_cast<char>((value >> 16) & 0xff));
+  out.push_back(static_cast<char>((value >> 8) & 0xff));
+  out.push_back(static_cast<char>(value & 0xff));
+}
+
+uint32_t GetInt32(std::string_view bytes, size_t at) {
+  return (static_cast<uint32_t>(static_cast<unsigned char>(bytes[at])) << 24) |
+         (static_cast<uint32_t>(static_cast<unsigned char>(bytes[at + 1])) << 16) |
+         (static_cast<uint32_t>(static_cast<unsigned char>(bytes[at + 2])) << 8) |
+         static_cast<uint32_t>(static_cast<unsigned char>(bytes[at + 3]));
+}
+
+void PutField(std::string& out, char code, std::string_view value) {
+  out.push_back(code);
+  for (char c : value) {
+    if (c != '\0') {  // a NUL would end the field early
+      out.push_back(c);
+    }
+  }
+  out.push_back('\0');
+}
+
+}  // namespace
+
+std::string FatalErrorResponse(std::string_view sqlstate, std::string_view message) {
+  std::string fields;
+  PutField(fields, 'S', "FATAL");
+  PutField(fields, 'V', "FATAL");
+  PutField(fields, 'C', sqlstate);
+  PutField(fields, 'M', message);
+  fields.push_back('\0');
+  std::string out = "E";
+  PutInt32(out, static_cast<uint32_t>(fields.size() + 4));
+  return out + fields;
+}
+
+OpeningMessage ParseClientOpening(std::string_view bytes) {
+  if (bytes.size() < 8) {
+    return {};
+  }
+  uint32_t length = GetInt32(bytes, 0);
+  uint32_t code = GetInt32(bytes, 4);
+  if (length < 8 || length > kMaxStartupLength) {
+    return {ClientOpening::kInvalid, 0};
+  }
+  if (bytes.size() < length) {
+    return {};
+  }
+  switch (code) {
+    case kSslRequestCode:
+      return {length == 8 ? ClientOpening::kSslRequest : ClientOpening::kInvalid, length};
+    case kGssEncRequestCode:
+      return {length == 8 ? ClientOpening::kGssEncRequest : ClientOpening::kInvalid, length};
+    case kCancelRequestCode:
+      return {length == 16 ? ClientOpening::kCancelRequest : ClientOpening::kInvalid, length};
+    default:
+      return {(code >> 16) == (kProtocol3 >> 16) ? ClientOpening::kStartup : ClientOpening::kInvalid,
+              length};
+  }
+}
+
+}  // namespace pgha::router

@@ -1,0 +1,36 @@
+// The few PostgreSQL protocol (v3) messages the L4 router itself has to write or recognise: an
+// ErrorResponse it sends instead of a server (too many connections, no primary in time), and the
+// requests a client may open with (SSLRequest, GSSENCRequest, CancelRequest, StartupMessage).
+//
+// Thread-safety: pure functions.
+#pragma once
+
+#include <cstddef>
+#include <string>
+#include <string_view>
+
+namespace pgha::router {
+
+// A FATAL ErrorResponse with `sqlstate` and `message`, as libpq reports it: also valid as the
+// answer to an SSLRequest or GSSENCRequest, which libpq reads as an error from the server.
+std::string FatalErrorResponse(std::string_view sqlstate, std::string_view message);
+
+enum class ClientOpening {
+  kIncomplete,  // fewer bytes than the length field announces, or than the length field itself
+  kStartup,     // StartupMessage (protocol 3.x)
+  kSslRequest,
+  kGssEncRequest,
+  kCancelRequest,
+  kInvalid,  // a length or code no PostgreSQL server would accept
+};
+
+struct OpeningMessage {
+  ClientOpening kind = ClientOpening::kIncomplete;
+  size_t length = 0;  // bytes of the message, when complete
+};
+
+// Classifies the first message a client sends. Lengths over 10000 bytes are invalid, as
+// PostgreSQL refuses startup packets that large.
+OpeningMessage ParseClientOpening(std::string_view bytes);
+
+}  // namespace pgha::router

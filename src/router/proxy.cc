@@ -1,0 +1,745 @@
+#include "router/proxy.h"
+
+#include <fmt/format.h>
+
+#include <asio.hpp>
+#include <asio/experimental/as_tuple.hpp>
+#include <mutex>
+#include <thread>
+
+#include "common/log.h"
+#include "common/open_files.h"
+#include "router/pg_wire.h"
+
+namespace pgha::router {
+
+using asio::awaitable;
+using asio::ip::tcp;
+using Steady = std::chrono::steady_clock;
+using std::chrono::duration;
+using std::chrono::milliseconds;
+constexpr auto kNoThrow = asio::experimental::as_tuple(asio::use_awaitable);
+
+const char* PortName(Port port) { return port == Port::kWrite ? "write" : "read"; }
+
+namespace {
+
+int Index(Port port) { return port == Port::kWrite ? 0 : 1; }
+
+// Lock-free so the data path never waits for a reader of the figures.
+struct Counters {
+  std::atomic<int64_t> active{0}, total{0}, refused_maxconn{0}, held_now{0}, held_total{0},
+      hold_timeouts{0}, rejected_no_replica{0}, invalid_openings{0}, connect_errors{0},
+      closed_on_leader_change{0}, bytes_from_clients{0}, bytes_to_clients{0};
+  std::atomic<int64_t> hold_micros_sum{0};
+};
+
+void TuneSocket(tcp::socket& socket, bool keepalive) {
+  asio::error_code ignored;
+  socket.set_option(tcp::no_delay(true), ignored);
+  socket.set_option(asio::socket_base::keep_alive(keepalive), ignored);
+}
+
+// What a client gets: a backend, an error now, or a wait.
+struct Choice {
+  std::optional<Backend> backend;
+  std::string refusal;  // set: refuse with this message
+  std::string waiting_for;
+};
+
+}  // namespace
+
+class Session;
+
+struct Proxy::Impl {
+  explicit Impl(RouterSettings initial)
+      : settings(std::make_shared<const RouterSettings>(std::move(initial))) {}
+
+  // Fixed at Start: one io_context and one thread per configured thread.
+  std::vector<std::unique_ptr<asio::io_context>> contexts;
+  std::vector<asio::executor_work_guard<asio::io_context::executor_type>> work;
+  std::vector<std::thread> threads;
+  std::atomic<size_t> next_context{0};
+  Counters counters[2];
+
+  mutable std::mutex mutex;  // guards the members below
+  std::shared_ptr<const RouterSettings> settings;
+  Routes routes;
+  std::shared_ptr<tcp::acceptor> acceptors[2];
+  bool accepting = true;
+  std::map<Session*, std::weak_ptr<Session>> sessions[2];  // open, by port
+  std::map<Session*, std::weak_ptr<Session>> holding;      // waiting for a target
+  std::map<std::string, MemberStats> members[2];           // connections per backend member
+  std::map<std::string, Steady::time_point> down_until;    // backends that refused lately
+  size_t next_reader = 0;                                  // where the next tie-break starts
+
+  asio::io_context& NextContext() {
+    return *contexts[next_context.fetch_add(1, std::memory_order_relaxed) % contexts.size()];
+  }
+  Result<std::shared_ptr<tcp::acceptor>> Bind(const config::HostPort& address);
+  void StartAccepting(Port port, std::shared_ptr<tcp::acceptor> acceptor);
+  awaitable<void> AcceptLoop(Port port, std::shared_ptr<tcp::acceptor> acceptor);
+  Choice Pick(Port port);
+  void MarkDown(const std::string& member, milliseconds how_long);
+};
+
+// One client connection: read its opening message, wait for a target if there is none, connect,
+// hand over what the client already sent, then relay both ways. Everything a Session does runs
+// on its own io_context's single thread, so its members need no lock; other threads reach it
+// only through Wake() and CloseUnlessTo(), which post to that thread.
+class Session : public std::enable_shared_from_this<Session> {
+ public:
+  Session(Proxy::Impl& proxy, Port port, tcp::socket client,
+          std::shared_ptr<const RouterSettings> settings)
+      : proxy_(proxy),
+        port_(port),
+        counters_(proxy.counters[Index(port)]),
+        settings_(std::move(settings)),
+        client_(std::move(client)),
+        server_(client_.get_executor()),
+        wake_(client_.get_executor()),
+        room_(client_.get_executor()),
+        opening_deadline_(client_.get_executor()) {
+    ++counters_.active;
+    ++counters_.total;
+  }
+  ~Session() { --counters_.active; }
+
+  void Start() {
+    {
+      std::lock_guard lock(proxy_.mutex);
+      proxy_.sessions[Index(port_)][this] = weak_from_this();
+    }
+    TuneSocket(client_, settings_->tcp_keepalive);
+    asio::co_spawn(client_.get_executor(), Serve(shared_from_this()), asio::detached);
+  }
+
+  // The routes changed: a held client looks again at once.
+  void Wake() {
+    asio::post(client_.get_executor(), [self = shared_from_this()] { self->wake_.cancel(); });
+  }
+
+  // The leader key moved to `leader`: a write connection to anyone else ends.
+  void CloseUnlessTo(const std::string& leader) {
+    asio::post(client_.get_executor(), [self = shared_from_this(), leader] {
+      if (self->backend_ && self->backend_->member != leader && !self->closed_) {
+        PGHA_LOG_INFO("closing a write connection to {}: {} holds the leader key now",
+                      self->backend_->member, leader.empty() ? "nobody" : leader);
+        ++self->counters_.closed_on_leader_change;
+        self->Close();
+      }
+    });
+  }
+
+  void CloseFromOutside() {
+    asio::post(client_.get_executor(), [self = shared_from_this()] { self->Close(); });
+  }
+
+ private:
+  static awaitable<void> Serve(std::shared_ptr<Session> self) { co_await self->Run(); }
+
+  awaitable<void> Run() {
+    if (!co_await ReadOpening()) {
+      co_return;
+    }
+    asio::co_spawn(client_.get_executor(), Pump(shared_from_this()), asio::detached);
+    if (!co_await FindBackend()) {
+      co_return;
+    }
+    // What the client sent while it waited goes first, in order; the pump appends to pending_
+    // until server_ready_, and nothing else runs between the last check and setting it.
+    while (!pending_.empty() && !closed_) {
+      std::string batch = std::move(pending_);
+      pending_.clear();
+      auto [error, n] = co_await asio::async_write(server_, asio::buffer(batch), kNoThrow);
+      if (error) {
+        Close();
+        co_return;
+      }
+    }
+    server_ready_ = true;
+    room_.cancel();
+    co_await ServerToClient();
+  }
+
+  // The first message tells a PostgreSQL client from garbage; it must come within
+  // connect_hold_timeout, so a client that connects and says nothing costs no backend.
+  awaitable<bool> ReadOpening() {
+    opening_deadline_.expires_after(settings_->connect_hold_timeout);
+    opening_deadline_.async_wait([weak = weak_from_this()](const asio::error_code& error) {
+      if (auto self = weak.lock(); self && !error) {
+        self->Close();
+      }
+    });
+    std::array<char, 1024> chunk{};
+    while (!closed_) {
+      auto opening = ParseClientOpening(pending_);
+      if (opening.kind == ClientOpening::kInvalid) {
+        ++counters_.invalid_openings;
+        co_await Refuse("08P01", "pgha-router: invalid startup packet");
+        co_return false;
+      }
+      if (opening.kind != ClientOpening::kIncomplete) {
+        opening_deadline_.cancel();
+        co_return true;
+      }
+      auto [error, n] = co_await client_.async_read_some(asio::buffer(chunk), kNoThrow);
+      if (error) {
+        Close();
+        co_return false;
+      }
+      counters_.bytes_from_clients += static_cast<int64_t>(n);
+      pending_.append(chunk.data(), n);
+    }
+    co_return false;
+  }
+
+  awaitable<bool> FindBackend() {
+    auto started = Steady::now();
+    auto deadline = started + settings_->connect_hold_timeout;
+    bool held = false;
+    std::string last_reason;
+    std::string last_failed;
+    auto stop_holding = [&] {
+      if (held) {
+        --counters_.held_now;
+        std::lock_guard lock(proxy_.mutex);
+        proxy_.holding.erase(this);
+      }
+    };
+    while (!closed_) {
+      Choice choice = proxy_.Pick(port_);
+      if (!choice.refusal.empty()) {
+        stop_holding();
+        ++counters_.rejected_no_replica;
+        co_await Refuse("57P03", "pgha-router: " + choice.refusal);
+        co_return false;
+      }
+      // A backend that just refused is tried again only after a pause or a change of routes.
+      bool retry_now = choice.backend && choice.backend->member != last_failed;
+      if (retry_now) {
+        if (co_await Connect(*choice.backend)) {
+          stop_holding();
+          if (held) {
+            counters_.hold_micros_sum += std::chrono::duration_cast<std::chrono::microseconds>(
+                                             Steady::now() - started)
+                                             .count();
+          }
+          co_return true;
+        }
+        last_failed = choice.backend->member;
+        continue;
+      }
+      last_reason = choice.backend ? choice.backend->member + " refuses connections"
+                                   : choice.waiting_for;
+      if (!held) {
+        held = true;
+        ++counters_.held_now;
+        ++counters_.held_total;
+        std::lock_guard lock(proxy_.mutex);
+        proxy_.holding[this] = weak_from_this();
+      }
+      auto now = Steady::now();
+      if (now >= deadline) {
+        stop_holding();
+        ++counters_.hold_timeouts;
+        auto waited = std::chrono::duration_cast<milliseconds>(settings_->connect_hold_timeout);
+        PGHA_LOG_WARN("{} port: closing a client held {} ms without a target: {}",
+                      PortName(port_), waited.count(), last_reason);
+        co_await Refuse("57P03", fmt::format("pgha-router: no {} within {} ms: {}",
+                                             port_ == Port::kWrite ? "primary" : "server",
+                                             waited.count(), last_reason));
+        co_return false;
+      }
+      // Woken by new routes at once; otherwise a refusing backend is retried every 200 ms.
+      wake_.expires_after(std::min<Steady::duration>(milliseconds(200), deadline - now));
+      co_await wake_.async_wait(kNoThrow);
+      last_failed.clear();
+    }
+    stop_holding();
+    co_return false;
+  }
+
+  awaitable<bool> Connect(const Backend& backend) {
+    tcp::resolver resolver(client_.get_executor());
+    auto [resolve_error, endpoints] =
+        co_await resolver.async_resolve(backend.host, std::to_string(backend.port), kNoThrow);
+    if (resolve_error || closed_) {
+      ConnectFailed(backend, resolve_error ? resolve_error.message() : "client left");
+      co_return false;
+    }
+    server_ = tcp::socket(client_.get_executor());
+    auto timed_out = std::make_shared<bool>(false);
+    asio::steady_timer timer(client_.get_executor(), settings_->connect_timeout);
+    timer.async_wait([self = shared_from_this(), timed_out](const asio::error_code& error) {
+      if (!error) {
+        *timed_out = true;
+        asio::error_code ignored;
+        self->server_.close(ignored);
+      }
+    });
+    auto [error, endpoint] = co_await asio::async_connect(server_, endpoints, kNoThrow);
+    timer.cancel();
+    if (error || *timed_out || closed_) {
+      ConnectFailed(backend, *timed_out ? "timed out" : error ? error.message() : "client left");
+      co_return false;
+    }
+    TuneSocket(server_, settings_->tcp_keepalive);
+    {
+      std::lock_guard lock(proxy_.mutex);
+      // The routes may have moved on while connecting: a write connection goes only to the
+      // member that still holds the leader key.
+      if (port_ == Port::kWrite && proxy_.routes.leader != backend.member) {
+        asio::error_code ignored;
+        server_.close(ignored);
+        co_return false;
+      }
+      auto& member = proxy_.members[Index(port_)][backend.member];
+      ++member.active;
+      ++member.total;
+    }
+    backend_ = backend;
+    co_return true;
+  }
+
+  void ConnectFailed(const Backend& backend, const std::string& why) {
+    if (closed_) {
+      return;
+    }
+    ++counters_.connect_errors;
+    PGHA_LOG_WARN("{} port: cannot connect to {} ({}:{}): {}", PortName(port_), backend.member,
+                  backend.host, backend.port, why);
+    proxy_.MarkDown(backend.member, settings_->check_interval);
+    asio::error_code ignored;
+    server_.close(ignored);
+  }
+
+  // Client to server. Before the server is ready, bytes wait in pending_ (at most one buffer:
+  // then the client is not read until they are sent, which is the backpressure).
+  static awaitable<void> Pump(std::shared_ptr<Session> self) { co_await self->ClientToServer(); }
+
+  awaitable<void> ClientToServer() {
+    std::vector<char> buffer(settings_->buffer_bytes);
+    while (!closed_) {
+      if (!server_ready_ && pending_.size() >= buffer.size()) {
+        room_.expires_at(Steady::time_point::max());
+        co_await room_.async_wait(kNoThrow);
+        continue;
+      }
+      auto [error, n] = co_await client_.async_read_some(asio::buffer(buffer), kNoThrow);
+      if (error) {
+        Close();
+        co_return;
+      }
+      counters_.bytes_from_clients += static_cast<int64_t>(n);
+      if (!server_ready_) {
+        pending_.append(buffer.data(), n);
+        continue;
+      }
+      auto [write_error, written] =
+          co_await asio::async_write(server_, asio::buffer(buffer.data(), n), kNoThrow);
+      if (write_error) {
+        Close();
+        co_return;
+      }
+    }
+  }
+
+  awaitable<void> ServerToClient() {
+    std::vector<char> buffer(settings_->buffer_bytes);
+    while (!closed_) {
+      auto [error, n] = co_await server_.async_read_some(asio::buffer(buffer), kNoThrow);
+      if (error) {
+        Close();
+        co_return;
+      }
+      auto [write_error, written] =
+          co_await asio::async_write(client_, asio::buffer(buffer.data(), n), kNoThrow);
+      if (write_error) {
+        Close();
+        co_return;
+      }
+      counters_.bytes_to_clients += static_cast<int64_t>(written);
+    }
+  }
+
+  // Answers in the server's place with a FATAL error, which libpq shows as it is.
+  awaitable<void> Refuse(const std::string& sqlstate, const std::string& message) {
+    if (!closed_) {
+      std::string response = FatalErrorResponse(sqlstate, message);
+      asio::steady_timer limit(client_.get_executor(), milliseconds(1000));
+      limit.async_wait([self = shared_from_this()](const asio::error_code& error) {
+        if (!error) self->Close();
+      });
+      (void)co_await asio::async_write(client_, asio::buffer(response), kNoThrow);
+      limit.cancel();
+      asio::error_code ignored;
+      client_.shutdown(tcp::socket::shutdown_send, ignored);
+    }
+    Close();
+  }
+
+  void Close() {
+    if (closed_) {
+      return;
+    }
+    closed_ = true;
+    asio::error_code ignored;
+    client_.close(ignored);
+    server_.close(ignored);
+    wake_.cancel();
+    room_.cancel();
+    opening_deadline_.cancel();
+    std::lock_guard lock(proxy_.mutex);
+    proxy_.sessions[Index(port_)].erase(this);
+    proxy_.holding.erase(this);
+    if (backend_) {
+      --proxy_.members[Index(port_)][backend_->member].active;
+    }
+  }
+
+  Proxy::Impl& proxy_;
+  const Port port_;
+  Counters& counters_;
+  const std::shared_ptr<const RouterSettings> settings_;  // as when the client arrived
+  tcp::socket client_;
+  tcp::socket server_;
+  asio::steady_timer wake_;              // a held client's wait
+  asio::steady_timer room_;              // the pump's wait while pending_ is full
+  asio::steady_timer opening_deadline_;  // the first message's deadline
+  std::string pending_;                  // from the client, not yet sent to the server
+  bool server_ready_ = false;
+  bool closed_ = false;
+  std::optional<Backend> backend_;
+};
+
+Result<std::shared_ptr<tcp::acceptor>> Proxy::Impl::Bind(const config::HostPort& address) {
+  asio::error_code error;
+  auto ip = asio::ip::make_address(address.host, error);
+  if (error) {
+    tcp::resolver resolver(*contexts[0]);
+    auto found = resolver.resolve(address.host, std::to_string(address.port), error);
+    if (error || found.empty()) {
+      return Error::Invalid(fmt::format("cannot resolve {}: {}", address.host, error.message()));
+    }
+    ip = found.begin()->endpoint().address();
+  }
+  auto acceptor = std::make_shared<tcp::acceptor>(*contexts[0]);
+  tcp::endpoint endpoint(ip, static_cast<uint16_t>(address.port));
+  acceptor->open(endpoint.protocol(), error);
+  if (!error) acceptor->set_option(tcp::acceptor::reuse_address(true), error);
+  if (!error) acceptor->bind(endpoint, error);
+  if (!error) acceptor->listen(asio::socket_base::max_listen_connections, error);
+  if (error) {
+    return Error::Unavailable(fmt::format("cannot listen on {}: {}", address.ToString(),
+                                          error.message()));
+  }
+  return acceptor;
+}
+
+void Proxy::Impl::StartAccepting(Port port, std::shared_ptr<tcp::acceptor> acceptor) {
+  asio::co_spawn(*contexts[0], AcceptLoop(port, std::move(acceptor)), asio::detached);
+}
+
+awaitable<void> Proxy::Impl::AcceptLoop(Port port, std::shared_ptr<tcp::acceptor> acceptor) {
+  while (acceptor->is_open()) {
+    auto& context = NextContext();
+    auto [error, socket] = co_await acceptor->async_accept(context, kNoThrow);
+    if (error) {
+      if (error == asio::error::operation_aborted || !acceptor->is_open()) {
+        co_return;
+      }
+      // Out of descriptors and the like: pause instead of spinning on the same error.
+      PGHA_LOG_WARN("{} port: accept failed: {}", PortName(port), error.message());
+      asio::steady_timer pause(*contexts[0], milliseconds(100));
+      co_await pause.async_wait(kNoThrow);
+      continue;
+    }
+    std::shared_ptr<const RouterSettings> current;
+    {
+      std::lock_guard lock(mutex);
+      current = settings;
+    }
+    auto& listener = counters[Index(port)];
+    if (listener.active.load() >= static_cast<int64_t>(current->maxconn)) {
+      ++listener.refused_maxconn;
+      std::string refusal = FatalErrorResponse(
+          "53300", fmt::format("pgha-router: too many connections on the {} port (maxconn {})",
+                               PortName(port), current->maxconn));
+      // Best effort and never blocking: the socket is fresh, so its send buffer has room.
+      asio::error_code ignored;
+      socket.non_blocking(true, ignored);
+      socket.write_some(asio::buffer(refusal), ignored);
+      socket.shutdown(tcp::socket::shutdown_send, ignored);
+      socket.close(ignored);
+      continue;
+    }
+    std::make_shared<Session>(*this, port, std::move(socket), current)->Start();
+  }
+}
+
+Choice Proxy::Impl::Pick(Port port) {
+  std::lock_guard lock(mutex);
+  Choice choice;
+  if (port == Port::kWrite) {
+    if (routes.primary) {
+      choice.backend = routes.primary;
+    } else {
+      choice.waiting_for = routes.no_primary_reason;
+    }
+    return choice;
+  }
+  if (routes.readers.empty()) {
+    if (settings->read_fallback == ReadFallback::kReject) {
+      choice.refusal = "no replica is eligible for reads (read_fallback: reject)";
+    } else {
+      choice.waiting_for = "no replica is eligible for reads and " +
+                           (routes.no_primary_reason.empty() ? std::string("no primary")
+                                                             : routes.no_primary_reason);
+    }
+    return choice;
+  }
+  // Least connections among the readers that did not refuse lately; if all did, the least
+  // loaded of them all (it may be back).
+  // Ties go round the readers in turn, so sequential short connections spread too.
+  auto now = Steady::now();
+  const Backend* best = nullptr;
+  bool best_down = true;
+  int64_t best_active = 0;
+  size_t start = next_reader++;
+  for (size_t i = 0; i < routes.readers.size(); ++i) {
+    const Backend& reader = routes.readers[(start + i) % routes.readers.size()];
+    auto down = down_until.find(reader.member);
+    bool is_down = down != down_until.end() && down->second > now;
+    int64_t active = members[Index(port)][reader.member].active;
+    if (best == nullptr || (best_down && !is_down) ||
+        (is_down == best_down && active < best_active)) {
+      best = &reader;
+      best_down = is_down;
+      best_active = active;
+    }
+  }
+  choice.backend = *best;
+  return choice;
+}
+
+void Proxy::Impl::MarkDown(const std::string& member, milliseconds how_long) {
+  std::lock_guard lock(mutex);
+  down_until[member] = Steady::now() + how_long;
+}
+
+Proxy::Proxy(RouterSettings settings) : impl_(std::make_unique<Impl>(std::move(settings))) {}
+
+Proxy::~Proxy() { Stop(); }
+
+Status Proxy::Start() {
+  auto& impl = *impl_;
+  auto settings = impl.settings;
+  // Two descriptors per connection and two listeners' worth of connections.
+  size_t fit = RaiseOpenFileLimit(4 * settings->maxconn);
+  if (fit < 4 * settings->maxconn) {
+    PGHA_LOG_WARN("the open-file limit allows about {} connections per listener, not maxconn {}",
+                  fit / 4, settings->maxconn);
+  }
+  for (size_t i = 0; i < settings->threads; ++i) {
+    impl.contexts.push_back(std::make_unique<asio::io_context>(1));
+    impl.work.push_back(asio::make_work_guard(*impl.contexts.back()));
+  }
+  auto write = impl.Bind(settings->write_listen);
+  if (!write.ok()) {
+    return write.error().WithContext("write port");
+  }
+  auto read = impl.Bind(settings->read_listen);
+  if (!read.ok()) {
+    return read.error().WithContext("read port");
+  }
+  {
+    std::lock_guard lock(impl.mutex);
+    impl.acceptors[0] = *write;
+    impl.acceptors[1] = *read;
+  }
+  impl.StartAccepting(Port::kWrite, *write);
+  impl.StartAccepting(Port::kRead, *read);
+  for (auto& context : impl.contexts) {
+    impl.threads.emplace_back([&context] { context->run(); });
+  }
+  return OkStatus();
+}
+
+void Proxy::Apply(const Routes& routes) {
+  auto& impl = *impl_;
+  std::vector<std::shared_ptr<Session>> to_wake;
+  std::vector<std::shared_ptr<Session>> to_close;
+  std::string leader;
+  {
+    std::lock_guard lock(impl.mutex);
+    bool leader_moved = impl.routes.leader != routes.leader;
+    impl.routes = routes;
+    leader = routes.leader;
+    for (auto& [raw, weak] : impl.holding) {
+      if (auto session = weak.lock()) {
+        to_wake.push_back(session);
+      }
+    }
+    if (leader_moved && impl.settings->on_leader_change == OnLeaderChange::kClose) {
+      for (auto& [raw, weak] : impl.sessions[0]) {
+        if (auto session = weak.lock()) {
+          to_close.push_back(session);
+        }
+      }
+    }
+  }
+  for (auto& session : to_wake) {
+    session->Wake();
+  }
+  for (auto& session : to_close) {
+    session->CloseUnlessTo(leader);
+  }
+}
+
+Status Proxy::Reload(const RouterSettings& settings) {
+  auto& impl = *impl_;
+  std::shared_ptr<const RouterSettings> before;
+  {
+    std::lock_guard lock(impl.mutex);
+    before = impl.settings;
+  }
+  std::shared_ptr<tcp::acceptor> rebound[2];
+  const config::HostPort* addresses[2] = {&settings.write_listen, &settings.read_listen};
+  const config::HostPort* old_addresses[2] = {&before->write_listen, &before->read_listen};
+  for (int i = 0; i < 2; ++i) {
+    if (addresses[i]->ToString() != old_addresses[i]->ToString()) {
+      auto bound = impl.Bind(*addresses[i]);
+      if (!bound.ok()) {
+        return bound.error().WithContext(PortName(i == 0 ? Port::kWrite : Port::kRead) +
+                                         std::string(" port"));
+      }
+      rebound[i] = *bound;
+    }
+  }
+  std::shared_ptr<tcp::acceptor> retired[2];
+  {
+    std::lock_guard lock(impl.mutex);
+    impl.settings = std::make_shared<const RouterSettings>(settings);
+    for (int i = 0; i < 2; ++i) {
+      if (rebound[i]) {
+        retired[i] = impl.acceptors[i];
+        impl.acceptors[i] = impl.accepting ? rebound[i] : nullptr;
+      }
+    }
+  }
+  for (int i = 0; i < 2; ++i) {
+    if (retired[i]) {
+      asio::post(*impl.contexts[0], [acceptor = retired[i]] {
+        asio::error_code ignored;
+        acceptor->close(ignored);
+      });
+    }
+    if (rebound[i] && impl.accepting) {
+      impl.StartAccepting(i == 0 ? Port::kWrite : Port::kRead, rebound[i]);
+    }
+  }
+  return OkStatus();
+}
+
+void Proxy::StopAccepting() {
+  auto& impl = *impl_;
+  if (impl.contexts.empty()) {
+    return;
+  }
+  std::shared_ptr<tcp::acceptor> acceptors[2];
+  {
+    std::lock_guard lock(impl.mutex);
+    impl.accepting = false;
+    acceptors[0] = std::move(impl.acceptors[0]);
+    acceptors[1] = std::move(impl.acceptors[1]);
+  }
+  for (auto& acceptor : acceptors) {
+    if (acceptor) {
+      asio::post(*impl.contexts[0], [acceptor] {
+        asio::error_code ignored;
+        acceptor->close(ignored);
+      });
+    }
+  }
+}
+
+void Proxy::CloseAll() {
+  auto& impl = *impl_;
+  std::vector<std::shared_ptr<Session>> open;
+  {
+    std::lock_guard lock(impl.mutex);
+    for (auto& port : impl.sessions) {
+      for (auto& [raw, weak] : port) {
+        if (auto session = weak.lock()) {
+          open.push_back(session);
+        }
+      }
+    }
+  }
+  for (auto& session : open) {
+    session->CloseFromOutside();
+  }
+}
+
+void Proxy::Stop() {
+  auto& impl = *impl_;
+  if (impl.threads.empty()) {
+    return;
+  }
+  StopAccepting();
+  CloseAll();
+  impl.work.clear();
+  for (auto& context : impl.contexts) {
+    context->stop();
+  }
+  for (auto& thread : impl.threads) {
+    thread.join();
+  }
+  impl.threads.clear();
+  // Sessions still queued in the contexts are destroyed with them, before the counters.
+  impl.contexts.clear();
+}
+
+ProxyStats Proxy::Stats() const {
+  auto& impl = *impl_;
+  ProxyStats out;
+  ListenerStats* targets[2] = {&out.write, &out.read};
+  for (int i = 0; i < 2; ++i) {
+    const Counters& c = impl.counters[i];
+    ListenerStats& s = *targets[i];
+    s.active = c.active;
+    s.total = c.total;
+    s.refused_maxconn = c.refused_maxconn;
+    s.held_now = c.held_now;
+    s.held_total = c.held_total;
+    s.hold_timeouts = c.hold_timeouts;
+    s.hold_seconds_sum = static_cast<double>(c.hold_micros_sum.load()) / 1e6;
+    s.rejected_no_replica = c.rejected_no_replica;
+    s.invalid_openings = c.invalid_openings;
+    s.connect_errors = c.connect_errors;
+    s.closed_on_leader_change = c.closed_on_leader_change;
+    s.bytes_from_clients = c.bytes_from_clients;
+    s.bytes_to_clients = c.bytes_to_clients;
+  }
+  std::lock_guard lock(impl.mutex);
+  out.members["write"] = impl.members[0];
+  out.members["read"] = impl.members[1];
+  return out;
+}
+
+int64_t Proxy::ActiveConnections() const {
+  return impl_->counters[0].active.load() + impl_->counters[1].active.load();
+}
+
+int Proxy::write_port() const {
+  std::lock_guard lock(impl_->mutex);
+  return impl_->acceptors[0] ? impl_->acceptors[0]->local_endpoint().port() : 0;
+}
+
+int Proxy::read_port() const {
+  std::lock_guard lock(impl_->mutex);
+  return impl_->acceptors[1] ? impl_->acceptors[1]->local_endpoint().port() : 0;
+}
+
+}  // namespace pgha::router

@@ -1,0 +1,53 @@
+// pgha-router's own settings: the optional `router:` section of a node's patroni.yml, then
+// PGHA_ROUTER_<KEY> variables (upper-case key), then command-line flags. Where to find the
+// cluster (scope, namespace, etcd3) and how to call the members' REST API (restapi/ctl
+// authentication and TLS) come from the rest of the same file, as a node reads them.
+//
+// Thread-safety: an immutable value once parsed; a reload builds a new one.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <string>
+
+#include "common/result.h"
+#include "config/config.h"
+
+namespace pgha::router {
+
+// Where reads go when no replica is eligible.
+enum class ReadFallback { kPrimary, kReject };
+// What happens to open write connections when their member loses the leader key.
+enum class OnLeaderChange { kClose, kKeep };
+
+struct RouterSettings {
+  config::HostPort write_listen{"0.0.0.0", 5000};
+  config::HostPort read_listen{"0.0.0.0", 5001};
+  config::HostPort stats_listen{"0.0.0.0", 8484};
+  int64_t max_replica_lag_bytes = 1024 * 1024;  // Patroni's maximum_lag_on_failover default
+  ReadFallback read_fallback = ReadFallback::kPrimary;
+  OnLeaderChange on_leader_change = OnLeaderChange::kClose;
+  std::chrono::milliseconds connect_hold_timeout{30000};
+  std::chrono::milliseconds connect_timeout{2000};
+  std::chrono::milliseconds check_interval{1000};
+  // A switchover the router saw announced holds new write connections at most this long while
+  // the old leader still holds the key (it then routes to the leader again).
+  std::chrono::milliseconds switchover_hold{10000};
+  std::chrono::milliseconds drain_timeout{30000};
+  size_t maxconn = 1000;  // per listener
+  size_t threads = 2;
+  size_t buffer_bytes = 16 * 1024;  // per direction and connection
+  bool tcp_keepalive = true;
+};
+
+// `section` is the `router:` mapping (null or absent: defaults); `environment` supplies
+// PGHA_ROUTER_* overrides. An unknown key or variable, a bad value: an error naming it.
+Result<RouterSettings> ParseRouterSettings(const nlohmann::json& section,
+                                           const std::map<std::string, std::string>& environment);
+
+const char* ReadFallbackName(ReadFallback value);
+const char* OnLeaderChangeName(OnLeaderChange value);
+
+}  // namespace pgha::router

@@ -1,0 +1,102 @@
+// Keeps the router's Routes current. Three threads, so that no slow call delays another:
+//  - the decision thread wakes on every change etcd's watch delivers (and every check_interval),
+//    reads the watch-fed cache (never etcd itself), decides and hands changed Routes to `apply`;
+//  - the etcd check pings etcd linearizably every check_interval, so a frozen or partitioned etcd
+//    (whose cache would look fine) is noticed;
+//  - the member checks ask every member's REST API (/primary of the leader, /replica of the
+//    others) every check_interval.
+//
+// Thread-safety: Start/Stop from one thread; Status and SetSettings from any.
+#pragma once
+
+#include <condition_variable>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <thread>
+
+#include "common/clock.h"
+#include "common/result.h"
+#include "model/cluster.h"
+#include "router/routing.h"
+#include "router/settings.h"
+
+namespace pgha::router {
+
+// etcd as the router reads it.
+class ClusterSource {
+ public:
+  virtual ~ClusterSource() = default;
+  // The watch-fed copy; an error while there is none. Must not block on etcd.
+  virtual Result<model::ClusterSnapshot> CachedCluster() = 0;
+  // A linearizable read: fails when etcd cannot serve consistent data.
+  virtual Status Ping() = 0;
+  // When the watch last delivered a change (for the event-to-applied delay).
+  virtual MonoTime LastChangeAt() = 0;
+  // Called from the watch's thread on every change; must not block.
+  virtual void SetChangeListener(std::function<void()> on_change) = 0;
+};
+
+// A member's REST API, as HAProxy's checks ask it.
+class MemberChecker {
+ public:
+  virtual ~MemberChecker() = default;
+  // true when `path` ("/primary", "/replica") of the member's api_url answers 200.
+  virtual bool Answers200(const std::string& api_url, const std::string& path) = 0;
+};
+
+struct TopologyStatus {
+  Routes routes;
+  bool dcs_reachable = false;
+  bool have_cluster = false;
+  std::optional<MonoTime> last_dcs_ok;     // the last successful ping
+  std::optional<MonoTime> cluster_loaded;  // when the cache last gave a snapshot
+  int64_t route_changes = 0;
+  int64_t primary_changes = 0;  // re-targets of the write port
+  double last_apply_delay_seconds = 0;  // watch event -> routes applied, the last change
+  double apply_delay_sum_seconds = 0;
+  int64_t apply_delay_count = 0;
+};
+
+class TopologyWatcher {
+ public:
+  using ApplyRoutes = std::function<void(const Routes&)>;
+  TopologyWatcher(ClusterSource& source, MemberChecker& checker, const Clock& clock,
+                  std::shared_ptr<const RouterSettings> settings, ApplyRoutes apply);
+  ~TopologyWatcher();
+  TopologyWatcher(const TopologyWatcher&) = delete;
+  TopologyWatcher& operator=(const TopologyWatcher&) = delete;
+
+  void Start();
+  void Stop();
+  void SetSettings(std::shared_ptr<const RouterSettings> settings);
+  TopologyStatus Status() const;
+
+ private:
+  void DecisionLoop();
+  void EtcdCheckLoop();
+  void MemberCheckLoop();
+  // Waits on wake_ for up to `timeout`, or until stopping.
+  bool Sleep(std::unique_lock<std::mutex>& lock, std::chrono::milliseconds timeout);
+
+  ClusterSource& source_;
+  MemberChecker& checker_;
+  const Clock& clock_;
+  const ApplyRoutes apply_;
+
+  mutable std::mutex mutex_;  // guards the members below
+  std::condition_variable wake_;
+  std::shared_ptr<const RouterSettings> settings_;
+  bool stopping_ = false;
+  bool changed_ = false;  // something the decision thread has not looked at yet
+  bool dcs_reachable_ = true;  // until a ping says otherwise: the cache decides first
+  std::optional<model::ClusterSnapshot> cluster_;
+  std::map<std::string, std::pair<ProbeAnswer, MonoTime>> probes_;
+  std::optional<std::pair<int64_t, MonoTime>> failover_seen_;  // key revision, first seen
+  TopologyStatus status_;
+
+  std::thread decision_thread_, etcd_thread_, member_thread_;
+};
+
+}  // namespace pgha::router
