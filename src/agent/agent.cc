@@ -1374,6 +1374,10 @@ bool Agent::Execute(const ha::Action& action, const ha::HaInput& in) {
             duration<double>(clock_.Now() - promotion_wanted_since_.value_or(in.now)).count();
       }
       Callback("on_role_change", false);
+      // Routers send writes to the leader once its member key says it runs as primary: say so
+      // now, not after the checkpoint below and the next cycle.
+      PublishPromoted(postgres_.Observe());
+      TouchMember(in);
       // Old primaries rewind against our control file; it shows the new timeline only after a
       // checkpoint (the promotion's own checkpoint runs in the background).
       if (auto checkpoint = postgres_.Checkpoint(); !checkpoint.ok()) {

@@ -74,4 +74,41 @@ OpeningMessage ParseClientOpening(std::string_view bytes) {
   }
 }
 
+GreetingVerdict ClassifyServerGreeting(std::string_view bytes) {
+  if (bytes.empty()) {
+    return {};
+  }
+  if (bytes[0] != 'E') {
+    return {ServerGreeting::kPassOn, ""};
+  }
+  if (bytes.size() < 5) {
+    return {};
+  }
+  uint32_t length = GetInt32(bytes, 1);
+  if (length < 4 || length > 30000) {
+    return {ServerGreeting::kPassOn, ""};  // not a sane error message: the client decides
+  }
+  if (bytes.size() < 1 + static_cast<size_t>(length)) {
+    return {};
+  }
+  std::string_view fields = bytes.substr(5, length - 4);
+  size_t at = 0;
+  while (at < fields.size() && fields[at] != '\0') {
+    char code = fields[at++];
+    size_t end = fields.find('\0', at);
+    if (end == std::string_view::npos) {
+      break;
+    }
+    if (code == 'C') {
+      std::string sqlstate(fields.substr(at, end - at));
+      if (sqlstate == "57P01" || sqlstate == "57P02" || sqlstate == "57P03") {
+        return {ServerGreeting::kRetryable, sqlstate};
+      }
+      return {ServerGreeting::kPassOn, sqlstate};
+    }
+    at = end + 1;
+  }
+  return {ServerGreeting::kPassOn, ""};
+}
+
 }  // namespace pgha::router

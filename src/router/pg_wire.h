@@ -33,4 +33,21 @@ struct OpeningMessage {
 // PostgreSQL refuses startup packets that large.
 OpeningMessage ParseClientOpening(std::string_view bytes);
 
+enum class ServerGreeting {
+  kIncomplete,  // not enough bytes to tell
+  kRetryable,   // an ErrorResponse saying this server cannot take connections now
+  kPassOn,      // anything else: the session has begun (or failed for good)
+};
+
+struct GreetingVerdict {
+  ServerGreeting kind = ServerGreeting::kIncomplete;
+  std::string sqlstate;  // of a retryable ErrorResponse
+};
+
+// What a server's first message after the startup packet means for the router: an
+// ErrorResponse with SQLSTATE 57P01 (admin shutdown), 57P02 (crash shutdown) or 57P03 (cannot
+// connect now: starting up, shutting down, in recovery) comes from a server that is going away
+// or not there yet, and the client, which has seen nothing, can be taken to another.
+GreetingVerdict ClassifyServerGreeting(std::string_view bytes);
+
 }  // namespace pgha::router

@@ -18,6 +18,8 @@ using asio::ip::tcp;
 using Steady = std::chrono::steady_clock;
 using std::chrono::duration;
 using std::chrono::milliseconds;
+// A login is a few hundred bytes; past this much the session is under way and never replayed.
+constexpr size_t kMaxReplayBytes = 64 * 1024;
 constexpr auto kNoThrow = asio::experimental::as_tuple(asio::use_awaitable);
 
 const char* PortName(Port port) { return port == Port::kWrite ? "write" : "read"; }
@@ -30,7 +32,7 @@ int Index(Port port) { return port == Port::kWrite ? 0 : 1; }
 struct Counters {
   std::atomic<int64_t> active{0}, total{0}, refused_maxconn{0}, held_now{0}, held_total{0},
       hold_timeouts{0}, rejected_no_replica{0}, invalid_openings{0}, connect_errors{0},
-      closed_on_leader_change{0}, bytes_from_clients{0}, bytes_to_clients{0};
+      closed_on_leader_change{0}, bytes_from_clients{0}, bytes_to_clients{0}, retried{0};
   std::atomic<int64_t> hold_micros_sum{0};
 };
 
@@ -80,7 +82,8 @@ struct Proxy::Impl {
   void StartAccepting(Port port, std::shared_ptr<tcp::acceptor> acceptor);
   awaitable<void> AcceptLoop(Port port, std::shared_ptr<tcp::acceptor> acceptor);
   Choice Pick(Port port);
-  void MarkDown(const std::string& member, milliseconds how_long);
+  // true when the member was not already marked down lately.
+  bool MarkDown(const std::string& member, milliseconds how_long);
 };
 
 // One client connection: read its opening message, wait for a target if there is none, connect,
@@ -138,28 +141,53 @@ class Session : public std::enable_shared_from_this<Session> {
  private:
   static awaitable<void> Serve(std::shared_ptr<Session> self) { co_await self->Run(); }
 
+  // Until the server's first real answer reaches the client, the client cannot tell one server
+  // from another: a backend that closes, or greets with "shutting down" / "starting up", is
+  // dropped and everything the client sent is replayed to the next one.
   awaitable<void> Run() {
     if (!co_await ReadOpening()) {
       co_return;
     }
+    auto opening = ParseClientOpening(pending_).kind;
+    negotiating_ = opening == ClientOpening::kSslRequest ||
+                   opening == ClientOpening::kGssEncRequest;
+    // A cancel request gets no answer and must reach one server once, never be replayed.
+    replayable_ = opening != ClientOpening::kCancelRequest;
     asio::co_spawn(client_.get_executor(), Pump(shared_from_this()), asio::detached);
-    if (!co_await FindBackend()) {
-      co_return;
-    }
-    // What the client sent while it waited goes first, in order; the pump appends to pending_
-    // until server_ready_, and nothing else runs between the last check and setting it.
-    while (!pending_.empty() && !closed_) {
-      std::string batch = std::move(pending_);
-      pending_.clear();
-      auto [error, n] = co_await asio::async_write(server_, asio::buffer(batch), kNoThrow);
-      if (error) {
-        Close();
+    std::string avoid;
+    while (!closed_) {
+      if (!co_await FindBackend(avoid)) {
         co_return;
       }
+      // What the client sent so far goes first, in order; the pump appends to pending_ until
+      // server_ready_, and nothing else runs between the last check and setting it.
+      while (!pending_.empty() && !closed_) {
+        std::string batch = std::move(pending_);
+        pending_.clear();
+        if (replayable_) {
+          sent_ += batch;
+        }
+        auto [error, n] = co_await asio::async_write(server_, asio::buffer(batch), kNoThrow);
+        if (error && !replayable_) {
+          Close();
+          co_return;
+        }
+      }
+      server_ready_ = true;
+      room_.cancel();
+      if (!co_await ServerToClient() || closed_) {
+        co_return;
+      }
+      // Another attempt: the same bytes, to another backend (or this one, once it is back).
+      ++counters_.retried;
+      avoid = backend_->member;
+      ReleaseBackend();
+      server_ready_ = false;
+      pending_ = sent_ + pending_;
+      sent_.clear();
+      negotiating_ = opening == ClientOpening::kSslRequest ||
+                     opening == ClientOpening::kGssEncRequest;
     }
-    server_ready_ = true;
-    room_.cancel();
-    co_await ServerToClient();
   }
 
   // The first message tells a PostgreSQL client from garbage; it must come within
@@ -194,12 +222,11 @@ class Session : public std::enable_shared_from_this<Session> {
     co_return false;
   }
 
-  awaitable<bool> FindBackend() {
+  awaitable<bool> FindBackend(std::string last_failed) {
     auto started = Steady::now();
-    auto deadline = started + settings_->connect_hold_timeout;
+    auto deadline = arrived_ + settings_->connect_hold_timeout;
     bool held = false;
     std::string last_reason;
-    std::string last_failed;
     auto stop_holding = [&] {
       if (held) {
         --counters_.held_now;
@@ -307,9 +334,11 @@ class Session : public std::enable_shared_from_this<Session> {
       return;
     }
     ++counters_.connect_errors;
-    PGHA_LOG_WARN("{} port: cannot connect to {} ({}:{}): {}", PortName(port_), backend.member,
-                  backend.host, backend.port, why);
-    proxy_.MarkDown(backend.member, settings_->check_interval);
+    // Logged once per member going down, not once per held client and retry.
+    if (proxy_.MarkDown(backend.member, settings_->check_interval)) {
+      PGHA_LOG_WARN("{} port: cannot connect to {} ({}:{}): {}", PortName(port_), backend.member,
+                    backend.host, backend.port, why);
+    }
     asio::error_code ignored;
     server_.close(ignored);
   }
@@ -336,31 +365,121 @@ class Session : public std::enable_shared_from_this<Session> {
         pending_.append(buffer.data(), n);
         continue;
       }
+      if (replayable_) {
+        sent_.append(buffer.data(), n);
+        if (sent_.size() > kMaxReplayBytes) {
+          replayable_ = false;  // not a login any more: no replay
+        }
+      }
       auto [write_error, written] =
           co_await asio::async_write(server_, asio::buffer(buffer.data(), n), kNoThrow);
-      if (write_error) {
+      if (write_error && !replayable_) {
         Close();
         co_return;
       }
+      // A failed write while replayable: the bytes are in sent_; the server side decides.
     }
   }
 
-  awaitable<void> ServerToClient() {
+  // Server to client. Returns true when the attempt should be repeated on another backend
+  // (the server failed before the client saw anything of it), false when the session ended.
+  awaitable<bool> ServerToClient() {
     std::vector<char> buffer(settings_->buffer_bytes);
+    std::string greeting;  // held back while replayable, until it is known to be no refusal
     while (!closed_) {
       auto [error, n] = co_await server_.async_read_some(asio::buffer(buffer), kNoThrow);
       if (error) {
+        if (replayable_ && !closed_) {
+          PGHA_LOG_INFO("{} port: {} closed before greeting the client; trying again",
+                        PortName(port_), backend_->member);
+          co_return true;
+        }
         Close();
-        co_return;
+        co_return false;
+      }
+      std::string_view out(buffer.data(), n);
+      if (replayable_) {
+        greeting.append(buffer.data(), n);
+        std::string answer_now;
+        auto verdict = Screen(greeting, answer_now);
+        if (!answer_now.empty()) {
+          // The one-byte answer to the client's TLS request: it waits for it before it sends
+          // its startup, so it goes now.
+          auto [answer_error, answered] =
+              co_await asio::async_write(client_, asio::buffer(answer_now), kNoThrow);
+          if (answer_error) {
+            Close();
+            co_return false;
+          }
+          counters_.bytes_to_clients += static_cast<int64_t>(answered);
+        }
+        if (verdict == Screening::kRetry) {
+          co_return true;
+        }
+        if (verdict == Screening::kWait) {
+          continue;
+        }
+        if (verdict == Screening::kFail) {
+          co_await Refuse("08006", "pgha-router: the next server asked for TLS after the "
+                                   "client had been told to go without it");
+          co_return false;
+        }
+        out = greeting;  // kForward: what was held back, and from now on everything
       }
       auto [write_error, written] =
-          co_await asio::async_write(client_, asio::buffer(buffer.data(), n), kNoThrow);
+          co_await asio::async_write(client_, asio::buffer(out.data(), out.size()), kNoThrow);
+      greeting.clear();
       if (write_error) {
         Close();
-        co_return;
+        co_return false;
       }
       counters_.bytes_to_clients += static_cast<int64_t>(written);
     }
+    co_return false;
+  }
+
+  enum class Screening { kWait, kForward, kRetry, kFail };
+
+  // Looks at what the server said so far while the client has seen nothing of it; consumes the
+  // answer to a TLS/GSS request when the client already had the same answer from an earlier
+  // server.
+  Screening Screen(std::string& greeting, std::string& answer_now) {
+    if (negotiating_) {
+      char answer = greeting[0];
+      if (answer == 'N') {
+        negotiating_ = false;
+        greeting.erase(0, 1);
+        if (!told_no_encryption_) {
+          told_no_encryption_ = true;
+          answer_now = "N";
+        }
+        if (greeting.empty()) {
+          return Screening::kWait;
+        }
+      } else if (answer == 'S' || answer == 'G') {
+        if (told_no_encryption_) {
+          return Screening::kFail;
+        }
+        replayable_ = false;  // encrypted from here on: the router sees no more
+        sent_.clear();
+        return Screening::kForward;
+      } else {
+        negotiating_ = false;  // an error instead of the one-byte answer
+      }
+    }
+    auto verdict = ClassifyServerGreeting(greeting);
+    if (verdict.kind == ServerGreeting::kIncomplete) {
+      return Screening::kWait;
+    }
+    if (verdict.kind == ServerGreeting::kRetryable) {
+      PGHA_LOG_INFO("{} port: {} refused the login with {}; trying again", PortName(port_),
+                    backend_->member, verdict.sqlstate);
+      proxy_.MarkDown(backend_->member, settings_->check_interval);
+      return Screening::kRetry;
+    }
+    replayable_ = false;
+    sent_.clear();
+    return Screening::kForward;
   }
 
   // Answers in the server's place with a FATAL error, which libpq shows as it is.
@@ -379,6 +498,16 @@ class Session : public std::enable_shared_from_this<Session> {
     Close();
   }
 
+  void ReleaseBackend() {
+    asio::error_code ignored;
+    server_.close(ignored);
+    if (backend_) {
+      std::lock_guard lock(proxy_.mutex);
+      --proxy_.members[Index(port_)][backend_->member].active;
+      backend_.reset();
+    }
+  }
+
   void Close() {
     if (closed_) {
       return;
@@ -395,6 +524,7 @@ class Session : public std::enable_shared_from_this<Session> {
     proxy_.holding.erase(this);
     if (backend_) {
       --proxy_.members[Index(port_)][backend_->member].active;
+      backend_.reset();
     }
   }
 
@@ -408,6 +538,11 @@ class Session : public std::enable_shared_from_this<Session> {
   asio::steady_timer room_;              // the pump's wait while pending_ is full
   asio::steady_timer opening_deadline_;  // the first message's deadline
   std::string pending_;                  // from the client, not yet sent to the server
+  std::string sent_;  // sent to the current server while the attempt may be repeated
+  const Steady::time_point arrived_ = Steady::now();
+  bool replayable_ = true;           // the client has seen nothing of the current server
+  bool negotiating_ = false;         // a TLS/GSS request awaits its one-byte answer
+  bool told_no_encryption_ = false;  // the client already has an 'N' to its request
   bool server_ready_ = false;
   bool closed_ = false;
   std::optional<Backend> backend_;
@@ -523,9 +658,14 @@ Choice Proxy::Impl::Pick(Port port) {
   return choice;
 }
 
-void Proxy::Impl::MarkDown(const std::string& member, milliseconds how_long) {
+bool Proxy::Impl::MarkDown(const std::string& member, milliseconds how_long) {
   std::lock_guard lock(mutex);
-  down_until[member] = Steady::now() + how_long;
+  auto now = Steady::now();
+  auto& until = down_until[member];
+  // A member stays "down" while it keeps refusing; only the first refusal is news.
+  bool news = until + how_long < now;
+  until = now + how_long;
+  return news;
 }
 
 Proxy::Proxy(RouterSettings settings) : impl_(std::make_unique<Impl>(std::move(settings))) {}
@@ -721,6 +861,7 @@ ProxyStats Proxy::Stats() const {
     s.closed_on_leader_change = c.closed_on_leader_change;
     s.bytes_from_clients = c.bytes_from_clients;
     s.bytes_to_clients = c.bytes_to_clients;
+    s.retried = c.retried;
   }
   std::lock_guard lock(impl.mutex);
   out.members["write"] = impl.members[0];

@@ -41,6 +41,7 @@ struct ListenerStats {
   int64_t closed_on_leader_change = 0;
   int64_t bytes_from_clients = 0;
   int64_t bytes_to_clients = 0;
+  int64_t retried = 0;  // logins moved to another backend before the client saw the first
 };
 
 struct MemberStats {

@@ -35,9 +35,6 @@ Result<config::HostPort> ParseListen(const std::string& text) {
   if (!parsed.ok()) {
     return parsed.error();
   }
-  if (parsed->port == 0) {
-    return Error::Invalid("'" + text + "' names no port");
-  }
   if (parsed->host.empty()) {
     parsed->host = "0.0.0.0";
   }

@@ -34,7 +34,8 @@ acked_ids = []
 
 def client(number):
     conn = None
-    next_id = number * 100_000_000
+    # Unique across runs on the same table: the start time in the high digits.
+    next_id = (int(time.time()) % 1_000_000) * 10_000_000_000 + number * 100_000_000
     last_ok = time.monotonic()
     while not os.path.exists(args.stop):
         next_id += 1
