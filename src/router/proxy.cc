@@ -20,6 +20,8 @@ using std::chrono::duration;
 using std::chrono::milliseconds;
 // A login is a few hundred bytes; past this much the session is under way and never replayed.
 constexpr size_t kMaxReplayBytes = 64 * 1024;
+// How long a client being refused may take to send what it must before it is told why.
+constexpr std::chrono::milliseconds kRefusalDeadline{2000};
 constexpr auto kNoThrow = asio::experimental::as_tuple(asio::use_awaitable);
 
 const char* PortName(Port port) { return port == Port::kWrite ? "write" : "read"; }
@@ -63,6 +65,7 @@ struct Proxy::Impl {
   std::vector<std::thread> threads;
   std::atomic<size_t> next_context{0};
   Counters counters[2];
+  std::atomic<int64_t> refusing{0};  // sessions only telling a client why it is refused
 
   mutable std::mutex mutex;  // guards the members below
   std::shared_ptr<const RouterSettings> settings;
@@ -92,21 +95,36 @@ struct Proxy::Impl {
 // only through Wake() and CloseUnlessTo(), which post to that thread.
 class Session : public std::enable_shared_from_this<Session> {
  public:
+  // `refusal` set: the client is only told why it cannot be served (sqlstate, message); such a
+  // session does not count as a connection of its listener.
   Session(Proxy::Impl& proxy, Port port, tcp::socket client,
-          std::shared_ptr<const RouterSettings> settings)
+          std::shared_ptr<const RouterSettings> settings,
+          std::optional<std::pair<std::string, std::string>> refusal = std::nullopt)
       : proxy_(proxy),
         port_(port),
         counters_(proxy.counters[Index(port)]),
         settings_(std::move(settings)),
+        refusal_(std::move(refusal)),
         client_(std::move(client)),
         server_(client_.get_executor()),
         wake_(client_.get_executor()),
         room_(client_.get_executor()),
+        client_data_(client_.get_executor()),
         opening_deadline_(client_.get_executor()) {
-    ++counters_.active;
-    ++counters_.total;
+    if (refusal_) {
+      ++proxy_.refusing;
+    } else {
+      ++counters_.active;
+      ++counters_.total;
+    }
   }
-  ~Session() { --counters_.active; }
+  ~Session() {
+    if (refusal_) {
+      --proxy_.refusing;
+    } else {
+      --counters_.active;
+    }
+  }
 
   void Start() {
     {
@@ -151,8 +169,13 @@ class Session : public std::enable_shared_from_this<Session> {
     auto opening = ParseClientOpening(pending_).kind;
     negotiating_ = opening == ClientOpening::kSslRequest ||
                    opening == ClientOpening::kGssEncRequest;
+    if (refusal_) {
+      co_await Refuse(refusal_->first, refusal_->second);
+      co_return;
+    }
     // A cancel request gets no answer and must reach one server once, never be replayed.
     replayable_ = opening != ClientOpening::kCancelRequest;
+    pump_running_ = true;
     asio::co_spawn(client_.get_executor(), Pump(shared_from_this()), asio::detached);
     std::string avoid;
     while (!closed_) {
@@ -193,7 +216,7 @@ class Session : public std::enable_shared_from_this<Session> {
   // The first message tells a PostgreSQL client from garbage; it must come within
   // connect_hold_timeout, so a client that connects and says nothing costs no backend.
   awaitable<bool> ReadOpening() {
-    opening_deadline_.expires_after(settings_->connect_hold_timeout);
+    opening_deadline_.expires_after(refusal_ ? kRefusalDeadline : settings_->connect_hold_timeout);
     opening_deadline_.async_wait([weak = weak_from_this()](const asio::error_code& error) {
       if (auto self = weak.lock(); self && !error) {
         self->Close();
@@ -363,6 +386,7 @@ class Session : public std::enable_shared_from_this<Session> {
       counters_.bytes_from_clients += static_cast<int64_t>(n);
       if (!server_ready_) {
         pending_.append(buffer.data(), n);
+        client_data_.cancel();
         continue;
       }
       if (replayable_) {
@@ -484,6 +508,9 @@ class Session : public std::enable_shared_from_this<Session> {
 
   // Answers in the server's place with a FATAL error, which libpq shows as it is.
   awaitable<void> Refuse(const std::string& sqlstate, const std::string& message) {
+    if (!closed_ && negotiating_ && !told_no_encryption_) {
+      co_await DeclineEncryption();
+    }
     if (!closed_) {
       std::string response = FatalErrorResponse(sqlstate, message);
       asio::steady_timer limit(client_.get_executor(), milliseconds(1000));
@@ -496,6 +523,45 @@ class Session : public std::enable_shared_from_this<Session> {
       client_.shutdown(tcp::socket::shutdown_send, ignored);
     }
     Close();
+  }
+
+  // libpq does not show an error sent in place of the one-byte answer to its TLS or GSS request
+  // (it cannot trust it): decline encryption, let the client send its startup, and the error
+  // then answers that. Waits at most kRefusalDeadline for the startup.
+  awaitable<void> DeclineEncryption() {
+    told_no_encryption_ = true;
+    negotiating_ = false;
+    std::string no = "N";
+    auto [error, n] = co_await asio::async_write(client_, asio::buffer(no), kNoThrow);
+    if (error) {
+      Close();
+      co_return;
+    }
+    auto deadline = Steady::now() + kRefusalDeadline;
+    std::array<char, 1024> chunk{};
+    auto startup_complete = [this] {
+      return pending_.size() > 8 &&
+             ParseClientOpening(std::string_view(pending_).substr(8)).kind !=
+                 ClientOpening::kIncomplete;
+    };
+    while (!closed_ && !startup_complete() && Steady::now() < deadline) {
+      if (pump_running_) {
+        client_data_.expires_at(deadline);
+        co_await client_data_.async_wait(kNoThrow);
+        continue;
+      }
+      asio::steady_timer limit(client_.get_executor(), deadline - Steady::now());
+      limit.async_wait([self = shared_from_this()](const asio::error_code& timer_error) {
+        if (!timer_error) self->Close();
+      });
+      auto [read_error, got] = co_await client_.async_read_some(asio::buffer(chunk), kNoThrow);
+      limit.cancel();
+      if (read_error) {
+        Close();
+        co_return;
+      }
+      pending_.append(chunk.data(), got);
+    }
   }
 
   void ReleaseBackend() {
@@ -518,6 +584,7 @@ class Session : public std::enable_shared_from_this<Session> {
     server_.close(ignored);
     wake_.cancel();
     room_.cancel();
+    client_data_.cancel();
     opening_deadline_.cancel();
     std::lock_guard lock(proxy_.mutex);
     proxy_.sessions[Index(port_)].erase(this);
@@ -532,10 +599,12 @@ class Session : public std::enable_shared_from_this<Session> {
   const Port port_;
   Counters& counters_;
   const std::shared_ptr<const RouterSettings> settings_;  // as when the client arrived
+  const std::optional<std::pair<std::string, std::string>> refusal_;
   tcp::socket client_;
   tcp::socket server_;
   asio::steady_timer wake_;              // a held client's wait
   asio::steady_timer room_;              // the pump's wait while pending_ is full
+  asio::steady_timer client_data_;       // cancelled by the pump when pending_ grows
   asio::steady_timer opening_deadline_;  // the first message's deadline
   std::string pending_;                  // from the client, not yet sent to the server
   std::string sent_;  // sent to the current server while the attempt may be repeated
@@ -544,6 +613,7 @@ class Session : public std::enable_shared_from_this<Session> {
   bool negotiating_ = false;         // a TLS/GSS request awaits its one-byte answer
   bool told_no_encryption_ = false;  // the client already has an 'N' to its request
   bool server_ready_ = false;
+  bool pump_running_ = false;
   bool closed_ = false;
   std::optional<Backend> backend_;
 };
@@ -598,15 +668,20 @@ awaitable<void> Proxy::Impl::AcceptLoop(Port port, std::shared_ptr<tcp::acceptor
     auto& listener = counters[Index(port)];
     if (listener.active.load() >= static_cast<int64_t>(current->maxconn)) {
       ++listener.refused_maxconn;
-      std::string refusal = FatalErrorResponse(
-          "53300", fmt::format("pgha-router: too many connections on the {} port (maxconn {})",
-                               PortName(port), current->maxconn));
-      // Best effort and never blocking: the socket is fresh, so its send buffer has room.
-      asio::error_code ignored;
-      socket.non_blocking(true, ignored);
-      socket.write_some(asio::buffer(refusal), ignored);
-      socket.shutdown(tcp::socket::shutdown_send, ignored);
-      socket.close(ignored);
+      // Told why, as PostgreSQL tells a client over max_connections; a flood of them is bounded
+      // too, and beyond the bound a client is just closed.
+      if (refusing.load() < static_cast<int64_t>(current->maxconn)) {
+        std::make_shared<Session>(
+            *this, port, std::move(socket), current,
+            std::make_pair(std::string("53300"),
+                           fmt::format("pgha-router: too many connections on the {} port "
+                                       "(maxconn {})",
+                                       PortName(port), current->maxconn)))
+            ->Start();
+      } else {
+        asio::error_code ignored;
+        socket.close(ignored);
+      }
       continue;
     }
     std::make_shared<Session>(*this, port, std::move(socket), current)->Start();

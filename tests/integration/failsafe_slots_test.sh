@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Two DCS-driven features on the `make up` topology, whose REST API asks for credentials:
 #   failsafe_mode: all three etcd members stop for three TTLs; the leader keeps its role and takes
-#   writes through HAProxy the whole time, because every replica confirms it over the
+#   writes through the router the whole time, because every replica confirms it over the
 #   authenticated POST /failsafe; etcd comes back and nothing changed hands.
 #   permanent slots: a permanent logical and a permanent physical slot from the DCS config exist
 #   on the primary; the logical one is copied to the replicas and advanced to the primary's

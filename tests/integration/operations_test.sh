@@ -6,6 +6,8 @@
 #   -> switchover to any member -> scheduled switchover fires at its time -> a scheduled one is
 #   withdrawn with flush -> failover to a named replica -> refusals carry their reasons ->
 #   reload of a member's patroni.yml -> version -> remove of a cluster's keys.
+# The write and read ports are HAProxy's here (ROUTER=haproxy); topology_test.sh and
+# router_test.sh cover pgha-router.
 # usage: operations_test.sh <directory holding pgha and pghactl>
 set -euo pipefail
 BIN=$(cd "$1" && pwd)
@@ -17,6 +19,9 @@ pick_ports
 write_env "$PGHA_ENV_FILE" "$ETCD" "$PG" "$REST" "$WRITE" "$READ" "$STATS"
 CTL=("$BIN/pghactl" -c "$PGHA_STATE_DIR/config/pg-0.yml")
 require_tool patronictl "Debian's patroni package"
+# This test keeps HAProxy, the documented alternative to pgha-router, covered: the same
+# switchovers and failovers through its checks.
+export ROUTER=haproxy
 PCTL=(patronictl -c "$PGHA_STATE_DIR/config/pg-0.yml")
 
 step "up (etcd $ETCD, PostgreSQL $PG, REST $REST, write $WRITE)"

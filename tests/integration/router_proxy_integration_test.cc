@@ -266,11 +266,16 @@ TEST_F(ProxyTest, AHeldClientGetsAClearErrorAfterTheHoldTimeout) {
   proxy_->Apply(none);
   int fd = Client(Port::kWrite);
   SendAll(fd, StartupMessage());
+  int tls = Client(Port::kWrite);
+  SendAll(tls, kSslRequest);
   std::string reply = Read(fd, 500, milliseconds(3000));
   EXPECT_THAT(reply, HasSubstr("C57P03"));
   EXPECT_THAT(reply, HasSubstr("no primary within 400 ms: no member holds the leader key"));
   EXPECT_TRUE(ClosedWithin(fd, milliseconds(1000)));
-  EXPECT_EQ(proxy_->Stats().write.hold_timeouts, 1);
+  EXPECT_EQ(Read(tls, 1), "N");
+  SendAll(tls, StartupMessage());
+  EXPECT_THAT(Read(tls, 500), HasSubstr("no primary within 400 ms"));
+  EXPECT_EQ(proxy_->Stats().write.hold_timeouts, 2);
 }
 
 TEST_F(ProxyTest, MoreThanMaxconnAreRefusedWithAnError) {
@@ -283,10 +288,21 @@ TEST_F(ProxyTest, MoreThanMaxconnAreRefusedWithAnError) {
   SendAll(b, StartupMessage());
   std::this_thread::sleep_for(milliseconds(200));
   int c = Client(Port::kWrite);
+  SendAll(c, StartupMessage());
   std::string reply = Read(c, 500);
   EXPECT_THAT(reply, HasSubstr("C53300"));
   EXPECT_THAT(reply, HasSubstr("too many connections on the write port (maxconn 2)"));
-  EXPECT_EQ(proxy_->Stats().write.refused_maxconn, 1);
+  EXPECT_TRUE(ClosedWithin(c, milliseconds(1000)));
+  // libpq ignores an error given in place of the answer to its TLS request: the router says
+  // 'N' first and answers the startup that follows.
+  int tls = Client(Port::kWrite);
+  SendAll(tls, kSslRequest);
+  EXPECT_EQ(Read(tls, 1), "N");
+  SendAll(tls, StartupMessage());
+  EXPECT_THAT(Read(tls, 500), HasSubstr("too many connections on the write port"));
+  auto stats = proxy_->Stats();
+  EXPECT_EQ(stats.write.refused_maxconn, 2);
+  EXPECT_EQ(stats.write.active, 2);  // refusals are not connections
   // The read port has its own bound.
   FakeServer server(Greeter);
   proxy_->Apply(PrimaryOnly("pg-0", server));

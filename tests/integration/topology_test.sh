@@ -2,7 +2,7 @@
 # The one-command topology (scripts/cluster.sh, what `make up` runs), end to end on ephemeral
 # ports so it can run beside a topology brought up with `make up`:
 #   up from nothing -> writes through the write port, reads from a replica through the read port
-#   -> HAProxy routes to exactly 1 primary and 2 replicas -> bad REST requests get their 4xx and
+#   -> pgha-router routes to exactly 1 primary and 2 replicas -> bad REST requests get their 4xx and
 #   the node stays healthy -> kill -9 of the primary node: writes come back, pghactl and Debian's
 #   patronictl show the new leader -> `up` restarts only the dead node -> down/up keeps the data
 #   -> a taken port or a missing binary fails fast and starts nothing -> clean removes the state.
@@ -40,12 +40,13 @@ replica_sees_rows() { [ "$(sql "$READ" "SELECT pg_is_in_recovery() || ':' || cou
 eventually 30 "a replica behind the read port sees the rows" replica_sees_rows
 sql "$READ" "INSERT INTO topology_test VALUES (4)" >/dev/null && fail "the read port accepted a write"
 
-step "HAProxy: exactly one server up for writes, two for reads"
-stats=$(curl -s "http://127.0.0.1:$STATS/;csv" | awk -F, '$1 ~ /^(primary|replicas)$/ && $2 ~ /^pg-/ {print $1, $18}')
-[ "$(grep -c '^primary UP' <<<"$stats")" = 1 ] || fail "write backend: $stats"
-[ "$(grep -c '^replicas UP' <<<"$stats")" = 2 ] || fail "read backend: $stats"
-curl -s "http://127.0.0.1:$STATS/metrics" | has '^haproxy_backend_active_servers{proxy="primary"} 1' ||
-  fail "HAProxy's Prometheus endpoint does not report one active write server"
+step "pgha-router: one member for writes, two for reads; status page, /health, /metrics"
+curl -s "http://127.0.0.1:$STATS/metrics" >"$WORK/router-metrics" || fail "the router's /metrics does not answer"
+[ "$(grep -c '^pgha_router_primary{' "$WORK/router-metrics")" = 1 ] || fail "write target: $(grep primary "$WORK/router-metrics")"
+[ "$(grep -c '^pgha_router_replica{' "$WORK/router-metrics")" = 2 ] || fail "read targets: $(grep replica "$WORK/router-metrics")"
+promtool check metrics <"$WORK/router-metrics" || fail "promtool rejects the router's /metrics"
+curl -s "http://127.0.0.1:$STATS/" | has "<h1>pgha-router</h1>" || fail "no status page on $STATS"
+[ "$(code "http://127.0.0.1:$STATS/health")" = 200 ] || fail "/health is not 200"
 
 step "pgha-exporter beside each node (ports $EXPORTER..$((EXPORTER + 2))) reaches its PostgreSQL"
 for i in 0 1 2; do
@@ -58,13 +59,13 @@ cat "$WORK"/exporter-* >"$WORK/exporters"
   fail "the exporters do not show two streaming replicas: $(grep '^pg_stat_replication' "$WORK/exporters")"
 [ "$(grep -c '^pg_replication_is_replica{.*} 1$' "$WORK/exporters")" = 2 ] || fail "not two replicas by pg_replication_is_replica"
 
-step "Prometheus (port $PROM) scrapes every agent, exporter, HAProxy and etcd, with the alert rules loaded"
+step "Prometheus (port $PROM) scrapes every agent, exporter, the router and etcd, with the alert rules loaded"
 targets_up() {
   curl -s -m 5 "http://127.0.0.1:$PROM/api/v1/targets" | /usr/bin/python3 -c '
 import json, sys
 active = json.load(sys.stdin)["data"]["activeTargets"]
 jobs = sorted(t["labels"]["job"] for t in active if t["health"] == "up")
-sys.exit(0 if jobs == ["etcd"] * 3 + ["haproxy"] + ["pgha"] * 3 + ["postgres"] * 3 else 1)'
+sys.exit(0 if jobs == ["etcd"] * 3 + ["pgha"] * 3 + ["postgres"] * 3 + ["router"] else 1)'
 }
 eventually 60 "all 10 Prometheus targets up" targets_up
 curl -s "http://127.0.0.1:$PROM/api/v1/rules" | has '"name":"PghaMoreThanOnePrimary"' ||
@@ -196,7 +197,7 @@ kill -9 "$(cat "$PGHA_STATE_DIR/run/$leader.pid")" "$(head -1 "$PGHA_STATE_DIR/$
 killed_at=$SECONDS
 write_works() { sql "$WRITE" "INSERT INTO topology_test VALUES (5)" >/dev/null; }
 eventually 120 "writes through the write port after the primary died" write_works
-echo "writes back through HAProxy $((SECONDS - killed_at)) s after kill -9"
+echo "writes back through pgha-router $((SECONDS - killed_at)) s after kill -9"
 # The dead node's alerts fire in the topology's Prometheus: its agent is down (PghaNodeDown) and
 # its exporter, still running, reports its PostgreSQL down (PostgresDown).
 firing() {  # alertname instance-port
@@ -217,9 +218,9 @@ patronictl -c "$PGHA_STATE_DIR/config/pg-0.yml" list | grep -E "\| $new_leader +
   fail "patronictl does not show $new_leader as leader"
 
 step "up starts only the dead node, which rejoins as a replica"
-survivors=$(for n in pg-0 pg-1 pg-2 etcd-1 etcd-2 etcd-3 haproxy exporter-0 exporter-1 exporter-2 prometheus; do [ "$n" = "$leader" ] || cat "$PGHA_STATE_DIR/run/$n.pid"; done | sort | tr '\n' ' ')
+survivors=$(for n in pg-0 pg-1 pg-2 etcd-1 etcd-2 etcd-3 router exporter-0 exporter-1 exporter-2 prometheus; do [ "$n" = "$leader" ] || cat "$PGHA_STATE_DIR/run/$n.pid"; done | sort | tr '\n' ' ')
 "$CLUSTER" up >/dev/null || fail "up after the crash failed"
-still=$(for n in pg-0 pg-1 pg-2 etcd-1 etcd-2 etcd-3 haproxy exporter-0 exporter-1 exporter-2 prometheus; do [ "$n" = "$leader" ] || cat "$PGHA_STATE_DIR/run/$n.pid"; done | sort | tr '\n' ' ')
+still=$(for n in pg-0 pg-1 pg-2 etcd-1 etcd-2 etcd-3 router exporter-0 exporter-1 exporter-2 prometheus; do [ "$n" = "$leader" ] || cat "$PGHA_STATE_DIR/run/$n.pid"; done | sort | tr '\n' ' ')
 [ "$survivors" = "$still" ] || fail "up restarted running components"
 "${CTL[@]}" list -f json | has "\"Member\": \"$leader\", \"Host\": \"[^\"]*\", \"Role\": \"Replica\", \"State\": \"running\"" ||
   fail "$leader did not rejoin as a running replica"
