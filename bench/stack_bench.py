@@ -69,8 +69,9 @@ def pick_ports():
 
 
 class Topology:
-    def __init__(self, system, ttl, loop_wait, retry_timeout):
+    def __init__(self, system, ttl, loop_wait, retry_timeout, router="haproxy"):
         self.system = system
+        self.router = router
         self.work = tempfile.mkdtemp(prefix="pgha-stackbench.")
         os.chmod(self.work, 0o755)
         self.ports = pick_ports()
@@ -95,7 +96,8 @@ PGHA_RETRY_TIMEOUT={retry_timeout}
         self.env = dict(os.environ, PGHA_STATE_DIR=self.state,
                         PGHA_ENV_FILE=os.path.join(self.work, "env"),
                         PGHA_ENV_POSTGRES_FILE=os.path.join(self.work, "env.postgres"),
-                        PGHA_BIN_DIR=BIN, PGHA_AGENT=system, PGHA_HEALTH_TIMEOUT="300")
+                        PGHA_BIN_DIR=BIN, PGHA_AGENT=system, PGHA_ROUTER=router,
+                        PGHA_HEALTH_TIMEOUT="300")
         self.password = None
 
     def cluster(self, command):
@@ -155,6 +157,10 @@ PGHA_RETRY_TIMEOUT={retry_timeout}
             return None
 
     def router_primaries(self):
+        if self.router == "pgha":
+            status, body = self.http("GET", f"http://127.0.0.1:{self.ports['write'] + 2}/metrics")
+            return {line.split('"')[1] for line in body.decode(errors="replace").splitlines()
+                    if line.startswith("pgha_router_primary{")}
         status, body = self.http("GET", f"http://127.0.0.1:{self.ports['write'] + 2}/;csv")
         up = set()
         for line in body.decode(errors="replace").splitlines():

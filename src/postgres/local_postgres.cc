@@ -814,9 +814,36 @@ Status LocalPostgres::RunPrePromote() {
 }
 
 Status LocalPostgres::Promote(seconds timeout) {
-  return RunTool({Bin("pg_ctl"), "promote", "-D", config_.postgresql.data_dir, "-w", "-t",
-                  std::to_string(timeout.count())},
-                 timeout + seconds(10), "pg_ctl promote");
+  // `pg_ctl promote -w` looks at the control file every 100 ms, and every client of the write
+  // port waits on that look: signal the promotion, then ask the server itself every 10 ms.
+  PGHA_RETURN_IF_ERROR(RunTool({Bin("pg_ctl"), "promote", "-D", config_.postgresql.data_dir},
+                               seconds(30), "pg_ctl promote"));
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  std::lock_guard lock(connection_mutex_);
+  std::unique_ptr<Connection> conn;
+  std::string last_error = "no answer";
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (!conn || !conn->ok()) {
+      auto opened = Connect();
+      if (opened.ok()) {
+        conn = std::move(opened).value();
+      } else {
+        last_error = opened.error().message();
+      }
+    }
+    if (conn && conn->ok()) {
+      auto rows = conn->Query("SELECT pg_is_in_recovery()");
+      if (rows.ok() && !rows->empty() && (*rows)[0][0] == std::optional<std::string>("f")) {
+        return OkStatus();
+      }
+      if (!rows.ok()) {
+        last_error = rows.error().message();
+      }
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  return Error::Timeout(fmt::format("pg_ctl promote: the server was still in recovery after {} s ({})",
+                                    timeout.count(), last_error));
 }
 
 Status LocalPostgres::Checkpoint() {

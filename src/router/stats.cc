@@ -95,6 +95,9 @@ std::string RenderMetrics(const RouterView& v) {
           &ListenerStats::invalid_openings);
   Counter(w, v, "pgha_router_backend_connect_errors_total",
           "Backend connections that were refused or timed out.", &ListenerStats::connect_errors);
+  Counter(w, v, "pgha_router_logins_retried_total",
+          "Logins taken to another server because the first failed before the client saw it.",
+          &ListenerStats::retried);
   Counter(w, v, "pgha_router_closed_on_leader_change_total",
           "Write connections closed because their member lost the leader key.",
           &ListenerStats::closed_on_leader_change);

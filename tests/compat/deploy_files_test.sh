@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The files in deploy/ are usable as shipped: HAProxy accepts haproxy.cfg with the example
-# environment, systemd accepts the units (pointed at the built binary), and pgha accepts the
-# sample patroni.yml.
+# environment, systemd accepts the units (pointed at the built binaries), and pgha and
+# pgha-router accept the sample patroni.yml.
 # usage: deploy_files_test.sh <pgha binary>
 set -euo pipefail
 PGHA=$1
@@ -23,4 +23,7 @@ done
 
 "$PGHA" --validate-config "$DEPLOY/patroni.yml" >/dev/null ||
   { echo "FAIL: pgha refuses deploy/patroni.yml"; exit 1; }
+# The router runs on a node's configuration as it is.
+"$PGHA-router" --validate-config "$DEPLOY/patroni.yml" >/dev/null ||
+  { echo "FAIL: pgha-router refuses deploy/patroni.yml"; exit 1; }
 echo PASS

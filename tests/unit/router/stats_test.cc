@@ -19,6 +19,7 @@ RouterView View() {
   v.proxy.write.held_total = 2;
   v.proxy.write.hold_seconds_sum = 1.5;
   v.proxy.read.refused_maxconn = 4;
+  v.proxy.write.retried = 5;
   v.proxy.members["write"]["pg-0"] = MemberStats{3, 10};
   v.topology.routes.primary = Backend{"pg-0", "10.0.0.1", 5432, ""};
   v.topology.routes.readers = {Backend{"pg-1", "10.0.0.2", 5432, ""}};
@@ -39,6 +40,7 @@ TEST(RouterStatsTest, MetricsCarryTheFigures) {
            "pgha_router_connections_refused_maxconn_total{listener=\"read\"} 4\n",
            "pgha_router_connections_held_total{listener=\"write\"} 2\n",
            "pgha_router_hold_seconds_total{listener=\"write\"} 1.5\n",
+           "pgha_router_logins_retried_total{listener=\"write\"} 5\n",
            "pgha_router_backend_connections_active{listener=\"write\",member=\"pg-0\"} 3\n",
            "pgha_router_primary{member=\"pg-0\"} 1\n",
            "pgha_router_replica{member=\"pg-1\"} 1\n",
