@@ -136,10 +136,9 @@ int main(int argc, char** argv) {
   }
   PGHA_LOG_INFO("routing cluster {}: writes on {}, reads on {}", config.scope,
                 settings->write_listen.ToString(), settings->read_listen.ToString());
-  pgha::router::TopologyWatcher watcher(source, checker, pgha::SystemClock::Instance(), settings,
-                                        [&proxy](const pgha::router::Routes& routes) {
-                                          proxy.Apply(routes);
-                                        });
+  pgha::router::TopologyWatcher watcher(
+      source, checker, pgha::SystemClock::Instance(), settings,
+      [&proxy](const pgha::router::Routes& routes) { proxy.Apply(routes); });
   watcher.Start();
 
   std::atomic<bool> draining{false};

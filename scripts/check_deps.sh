@@ -18,6 +18,13 @@ if [ -n "$bad" ]; then
   echo "deps: src/ha includes outside model/common: $bad"
   fail=1
 fi
+# The router reads the DCS and the members' REST API; it knows nothing of the agent, the HA
+# decision or a local PostgreSQL.
+bad=$(grep -hE '#include "' src/router/*.h src/router/*.cc | grep -E '"(agent|ha|postgres|cli)/' || true)
+if [ -n "$bad" ]; then
+  echo "deps: src/router includes the agent's side: $bad"
+  fail=1
+fi
 # I/O libraries stay in their adapters.
 check_only_in() {  # header-pattern allowed-dir
   local hits

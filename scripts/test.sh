@@ -21,6 +21,6 @@ ctest --preset asan -L 'unit|process|fuzz' -j "$jobs" --timeout 300 --no-tests=e
 cmake --preset release -G Ninja >/dev/null
 # Only what the integration tests run; benchmarks and unit tests were built above.
 cmake --build --preset release -j "$jobs" --target pgha pgha-fence pghactl pgha-exporter pgha_integration_tests \
-  pgha_postgres_integration_tests
+  pgha_postgres_integration_tests pgha-router pgha_router_integration_tests
 # Integration tests share daemons' resources; they run one at a time.
 ctest --preset release -L integration --timeout 600 --no-tests=error

@@ -842,8 +842,9 @@ Status LocalPostgres::Promote(seconds timeout) {
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
   }
-  return Error::Timeout(fmt::format("pg_ctl promote: the server was still in recovery after {} s ({})",
-                                    timeout.count(), last_error));
+  return Error::Timeout(
+      fmt::format("pg_ctl promote: the server was still in recovery after {} s ({})",
+                  timeout.count(), last_error));
 }
 
 Status LocalPostgres::Checkpoint() {

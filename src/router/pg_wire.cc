@@ -69,8 +69,9 @@ OpeningMessage ParseClientOpening(std::string_view bytes) {
     case kCancelRequestCode:
       return {length == 16 ? ClientOpening::kCancelRequest : ClientOpening::kInvalid, length};
     default:
-      return {(code >> 16) == (kProtocol3 >> 16) ? ClientOpening::kStartup : ClientOpening::kInvalid,
-              length};
+      return {
+          (code >> 16) == (kProtocol3 >> 16) ? ClientOpening::kStartup : ClientOpening::kInvalid,
+          length};
   }
 }
 

@@ -167,8 +167,8 @@ class Session : public std::enable_shared_from_this<Session> {
       co_return;
     }
     auto opening = ParseClientOpening(pending_).kind;
-    negotiating_ = opening == ClientOpening::kSslRequest ||
-                   opening == ClientOpening::kGssEncRequest;
+    negotiating_ =
+        opening == ClientOpening::kSslRequest || opening == ClientOpening::kGssEncRequest;
     if (refusal_) {
       co_await Refuse(refusal_->first, refusal_->second);
       co_return;
@@ -208,8 +208,8 @@ class Session : public std::enable_shared_from_this<Session> {
       server_ready_ = false;
       pending_ = sent_ + pending_;
       sent_.clear();
-      negotiating_ = opening == ClientOpening::kSslRequest ||
-                     opening == ClientOpening::kGssEncRequest;
+      negotiating_ =
+          opening == ClientOpening::kSslRequest || opening == ClientOpening::kGssEncRequest;
     }
   }
 
@@ -271,17 +271,17 @@ class Session : public std::enable_shared_from_this<Session> {
         if (co_await Connect(*choice.backend)) {
           stop_holding();
           if (held) {
-            counters_.hold_micros_sum += std::chrono::duration_cast<std::chrono::microseconds>(
-                                             Steady::now() - started)
-                                             .count();
+            counters_.hold_micros_sum +=
+                std::chrono::duration_cast<std::chrono::microseconds>(Steady::now() - started)
+                    .count();
           }
           co_return true;
         }
         last_failed = choice.backend->member;
         continue;
       }
-      last_reason = choice.backend ? choice.backend->member + " refuses connections"
-                                   : choice.waiting_for;
+      last_reason =
+          choice.backend ? choice.backend->member + " refuses connections" : choice.waiting_for;
       if (!held) {
         held = true;
         ++counters_.held_now;
@@ -294,8 +294,8 @@ class Session : public std::enable_shared_from_this<Session> {
         stop_holding();
         ++counters_.hold_timeouts;
         auto waited = std::chrono::duration_cast<milliseconds>(settings_->connect_hold_timeout);
-        PGHA_LOG_WARN("{} port: closing a client held {} ms without a target: {}",
-                      PortName(port_), waited.count(), last_reason);
+        PGHA_LOG_WARN("{} port: closing a client held {} ms without a target: {}", PortName(port_),
+                      waited.count(), last_reason);
         co_await Refuse("57P03", fmt::format("pgha-router: no {} within {} ms: {}",
                                              port_ == Port::kWrite ? "primary" : "server",
                                              waited.count(), last_reason));
@@ -444,8 +444,9 @@ class Session : public std::enable_shared_from_this<Session> {
           continue;
         }
         if (verdict == Screening::kFail) {
-          co_await Refuse("08006", "pgha-router: the next server asked for TLS after the "
-                                   "client had been told to go without it");
+          co_await Refuse("08006",
+                          "pgha-router: the next server asked for TLS after the "
+                          "client had been told to go without it");
           co_return false;
         }
         out = greeting;  // kForward: what was held back, and from now on everything
@@ -540,9 +541,8 @@ class Session : public std::enable_shared_from_this<Session> {
     auto deadline = Steady::now() + kRefusalDeadline;
     std::array<char, 1024> chunk{};
     auto startup_complete = [this] {
-      return pending_.size() > 8 &&
-             ParseClientOpening(std::string_view(pending_).substr(8)).kind !=
-                 ClientOpening::kIncomplete;
+      return pending_.size() > 8 && ParseClientOpening(std::string_view(pending_).substr(8)).kind !=
+                                        ClientOpening::kIncomplete;
     };
     while (!closed_ && !startup_complete() && Steady::now() < deadline) {
       if (pump_running_) {
@@ -636,8 +636,8 @@ Result<std::shared_ptr<tcp::acceptor>> Proxy::Impl::Bind(const config::HostPort&
   if (!error) acceptor->bind(endpoint, error);
   if (!error) acceptor->listen(asio::socket_base::max_listen_connections, error);
   if (error) {
-    return Error::Unavailable(fmt::format("cannot listen on {}: {}", address.ToString(),
-                                          error.message()));
+    return Error::Unavailable(
+        fmt::format("cannot listen on {}: {}", address.ToString(), error.message()));
   }
   return acceptor;
 }
@@ -703,9 +703,9 @@ Choice Proxy::Impl::Pick(Port port) {
     if (settings->read_fallback == ReadFallback::kReject) {
       choice.refusal = "no replica is eligible for reads (read_fallback: reject)";
     } else {
-      choice.waiting_for = "no replica is eligible for reads and " +
-                           (routes.no_primary_reason.empty() ? std::string("no primary")
-                                                             : routes.no_primary_reason);
+      choice.waiting_for =
+          "no replica is eligible for reads and " +
+          (routes.no_primary_reason.empty() ? std::string("no primary") : routes.no_primary_reason);
     }
     return choice;
   }

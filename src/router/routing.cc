@@ -106,7 +106,8 @@ void DecideFromProbes(const RoutingInput& in, Routes& out) {
     }
   }
   if (!out.primary) {
-    out.no_primary_reason = "etcd is unreachable and the last leader does not answer 200 to /primary";
+    out.no_primary_reason =
+        "etcd is unreachable and the last leader does not answer 200 to /primary";
   }
   for (const auto& member : cluster.members) {
     if (cluster.leader && member.name == cluster.leader->name) {

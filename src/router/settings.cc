@@ -93,15 +93,14 @@ const std::map<std::string, Apply>& Keys() {
       {"write_listen", Setter(&RouterSettings::write_listen, ParseListen)},
       {"read_listen", Setter(&RouterSettings::read_listen, ParseListen)},
       {"stats_listen", Setter(&RouterSettings::stats_listen, ParseListen)},
-      {"max_replica_lag",
-       Setter(&RouterSettings::max_replica_lag_bytes,
-              [](const std::string& t) -> Result<int64_t> {
-                auto bytes = ParseSizeBytes(t);
-                if (bytes.ok() && *bytes < 0) {
-                  return Error::Invalid("'" + t + "' is negative");
-                }
-                return bytes;
-              })},
+      {"max_replica_lag", Setter(&RouterSettings::max_replica_lag_bytes,
+                                 [](const std::string& t) -> Result<int64_t> {
+                                   auto bytes = ParseSizeBytes(t);
+                                   if (bytes.ok() && *bytes < 0) {
+                                     return Error::Invalid("'" + t + "' is negative");
+                                   }
+                                   return bytes;
+                                 })},
       {"read_fallback", Setter(&RouterSettings::read_fallback,
                                [](const std::string& t) -> Result<ReadFallback> {
                                  if (t == "primary") {
@@ -130,8 +129,8 @@ const std::map<std::string, Apply>& Keys() {
       {"drain_timeout", Setter(&RouterSettings::drain_timeout, ParsePositiveDuration)},
       {"maxconn", Setter(&RouterSettings::maxconn,
                          [](const std::string& t) { return ParseCount(t, 1, 1000000); })},
-      {"threads", Setter(&RouterSettings::threads,
-                         [](const std::string& t) { return ParseCount(t, 1, 64); })},
+      {"threads",
+       Setter(&RouterSettings::threads, [](const std::string& t) { return ParseCount(t, 1, 64); })},
       {"buffer_size", Setter(&RouterSettings::buffer_bytes,
                              [](const std::string& t) -> Result<size_t> {
                                auto bytes = ParseSizeBytes(t);

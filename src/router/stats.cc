@@ -45,8 +45,8 @@ void ListenerFamily(MetricWriter& w, const RouterView& v, const std::string& nam
   }
 }
 
-void Counter(MetricWriter& w, const RouterView& v, const std::string& name,
-             const std::string& help, int64_t ListenerStats::*field) {
+void Counter(MetricWriter& w, const RouterView& v, const std::string& name, const std::string& help,
+             int64_t ListenerStats::*field) {
   ListenerFamily(w, v, name, "counter", help, nullptr, field);
 }
 
@@ -54,11 +54,20 @@ std::string Esc(const std::string& text) {
   std::string out;
   for (char c : text) {
     switch (c) {
-      case '<': out += "&lt;"; break;
-      case '>': out += "&gt;"; break;
-      case '&': out += "&amp;"; break;
-      case '"': out += "&quot;"; break;
-      default: out += c;
+      case '<':
+        out += "&lt;";
+        break;
+      case '>':
+        out += "&gt;";
+        break;
+      case '&':
+        out += "&amp;";
+        break;
+      case '"':
+        out += "&quot;";
+        break;
+      default:
+        out += c;
     }
   }
   return out;
@@ -176,9 +185,10 @@ std::string RenderStatusPage(const RouterView& v) {
   if (v.draining) {
     html += "<p><b>Draining: no new connections are accepted.</b></p>";
   }
-  html += "<table border=\"1\" cellpadding=\"4\"><tr><th>listener</th><th>target</th>"
-          "<th>active</th><th>total</th><th>held now</th><th>held total</th>"
-          "<th>hold timeouts</th><th>refused (maxconn)</th><th>connect errors</th></tr>";
+  html +=
+      "<table border=\"1\" cellpadding=\"4\"><tr><th>listener</th><th>target</th>"
+      "<th>active</th><th>total</th><th>held now</th><th>held total</th>"
+      "<th>hold timeouts</th><th>refused (maxconn)</th><th>connect errors</th></tr>";
   auto row = [&](const char* port, const ListenerStats& s, const std::string& target) {
     html += fmt::format(
         "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td>"
@@ -186,9 +196,10 @@ std::string RenderStatusPage(const RouterView& v) {
         port, target, s.active, s.total, s.held_now, s.held_total, s.hold_timeouts,
         s.refused_maxconn, s.connect_errors);
   };
-  std::string write_target = r.primary ? Esc(r.primary->member + " " + r.primary->host + ":" +
-                                             std::to_string(r.primary->port))
-                                       : "<b>held</b>: " + Esc(r.no_primary_reason);
+  std::string write_target =
+      r.primary
+          ? Esc(r.primary->member + " " + r.primary->host + ":" + std::to_string(r.primary->port))
+          : "<b>held</b>: " + Esc(r.no_primary_reason);
   std::string read_target;
   for (const auto& reader : r.readers) {
     read_target += (read_target.empty() ? "" : ", ") +
@@ -199,8 +210,9 @@ std::string RenderStatusPage(const RouterView& v) {
   }
   row("write", v.proxy.write, write_target);
   row("read", v.proxy.read, read_target.empty() ? "<b>none</b>" : read_target);
-  html += "</table><h2>Connections per member</h2><table border=\"1\" cellpadding=\"4\">"
-          "<tr><th>listener</th><th>member</th><th>active</th><th>total</th></tr>";
+  html +=
+      "</table><h2>Connections per member</h2><table border=\"1\" cellpadding=\"4\">"
+      "<tr><th>listener</th><th>member</th><th>active</th><th>total</th></tr>";
   for (const auto& [port, members] : v.proxy.members) {
     for (const auto& [member, stats] : members) {
       html += fmt::format("<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>", port,

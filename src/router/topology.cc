@@ -12,8 +12,9 @@ using std::chrono::milliseconds;
 namespace {
 
 std::string Describe(const std::optional<Backend>& backend) {
-  return backend ? backend->member + " (" + backend->host + ":" + std::to_string(backend->port) + ")"
-                 : "nobody";
+  return backend
+             ? backend->member + " (" + backend->host + ":" + std::to_string(backend->port) + ")"
+             : "nobody";
 }
 
 std::string Names(const std::vector<Backend>& backends) {
@@ -223,9 +224,8 @@ void TopologyWatcher::MemberCheckLoop() {
     std::vector<std::future<bool>> answers;
     for (const auto& [name, url] : targets) {
       std::string path = name == leader ? "/primary" : "/replica";
-      answers.push_back(std::async(std::launch::async, [this, url = url, path] {
-        return checker_.Answers200(url, path);
-      }));
+      answers.push_back(std::async(
+          std::launch::async, [this, url = url, path] { return checker_.Answers200(url, path); }));
     }
     std::map<std::string, ProbeAnswer> results;
     for (size_t i = 0; i < targets.size(); ++i) {

@@ -53,7 +53,7 @@ struct TopologyStatus {
   std::optional<MonoTime> last_dcs_ok;     // the last successful ping
   std::optional<MonoTime> cluster_loaded;  // when the cache last gave a snapshot
   int64_t route_changes = 0;
-  int64_t primary_changes = 0;  // re-targets of the write port
+  int64_t primary_changes = 0;          // re-targets of the write port
   double last_apply_delay_seconds = 0;  // watch event -> routes applied, the last change
   double apply_delay_sum_seconds = 0;
   int64_t apply_delay_count = 0;
@@ -89,7 +89,7 @@ class TopologyWatcher {
   std::condition_variable wake_;
   std::shared_ptr<const RouterSettings> settings_;
   bool stopping_ = false;
-  bool changed_ = false;  // something the decision thread has not looked at yet
+  bool changed_ = false;       // something the decision thread has not looked at yet
   bool dcs_reachable_ = true;  // until a ping says otherwise: the cache decides first
   std::optional<model::ClusterSnapshot> cluster_;
   std::map<std::string, std::pair<ProbeAnswer, MonoTime>> probes_;

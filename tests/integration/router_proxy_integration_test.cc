@@ -2,9 +2,9 @@
 // clients, refusals, garbage, logins replayed to the next server, connections closed when the
 // leader moves, least-connections reads and reloads. No etcd, no PostgreSQL: the routes are
 // given with Apply, as the topology watcher gives them.
-#include "router/proxy.h"
-
 #include <arpa/inet.h>
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <sys/socket.h>
@@ -12,12 +12,11 @@
 
 #include <atomic>
 #include <functional>
-#include <gmock/gmock.h>
-#include <gtest/gtest.h>
 #include <mutex>
 #include <thread>
 
 #include "router/pg_wire.h"
+#include "router/proxy.h"
 
 namespace pgha::router {
 namespace {
@@ -52,7 +51,8 @@ std::string Read(int fd, size_t want, milliseconds timeout = milliseconds(3000))
   std::string out;
   auto deadline = std::chrono::steady_clock::now() + timeout;
   while (out.size() < want) {
-    auto left = std::chrono::duration_cast<milliseconds>(deadline - std::chrono::steady_clock::now());
+    auto left =
+        std::chrono::duration_cast<milliseconds>(deadline - std::chrono::steady_clock::now());
     if (left.count() <= 0) break;
     pollfd p{fd, POLLIN, 0};
     if (::poll(&p, 1, static_cast<int>(left.count())) <= 0) break;

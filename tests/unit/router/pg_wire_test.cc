@@ -35,7 +35,7 @@ TEST(PgWireTest, RefusesWhatNoServerWouldAccept) {
   EXPECT_EQ(ParseClientOpening(Int32(4) + Int32(3 << 16)).kind, ClientOpening::kInvalid);
   EXPECT_EQ(ParseClientOpening(Int32(20000) + Int32(3 << 16)).kind, ClientOpening::kInvalid);
   EXPECT_EQ(ParseClientOpening(Int32(12) + Int32(80877103) + Int32(0)).kind,
-            ClientOpening::kInvalid);                                            // SSL, wrong size
+            ClientOpening::kInvalid);  // SSL, wrong size
   EXPECT_EQ(ParseClientOpening(Int32(8) + Int32(2 << 16)).kind, ClientOpening::kInvalid);  // v2
 }
 
@@ -55,8 +55,9 @@ TEST(PgWireTest, FatalErrorResponseIsWellFormed) {
 
 TEST(PgWireTest, ServerGreetingsThatMeanTryElsewhere) {
   for (const char* state : {"57P01", "57P02", "57P03"}) {
-    auto verdict = ClassifyServerGreeting(FatalErrorResponse(state, "the database system is "
-                                                                    "shutting down"));
+    auto verdict = ClassifyServerGreeting(FatalErrorResponse(state,
+                                                             "the database system is "
+                                                             "shutting down"));
     EXPECT_EQ(verdict.kind, ServerGreeting::kRetryable) << state;
     EXPECT_EQ(verdict.sqlstate, state);
   }

@@ -15,8 +15,8 @@ using ::testing::IsEmpty;
 const MonoTime kNow = MonoTime{} + std::chrono::hours(1);
 const WallTime kWallNow = WallTime{} + std::chrono::hours(24 * 365 * 56);
 
-model::Member Member(const std::string& name, const std::string& role, uint64_t wal,
-                     int port, const std::string& state = "running") {
+model::Member Member(const std::string& name, const std::string& role, uint64_t wal, int port,
+                     const std::string& state = "running") {
   model::Member m;
   m.name = name;
   m.data = {{"role", role},
@@ -121,7 +121,7 @@ TEST(RoutingTest, LaggingAndNoloadbalanceReplicasTakeNoReads) {
   auto in = Healthy();
   in.cluster->members[0].data["xlog_location"] = 10 * 1024 * 1024;
   in.cluster->members[1].data["xlog_location"] = 10 * 1024 * 1024 - 100;  // 100 bytes behind
-  in.cluster->members[2].data["xlog_location"] = 1000;                     // ~10 MB behind
+  in.cluster->members[2].data["xlog_location"] = 1000;                    // ~10 MB behind
   auto routes = DecideRoutes(in, RouterSettings{});
   EXPECT_THAT(Names(routes.readers), ElementsAre("pg-1"));
 

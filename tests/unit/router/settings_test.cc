@@ -67,9 +67,7 @@ TEST(RouterSettingsTest, BadInputIsRefusedWithTheKeyNamed) {
       {"just a string", {}, "expected a mapping"},
       {nullptr, {{"PGHA_ROUTER_NOPE", "1"}}, "PGHA_ROUTER_NOPE: not a router setting"},
       {nullptr, {{"PGHA_ROUTER_THREADS", "0"}}, "PGHA_ROUTER_THREADS"},
-      {{{"write_listen", "1.2.3.4:5000"}, {"read_listen", "1.2.3.4:5000"}},
-       {},
-       "the same address"},
+      {{{"write_listen", "1.2.3.4:5000"}, {"read_listen", "1.2.3.4:5000"}}, {}, "the same address"},
   };
   for (const auto& c : cases) {
     auto s = ParseRouterSettings(c.section, c.env);
