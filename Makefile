@@ -33,6 +33,7 @@ bench: build
 	bench/failover_bench.sh
 	bench/exporter_scrape_bench.sh
 	bench/rest_idle_bench.sh
+	/usr/bin/python3 bench/router_bench.py
 
 # The long fault-injection run (issue 6): MODE=sync|async, FAULTS=n; the report goes to bench/results.
 MODE ?= sync
