@@ -248,14 +248,8 @@ Status StatsServer::Start() {
   options.port = impl_->address.port;
   options.handler_threads = 2;
   options.limits.max_body_bytes = 0;
-  auto text = [](int status, std::string body, std::string type) {
-    api::http::HttpResponse response;
-    response.status = status;
-    response.headers.emplace_back("Content-Type", std::move(type));
-    response.body = std::move(body);
-    return response;
-  };
-  auto handler = [this, text](const api::Request& request) {
+  const auto& text = api::http::TypedResponse;
+  auto handler = [this](const api::Request& request) {
     bool read = request.method == "GET" || request.method == "HEAD";
     if (!read) {
       return text(405, "only GET and HEAD\n", "text/plain; charset=utf-8");
@@ -274,7 +268,7 @@ Status StatsServer::Start() {
     }
     return text(404, "404 page not found\n", "text/plain; charset=utf-8");
   };
-  auto on_error = [text](int status, const std::string& message) {
+  auto on_error = [](int status, const std::string& message) {
     return text(status, message + "\n", "text/plain; charset=utf-8");
   };
   impl_->server =

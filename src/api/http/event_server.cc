@@ -86,6 +86,14 @@ bool ClientCertificateVerified(SSL* ssl) {
 
 }  // namespace
 
+HttpResponse TypedResponse(int status, std::string body, std::string content_type) {
+  HttpResponse response;
+  response.status = status;
+  response.headers.emplace_back("Content-Type", std::move(content_type));
+  response.body = std::move(body);
+  return response;
+}
+
 std::string SerializeResponse(const HttpResponse& response, bool head_request) {
   std::string out =
       fmt::format("HTTP/1.1 {} {}\r\n", response.status, ReasonPhrase(response.status));

@@ -74,4 +74,7 @@ class EventHttpServer {
 // "HTTP/1.1 200 OK\r\n..." with Content-Length and Connection: close; no body for HEAD.
 std::string SerializeResponse(const HttpResponse& response, bool head_request);
 
+// A response with one Content-Type header: what the exporter's and the router's pages send.
+HttpResponse TypedResponse(int status, std::string body, std::string content_type);
+
 }  // namespace pgha::api::http

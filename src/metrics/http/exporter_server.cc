@@ -43,14 +43,8 @@ Status ExporterServer::Start() {
   options.handler_threads = 2;
   // Longer than the longest scrape the server allows, so it is never cut off while writing.
   options.response_timeout = max_scrape_timeout_ + std::chrono::seconds(10);
-  auto text = [](int status, std::string body, std::string type) {
-    api::http::HttpResponse response;
-    response.status = status;
-    response.headers.emplace_back("Content-Type", std::move(type));
-    response.body = std::move(body);
-    return response;
-  };
-  auto handler = [this, text](const api::Request& request) {
+  const auto& text = api::http::TypedResponse;
+  auto handler = [this](const api::Request& request) {
     bool read = request.method == "GET" || request.method == "HEAD";
     if (read && request.path == telemetry_path_) {
       auto timeout =
@@ -66,7 +60,7 @@ Status ExporterServer::Start() {
     }
     return text(404, "404 page not found\n", "text/plain; charset=utf-8");
   };
-  auto on_error = [text](int status, const std::string& message) {
+  auto on_error = [](int status, const std::string& message) {
     return text(status, message + "\n", "text/plain; charset=utf-8");
   };
   server_ = std::make_unique<api::http::EventHttpServer>(std::move(options), handler, on_error);
