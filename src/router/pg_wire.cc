@@ -1,5 +1,6 @@
 #include "router/pg_wire.h"
 
+#include <algorithm>
 #include <cstdint>
 
 namespace pgha::router {
@@ -72,6 +73,59 @@ OpeningMessage ParseClientOpening(std::string_view bytes) {
       return {
           (code >> 16) == (kProtocol3 >> 16) ? ClientOpening::kStartup : ClientOpening::kInvalid,
           length};
+  }
+}
+
+std::optional<CancelKey> CancelRequestKey(std::string_view bytes) {
+  if (bytes.size() < 16 || GetInt32(bytes, 0) != 16 || GetInt32(bytes, 4) != kCancelRequestCode) {
+    return std::nullopt;
+  }
+  return CancelKey{GetInt32(bytes, 8), GetInt32(bytes, 12)};
+}
+
+void BackendKeyScanner::Feed(std::string_view bytes) {
+  while (!done_ && !bytes.empty()) {
+    if (skip_ > 0) {
+      size_t n = std::min(skip_, bytes.size());
+      skip_ -= n;
+      bytes.remove_prefix(n);
+      continue;
+    }
+    // Gather a header (type + length), and for BackendKeyData its 8-byte body too.
+    size_t want = 5;
+    if (partial_.size() >= 5 && partial_[0] == 'K') {
+      want = 13;
+    }
+    size_t n = std::min(want - partial_.size(), bytes.size());
+    partial_.append(bytes.substr(0, n));
+    bytes.remove_prefix(n);
+    if (partial_.size() < want) {
+      continue;
+    }
+    char type = partial_[0];
+    uint32_t length = GetInt32(partial_, 1);
+    if (length < 4 || length > (1u << 30)) {
+      done_ = true;  // not a protocol stream the router understands: stop looking
+      return;
+    }
+    if (type == 'K') {
+      if (want == 5) {
+        if (length != 12) {
+          done_ = true;
+          return;
+        }
+        continue;  // now gather the body
+      }
+      key_ = CancelKey{GetInt32(partial_, 5), GetInt32(partial_, 9)};
+      done_ = true;
+      return;
+    }
+    if (type == 'Z' || type == 'E') {
+      done_ = true;  // ready for queries, or the login failed: no key comes after
+      return;
+    }
+    skip_ = length - 4;
+    partial_.clear();
   }
 }
 

@@ -6,6 +6,8 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -49,5 +51,34 @@ struct GreetingVerdict {
 // connect now: starting up, shutting down, in recovery) comes from a server that is going away
 // or not there yet, and the client, which has seen nothing, can be taken to another.
 GreetingVerdict ClassifyServerGreeting(std::string_view bytes);
+
+// The key a server gives a session (BackendKeyData) and a CancelRequest names.
+struct CancelKey {
+  uint32_t process_id = 0;
+  uint32_t secret = 0;
+  bool operator<(const CancelKey& other) const {
+    return process_id != other.process_id ? process_id < other.process_id : secret < other.secret;
+  }
+  bool operator==(const CancelKey&) const = default;
+};
+
+// The key of a CancelRequest (16 bytes: length, code, process id, secret); nullopt otherwise.
+std::optional<CancelKey> CancelRequestKey(std::string_view bytes);
+
+// Reads a server's messages from the start of a plaintext session, in pieces as they arrive,
+// until it has seen the session's BackendKeyData or ReadyForQuery (or anything malformed).
+class BackendKeyScanner {
+ public:
+  void Feed(std::string_view bytes);
+  // Done: nothing more to look for.
+  bool done() const { return done_; }
+  const std::optional<CancelKey>& key() const { return key_; }
+
+ private:
+  std::string partial_;  // the start of a message not complete yet (at most a header + 8)
+  size_t skip_ = 0;      // bytes of an uninteresting message body still to pass
+  bool done_ = false;
+  std::optional<CancelKey> key_;
+};
 
 }  // namespace pgha::router

@@ -77,6 +77,7 @@ struct Proxy::Impl {
   std::map<std::string, MemberStats> members[2];           // connections per backend member
   std::map<std::string, Steady::time_point> down_until;    // backends that refused lately
   size_t next_reader = 0;                                  // where the next tie-break starts
+  std::map<CancelKey, Backend> cancel_keys;                // open sessions' servers, by key
 
   asio::io_context& NextContext() {
     return *contexts[next_context.fetch_add(1, std::memory_order_relaxed) % contexts.size()];
@@ -173,8 +174,18 @@ class Session : public std::enable_shared_from_this<Session> {
       co_await Refuse(refusal_->first, refusal_->second);
       co_return;
     }
-    // A cancel request gets no answer and must reach one server once, never be replayed.
+    // A cancel request gets no answer and must reach one server once, never be replayed; it
+    // goes to the server of the session it names when that session came through this router.
     replayable_ = opening != ClientOpening::kCancelRequest;
+    if (opening == ClientOpening::kCancelRequest) {
+      scanning_ = false;
+      if (auto key = CancelRequestKey(pending_)) {
+        std::lock_guard lock(proxy_.mutex);
+        if (auto it = proxy_.cancel_keys.find(*key); it != proxy_.cancel_keys.end()) {
+          cancel_target_ = it->second;
+        }
+      }
+    }
     pump_running_ = true;
     asio::co_spawn(client_.get_executor(), Pump(shared_from_this()), asio::detached);
     std::string avoid;
@@ -258,7 +269,12 @@ class Session : public std::enable_shared_from_this<Session> {
       }
     };
     while (!closed_) {
-      Choice choice = proxy_.Pick(port_);
+      Choice choice;
+      if (cancel_target_) {
+        choice.backend = cancel_target_;
+      } else {
+        choice = proxy_.Pick(port_);
+      }
       if (!choice.refusal.empty()) {
         stop_holding();
         ++counters_.rejected_no_replica;
@@ -339,7 +355,7 @@ class Session : public std::enable_shared_from_this<Session> {
       std::lock_guard lock(proxy_.mutex);
       // The routes may have moved on while connecting: a write connection goes only to the
       // member that still holds the leader key.
-      if (port_ == Port::kWrite && proxy_.routes.leader != backend.member) {
+      if (port_ == Port::kWrite && !cancel_target_ && proxy_.routes.leader != backend.member) {
         asio::error_code ignored;
         server_.close(ignored);
         co_return false;
@@ -451,6 +467,9 @@ class Session : public std::enable_shared_from_this<Session> {
         }
         out = greeting;  // kForward: what was held back, and from now on everything
       }
+      if (scanning_) {
+        NoteBackendKey(out);
+      }
       auto [write_error, written] =
           co_await asio::async_write(client_, asio::buffer(out.data(), out.size()), kNoThrow);
       greeting.clear();
@@ -486,6 +505,7 @@ class Session : public std::enable_shared_from_this<Session> {
           return Screening::kFail;
         }
         replayable_ = false;  // encrypted from here on: the router sees no more
+        scanning_ = false;
         sent_.clear();
         return Screening::kForward;
       } else {
@@ -564,6 +584,21 @@ class Session : public std::enable_shared_from_this<Session> {
     }
   }
 
+  // The session's cancel key, from the server's first messages, so a CancelRequest for it
+  // (which may arrive on either port, on a new connection) reaches this very server.
+  void NoteBackendKey(std::string_view from_server) {
+    scanner_.Feed(from_server);
+    if (!scanner_.done()) {
+      return;
+    }
+    scanning_ = false;
+    if (scanner_.key() && backend_) {
+      std::lock_guard lock(proxy_.mutex);
+      proxy_.cancel_keys[*scanner_.key()] = *backend_;
+      cancel_key_ = scanner_.key();
+    }
+  }
+
   void ReleaseBackend() {
     asio::error_code ignored;
     server_.close(ignored);
@@ -589,6 +624,9 @@ class Session : public std::enable_shared_from_this<Session> {
     std::lock_guard lock(proxy_.mutex);
     proxy_.sessions[Index(port_)].erase(this);
     proxy_.holding.erase(this);
+    if (cancel_key_) {
+      proxy_.cancel_keys.erase(*cancel_key_);
+    }
     if (backend_) {
       --proxy_.members[Index(port_)][backend_->member].active;
       backend_.reset();
@@ -614,6 +652,10 @@ class Session : public std::enable_shared_from_this<Session> {
   bool told_no_encryption_ = false;  // the client already has an 'N' to its request
   bool server_ready_ = false;
   bool pump_running_ = false;
+  bool scanning_ = true;  // looking for the session's cancel key
+  BackendKeyScanner scanner_;
+  std::optional<CancelKey> cancel_key_;   // registered in proxy_.cancel_keys
+  std::optional<Backend> cancel_target_;  // a CancelRequest's session's server
   bool closed_ = false;
   std::optional<Backend> backend_;
 };

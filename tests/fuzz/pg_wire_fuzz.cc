@@ -1,6 +1,7 @@
-// Any bytes as a client's first message on a router port and as a server's first answer: the
+// Any bytes as a client's first message on a router port and as a server's first messages: the
 // classifiers never crash or read past the input, a complete verdict never changes when more
-// bytes follow (the router acts on it), and an opening's length fits what was given.
+// bytes follow (the router acts on it), an opening's length fits what was given, and the
+// session-key scanner finds the same key however the stream is cut.
 #include <cstdint>
 #include <cstdlib>
 #include <string>
@@ -36,5 +37,18 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (greeting.kind == ServerGreeting::kRetryable && greeting.sqlstate.rfind("57P0", 0) != 0) {
     std::abort();
   }
+  // The session-key scanner: the same verdict however the stream is cut (the first byte picks
+  // the piece size).
+  pgha::router::BackendKeyScanner whole;
+  whole.Feed(bytes);
+  pgha::router::BackendKeyScanner pieces;
+  size_t piece = size > 0 ? 1 + data[0] % 7 : 1;
+  for (size_t at = 0; at < size && !pieces.done(); at += piece) {
+    pieces.Feed(bytes.substr(at, piece));
+  }
+  if (whole.done() != pieces.done() || whole.key() != pieces.key()) {
+    std::abort();
+  }
+  (void)pgha::router::CancelRequestKey(bytes);
   return 0;
 }

@@ -10,6 +10,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <functional>
 #include <mutex>
@@ -191,6 +192,21 @@ void ShuttingDown(int fd, FakeServer& self) {
 void Crashing(int fd, FakeServer& self) {
   self.Record(ReadOpening(fd));
   ::shutdown(fd, SHUT_RDWR);
+}
+
+// Greets with a session key of its own (its port as the process id), then ReadyForQuery;
+// records a CancelRequest it receives.
+void KeyedGreeter(int fd, FakeServer& self) {
+  std::string opening = ReadOpening(fd);
+  self.Record(opening);
+  if (opening.size() == 16 && opening.substr(4, 4) == Int32(80877102)) {
+    ::shutdown(fd, SHUT_RDWR);  // a cancel request gets no answer
+    return;
+  }
+  SendAll(fd, kAuthOk + "K" + Int32(12) + Int32(static_cast<uint32_t>(self.port())) + Int32(1234) +
+                  "Z" + Int32(5) + "I");
+  while (!Read(fd, 1, milliseconds(10000)).empty()) {
+  }
 }
 
 RouterSettings TestSettings() {
@@ -431,6 +447,38 @@ TEST_F(ProxyTest, ReadsSpreadOverReplicasAndSkipOneThatRefuses) {
   }
   EXPECT_EQ(b.accepted(), 6);
   EXPECT_GE(proxy_->Stats().read.connect_errors, 1);
+}
+
+TEST_F(ProxyTest, ACancelRequestReachesTheServerOfTheSessionItNames) {
+  FakeServer a(KeyedGreeter);
+  FakeServer b(KeyedGreeter);
+  StartProxy();
+  Routes routes = PrimaryOnly("pg-0", a);
+  routes.readers = {At("pg-1", a), At("pg-2", b)};
+  routes.reads_on_primary = false;
+  proxy_->Apply(routes);
+  // Two sessions: one lands on each replica.
+  int first = Client(Port::kRead);
+  SendAll(first, StartupMessage());
+  ASSERT_EQ(Read(first, 28).size(), 28u);
+  int second = Client(Port::kRead);
+  SendAll(second, StartupMessage());
+  ASSERT_EQ(Read(second, 28).size(), 28u);
+  ASSERT_EQ(a.accepted(), 1);
+  ASSERT_EQ(b.accepted(), 1);
+  // Balancing alone would send the next connection to either; a cancel for b's session goes
+  // to b, even through the write port.
+  for (Port port : {Port::kRead, Port::kWrite, Port::kRead}) {
+    int cancel = Client(port);
+    SendAll(cancel,
+            Int32(16) + Int32(80877102) + Int32(static_cast<uint32_t>(b.port())) + Int32(1234));
+    EXPECT_TRUE(ClosedWithin(cancel, milliseconds(2000)));
+  }
+  auto received = b.received();
+  EXPECT_EQ(std::count_if(received.begin(), received.end(),
+                          [](const std::string& m) { return m.size() == 16; }),
+            3);
+  EXPECT_EQ(a.accepted(), 1);
 }
 
 TEST_F(ProxyTest, ReadFallbackRejectRefusesAtOnce) {

@@ -16,6 +16,8 @@ std::string Startup() {
   return Int32(static_cast<uint32_t>(body.size() + 4)) + body;
 }
 
+std::string StartupMessageForKeyTests() { return Startup(); }
+
 TEST(PgWireTest, ClassifiesClientOpenings) {
   EXPECT_EQ(ParseClientOpening("").kind, ClientOpening::kIncomplete);
   EXPECT_EQ(ParseClientOpening(Int32(8)).kind, ClientOpening::kIncomplete);
@@ -71,6 +73,40 @@ TEST(PgWireTest, ServerGreetingsThatMeanTryElsewhere) {
   EXPECT_EQ(ClassifyServerGreeting(partial.substr(0, 10)).kind, ServerGreeting::kIncomplete);
   EXPECT_EQ(ClassifyServerGreeting("").kind, ServerGreeting::kIncomplete);
   EXPECT_EQ(ClassifyServerGreeting("E" + Int32(2)).kind, ServerGreeting::kPassOn);  // insane
+}
+
+TEST(PgWireTest, CancelRequestKey) {
+  auto key = CancelRequestKey(Int32(16) + Int32(80877102) + Int32(4242) + Int32(99));
+  ASSERT_TRUE(key);
+  EXPECT_EQ(key->process_id, 4242u);
+  EXPECT_EQ(key->secret, 99u);
+  EXPECT_FALSE(CancelRequestKey(Int32(16) + Int32(80877103) + Int32(1) + Int32(2)));
+  EXPECT_FALSE(CancelRequestKey(StartupMessageForKeyTests()));
+}
+
+TEST(PgWireTest, TheScannerFindsTheSessionKeyHoweverTheBytesArrive) {
+  std::string stream = "R" + Int32(8) + Int32(0) +                             // AuthenticationOk
+                       "S" + Int32(4 + 9) + std::string("a\0b\0c\0\0\0", 9) +  // ParameterStatus
+                       "K" + Int32(12) + Int32(777) + Int32(31337) +           // BackendKeyData
+                       "Z" + Int32(5) + "I";                                   // ReadyForQuery
+  for (size_t piece : {1u, 2u, 3u, 7u, 1000u}) {
+    BackendKeyScanner scanner;
+    for (size_t at = 0; at < stream.size() && !scanner.done(); at += piece) {
+      scanner.Feed(std::string_view(stream).substr(at, piece));
+    }
+    ASSERT_TRUE(scanner.done()) << piece;
+    ASSERT_TRUE(scanner.key()) << piece;
+    EXPECT_EQ(scanner.key()->process_id, 777u);
+    EXPECT_EQ(scanner.key()->secret, 31337u);
+  }
+  BackendKeyScanner failed;
+  failed.Feed(FatalErrorResponse("28P01", "password authentication failed"));
+  EXPECT_TRUE(failed.done());
+  EXPECT_FALSE(failed.key());
+  BackendKeyScanner garbage;
+  garbage.Feed(std::string("X\0\0\0\1", 5));
+  EXPECT_TRUE(garbage.done());
+  EXPECT_FALSE(garbage.key());
 }
 
 }  // namespace
