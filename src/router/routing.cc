@@ -29,6 +29,10 @@ bool SwitchoverPending(const RoutingInput& in, const RouterSettings& settings) {
     return false;  // asks for the member that already leads
   }
   // Bounded: a request the leader refuses without clearing it must not stop writes for good.
+  // A scheduled one is counted from when it fell due, not from when it was written.
+  if (failover->scheduled_at) {
+    return in.wall_now - *failover->scheduled_at < settings.switchover_hold;
+  }
   return in.failover_seen_at && in.now - *in.failover_seen_at < settings.switchover_hold;
 }
 

@@ -185,6 +185,18 @@ TEST(RoutingTest, AnAnnouncedSwitchoverHoldsWritesForABoundedTime) {
   EXPECT_TRUE(DecideRoutes(in, RouterSettings{}).primary);
 }
 
+TEST(RoutingTest, AScheduledSwitchoverHoldsWritesFromWhenItFallsDue) {
+  auto in = Healthy();
+  in.failover_seen_at = kNow - seconds(3600);  // written an hour ago
+  model::Failover scheduled;
+  scheduled.leader = "pg-0";
+  scheduled.scheduled_at = kWallNow - seconds(1);  // due a second ago
+  in.cluster->failover = scheduled;
+  EXPECT_FALSE(DecideRoutes(in, RouterSettings{}).primary);
+  in.wall_now = kWallNow + seconds(10);  // due 11 s ago and still not carried out
+  EXPECT_TRUE(DecideRoutes(in, RouterSettings{}).primary);
+}
+
 TEST(RoutingTest, ASwitchoverScheduledLaterOrForOthersHoldsNothing) {
   auto in = Healthy();
   in.failover_seen_at = kNow;
