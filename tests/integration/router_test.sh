@@ -137,7 +137,7 @@ kill -STOP $etcd_pids
 frozen_at=$SECONDS
 writes=0
 failed_writes=0
-while [ $((SECONDS - frozen_at)) -lt 15 ]; do
+while [ $((SECONDS - frozen_at)) -lt 10 ]; do
   sql "$WRITE" "INSERT INTO load_test VALUES ($((900000000000 + writes)))" >/dev/null || failed_writes=$((failed_writes + 1))
   writes=$((writes + 1))
   sleep 0.5
@@ -149,7 +149,7 @@ kill -CONT $etcd_pids
 [ "$reachable_while_frozen" = 0 ] || fail "the router did not notice etcd frozen"
 etcd_back() { [ "$(metric pgha_router_etcd_reachable)" = 1 ]; }
 eventually 30 "the router sees etcd again" etcd_back
-echo "etcd frozen 15 s: $writes writes through the router, none failed"
+echo "etcd frozen 10 s (ttl 6): $writes writes through the router, none failed"
 "${CTL[@]}" edit-config pg-ha -s failsafe_mode=false --force >/dev/null || fail "edit-config failsafe_mode off"
 
 step "a second router (maxconn 5): garbage, silent and surplus clients; SIGHUP; SIGTERM drains"
