@@ -249,6 +249,22 @@ kill -0 "$ROUTER2" 2>/dev/null && fail "the second router did not exit after its
 wait "$ROUTER2" || fail "the second router exited with an error: $(tail -5 "$WORK/router2.log")"
 grep -q "pgha-router stopped" "$WORK/router2.log" || fail "no clean stop in the second router's log"
 
+step "the router's /metrics: what the alert rules and the dashboard ask of it is there"
+curl -s "http://127.0.0.1:$STATS/metrics" >"$WORK/router-metrics"
+promtool check metrics <"$WORK/router-metrics" || fail "promtool rejects the router's /metrics"
+$PY - "$WORK/router-metrics" "$REPO/deploy/grafana/pgha-cluster.json" "$REPO/deploy/prometheus/pgha-rules.yml" <<'EOF' ||
+import json, re, sys
+exposed = {line.split("{")[0].split(" ")[0] for line in open(sys.argv[1]) if line[:1].isalpha()}
+texts = [t["expr"] for p in json.load(open(sys.argv[2]))["panels"] for t in p["targets"]]
+texts.append(open(sys.argv[3]).read())
+wanted = {m for t in texts for m in re.findall(r"\bpgha_router_[a-z_]+\b", t)}
+missing = sorted(wanted - exposed)
+if not wanted:
+    sys.exit("the rules ask nothing of the router")
+sys.exit("not exposed: " + " ".join(missing) if missing else 0)
+EOF
+  fail "the rules or the dashboard query router metrics it does not expose"
+
 step "the router's own log and counters"
 [ "$(metric 'pgha_router_retargets_total')" -ge 2 ] || fail "fewer than two re-targets counted"
 grep -c "write port -> " "$PGHA_STATE_DIR/log/router.log" >/dev/null || fail "no re-target in the router's log"
