@@ -830,7 +830,11 @@ void Proxy::Apply(const Routes& routes) {
   std::string leader;
   {
     std::lock_guard lock(impl.mutex);
-    bool leader_moved = impl.routes.leader != routes.leader;
+    // Another member took the key: the old leader's sessions end (it is demoted, or a
+    // split-brained primary). No leader at all is not enough: after etcd comes back from an
+    // outage the leases expired and the same leader takes its key again a moment later, and its
+    // clients must not pay for that; a leader that really steps down stops PostgreSQL itself.
+    bool leader_moved = !routes.leader.empty() && impl.routes.leader != routes.leader;
     impl.routes = routes;
     leader = routes.leader;
     for (auto& [raw, weak] : impl.holding) {

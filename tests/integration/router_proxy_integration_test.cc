@@ -403,6 +403,10 @@ TEST_F(ProxyTest, WriteConnectionsCloseWhenTheLeaderMovesUnlessKept) {
   held.no_primary_reason = "switchover in progress";
   proxy_->Apply(held);  // the leader keeps its key: open connections stay
   EXPECT_FALSE(ClosedWithin(fd, milliseconds(300)));
+  Routes nobody;
+  nobody.no_primary_reason = "no member holds the leader key";
+  proxy_->Apply(nobody);  // the key expired (etcd was away): the same leader may take it again
+  EXPECT_FALSE(ClosedWithin(fd, milliseconds(300)));
   proxy_->Apply(PrimaryOnly("pg-1", new_primary));
   EXPECT_TRUE(ClosedWithin(fd, milliseconds(1000)));
   EXPECT_EQ(proxy_->Stats().write.closed_on_leader_change, 1);
