@@ -130,6 +130,13 @@ int main(int argc, char** argv) {
   pgha::router::RestMemberChecker checker(CheckOptions(config));
 
   pgha::router::Proxy proxy(*settings);
+  // The watcher exists only below; a refusal before then has nobody to tell.
+  std::atomic<pgha::router::TopologyWatcher*> watcher_for_refusals{nullptr};
+  proxy.SetRefusalListener([&watcher_for_refusals](const std::string&) {
+    if (auto* watcher = watcher_for_refusals.load()) {
+      watcher->RecheckMembers();
+    }
+  });
   if (auto started = proxy.Start(); !started.ok()) {
     PGHA_LOG_ERROR("{}", started.error().message());
     return 1;
@@ -140,6 +147,7 @@ int main(int argc, char** argv) {
       source, checker, pgha::SystemClock::Instance(), settings,
       [&proxy](const pgha::router::Routes& routes) { proxy.Apply(routes); });
   watcher.Start();
+  watcher_for_refusals = &watcher;
 
   std::atomic<bool> draining{false};
   const auto started_at = pgha::SystemClock::Instance().Now();
@@ -211,6 +219,7 @@ int main(int argc, char** argv) {
       break;
     }
   }
+  watcher_for_refusals = nullptr;
   watcher.Stop();
   proxy.CloseAll();
   proxy.Stop();

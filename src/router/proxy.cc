@@ -77,6 +77,7 @@ struct Proxy::Impl {
   std::map<std::string, MemberStats> members[2];           // connections per backend member
   std::map<std::string, Steady::time_point> down_until;    // backends that refused lately
   size_t next_reader = 0;                                  // where the next tie-break starts
+  std::function<void(const std::string&)> on_refusal;      // set before Start, then read only
   std::map<CancelKey, Backend> cancel_keys;                // open sessions' servers, by key
 
   asio::io_context& NextContext() {
@@ -373,6 +374,9 @@ class Session : public std::enable_shared_from_this<Session> {
       return;
     }
     ++counters_.connect_errors;
+    if (proxy_.on_refusal) {
+      proxy_.on_refusal(backend.member);
+    }
     // Logged once per member going down, not once per held client and retry.
     if (proxy_.MarkDown(backend.member, settings_->check_interval)) {
       PGHA_LOG_WARN("{} port: cannot connect to {} ({}:{}): {}", PortName(port_), backend.member,
@@ -960,6 +964,10 @@ void Proxy::Stop() {
   impl.threads.clear();
   // Sessions still queued in the contexts are destroyed with them, before the counters.
   impl.contexts.clear();
+}
+
+void Proxy::SetRefusalListener(std::function<void(const std::string&)> on_refusal) {
+  impl_->on_refusal = std::move(on_refusal);
 }
 
 ProxyStats Proxy::Stats() const {

@@ -13,6 +13,7 @@
 #pragma once
 
 #include <atomic>
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
@@ -75,6 +76,10 @@ class Proxy {
   void CloseAll();
   // Stops the I/O threads; connections still open are closed.
   void Stop();
+
+  // Called (from an I/O thread; it must not block) when a backend refuses or times out a
+  // connection. Set before Start.
+  void SetRefusalListener(std::function<void(const std::string& member)> on_refusal);
 
   ProxyStats Stats() const;
   int64_t ActiveConnections() const;

@@ -97,6 +97,12 @@ void TopologyWatcher::SetSettings(std::shared_ptr<const RouterSettings> settings
   wake_.notify_all();
 }
 
+void TopologyWatcher::RecheckMembers() {
+  std::lock_guard lock(mutex_);
+  recheck_ = true;
+  wake_.notify_all();
+}
+
 TopologyStatus TopologyWatcher::Status() const {
   std::lock_guard lock(mutex_);
   return status_;
@@ -248,7 +254,8 @@ void TopologyWatcher::MemberCheckLoop() {
       changed_ = true;
       wake_.notify_all();
     }
-    wake_.wait_for(lock, settings_->check_interval, [this] { return stopping_; });
+    wake_.wait_for(lock, settings_->check_interval, [this] { return stopping_ || recheck_; });
+    recheck_ = false;
   }
 }
 

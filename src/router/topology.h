@@ -71,6 +71,9 @@ class TopologyWatcher {
   void Start();
   void Stop();
   void SetSettings(std::shared_ptr<const RouterSettings> settings);
+  // A member refused a connection: check every member now rather than at the next interval, so
+  // a dead replica leaves the read port at once. Cheap to call often; never blocks.
+  void RecheckMembers();
   TopologyStatus Status() const;
 
  private:
@@ -90,6 +93,7 @@ class TopologyWatcher {
   std::shared_ptr<const RouterSettings> settings_;
   bool stopping_ = false;
   bool changed_ = false;       // something the decision thread has not looked at yet
+  bool recheck_ = false;       // the member checks should run now
   bool dcs_reachable_ = true;  // until a ping says otherwise: the cache decides first
   std::optional<model::ClusterSnapshot> cluster_;
   std::map<std::string, std::pair<ProbeAnswer, MonoTime>> probes_;

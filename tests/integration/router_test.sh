@@ -122,7 +122,7 @@ done
 [ -n "$gone_ms" ] || fail "$victim still a read target 3 s after its kill"
 [ "$failed_reads" = 0 ] || fail "$failed_reads of $reads reads through $READ failed after the kill"
 echo "$victim left the read port $gone_ms ms after kill -9; $reads reads, none failed"
-[ "$gone_ms" -le 1500 ] || fail "$victim left the read port only after $gone_ms ms"
+[ "$gone_ms" -le 1000 ] || fail "$victim left the read port only after $gone_ms ms"
 "$CLUSTER" up >"$WORK/up-replica.log" 2>&1 || fail "cluster.sh up after the replica kill: $(tail -5 "$WORK/up-replica.log")"
 eventually 90 "the cluster settles after the replica's return" settled
 

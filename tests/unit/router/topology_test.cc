@@ -63,7 +63,12 @@ class FakeChecker final : public MemberChecker {
  public:
   bool Answers200(const std::string& api_url, const std::string& path) override {
     std::lock_guard lock(mutex_);
+    ++calls_;
     return ok_.count(api_url + path) > 0;
+  }
+  int calls() {
+    std::lock_guard lock(mutex_);
+    return calls_;
   }
   void Set(const std::string& url_and_path, bool ok) {
     std::lock_guard lock(mutex_);
@@ -74,8 +79,9 @@ class FakeChecker final : public MemberChecker {
   }
 
  private:
-  std::mutex mutex_;  // guards ok_
+  std::mutex mutex_;  // guards ok_ and calls_
   std::set<std::string> ok_;
+  int calls_ = 0;
 };
 
 model::Member Member(const std::string& name, const std::string& role, int port) {
@@ -196,6 +202,27 @@ TEST(TopologyWatcherTest, AnAnnouncedSwitchoverHoldsWritesOnlyForItsBound) {
       milliseconds(500)));
   // The leader never acts on it: after switchover_hold (300 ms) writes go to it again.
   ASSERT_TRUE(applied.Eventually(PrimaryIs("pg-0"), milliseconds(2000)));
+  watcher.Stop();
+}
+
+TEST(TopologyWatcherTest, ARefusedConnectionChecksTheMembersAtOnce) {
+  FakeSource source;
+  FakeChecker checker;
+  Recorder applied;
+  source.Publish(LedBy("pg-0"));
+  checker.Set("http://127.0.0.1:6433/patroni/replica", true);
+  RouterSettings slow;
+  slow.check_interval = milliseconds(5000);
+  TopologyWatcher watcher(source, checker, SystemClock::Instance(),
+                          std::make_shared<const RouterSettings>(slow),
+                          [&applied](const Routes& r) { applied(r); });
+  watcher.Start();
+  ASSERT_TRUE(applied.Eventually([](const Routes& r) { return r.replicas.size() == 1; }));
+  checker.Set("http://127.0.0.1:6433/patroni/replica", false);  // pg-1 died
+  watcher.RecheckMembers();  // what the proxy calls when pg-1 refuses a client
+  // Well before the 5 s interval, pg-1 is out of the read port.
+  EXPECT_TRUE(
+      applied.Eventually([](const Routes& r) { return r.replicas.empty(); }, milliseconds(1000)));
   watcher.Stop();
 }
 
