@@ -818,9 +818,8 @@ Status LocalPostgres::Promote(seconds timeout) {
   // since PostgreSQL 10), and every client of the write port waits on that look: signal the
   // promotion only (-W), then ask the server itself every 10 ms, on the connection the agent
   // already holds (a new login costs tens of milliseconds).
-  PGHA_RETURN_IF_ERROR(RunTool(
-      {Bin("pg_ctl"), "promote", "-W", "-D", config_.postgresql.data_dir}, seconds(30),
-      "pg_ctl promote"));
+  PGHA_RETURN_IF_ERROR(RunTool({Bin("pg_ctl"), "promote", "-W", "-D", config_.postgresql.data_dir},
+                               seconds(30), "pg_ctl promote"));
   auto deadline = std::chrono::steady_clock::now() + timeout;
   std::lock_guard lock(connection_mutex_);
   std::string last_error = "no answer";
