@@ -2,10 +2,13 @@
 # The seed's `docker-compose up -d`, with processes on this machine:
 #   cluster.sh up      start whatever is not running (3 etcd, 3 PostgreSQL + pgha, the router,
 #                      3 pgha-exporter, Prometheus),
-#                      wait until the cluster is healthy, print the endpoints and `pghactl list`
+#                      wait until the cluster is healthy, print the endpoints and `pghactl list`;
+#                      exit status 3: degraded (a member could not join; the rest runs, the
+#                      member, its last error and the remedy are printed)
 #   cluster.sh down    stop everything it started; data stays
 #   cluster.sh status  what runs, on which port
 #   cluster.sh clean   down, then remove all data
+# up, down and clean run one at a time (a lock on the state directory; a second one waits).
 # Settings: .env and .env.postgres (generated with strong passwords when missing).
 # Overrides for tests and side-by-side runs: PGHA_STATE_DIR, PGHA_ENV_FILE,
 # PGHA_ENV_POSTGRES_FILE, PGHA_BIN_DIR, PGHA_PG_BIN_DIR; PGHA_AGENT=patroni runs Debian's
@@ -136,6 +139,66 @@ port_in_use() { ss -Htln "sport = :$1" 2>/dev/null | grep -q .; }
 
 who_listens() { ss -Htlnp "sport = :$1" 2>/dev/null | grep -o 'users:(([^)]*' | head -1 | sed 's/users:((//'; }
 
+# ---------------------------------------------------------------- one command at a time
+
+# up, down and clean hold an exclusive lock on $STATE/lock (file descriptor 9) for their whole
+# run; a second one waits for it, saying which command holds it. status takes it shared and does
+# not wait: it reports what runs either way. Daemons never inherit the descriptor (launch closes
+# it), so the lock ends with the command that took it, Ctrl-C and kill -9 included.
+LOCK_TIMEOUT=${PGHA_LOCK_TIMEOUT:-900}
+take_lock() {
+  local command=$1 mode=${2:-exclusive}
+  install -d -m 0755 "$STATE"
+  exec 9<>"$STATE/lock"
+  if [ "$mode" = shared ]; then
+    flock -s -n 9 || say "note: $(lock_holder) is in progress; the state below may change."
+    return 0
+  fi
+  if ! flock -n 9; then
+    say "cluster: waiting for $(lock_holder) to finish (lock: $STATE/lock, up to ${LOCK_TIMEOUT}s)..." >&2
+    flock -w "$LOCK_TIMEOUT" 9 || die "$(lock_holder) still holds $STATE/lock after ${LOCK_TIMEOUT}s"
+  fi
+  # Truncating through the descriptor keeps the inode the lock is on.
+  printf '%s (pid %s, since %s)\n' "cluster.sh $command" "$$" "$(date '+%F %T')" >/proc/self/fd/9
+}
+
+lock_holder() {
+  local holder
+  holder=$(head -1 "$STATE/lock" 2>/dev/null || true)
+  echo "${holder:-another cluster.sh command}"
+}
+
+# Processes this state directory launched (launch() marks their environment) that no pid file
+# records: left by a command killed between starting a process and recording it. PostgreSQL's
+# own processes inherit the mark from their agent; they are the agent's, so only the programs
+# launch() starts count.
+unrecorded_processes() {
+  local pid comm recorded
+  recorded=" $(cat "$RUN"/*.pid 2>/dev/null | tr '\n' ' ') "
+  # -z: an environment is NUL-separated, one variable per "line".
+  for pid in $(grep -lzxsF "PGHA_LAUNCHED_BY=$STATE" /proc/[0-9]*/environ 2>/dev/null | cut -d/ -f3); do
+    [[ $recorded == *" $pid "* ]] && continue
+    comm=$(cat "/proc/$pid/comm" 2>/dev/null || true)
+    case $comm in
+      etcd | pgha | pgha-exporter | pgha-router | haproxy | prometheus | patroni) echo "$pid $comm" ;;
+    esac
+  done
+}
+
+stop_unrecorded_processes() {
+  local pid comm i
+  while read -r pid comm; do
+    [ -n "$pid" ] || continue
+    say "  stopping $comm (pid $pid): started from $STATE but not recorded in $RUN"
+    kill -TERM "$pid" 2>/dev/null || true
+    for i in $(seq 1 600); do
+      kill -0 "$pid" 2>/dev/null || break
+      sleep 0.1
+    done
+    kill -KILL "$pid" 2>/dev/null || true
+  done < <(unrecorded_processes)
+}
+
 # Starts a command detached (own session), logs to $STATE/log/<name>.log, records its PID.
 # The caller's libpq variables (PGPASSWORD, PGUSER, ...) are not passed on: PostgreSQL's
 # walreceiver would inherit them through an agent that does not clear them (Patroni does not),
@@ -144,7 +207,7 @@ launch() {
   local name=$1
   shift
   PGHA_LAUNCHED_BY=$STATE setsid env -u PGPASSWORD -u PGPASSFILE -u PGUSER -u PGHOST -u PGHOSTADDR \
-    -u PGPORT -u PGDATABASE -u PGSERVICE -u PGSERVICEFILE -u PGOPTIONS -u PGSSLMODE -u PGAPPNAME "$@" >>"$STATE/log/$name.log" 2>&1 </dev/null &
+    -u PGPORT -u PGDATABASE -u PGSERVICE -u PGSERVICEFILE -u PGOPTIONS -u PGSSLMODE -u PGAPPNAME "$@" >>"$STATE/log/$name.log" 2>&1 </dev/null 9>&- &
   echo $! >"$RUN/$name.pid"
   STARTED+=("$name")
 }
@@ -176,19 +239,56 @@ stop_orphan_postmaster() {
   fi
 }
 
+# The member holding the leader key: its REST API says so, or (while none answers) etcd does.
+current_leader() {
+  local i
+  for i in 0 1 2; do
+    if [ "$(http_status OPTIONS "http://$PGHA_BIND_HOST:$(rest_port $i)/leader")" = 200 ]; then
+      echo "${NODES[$i]}"
+      return 0
+    fi
+  done
+  etcdctl --endpoints="$(etcd_endpoints)" --command-timeout=2s get "/service/$SCOPE/leader" \
+    --print-value-only 2>/dev/null | head -1 || true
+}
+
+# Stops the given nodes, the leader last: a leader stopped first would hand its lock to a
+# replica that is about to stop too, and the next start would find two diverged timelines.
+stop_nodes_leader_last() {
+  local leader name
+  leader=$(current_leader)
+  for name in "$@"; do
+    [ "$name" = "$leader" ] || { stop_component "$name"; stop_orphan_postmaster "$name"; }
+  done
+  for name in "$@"; do
+    [ "$name" != "$leader" ] || { stop_component "$name"; stop_orphan_postmaster "$name"; }
+  done
+}
+
 STARTED=()
-# `up` never leaves half a topology behind: on failure it stops what this run started.
+# `up` never leaves half a topology behind when it fails (or is interrupted): it stops what this
+# run started, the leader last. A degraded cluster (a primary and a replica, one member that
+# cannot rejoin) is not a failure: see report_degraded.
 rollback() {
   local status=$?
+  trap '' INT TERM
   [ "$status" -ne 0 ] || return 0
   if [ "${#STARTED[@]}" -gt 0 ]; then
     say "cluster: up failed; stopping what this run started: ${STARTED[*]}" >&2
-    local i
+    local i nodes=()
     for ((i = ${#STARTED[@]} - 1; i >= 0; i--)); do
-      stop_component "${STARTED[$i]}"
-      case ${STARTED[$i]} in pg-*) stop_orphan_postmaster "${STARTED[$i]}" ;; esac
+      case ${STARTED[$i]} in
+        pg-*) nodes=("${STARTED[$i]}" "${nodes[@]}") ;;
+        etcd-*) ;;
+        *) stop_component "${STARTED[$i]}" ;;
+      esac
+    done
+    [ "${#nodes[@]}" -eq 0 ] || stop_nodes_leader_last "${nodes[@]}"
+    for ((i = ${#STARTED[@]} - 1; i >= 0; i--)); do
+      case ${STARTED[$i]} in etcd-*) stop_component "${STARTED[$i]}" ;; esac
     done
   fi
+  stop_unrecorded_processes
   exit "$status"
 }
 
@@ -365,14 +465,68 @@ wait_for() {  # description timeout-seconds command...
 
 etcd_healthy() { etcdctl --endpoints="$(etcd_endpoints)" endpoint health >/dev/null 2>&1; }
 
+# Counts the members that answer the REST health checks as primary and as replica, and lists
+# in LAGGARDS the indexes of those that answer neither.
+PRIMARIES=0 REPLICAS=0 LAGGARDS=()
+count_members() {
+  local i primary replica
+  PRIMARIES=0 REPLICAS=0 LAGGARDS=()
+  for i in 0 1 2; do
+    primary=$(http_status OPTIONS "http://$PGHA_BIND_HOST:$(rest_port $i)/primary")
+    replica=$(http_status OPTIONS "http://$PGHA_BIND_HOST:$(rest_port $i)/replica")
+    [ "$primary" = 200 ] && PRIMARIES=$((PRIMARIES + 1))
+    [ "$replica" = 200 ] && REPLICAS=$((REPLICAS + 1))
+    [ "$primary" = 200 ] || [ "$replica" = 200 ] || LAGGARDS+=("$i")
+  done
+}
+
 # One primary and two replicas answer their REST health checks.
 cluster_healthy() {
-  local i primaries=0 replicas=0
-  for i in 0 1 2; do
-    [ "$(http_status OPTIONS "http://$PGHA_BIND_HOST:$(rest_port $i)/primary")" = 200 ] && primaries=$((primaries + 1))
-    [ "$(http_status OPTIONS "http://$PGHA_BIND_HOST:$(rest_port $i)/replica")" = 200 ] && replicas=$((replicas + 1))
+  count_members
+  [ "$PRIMARIES" -eq 1 ] && [ "$REPLICAS" -eq 2 ]
+}
+
+member_state() {
+  curl -s -m 2 "http://$PGHA_BIND_HOST:$(rest_port "$1")/patroni" 2>/dev/null |
+    sed -n 's/.*"state": *"\([^"]*\)".*/\1/p'
+}
+
+# States a member does not leave by itself: waiting longer would not make the cluster whole.
+stuck_state() { [ "$1" = "rewind failed" ]; }
+
+# Waits for one primary and two replicas. Returns 0 when they are there; 3 when a primary and a
+# replica are, and a member is stuck (or still missing at the deadline): the cluster works,
+# degraded, and the rest stays up. No primary or no replica at the deadline is a failure.
+wait_for_members() {
+  local deadline=$((SECONDS + HEALTH_TIMEOUT)) i stuck
+  while :; do
+    cluster_healthy && return 0
+    if [ "$PRIMARIES" -eq 1 ] && [ "$REPLICAS" -ge 1 ]; then
+      stuck=1
+      for i in "${LAGGARDS[@]}"; do stuck_state "$(member_state "$i")" || stuck=0; done
+      [ "$stuck" = 0 ] || return 3
+      [ "$SECONDS" -lt "$deadline" ] || return 3
+    fi
+    [ "$SECONDS" -lt "$deadline" ] ||
+      die "timed out after ${HEALTH_TIMEOUT}s waiting for a primary and a replica (logs: $STATE/log/)"
+    sleep 0.5
   done
-  [ "$primaries" -eq 1 ] && [ "$replicas" -eq 2 ]
+}
+
+# What a member that did not join says about itself: its state, the last error in its log, and
+# the way out.
+report_degraded() {
+  local i name state reason
+  say ""
+  say "cluster: DEGRADED: $PRIMARIES primary and $REPLICAS replica(s) run; not joined:" >&2
+  for i in "${LAGGARDS[@]}"; do
+    name=${NODES[$i]}
+    state=$(member_state "$i")
+    reason=$(command grep -E 'pg_rewind|rewind|FATAL|ERROR|error' "$STATE/log/$name.log" 2>/dev/null | tail -1 | cut -c1-300)
+    say "  $name: ${state:-its REST API does not answer}" >&2
+    [ -z "$reason" ] || say "    last error in $STATE/log/$name.log: $reason" >&2
+    say "    remedy: $BIN/pghactl -c $STATE/config/pg-0.yml reinit $SCOPE $name   (re-clones it from the leader)" >&2
+  done
 }
 
 # HAProxy's stats CSV: backend name, server name, status.
@@ -381,14 +535,14 @@ haproxy_servers() {
     awk -F, '$2 != "FRONTEND" && $2 != "BACKEND" && $1 !~ /^#/ && NF > 18 {print $1, $2, $18}'
 }
 
-router_healthy() {
+router_healthy() {  # number of replicas it must route to
   local servers metrics
   if [ "$ROUTER" = haproxy ]; then
     servers=$(haproxy_servers)
-    [ "$(grep -c '^primary .* UP' <<<"$servers")" -eq 1 ] && [ "$(grep -c '^replicas .* UP' <<<"$servers")" -eq 2 ]
+    [ "$(grep -c '^primary .* UP' <<<"$servers")" -eq 1 ] && [ "$(grep -c '^replicas .* UP' <<<"$servers")" -eq "$1" ]
   else
     metrics=$(curl -s -m 2 "http://$PGHA_BIND_HOST:$HAPROXY_METRICS_HOST_PORT/metrics" 2>/dev/null || true)
-    [ "$(grep -c '^pgha_router_primary{' <<<"$metrics")" -eq 1 ] && [ "$(grep -c '^pgha_router_replica{' <<<"$metrics")" -eq 2 ]
+    [ "$(grep -c '^pgha_router_primary{' <<<"$metrics")" -eq 1 ] && [ "$(grep -c '^pgha_router_replica{' <<<"$metrics")" -eq "$1" ]
   fi
 }
 
@@ -433,9 +587,9 @@ start_exporter() {
     "$BIN/pgha-exporter" --web.listen-address="$PGHA_BIND_HOST:$(exporter_port "$i")"
 }
 
-exporters_up() {
+exporters_up() {  # the nodes whose PostgreSQL runs
   local i
-  for i in 0 1 2; do
+  for i in "$@"; do
     curl -s -m 2 "http://$PGHA_BIND_HOST:$(exporter_port $i)/metrics" 2>/dev/null | grep -x 'pg_up 1' >/dev/null || return 1
   done
 }
@@ -503,13 +657,17 @@ prometheus_ready() { [ "$(http_status GET "http://$PGHA_BIND_HOST:$PROMETHEUS_PO
 cmd_up() {
   check_dependencies
   load_settings
+  take_lock up
   install -d -m 0755 "$STATE" "$STATE/config" "$RUN" "$STATE/log"
   chown postgres:postgres "$STATE/log"
   load_credentials
+  stop_unrecorded_processes
   check_ports
   trap rollback EXIT
+  trap 'exit 130' INT
+  trap 'exit 143' TERM
 
-  local i started_any=0
+  local i j started_any=0
   for i in 0 1 2; do
     if ! is_running "${ETCDS[$i]}"; then start_etcd "$i"; started_any=1; fi
   done
@@ -528,12 +686,23 @@ cmd_up() {
 
   [ "$started_any" = 1 ] || say "Everything is already running."
   say "Waiting for one primary and two replicas..."
-  wait_for "one primary and two streaming replicas" "$HEALTH_TIMEOUT" cluster_healthy
-  wait_for "$ROUTER_NAME to route to 1 primary and 2 replicas" 60 router_healthy
-  wait_for "the exporters to reach their PostgreSQL" 60 exporters_up
+  local members=0
+  wait_for_members || members=$?
+  local running=() laggard
+  for i in 0 1 2; do
+    laggard=0
+    for j in "${LAGGARDS[@]}"; do [ "$j" != "$i" ] || laggard=1; done
+    [ "$laggard" = 1 ] || running+=("$i")
+  done
+  wait_for "$ROUTER_NAME to route to 1 primary and $REPLICAS replica(s)" 60 router_healthy "$REPLICAS"
+  wait_for "the exporters to reach their PostgreSQL" 60 exporters_up "${running[@]}"
   wait_for "Prometheus to be ready" 60 prometheus_ready
-  trap - EXIT
+  trap - EXIT INT TERM
   print_endpoints
+  if [ "$members" = 3 ]; then
+    report_degraded
+    exit 3
+  fi
 }
 
 print_endpoints() {
@@ -555,28 +724,25 @@ print_endpoints() {
   "$BIN/pghactl" -c "$STATE/config/pg-0.yml" list || true
 }
 
-# Replicas first, the leader last: stopping the leader first would hand leadership to a replica
-# that is about to stop too.
 cmd_down() {
   load_settings
-  local i leader="" name
-  for i in 0 1 2; do
-    [ "$(http_status OPTIONS "http://$PGHA_BIND_HOST:$(rest_port $i)/leader")" = 200 ] && leader=${NODES[$i]}
-  done
+  [ -d "$STATE" ] || { say "Nothing to stop: $STATE does not exist."; return 0; }
+  take_lock down
+  local name
   stop_component prometheus
   stop_component router
   stop_component haproxy
   for name in "${EXPORTERS[@]}"; do stop_component "$name"; done
-  for name in "${NODES[@]}"; do
-    [ "$name" = "$leader" ] || { stop_component "$name"; stop_orphan_postmaster "$name"; }
-  done
-  if [ -n "$leader" ]; then stop_component "$leader"; stop_orphan_postmaster "$leader"; fi
+  stop_nodes_leader_last "${NODES[@]}"
   for name in "${ETCDS[@]}"; do stop_component "$name"; done
+  stop_unrecorded_processes
   say "Stopped. Data kept in $STATE (make clean removes it)."
 }
 
 cmd_status() {
   load_settings
+  [ -d "$STATE" ] || { say "Nothing has been started from $STATE."; return 0; }
+  take_lock status shared
   local i name
   for i in 0 1 2; do
     name=${ETCDS[$i]}
@@ -609,6 +775,7 @@ cmd_status() {
 
 cmd_clean() {
   cmd_down
+  # The lock file goes with the rest; a command waiting on it then finds no cluster to act on.
   rm -rf "$STATE"
   say "Removed $STATE."
 }

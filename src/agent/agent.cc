@@ -1,7 +1,9 @@
 #include "agent/agent.h"
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
+#include <algorithm>
 #include <filesystem>
 
 #include "common/log.h"
@@ -305,11 +307,17 @@ void Agent::UpdateWatchdog() {
   }
 }
 
-bool RewindRetryDue(MonoTime failed_at, MonoTime now, double loop_wait) {
-  // The cause of a failed rewind (the leader not checkpointed yet, unreachable, out of WAL)
-  // rarely clears in a second: retry every 5 s or loop_wait, not as fast as the loop wakes.
-  auto retry_after = std::max<duration<double>>(seconds(5), duration<double>(loop_wait));
-  return now - failed_at >= retry_after;
+double RewindRetryDelay(int failures, double loop_wait) {
+  constexpr double kLongest = 300;
+  double delay = std::max(5.0, loop_wait);
+  for (int i = 1; i < failures && delay < kLongest; ++i) {
+    delay *= 2;
+  }
+  return std::min(delay, kLongest);
+}
+
+bool RewindRetryDue(MonoTime failed_at, int failures, MonoTime now, double loop_wait) {
+  return now - failed_at >= duration<double>(RewindRetryDelay(failures, loop_wait));
 }
 
 Status Agent::StopForDemotion(bool immediate) {
@@ -388,6 +396,9 @@ std::string Agent::MemberState(const ha::HaInput& input) const {
   if (!input.local.long_action.empty()) {
     return "stopped";
   }
+  if (rewind_failures_ > 0) {
+    return "rewind failed";  // not a bare "stopped": it waits for a retry or a reinit
+  }
   return input.local.crashed ? "crashed" : "stopped";
 }
 
@@ -417,6 +428,7 @@ ha::HaInput Agent::Observe(const Result<model::ClusterSnapshot>& cluster) {
   ha_config_ = HaConfigFrom(dynamic_, config_);
   in.config = ha_config_;
   dcs_.SetTimings(ha_config_.ttl, ha_config_.loop_wait, ha_config_.retry_timeout);
+  TrackColdStart(in);
   if (in.dcs_reachable && ha_config_.failsafe_mode && in.cluster.IsUnlocked()) {
     // A leader that reached every member while the DCS was away keeps its place for ttl after
     // its last call, though its key expired meanwhile (Patroni's Failsafe.update_cluster).
@@ -446,6 +458,7 @@ ha::HaInput Agent::Observe(const Result<model::ClusterSnapshot>& cluster) {
       sysid_ = postgres_.SystemIdentifier();
     }
     local.sysid = sysid_;
+    RegisterMember(in.cluster, cluster.ok());
   } else {
     sysid_.clear();
   }
@@ -487,6 +500,9 @@ ha::HaInput Agent::Observe(const Result<model::ClusterSnapshot>& cluster) {
   if (obs.running && !obs.in_recovery) {
     rewind_needed_ = false;  // a running primary is what others rewind to, not the other way
   }
+  if (!rewind_needed_) {
+    rewind_failures_ = 0;  // rewound, re-cloned or promoted: no longer "rewind failed"
+  }
   if (!obs.running && holds_lock) {
     if (!down_since_) {
       down_since_ = in.now;
@@ -519,6 +535,39 @@ ha::HaInput Agent::Observe(const Result<model::ClusterSnapshot>& cluster) {
   }
   Publish(in, obs);
   return in;
+}
+
+void Agent::TrackColdStart(ha::HaInput& in) {
+  if (cold_start_over_ || !in.dcs_reachable) {
+    return;
+  }
+  if (in.cluster.leader || (cold_start_until_ && in.now >= *cold_start_until_)) {
+    cold_start_over_ = true;
+    return;
+  }
+  if (!cold_start_until_ && in.cluster.initialize && !in.cluster.initialize->empty()) {
+    cold_start_until_ =
+        in.now + std::chrono::duration_cast<MonoTime::duration>(duration<double>(ha_config_.ttl));
+    PGHA_LOG_INFO(
+        "cold start: no leader; for up to {:.0f} s the lock waits for the registered members ({}) "
+        "to report their positions",
+        ha_config_.ttl, fmt::join(in.cluster.registered_members, ", "));
+  }
+  in.cold_start_until = cold_start_until_;
+}
+
+void Agent::RegisterMember(const model::ClusterSnapshot& cluster, bool loaded) {
+  // Only a member whose data belongs to this cluster: a node still cloning, or one restored
+  // from another cluster, is nobody's last primary.
+  if (!loaded || !cluster.initialize || sysid_.empty() || *cluster.initialize != sysid_ ||
+      std::binary_search(cluster.registered_members.begin(), cluster.registered_members.end(),
+                         config_.name)) {
+    return;
+  }
+  nlohmann::json record = {{"api_url", ApiUrl()}, {"conn_url", ConnUrl()}};
+  if (auto written = dcs_.RegisterMember(record.dump()); !written.ok()) {
+    PGHA_LOG_WARN("could not register this member in the DCS: {}", written.error().message());
+  }
 }
 
 void Agent::PublishStopped() {
@@ -1462,26 +1511,39 @@ bool Agent::Execute(const ha::Action& action, const ha::HaInput& in) {
       }
       if (auto failed_at = rewind_failed_at_.load();
           failed_at != MonoTime::duration::zero() &&
-          !RewindRetryDue(MonoTime(failed_at), clock_.Now(), ha_config_.loop_wait)) {
+          !RewindRetryDue(MonoTime(failed_at), rewind_failures_, clock_.Now(),
+                          ha_config_.loop_wait)) {
         return false;
       }
       model::Member leader = *target;
-      StartLongAction("rewind", [this, leader, dynamic = dynamic_]() -> Status {
-        auto rewound = postgres_.Rewind(leader);
-        if (!rewound.ok()) {
-          if (config_.postgresql.remove_data_directory_on_rewind_failure) {
-            PGHA_LOG_WARN(
-                "pg_rewind failed; removing the data directory to re-clone "
-                "(remove_data_directory_on_rewind_failure)");
-            (void)postgres_.RemoveDataDirectory();
-          }
-          rewind_failed_at_ = clock_.Now().time_since_epoch();
-          return rewound.error();
-        }
-        rewind_needed_ = false;
-        rewind_failed_at_ = MonoTime::duration::zero();
-        return StartFollowing(dynamic, leader);
-      });
+      StartLongAction(
+          "rewind",
+          [this, leader, dynamic = dynamic_, loop_wait = ha_config_.loop_wait]() -> Status {
+            auto rewound = postgres_.Rewind(leader);
+            if (!rewound.ok()) {
+              if (config_.postgresql.remove_data_directory_on_rewind_failure) {
+                PGHA_LOG_WARN(
+                    "pg_rewind failed; removing the data directory to re-clone "
+                    "(remove_data_directory_on_rewind_failure)");
+                (void)postgres_.RemoveDataDirectory();
+                rewind_failed_at_ = clock_.Now().time_since_epoch();
+                return rewound.error();
+              }
+              int failures = ++rewind_failures_;
+              rewind_failed_at_ = clock_.Now().time_since_epoch();
+              // One line per attempt, and attempts back off: the log says what to do once per wait.
+              return Error(
+                  rewound.error().code(),
+                  fmt::format("{} (failure {} in a row; next attempt in {:.0f} s; "
+                              "`pghactl reinit {} {}` re-clones this member from the leader)",
+                              rewound.error().message(), failures,
+                              RewindRetryDelay(failures, loop_wait), config_.scope, config_.name));
+            }
+            rewind_needed_ = false;
+            rewind_failures_ = 0;
+            rewind_failed_at_ = MonoTime::duration::zero();
+            return StartFollowing(dynamic, leader);
+          });
       return true;
     }
     case ActionKind::kLeaderUpkeep: {

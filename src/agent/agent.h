@@ -37,8 +37,14 @@ inline constexpr const char* kAdvertisedPatroniVersion = "3.0.2";
 // How often a member observes and publishes while the leadership moves.
 constexpr double kTransitionRecheckSeconds = 0.5;
 
-// Whether a pg_rewind that failed at `failed_at` may be tried again at `now`.
-bool RewindRetryDue(MonoTime failed_at, MonoTime now, double loop_wait);
+// How long to wait before the next pg_rewind after `failures` failed ones in a row: the cause
+// (the leader not checkpointed yet, unreachable, out of WAL, a broken data directory) rarely
+// clears in a second, and one that lasts should not fill the log. max(5 s, loop_wait) after the
+// first failure, doubling after each further one, at most 5 minutes.
+double RewindRetryDelay(int failures, double loop_wait);
+// Whether a pg_rewind that failed for the `failures`-th time in a row at `failed_at` may be
+// tried again at `now`.
+bool RewindRetryDue(MonoTime failed_at, int failures, MonoTime now, double loop_wait);
 
 class Agent {
  public:
@@ -162,6 +168,10 @@ class Agent {
   // standby_cluster's remote primary as a member to follow; nullopt without a host.
   static std::optional<model::Member> StandbyClusterSource(const model::GlobalConfig& dynamic);
   std::string MemberState(const ha::HaInput& input) const;
+  // Starts, ends or reports the cold start into `in` (ha/cold_start.h).
+  void TrackColdStart(ha::HaInput& in);
+  // Writes pgha/members/<name> once this member's data is the cluster's and it is not there.
+  void RegisterMember(const model::ClusterSnapshot& cluster, bool loaded);
   std::string Following() const;
   void SetFollowing(const std::string& name);
 
@@ -193,10 +203,16 @@ class Agent {
   std::optional<MonoTime> last_lock_renewal_;
   std::optional<MonoTime> down_since_;
   std::optional<MonoTime> promotion_wanted_since_;  // leader gone or switchover asked, first seen
+  // The cold start (ha/cold_start.h): its end, set on the first cycle that finds the cluster
+  // initialized with no leader; over once a leader key is seen or the end has passed.
+  std::optional<MonoTime> cold_start_until_;
+  bool cold_start_over_ = false;
   // Also written by long-action threads.
   std::atomic<bool> rewind_needed_{false};
   // When the last pg_rewind failed (zero: it did not), as time since the clock's epoch.
   std::atomic<MonoTime::duration> rewind_failed_at_{MonoTime::duration::zero()};
+  std::atomic<int> rewind_failures_{
+      0};  // in a row; the member's state is "rewind failed" while > 0
   std::atomic<bool> clone_from_leader_{false};  // the next clone skips clonefrom members
   std::atomic<bool> starting_{false};           // while pg_ctl start runs during bootstrap
   std::optional<double> recheck_in_;            // from the last decision: wake before loop_wait

@@ -52,6 +52,9 @@ class Dcs {
   virtual Result<bool> DeleteSyncState(std::optional<int64_t> mod_revision) = 0;
 
   virtual Status SetHistoryValue(const std::string& value) = 0;
+  // Writes pgha/members/<name>, with no lease: the record that this member belongs to the
+  // cluster, kept while it is down, so that a cold start knows whom to wait for.
+  virtual Status RegisterMember(const std::string& value) = 0;
   virtual Status WriteStatus(const std::string& value) = 0;
   virtual Status WriteFailsafe(const std::string& value) = 0;
   // Removes every key of the cluster (patronictl remove).

@@ -1,8 +1,12 @@
 #include "ha/decide.h"
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
+
+#include <algorithm>
 
 #include "common/lsn.h"
+#include "ha/cold_start.h"
 
 namespace pgha::ha {
 
@@ -179,6 +183,7 @@ bool HealthiestAmong(const HaInput& in, const std::string& excluded, bool check_
       return false;
     }
   }
+  bool cold_start = InColdStart(in);
   for (const auto& peer : in.peers) {
     if (peer.name == local.name || peer.name == excluded || !peer.reachable) {
       continue;  // an unreachable member cannot be a better candidate
@@ -189,6 +194,14 @@ bool HealthiestAmong(const HaInput& in, const std::string& excluded, bool check_
     }
     if (peer.nofailover || (sync_only && !SyncAllows(in.cluster, peer.name))) {
       continue;
+    }
+    if (cold_start && peer.timeline != local.timeline) {
+      if (IsAheadOf(peer.timeline, peer.wal_position, local.timeline, local.wal_position)) {
+        *why_not = fmt::format("cold start: {} is on a later timeline ({} > {})", peer.name,
+                               peer.timeline, local.timeline);
+        return false;
+      }
+      continue;  // on an earlier timeline: behind, whatever its position
     }
     if (peer.wal_position > local.wal_position) {
       *why_not = fmt::format("{} has a higher WAL position ({} > {})", peer.name, peer.wal_position,
@@ -276,6 +289,16 @@ Decision Unlocked(const HaInput& in) {
     healthiest = TakesOverInManualFailover(in, &why_not);
   } else {
     healthiest = IsHealthiestNode(in, &why_not);
+  }
+  if (healthiest && !failover && InColdStart(in)) {
+    if (auto missing = MembersNotHeardFrom(in); !missing.empty()) {
+      healthiest = false;
+      why_not = fmt::format(
+          "cold start: waiting up to {:.0f} s for {} to report a position (the member that was "
+          "primary last leads again)",
+          std::max(0.0, std::chrono::duration<double>(*in.cold_start_until - in.now).count()),
+          fmt::join(missing, ", "));
+    }
   }
   if (healthiest) {
     return Make({{ActionKind::kAcquireLock, ""}}, "trying to acquire the leader lock");

@@ -87,6 +87,9 @@ struct HaInput {
   HaConfig config;
   MonoTime now{};
   WallTime wall_now{};  // for scheduled switchovers (the failover key's scheduled_at)
+  // Set while this agent is in a cold start (cold_start.h): until then the leader race waits
+  // for the registered members and orders candidates by timeline, then position.
+  std::optional<MonoTime> cold_start_until;
 };
 
 enum class ActionKind {

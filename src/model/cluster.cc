@@ -202,6 +202,11 @@ ClusterSnapshot BuildSnapshot(const std::vector<KeyValue>& keys, int64_t revisio
       m.mod_revision = kv.mod_revision;
       m.lease = kv.lease;
       snapshot.members.push_back(std::move(m));
+    } else if (kv.key.rfind(kRegisteredMembersPrefix, 0) == 0) {
+      std::string name = kv.key.substr(std::string_view(kRegisteredMembersPrefix).size());
+      if (!name.empty() && name.find('/') == std::string::npos) {
+        snapshot.registered_members.push_back(std::move(name));
+      }
     } else if (kv.key == "config") {
       auto config = DecodeConfig(kv.value);
       if (config.ok()) {
@@ -268,6 +273,7 @@ ClusterSnapshot BuildSnapshot(const std::vector<KeyValue>& keys, int64_t revisio
   }
   std::sort(snapshot.members.begin(), snapshot.members.end(),
             [](const Member& a, const Member& b) { return a.name < b.name; });
+  std::sort(snapshot.registered_members.begin(), snapshot.registered_members.end());
   return snapshot;
 }
 

@@ -93,6 +93,11 @@ struct ClusterStatus {
   std::vector<std::string> retain_slots;
 };
 
+// pgha's own keys live below pgha/ under the cluster prefix; Patroni reads only the keys it
+// knows and ignores them. pgha/members/<name> (no lease) records every member that ever ran with
+// the cluster's data, so that a cold start can wait for all of them.
+inline constexpr const char* kRegisteredMembersPrefix = "pgha/members/";
+
 // The name under which a standby cluster's leader follows the remote primary
 // (standby_cluster.host/port): not a member of this cluster.
 inline constexpr const char* kStandbyClusterSource = "(standby_cluster)";
@@ -114,6 +119,7 @@ struct ClusterSnapshot {
   bool has_history = false;
   ClusterStatus status;
   std::optional<std::map<std::string, std::string>> failsafe;
+  std::vector<std::string> registered_members;  // pgha/members/*, sorted
   std::vector<std::string> decode_errors;  // "members/pg-1: ..." for values that did not decode
 
   const Member* FindMember(const std::string& name) const;

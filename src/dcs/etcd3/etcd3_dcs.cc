@@ -323,6 +323,12 @@ Status Etcd3Dcs::SetHistoryValue(const std::string& value) {
   return put.ok() ? OkStatus() : Status(put.error());
 }
 
+Status Etcd3Dcs::RegisterMember(const std::string& value) {
+  auto put =
+      client_->Put(Key(std::string(model::kRegisteredMembersPrefix) + options_.member_name), value);
+  return put.ok() ? OkStatus() : Status(put.error());
+}
+
 Status Etcd3Dcs::WriteStatus(const std::string& value) {
   auto put = client_->Put(Key("status"), value);
   return put.ok() ? OkStatus() : Status(put.error());

@@ -50,6 +50,7 @@ class Etcd3Dcs final : public Dcs {
                                  std::optional<int64_t> mod_revision) override;
   Result<bool> DeleteSyncState(std::optional<int64_t> mod_revision) override;
   Status SetHistoryValue(const std::string& value) override;
+  Status RegisterMember(const std::string& value) override;
   Status WriteStatus(const std::string& value) override;
   Status WriteFailsafe(const std::string& value) override;
   Status DeleteCluster() override;

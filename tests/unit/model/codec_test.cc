@@ -9,6 +9,7 @@ namespace pgha::model {
 namespace {
 
 using nlohmann::json;
+using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 
 TEST(CodecTest, LeaderIsAPlainString) {
@@ -210,6 +211,20 @@ TEST(BuildSnapshotTest, UnknownAndBadKeysNeverBreakTheSnapshot) {
   ASSERT_EQ(snapshot.decode_errors.size(), 2u);
   EXPECT_THAT(snapshot.decode_errors[0], HasSubstr("members/pg-1"));
   EXPECT_THAT(snapshot.decode_errors[1], HasSubstr("failover"));
+}
+
+TEST(BuildSnapshotTest, RegisteredMembersAreListedSortedAndNotAsMembers) {
+  std::vector<KeyValue> keys = {
+      {"pgha/members/pg-2", R"({"api_url":"http://h:8010/patroni"})", 2, 2, 0},
+      {"pgha/members/pg-0", "anything", 3, 3, 0},
+      {"pgha/members/", "x", 4, 4, 0},
+      {"pgha/members/a/b", "x", 5, 5, 0},
+      {"members/pg-0", R"({"role":"master"})", 6, 6, 77},
+  };
+  auto snapshot = BuildSnapshot(keys, 10);
+  EXPECT_THAT(snapshot.registered_members, ElementsAre("pg-0", "pg-2"));
+  ASSERT_EQ(snapshot.members.size(), 1u);
+  EXPECT_TRUE(snapshot.decode_errors.empty());
 }
 
 TEST(BuildSnapshotTest, AnOddLeaderValueStillMeansLocked) {
