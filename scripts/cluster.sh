@@ -212,21 +212,33 @@ launch() {
   STARTED+=("$name")
 }
 
-stop_component() {
-  local name=$1 pid i
-  is_running "$name" || { rm -f "$RUN/$name.pid"; return 0; }
-  pid=$(pid_of "$name")
-  kill -TERM "$pid" 2>/dev/null || true
-  for i in $(seq 1 600); do
-    kill -0 "$pid" 2>/dev/null || break
-    sleep 0.1
+# Stops the named components together: SIGTERM to each, then up to 60 s for all of them to exit
+# (SIGKILL after that).
+stop_components() {
+  local name pid i pids=() names=()
+  for name in "$@"; do
+    if is_running "$name"; then
+      pid=$(pid_of "$name")
+      kill -TERM "$pid" 2>/dev/null || true
+      pids+=("$pid")
+      names+=("$name")
+    else
+      rm -f "$RUN/$name.pid"
+    fi
   done
-  if kill -0 "$pid" 2>/dev/null; then
-    say "  $name did not stop within 60 s; killing it"
-    kill -KILL "$pid" 2>/dev/null || true
-  fi
-  rm -f "$RUN/$name.pid"
+  for i in "${!pids[@]}"; do
+    for _ in $(seq 1 600); do
+      kill -0 "${pids[$i]}" 2>/dev/null || break
+      sleep 0.1
+    done
+    if kill -0 "${pids[$i]}" 2>/dev/null; then
+      say "  ${names[$i]} did not stop within 60 s; killing it"
+      kill -KILL "${pids[$i]}" 2>/dev/null || true
+    fi
+    rm -f "$RUN/${names[$i]}.pid"
+  done
 }
+stop_component() { stop_components "$1"; }
 
 # A pgha killed with -9 leaves its postmaster behind; stop it so the next pgha starts cleanly.
 stop_orphan_postmaster() {
@@ -257,9 +269,12 @@ current_leader() {
 stop_nodes_leader_last() {
   local leader name
   leader=$(current_leader)
-  for name in "$@"; do
-    [ "$name" = "$leader" ] || { stop_component "$name"; stop_orphan_postmaster "$name"; }
-  done
+  local replicas=()
+  for name in "$@"; do [ "$name" = "$leader" ] || replicas+=("$name"); done
+  if [ "${#replicas[@]}" -gt 0 ]; then
+    stop_components "${replicas[@]}"
+    for name in "${replicas[@]}"; do stop_orphan_postmaster "$name"; done
+  fi
   for name in "$@"; do
     [ "$name" != "$leader" ] || { stop_component "$name"; stop_orphan_postmaster "$name"; }
   done
@@ -729,12 +744,9 @@ cmd_down() {
   [ -d "$STATE" ] || { say "Nothing to stop: $STATE does not exist."; return 0; }
   take_lock down
   local name
-  stop_component prometheus
-  stop_component router
-  stop_component haproxy
-  for name in "${EXPORTERS[@]}"; do stop_component "$name"; done
+  stop_components prometheus router haproxy "${EXPORTERS[@]}"
   stop_nodes_leader_last "${NODES[@]}"
-  for name in "${ETCDS[@]}"; do stop_component "$name"; done
+  stop_components "${ETCDS[@]}"
   stop_unrecorded_processes
   say "Stopped. Data kept in $STATE (make clean removes it)."
 }
