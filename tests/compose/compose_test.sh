@@ -1,0 +1,148 @@
+#!/usr/bin/env bash
+# docker-compose.yml end to end, in containers (podman serving docker-compose, scripts/compose.sh),
+# as its own project on its own ports and subnet so that it runs beside `make up` and a user's
+# compose project:
+#   every container healthy -> one leader and two streaming replicas (`patronictl list` inside
+#   pg-0, as the seed runs it) -> a write through the write port reaches the primary, a read
+#   through the read port a replica -> `podman kill` of the primary's container: writes through
+#   the write port on a new primary; after `podman start` the old one rejoins as a replica ->
+#   `podman network disconnect` of the primary: it stops taking writes before another member takes
+#   any, and rejoins after `network connect` -> Prometheus has every target up -> clean leaves no
+#   container, volume, network or firewall chain of the project.
+# usage: compose_test.sh
+set -euo pipefail
+REPO=$(cd "$(dirname "$0")/../.." && pwd)
+. "$REPO/tests/integration/support/skip.sh"
+[ "$(id -u)" -eq 0 ] || skip_test "needs root (podman's networks and firewall rules)"
+
+export COMPOSE_PROJECT_NAME=pghatest PGHA_CONTAINER_PREFIX=pghatest- PGHA_SUBNET=${PGHA_TEST_SUBNET:-172.29.0.0/16}
+# Host ports below the ephemeral range, away from `make up`'s defaults.
+export POSTGRES_WRITE_HOST_PORT=25500 POSTGRES_READ_HOST_PORT=25501 HAPROXY_METRICS_HOST_PORT=25502
+export PROMETHEUS_PORT=25503 PGHA_TTL=10 PGHA_LOOP_WAIT=1 PGHA_RETRY_TIMEOUT=3
+COMPOSE=$REPO/scripts/compose.sh
+NET=${COMPOSE_PROJECT_NAME}_infra_net
+PY=/usr/bin/python3
+WORK=$(mktemp -d /tmp/pgha-compose.XXXXXX)
+
+cleanup() {
+  local status=$?
+  if [ "$status" -ne 0 ]; then
+    eval "$("$COMPOSE" env)"
+    for c in pg-0 pg-1 pg-2 pg-router; do
+      echo "--- $PGHA_CONTAINER_PREFIX$c (log tail)"
+      podman logs --tail 15 "$PGHA_CONTAINER_PREFIX$c" 2>&1 || true
+    done >&2
+  fi
+  "$COMPOSE" clean >/dev/null 2>&1 || true
+  rm -rf "$WORK"
+  exit "$status"
+}
+trap cleanup EXIT
+
+fail() { echo "FAIL: $*" >&2; exit 1; }
+step() { echo "=== $*"; }
+eventually() {  # seconds description command...
+  local deadline=$((SECONDS + $1)) what=$2
+  shift 2
+  until "$@"; do
+    [ "$SECONDS" -lt "$deadline" ] || fail "not within $1 s: $what"
+    sleep 1
+  done
+}
+
+step "compose up (project $COMPOSE_PROJECT_NAME, subnet $PGHA_SUBNET, write $POSTGRES_WRITE_HOST_PORT, read $POSTGRES_READ_HOST_PORT)"
+started=$SECONDS
+"$COMPOSE" up >"$WORK/up.log" 2>&1 || fail "compose up: $(tail -20 "$WORK/up.log")"
+echo "up and healthy in $((SECONDS - started)) s (image build included)"
+eval "$("$COMPOSE" env)"
+set -a
+. "$REPO/.env.postgres"
+set +a
+export PGPASSWORD=$POSTGRES_PASSWORD
+
+ctl() { podman exec "${PGHA_CONTAINER_PREFIX}pg-0" patronictl -c /home/postgres/postgres.yml "$@"; }
+# pghactl list inside a container that runs: the leader's name, and how many replicas stream.
+leader() {
+  local c
+  for c in pg-0 pg-1 pg-2; do
+    podman exec "$PGHA_CONTAINER_PREFIX$c" patronictl -c /home/postgres/postgres.yml list -f json 2>/dev/null &&
+      return 0
+  done
+  return 1
+}
+leader_name() { leader | $PY -c 'import json,sys; print("".join(m["Member"] for m in json.load(sys.stdin) if m["Role"] == "Leader"))'; }
+streaming() { leader | $PY -c 'import json,sys; print(sum(1 for m in json.load(sys.stdin) if m["Role"] == "Replica" and m["State"] in ("streaming", "running") and m.get("Lag in MB") == 0))'; }
+settled() { [ -n "$(leader_name)" ] && [ "$(streaming)" = 2 ]; }
+sql() { psql -h 127.0.0.1 -p "$1" -U "$POSTGRES_USER" -d postgres -Atqc "$2" 2>/dev/null; }
+in_container_sql() {  # container statement: through the container's own PostgreSQL
+  podman exec "$PGHA_CONTAINER_PREFIX$1" psql -h 127.0.0.1 -U "$POSTGRES_USER" -d postgres -Atqc "$2" 2>/dev/null
+}
+
+step "one leader and two streaming replicas (patronictl inside pg-0)"
+eventually 120 "one leader and two streaming replicas" settled
+ctl list
+first=$(leader_name)
+
+step "writes through $POSTGRES_WRITE_HOST_PORT reach the primary, reads through $POSTGRES_READ_HOST_PORT a replica"
+sql "$POSTGRES_WRITE_HOST_PORT" "CREATE TABLE compose_test(id int PRIMARY KEY, at text)" >/dev/null || fail "create table through the write port"
+sql "$POSTGRES_WRITE_HOST_PORT" "INSERT INTO compose_test VALUES (1, 'first')" >/dev/null || fail "insert through the write port"
+[ "$(sql "$POSTGRES_WRITE_HOST_PORT" "SELECT pg_is_in_recovery()")" = f ] || fail "the write port does not reach the primary"
+[ "$(sql "$POSTGRES_WRITE_HOST_PORT" "SELECT inet_server_addr() = (SELECT inet_server_addr())")" = t ] || true
+eventually 20 "the row on the read port" test "$(sql "$POSTGRES_READ_HOST_PORT" "SELECT at FROM compose_test WHERE id = 1")" = first
+[ "$(sql "$POSTGRES_READ_HOST_PORT" "SELECT pg_is_in_recovery()")" = t ] || fail "the read port reaches the primary"
+
+step "podman kill of the primary's container ($first): writes through the write port on a new primary"
+podman kill -s KILL "$PGHA_CONTAINER_PREFIX$first" >/dev/null
+started=$SECONDS
+eventually 60 "a write through the write port after the kill" sql "$POSTGRES_WRITE_HOST_PORT" "INSERT INTO compose_test VALUES (2, 'after kill')"
+second=$(leader_name)
+[ -n "$second" ] && [ "$second" != "$first" ] || fail "the leader after the kill is '$second'"
+echo "writes on $second $((SECONDS - started)) s after the kill"
+podman start "$PGHA_CONTAINER_PREFIX$first" >/dev/null
+eventually 120 "$first rejoins as a streaming replica" settled
+[ "$(leader_name)" = "$second" ] || fail "the leader moved to $(leader_name) when $first came back"
+
+step "podman network disconnect of the primary ($second): it stops taking writes before another member takes any"
+podman network disconnect "$NET" "$PGHA_CONTAINER_PREFIX$second"
+old_writable_until="" new_writable_at=""
+deadline=$((SECONDS + 90))
+while [ "$SECONDS" -lt "$deadline" ]; do
+  now=$(date +%s.%N)
+  if [ -z "$new_writable_at" ] || [ -z "$old_writable_until" ]; then
+    [ "$(in_container_sql "$second" "SELECT pg_is_in_recovery()")" = f ] && old_writable_until=$now
+    for c in pg-0 pg-1 pg-2; do
+      [ "$c" != "$second" ] || continue
+      if [ "$(in_container_sql "$c" "SELECT pg_is_in_recovery()")" = f ]; then new_writable_at=${new_writable_at:-$now}; fi
+    done
+  fi
+  [ -z "$new_writable_at" ] || break
+  sleep 0.2
+done
+[ -n "$new_writable_at" ] || fail "no member took over from the partitioned primary"
+[ -n "$old_writable_until" ] || old_writable_until=0
+$PY -c "import sys; sys.exit(0 if float(sys.argv[1]) < float(sys.argv[2]) else 1)" "$old_writable_until" "$new_writable_at" ||
+  fail "the partitioned primary was still writable at $old_writable_until, after the new one at $new_writable_at"
+echo "partitioned primary last writable $($PY -c "import sys; print(round(float(sys.argv[2]) - float(sys.argv[1]), 1) if float(sys.argv[1]) else 'never')" "$old_writable_until" "$new_writable_at") s before the new one"
+eventually 60 "a write through the write port during the partition" sql "$POSTGRES_WRITE_HOST_PORT" "INSERT INTO compose_test VALUES (3, 'partition')"
+podman network connect --alias "$second" "$NET" "$PGHA_CONTAINER_PREFIX$second"
+eventually 120 "$second rejoins after the partition" settled
+[ "$(sql "$POSTGRES_WRITE_HOST_PORT" "SELECT count(*) FROM compose_test")" = 3 ] || fail "rows missing"
+
+step "Prometheus (port $PROMETHEUS_PORT) has every target up"
+targets_up() {
+  curl -s -m 5 "http://127.0.0.1:$PROMETHEUS_PORT/api/v1/targets" | $PY -c '
+import json, sys
+targets = json.load(sys.stdin)["data"]["activeTargets"]
+down = [t["scrapeUrl"] for t in targets if t["health"] != "up"]
+print(len(targets), "targets; down:", down)
+sys.exit(0 if len(targets) == 11 and not down else 1)'
+}
+eventually 60 "every Prometheus target up" targets_up
+
+step "clean removes the project's containers, volumes and network"
+"$COMPOSE" clean >/dev/null
+eval "$("$COMPOSE" env)"
+[ -z "$(podman ps -aq --filter "label=com.docker.compose.project=$COMPOSE_PROJECT_NAME")" ] || fail "containers left"
+[ -z "$(podman volume ls -q --filter "label=com.docker.compose.project=$COMPOSE_PROJECT_NAME")" ] || fail "volumes left"
+! podman network exists "$NET" || fail "network $NET left"
+echo "PASS"
