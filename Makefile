@@ -1,7 +1,7 @@
 # The two commands of the README:
 #   make up    install what is missing, build, and bring the cluster up
 #   make test  install what is missing, build, and run every test
-.PHONY: setup build test up down status clean bench chaos format
+.PHONY: setup build test up down status clean bench chaos format compose-up compose-down compose-clean compose-test
 
 setup:
 	scripts/setup.sh
@@ -27,6 +27,19 @@ status:
 
 clean:
 	scripts/cluster.sh clean
+
+# docker-compose.yml with podman on a machine without Docker (docs/containers.md).
+compose-up:
+	scripts/compose.sh up
+
+compose-down:
+	scripts/compose.sh down
+
+compose-clean:
+	scripts/compose.sh clean
+
+compose-test:
+	tests/compose/compose_test.sh
 
 bench: build
 	bench/etcd_client_bench.sh

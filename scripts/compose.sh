@@ -42,7 +42,8 @@ install_packages() {
 }
 
 # What this machine kind needs (podman's defaults fail here): rlimits within the host's hard
-# limits, runc (crun refuses the hybrid cgroup layout), cgroupfs and file events (no systemd).
+# limits, runc (crun refuses the hybrid cgroup layout), cgroupfs and file events (no systemd),
+# netavark.
 write_podman_config() {
   install -d -m 0700 "$DIR" "$DIR/storage" "$RUN"
   local nofile nproc
@@ -58,6 +59,10 @@ default_ulimits = ["nofile=$nofile:$nofile", "nproc=$nproc:$nproc"]
 runtime = "runc"
 cgroup_manager = "cgroupfs"
 events_logger = "file"
+[network]
+# Debian's podman package also ships a CNI configuration; netavark + aardvark-dns resolve the
+# compose services' names.
+network_backend = "netavark"
 EOF
   cat >"$CONTAINERS_STORAGE_CONF" <<EOF
 [storage]
@@ -95,8 +100,7 @@ start_api_service() {
   rm -f "$SOCK"
   setsid podman system service --time=0 "unix://$SOCK" >>"$DIR/service.log" 2>&1 </dev/null &
   echo $! >"$RUN/service.pid"
-  local i
-  for i in $(seq 1 50); do
+  for _ in $(seq 1 50); do
     [ -S "$SOCK" ] && return 0
     sleep 0.1
   done
@@ -171,7 +175,7 @@ stop_helpers() {
 
 cmd_down() {
   [ -d "$DIR" ] || { say "Nothing to stop: $DIR does not exist."; return 0; }
-  if pid_alive "$RUN/service.pid"; then compose down "$@" || true; fi
+  if pid_alive "$RUN/service.pid"; then compose down || true; fi
   stop_helpers
 }
 

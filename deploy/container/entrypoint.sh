@@ -23,7 +23,14 @@
 set -euo pipefail
 
 die() { echo "pgha-entrypoint: $*" >&2; exit 1; }
-as_postgres() { exec setpriv --reuid=postgres --regid=postgres --init-groups "$@"; }
+# The image runs as postgres. Started as root (`--user root`, a bind mount owned by root), it
+# gives the data directories to postgres and carries on as postgres.
+if [ "$(id -u)" -eq 0 ]; then
+  for dir in /home/postgres/pgdata /var/lib/etcd /var/lib/prometheus-data; do
+    [ -d "$dir" ] && chown postgres:postgres "$dir"
+  done
+  exec setpriv --reuid=postgres --regid=postgres --init-groups "$0" "$@"
+fi
 
 # ETCD3_HOSTS as Spilo takes it ("'etcd-1:2379','etcd-2:2379'") or plain (etcd-1:2379,etcd-2:2379).
 etcd_hosts() {
@@ -59,8 +66,7 @@ node() {
   unset PATRONI_RESTAPI_PORT
   local name=${PATRONI_NAME:-$(hostname)}
   local home=/home/postgres pgdata=/home/postgres/pgdata
-  # A fresh named volume may come up owned by root.
-  chown postgres:postgres "$pgdata"
+  [ -w "$pgdata" ] || die "$pgdata is not writable by $(id -un): give the volume to uid $(id -u postgres)"
   chmod 0700 "$pgdata"
   # shellcheck source=../../scripts/node_config.sh
   . /usr/local/lib/pgha/node_config.sh
@@ -70,14 +76,14 @@ node() {
     DATA_DIR=$pgdata/pgroot/data PG_BIN=/usr/lib/postgresql/15/bin PGPASS_FILE=$home/pgpass \
     CLIENT_NETWORK=${PGHA_CLIENT_NETWORK:-0.0.0.0/0} CONFIG_ORIGIN="the container entrypoint from its environment" \
     node_config >"$home/postgres.yml.new"
-  chown postgres:postgres "$home/postgres.yml.new"
   chmod 0600 "$home/postgres.yml.new"
   mv -f "$home/postgres.yml.new" "$home/postgres.yml"
-  install -d -o postgres -g postgres -m 0700 "$pgdata/pgroot"
-  # libpq variables of the container must not reach PostgreSQL's WAL receiver.
+  install -d -m 0700 "$pgdata/pgroot"
+  # libpq variables of the container (PGHOST is the image's, for `docker exec ... psql`) must
+  # not reach PostgreSQL's WAL receiver.
   unset PGPASSWORD PGUSER PGHOST PGPORT PGDATABASE
   cd "$home"
-  as_postgres env HOME="$home" pgha "$home/postgres.yml"
+  exec env HOME="$home" pgha "$home/postgres.yml"
 }
 
 # The router reads a patroni.yml for the scope, etcd and the REST credentials of its checks.
@@ -95,7 +101,6 @@ restapi:
 etcd3:
   hosts: $(etcd_hosts)
 EOF
-  chown postgres:postgres /etc/pgha/router.yml
   chmod 0600 /etc/pgha/router.yml
 }
 
@@ -155,7 +160,7 @@ case $role in
     export PGHA_ROUTER_READ_LISTEN=${PGHA_ROUTER_READ_LISTEN:-0.0.0.0:${POSTGRES_READ_PORT:-5001}}
     export PGHA_ROUTER_STATS_LISTEN=${PGHA_ROUTER_STATS_LISTEN:-0.0.0.0:${HAPROXY_METRICS_PORT:-8484}}
     unset PGPASSWORD
-    as_postgres pgha-router /etc/pgha/router.yml "$@"
+    exec pgha-router /etc/pgha/router.yml "$@"
     ;;
   haproxy)
     shift
@@ -169,7 +174,7 @@ case $role in
     export DATA_SOURCE_USER=${DATA_SOURCE_USER:-${POSTGRES_USER:-postgres}}
     export DATA_SOURCE_PASS=${DATA_SOURCE_PASS:-${POSTGRES_PASSWORD:-}}
     unset POSTGRES_PASSWORD REPLICATION_PASSWORD REWIND_PASSWORD RESTAPI_PASSWORD
-    as_postgres pgha-exporter --web.listen-address=":${POSTGRES_EXPORTER_PORT:-9187}" "$@"
+    exec pgha-exporter --web.listen-address=":${POSTGRES_EXPORTER_PORT:-9187}" "$@"
     ;;
   prometheus)
     shift
