@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The dependency rule of STYLE.md, checked: ha is pure (model + common only), and the
+# The dependency rule of docs/architecture.md, checked: ha is pure (model + common only), and the
 # adapters' libraries appear only in their adapters.
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -168,7 +168,13 @@ cmd_up() {
   podman ps --filter "label=com.docker.compose.project=$COMPOSE_PROJECT_NAME" --format '{{.Names}}\t{{.Status}}\t{{.Ports}}'
 }
 
+# The API service and the health-check runner serve every project on this machine: they stop
+# with the last container.
 stop_helpers() {
+  if [ -n "$(podman ps -aq 2>/dev/null)" ]; then
+    say "compose: other containers remain; podman's API service and health checks keep running"
+    return 0
+  fi
   stop_pid "$RUN/health.pid"
   stop_pid "$RUN/service.pid"
 }

@@ -1,5 +1,5 @@
 // The health-check family as a pure function: a request and the node's published status in, a
-// status code and body out (Patroni's do_GET family, COMPAT.md §3).
+// status code and body out (Patroni's do_GET family, docs/rest-api.md).
 #pragma once
 
 #include "agent/node_status.h"

@@ -1,4 +1,4 @@
-// The whole REST API as one pure function (COMPAT.md §3): routing, access control, request
+// The whole REST API as one pure function (docs/rest-api.md): routing, access control, request
 // validation and the read endpoints. Endpoints that act on the cluster go through Controller so
 // the HTTP threads never touch the HA loop's state directly.
 #pragma once

@@ -1,5 +1,5 @@
-// Configuration from environment variables, by Patroni's rules (`PATRONI_*`, COMPAT.md §5) and
-// by the Spilo-style variables the seed's docker-compose sets (`SCOPE`, `ETCD3_HOSTS`,
+// Configuration from environment variables, by Patroni's rules (`PATRONI_*`, docs/configuration.md)
+// and by the Spilo-style variables the seed's docker-compose sets (`SCOPE`, `ETCD3_HOSTS`,
 // `PATRONI_RESTAPI_PORT`, `PGVERSION`, `POSTGRES_PASSWORD`, ...).
 #pragma once
 

@@ -1,9 +1,9 @@
 // Dcs: the distributed configuration store as the HA loop sees it (Patroni's AbstractDCS),
 // with Patroni's key layout under /<namespace>/<scope>/.
 //
-// Writes have three outcomes (STYLE.md example 4): the Result holds true when done, false when
-// another node won (a compare failed), and an error when the DCS could not be reached. The HA
-// loop handles "unreachable" in one place.
+// Writes have three outcomes: the Result holds true when done, false when another node won (a
+// compare failed), and an error when the DCS could not be reached. The HA loop handles
+// "unreachable" in one place.
 //
 // Thread-safety: implementations are safe to call from several threads.
 #pragma once

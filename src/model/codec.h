@@ -1,6 +1,7 @@
-// Codecs for the values Patroni keeps in the DCS (COMPAT.md §1), byte-compatible with what
-// Patroni 3.0.2 and 4.x write. Decoders never throw: a bad value is an Invalid error that says
-// which key and why. Encoders write compact JSON in Patroni's field order.
+// Codecs for the values Patroni keeps in the DCS (Patroni 3.0.2's key layout;
+// docs/architecture.md), byte-compatible with what Patroni 3.0.2 and 4.x write. Decoders never
+// throw: a bad value is an Invalid error that says which key and why. Encoders write compact JSON
+// in Patroni's field order.
 #pragma once
 
 #include <map>

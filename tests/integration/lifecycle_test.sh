@@ -3,7 +3,8 @@
 # ephemeral ports, as a user would, overlaps and all:
 #   `down` while `up` runs waits for it, then stops everything; `up` while `down` runs the same;
 #   an `up` interrupted (SIGTERM) leaves no process behind and the next `up` works;
-#   `status` during an `up` says so -> `down` after a switchover to pg-2 and `up` again: pg-2
+#   `status` during an `up` says so -> `down` after a failover (kill -9 of the primary node) and
+#   `up`: the new leader leads again, the old one follows -> `down` after a switchover to pg-2 and `up` again: pg-2
 #   leads again, one timeline later (nobody else promoted during the stop or the start) -> kill -9 of
 #   every node under write load, pg-2 ahead of both replicas (their WAL receivers stopped), the
 #   leader key expired, `up`: pg-2 leads again, no acknowledged write lost, three members
@@ -31,6 +32,19 @@ import json, sys
 print("".join(m["State"] for m in json.load(sys.stdin) if m["Member"] == sys.argv[1]))' "$1"
 }
 nothing_runs() { ! ours_running "$PGHA_STATE_DIR"; }
+leader_other_than() { local now; now=$(leader_now); [ -n "$now" ] && [ "$now" != "$1" ]; }
+# Stops (SIGSTOP) the WAL receivers of pg-0 and pg-1: pg-2, the primary, runs ahead of them.
+# FROZEN holds their PIDs for the SIGCONT.
+freeze_replication() {
+  local node pid
+  FROZEN=()
+  for node in pg-0 pg-1; do
+    pid=$(walreceiver_of "$node")
+    [ -n "$pid" ] || fail "$node has no WAL receiver"
+    kill -STOP "$pid"
+    FROZEN+=("$pid")
+  done
+}
 
 step "up (etcd $ETCD, PostgreSQL $PG, REST $REST, router write $WRITE read $READ)"
 up_and_settle
@@ -74,6 +88,17 @@ has 'stopping what this run started' <"$WORK/up-3.log" || fail "no rollback: $(t
 nothing_runs || fail "processes left after an interrupted up: $(pgrep -af "$PGHA_STATE_DIR/")"
 up_and_settle
 
+step "down after a failover (kill -9 of the primary node), then up: the new leader leads again"
+leader=$(leader_now)
+kill -KILL "$(cat "$PGHA_STATE_DIR/run/$leader.pid")" "$(postmaster_of "$leader")"
+eventually 60 "another member takes over from $leader" leader_other_than "$leader"
+failover_leader=$(leader_now)
+"$CLUSTER" down >"$WORK/down-failover.log" 2>&1 || fail "down after the failover: $(cat "$WORK/down-failover.log")"
+nothing_runs || fail "processes left after down: $(pgrep -af "$PGHA_STATE_DIR/")"
+up_and_settle
+leader_is "$failover_leader" || fail "after the failover, down and up the leader is $(leader_now), not $failover_leader"
+echo "failover from $leader to $failover_leader; after down and up $failover_leader leads, $leader follows"
+
 step "down after a switchover to pg-2, then up: pg-2 leads again"
 leader=$(leader_now)
 if [ "$leader" != pg-2 ]; then
@@ -96,18 +121,12 @@ rm -f "$WORK/stop"
 $PY "$SUPPORT/write_load.py" "$WRITE" "$WORK/acked" "$WORK/stop" >"$WORK/load.json" 2>"$WORK/load.err" &
 load_pid=$!
 sleep 3
-stopped=()
-for node in pg-0 pg-1; do
-  pid=$(walreceiver_of "$node")
-  [ -n "$pid" ] || fail "$node has no WAL receiver"
-  kill -STOP "$pid"
-  stopped+=("$pid")
-done
+freeze_replication
 sleep 2  # pg-2 acknowledges commits its replicas have not received
 for node in pg-0 pg-1 pg-2; do
   kill -KILL "$(cat "$PGHA_STATE_DIR/run/$node.pid")" "$(postmaster_of "$node")" 2>/dev/null || true
 done
-kill -CONT "${stopped[@]}" 2>/dev/null || true
+kill -CONT "${FROZEN[@]}" 2>/dev/null || true
 touch "$WORK/stop"
 wait "$load_pid" || true
 acked=$(wc -l <"$WORK/acked")
@@ -133,16 +152,10 @@ grep -q 'cold start' "$PGHA_STATE_DIR/log/pg-0.log" || fail "pg-0 did not go thr
 echo "cold start: pg-2 leads again; $acked acknowledged writes, 0 lost"
 
 step "a member whose pg_rewind cannot succeed leaves a working two-node cluster and a clear message"
-stopped=()
-for node in pg-0 pg-1; do
-  pid=$(walreceiver_of "$node")
-  [ -n "$pid" ] || fail "$node has no WAL receiver"
-  kill -STOP "$pid"
-  stopped+=("$pid")
-done
+freeze_replication
 for i in $(seq 1 20); do sql "$WRITE" "INSERT INTO load_test VALUES ($((1000000 + i)))" >/dev/null; done
 kill -KILL "$(cat "$PGHA_STATE_DIR/run/pg-2.pid")" "$(postmaster_of pg-2)"
-kill -CONT "${stopped[@]}" 2>/dev/null || true
+kill -CONT "${FROZEN[@]}" 2>/dev/null || true
 # A file pg_rewind must remove (pg-2 alone has it) and cannot: the postgres user may not.
 install -d -o root -m 0755 "$(DATA pg-2)/not_removable"
 touch "$(DATA pg-2)/not_removable/file"

@@ -1,6 +1,6 @@
 // Etcd3Client: etcd's v3 API through its gRPC-JSON gateway, the way Patroni's etcd3 module
-// speaks it (COMPAT.md §2): every RPC a POST with a JSON body, keys and values base64, int64s as
-// strings. It discovers the API prefix from /version, the cluster's client URLs from
+// speaks it (docs/architecture.md): every RPC a POST with a JSON body, keys and values base64,
+// int64s as strings. It discovers the API prefix from /version, the cluster's client URLs from
 // /cluster/member/list, and moves to another member when one stops answering.
 //
 // Thread-safety: all methods may be called concurrently from several threads.

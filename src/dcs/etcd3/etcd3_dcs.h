@@ -1,6 +1,6 @@
 // Etcd3Dcs: the Dcs interface over etcd v3, writing exactly what Patroni's etcd3 module writes
-// (COMPAT.md §1-2): one lease per process shared by the member key and the leader key, the leader
-// race and renewal as Patroni's transactions, CAS on mod_revision for config/failover/sync.
+// (docs/architecture.md): one lease per process shared by the member key and the leader key, the
+// leader race and renewal as Patroni's transactions, CAS on mod_revision for config/failover/sync.
 //
 // A background thread keeps a cache of the cluster prefix (range, then watch from the next
 // revision), so LoadCluster does not hit etcd in steady state, and tells its change listener when
