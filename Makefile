@@ -47,6 +47,7 @@ bench: build
 	bench/exporter_scrape_bench.sh
 	bench/rest_idle_bench.sh
 	/usr/bin/python3 bench/router_bench.py
+	bench/cold_start_bench.sh
 
 # The long fault-injection run (issue 6): MODE=sync|async, FAULTS=n; the report goes to bench/results.
 MODE ?= sync
