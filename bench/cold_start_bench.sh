@@ -19,18 +19,6 @@ pick_ports
 write_env "$PGHA_ENV_FILE" "$ETCD" "$PG" "$REST" "$WRITE" "$READ" "$STATS"
 CTL=("$BIN/pghactl" -c "$PGHA_STATE_DIR/config/pg-0.yml")
 postmaster_of() { head -1 "$PGHA_STATE_DIR/$1/data/postmaster.pid" 2>/dev/null || true; }
-lost_writes() {
-  $PY - "$WORK/acked" "$WRITE" <<'EOF'
-import sys
-import psycopg2
-acked = {int(line) for line in open(sys.argv[1]) if line.strip()}
-conn = psycopg2.connect(host="127.0.0.1", port=sys.argv[2], user="postgres", dbname="postgres")
-with conn.cursor() as cur:
-    cur.execute("SELECT id FROM load_test")
-    present = {row[0] for row in cur}
-print(len(acked), len(acked - present))
-EOF
-}
 
 round() {  # agent
   local agent=$1 leader node pid frozen=() acked lost
@@ -74,7 +62,7 @@ round() {  # agent
   fi
   wait "$up" || true
   eventually 120 "a writable leader" sql "$WRITE" "SELECT 1" >/dev/null
-  read -r acked lost <<<"$(lost_writes)"
+  read -r acked lost <<<"$($PY "$SUPPORT/lost_ids.py" "$WORK/acked" "$WRITE")"
   local whole=no
   settled && whole=yes
   printf '| %-7s | %-12s | %5s | %4s | %-18s | %d |\n' "$agent" "$(leader_now)" "$acked" "$lost" "$whole" "${#frozen[@]}"

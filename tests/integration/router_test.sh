@@ -48,18 +48,7 @@ stop_load() {
 }
 field() { $PY -c 'import json,sys; print(json.load(open(sys.argv[1]))[sys.argv[2]])' "$WORK/load-$1.json" "$2"; }
 # Every acknowledged id is on the primary.
-lost_ids() {
-  $PY - "$WORK/acked-$1" "$WRITE" <<'EOF'
-import os, sys
-import psycopg2
-acked = {int(line) for line in open(sys.argv[1]) if line.strip()}
-conn = psycopg2.connect(host="127.0.0.1", port=sys.argv[2], user="postgres", dbname="postgres")
-with conn.cursor() as cur:
-    cur.execute("SELECT id FROM load_test")
-    present = {row[0] for row in cur}
-print(len(acked - present))
-EOF
-}
+lost_ids() { $PY "$SUPPORT/lost_ids.py" "$WORK/acked-$1" "$WRITE" | cut -d" " -f2; }
 
 step "switchover while 4 clients connect, insert and disconnect in a loop through $WRITE"
 start_load switchover
