@@ -12,6 +12,8 @@
 # and clones, default /var/lib/pgha-compose), COMPOSE_PROJECT_NAME (default pgha), and
 # docker-compose.yml's own (.env, .env.postgres, PGHA_CONTAINER_PREFIX, PGHA_SUBNET).
 # On a machine with Docker, plain `docker-compose up -d` needs none of this.
+# Several projects may use one PGHA_COMPOSE_DIR at once (a user's and a test's, or two tests): the
+# preparation runs under a lock, and the shared helpers stop only when no project is registered.
 set -euo pipefail
 
 REPO=$(cd "$(dirname "$0")/.." && pwd)
@@ -45,14 +47,15 @@ install_packages() {
 # limits, runc (crun refuses the hybrid cgroup layout), cgroupfs and file events (no systemd),
 # netavark.
 write_podman_config() {
-  install -d -m 0700 "$DIR" "$DIR/storage" "$RUN"
+  install -d -m 0700 "$DIR" "$DIR/storage" "$RUN" "$RUN/projects"
   local nofile nproc
   nofile=$(ulimit -Hn)
   nproc=$(ulimit -Hu)
   [ "$nofile" = unlimited ] && nofile=1048576
   [ "$nproc" = unlimited ] && nproc=32768
   [ "$nproc" -gt 32768 ] && nproc=32768
-  cat >"$CONTAINERS_CONF" <<EOF
+  # Written aside and renamed: a podman of another project may be reading the file right now.
+  cat >"$CONTAINERS_CONF.new" <<EOF
 [containers]
 default_ulimits = ["nofile=$nofile:$nofile", "nproc=$nproc:$nproc"]
 [engine]
@@ -64,13 +67,28 @@ events_logger = "file"
 # compose services' names.
 network_backend = "netavark"
 EOF
-  cat >"$CONTAINERS_STORAGE_CONF" <<EOF
+  cat >"$CONTAINERS_STORAGE_CONF.new" <<EOF
 [storage]
 driver = "overlay"
 graphroot = "$DIR/storage"
 runroot = "$RUN/storage"
 EOF
+  mv -f "$CONTAINERS_CONF.new" "$CONTAINERS_CONF"
+  mv -f "$CONTAINERS_STORAGE_CONF.new" "$CONTAINERS_STORAGE_CONF"
 }
+
+# Preparing (debootstrap, the helpers) and stopping the helpers are one at a time per directory.
+with_lock() {
+  install -d -m 0700 "$DIR"
+  (
+    flock -w 900 8 || die "another compose.sh holds $DIR/lock for more than 900 s"
+    "$@"
+  ) 8>"$DIR/lock"
+}
+
+# A project is registered from its `up` to its `down` or `clean`; the helpers serve them all.
+register_project() { install -d -m 0700 "$RUN/projects" && : >"$RUN/projects/$COMPOSE_PROJECT_NAME"; }
+unregister_project() { rm -f "$RUN/projects/$COMPOSE_PROJECT_NAME"; }
 
 debian_mirror() {
   local uri
@@ -98,7 +116,8 @@ pid_alive() { [ -f "$1" ] && kill -0 "$(cat "$1")" 2>/dev/null; }
 start_api_service() {
   pid_alive "$RUN/service.pid" && return 0
   rm -f "$SOCK"
-  setsid podman system service --time=0 "unix://$SOCK" >>"$DIR/service.log" 2>&1 </dev/null &
+  # 8>&-: the helpers outlive this command and must not hold its lock.
+  setsid podman system service --time=0 "unix://$SOCK" >>"$DIR/service.log" 2>&1 </dev/null 8>&- &
   echo $! >"$RUN/service.pid"
   for _ in $(seq 1 50); do
     [ -S "$SOCK" ] && return 0
@@ -117,7 +136,7 @@ start_health_runner() {
         podman healthcheck run "$id" >/dev/null 2>&1 || true
       done
       sleep 2
-    done' >>"$DIR/health.log" 2>&1 </dev/null &
+    done' >>"$DIR/health.log" 2>&1 </dev/null 8>&- &
   echo $! >"$RUN/health.pid"
 }
 
@@ -126,7 +145,7 @@ stop_pid() {
   rm -f "$1"
 }
 
-prepare() {
+prepare_locked() {
   install_packages
   write_podman_config
   # netavark turns forwarding on; `clean` puts back what was there before.
@@ -134,12 +153,14 @@ prepare() {
   base_image
   start_api_service
   start_health_runner
+  register_project
 }
+prepare() { with_lock prepare_locked; }
 
 build_image() {
   say "compose: building $IMAGE (FROM $BASE_IMAGE)"
   podman build --build-arg "BASE=$BASE_IMAGE" -t "$IMAGE" -f "$REPO/deploy/container/Dockerfile" "$REPO" \
-    >"$DIR/build.log" 2>&1 || { tail -30 "$DIR/build.log" >&2; die "image build failed (log: $DIR/build.log)"; }
+    >"$DIR/build-$COMPOSE_PROJECT_NAME.log" 2>&1 || { tail -30 "$DIR/build-$COMPOSE_PROJECT_NAME.log" >&2; die "image build failed (log: $DIR/build-$COMPOSE_PROJECT_NAME.log)"; }
 }
 
 compose() { (cd "$REPO" && docker-compose "$@"); }
@@ -169,20 +190,24 @@ cmd_up() {
 }
 
 # The API service and the health-check runner serve every project on this machine: they stop
-# with the last container.
-stop_helpers() {
-  if [ -n "$(podman ps -aq 2>/dev/null)" ]; then
-    say "compose: other containers remain; podman's API service and health checks keep running"
+# with the last registered project and the last container.
+stop_helpers_locked() {
+  unregister_project
+  local others
+  others=$(ls "$RUN/projects" 2>/dev/null | tr '\n' ' ')
+  if [ -n "$others" ] || [ -n "$(podman ps -aq 2>/dev/null)" ]; then
+    say "compose: ${others:-other containers }remain; podman's API service and health checks keep running"
     return 0
   fi
   stop_pid "$RUN/health.pid"
   stop_pid "$RUN/service.pid"
+  remove_firewall_leftovers
 }
 
 cmd_down() {
   [ -d "$DIR" ] || { say "Nothing to stop: $DIR does not exist."; return 0; }
   if pid_alive "$RUN/service.pid"; then compose down || true; fi
-  stop_helpers
+  with_lock stop_helpers_locked
 }
 
 # netavark leaves its iptables chains and ip_forward=1 behind once no network is left.
@@ -209,10 +234,9 @@ remove_firewall_leftovers() {
 
 cmd_clean() {
   [ -d "$DIR" ] || { say "Nothing to clean: $DIR does not exist."; return 0; }
-  start_api_service
+  with_lock start_api_service
   compose down -v --remove-orphans || true
-  stop_helpers
-  remove_firewall_leftovers
+  with_lock stop_helpers_locked
   say "Removed the $COMPOSE_PROJECT_NAME containers, volumes and network (images kept in $DIR)."
 }
 

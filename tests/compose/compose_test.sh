@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # docker-compose.yml end to end, in containers (podman serving docker-compose, scripts/compose.sh),
-# as its own project on its own ports and subnet so that it runs beside `make up` and a user's
-# compose project:
+# as its own project (named after this run) with its own image tag, free host ports and a free
+# subnet, so that it runs beside `make up`, a user's compose project and another run of itself:
 #   every container healthy -> one leader and two streaming replicas (`patronictl list` inside
 #   pg-0, as the seed runs it) -> a write through the write port reaches the primary, a read
 #   through the read port a replica -> `podman kill` of the primary's container: writes through
@@ -15,13 +15,38 @@ REPO=$(cd "$(dirname "$0")/../.." && pwd)
 . "$REPO/tests/integration/support/skip.sh"
 [ "$(id -u)" -eq 0 ] || skip_test "needs root (podman's networks and firewall rules)"
 
-export COMPOSE_PROJECT_NAME=pghatest PGHA_CONTAINER_PREFIX=pghatest- PGHA_SUBNET=${PGHA_TEST_SUBNET:-172.29.0.0/16}
-# Host ports below the ephemeral range, away from `make up`'s defaults.
-export POSTGRES_WRITE_HOST_PORT=25500 POSTGRES_READ_HOST_PORT=25501 HAPROXY_METRICS_HOST_PORT=25502
-export PROMETHEUS_PORT=25503 PGHA_TTL=10 PGHA_LOOP_WAIT=1 PGHA_RETRY_TIMEOUT=3
-COMPOSE=$REPO/scripts/compose.sh
-NET=${COMPOSE_PROJECT_NAME}_infra_net
 PY=/usr/bin/python3
+COMPOSE=$REPO/scripts/compose.sh
+
+# A /24 of 172.29.0.0/16 that no podman network and no host route uses, starting at a point taken
+# from this run's pid so that two runs starting together look in different places.
+free_subnet() {
+  local used n i
+  used=$(cat /etc/containers/networks/*.json 2>/dev/null | grep -o '"subnet": *"[0-9./]*"' || true)
+  used+=$'\n'$(ip -4 route show 2>/dev/null || true)
+  for i in $(seq 0 253); do
+    n=$(((($$ + i) % 254) + 1))
+    grep -q "172\.29\.$n\." <<<"$used" || { echo "172.29.$n.0/24"; return 0; }
+  done
+  echo "no free /24 in 172.29.0.0/16" >&2
+  return 1
+}
+# Four host ports the kernel says are free now.
+free_ports() {
+  $PY -c '
+import socket
+socks = [socket.socket() for _ in range(4)]
+for s in socks: s.bind(("127.0.0.1", 0))
+print(" ".join(str(s.getsockname()[1]) for s in socks))'
+}
+
+RUN_NAME=pghatest$$
+export COMPOSE_PROJECT_NAME=$RUN_NAME PGHA_CONTAINER_PREFIX=$RUN_NAME- PGHA_IMAGE=localhost/pgha:$RUN_NAME
+export PGHA_SUBNET=${PGHA_TEST_SUBNET:-$(free_subnet)}
+read -r POSTGRES_WRITE_HOST_PORT POSTGRES_READ_HOST_PORT HAPROXY_METRICS_HOST_PORT PROMETHEUS_PORT <<<"$(free_ports)"
+export POSTGRES_WRITE_HOST_PORT POSTGRES_READ_HOST_PORT HAPROXY_METRICS_HOST_PORT PROMETHEUS_PORT
+export PGHA_TTL=10 PGHA_LOOP_WAIT=1 PGHA_RETRY_TIMEOUT=3
+NET=${COMPOSE_PROJECT_NAME}_infra_net
 WORK=$(mktemp -d /tmp/pgha-compose.XXXXXX)
 
 cleanup() {
@@ -34,6 +59,10 @@ cleanup() {
     done >&2
   fi
   "$COMPOSE" clean >/dev/null 2>&1 || true
+  # The image stays untagged, as the next build's layer cache; untagged images older than a day go.
+  eval "$("$COMPOSE" env)"
+  podman untag "$PGHA_IMAGE" "$PGHA_IMAGE" >/dev/null 2>&1 || true
+  podman image prune -f --filter until=24h >/dev/null 2>&1 || true
   rm -rf "$WORK"
   exit "$status"
 }
