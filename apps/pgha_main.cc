@@ -10,6 +10,7 @@
 #include <thread>
 
 #include "agent/agent.h"
+#include "agent/http_peer_client.h"
 #include "api/dcs_controller.h"
 #include "api/http/server.h"
 #include "apps/etcd_from_config.h"
@@ -80,7 +81,7 @@ int main(int argc, char** argv) {
   auto client = pgha::apps::MakeEtcdClient(config->etcd3, bootstrap_dynamic.retry_timeout());
   pgha::dcs::etcd3::Etcd3Dcs dcs({config->KeyPrefix(), config->name, true}, client);
   pgha::postgres::LocalPostgres postgres(*config);
-  pgha::api::http::HttpPeerClient peers(pgha::api::http::PeerOptions(*config));
+  pgha::agent::HttpPeerClient peers(pgha::api::http::PeerOptions(*config));
   pgha::agent::Agent agent(*config, dcs, postgres, peers, pgha::SystemClock::Instance());
   // The REST API's writes use their own uncached DCS handle, apart from the HA loop's.
   pgha::dcs::etcd3::Etcd3Dcs api_dcs(
@@ -94,7 +95,7 @@ int main(int argc, char** argv) {
           [&agent](bool force, bool from_leader) { return agent.Reinitialize(force, from_leader); },
           [&agent] { return agent.Reload(); },
           [&agent](pgha::WallTime at, const nlohmann::json& shown,
-                   const pgha::agent::RestartConditions& conditions, std::chrono::seconds timeout) {
+                   const pgha::model::RestartConditions& conditions, std::chrono::seconds timeout) {
             return agent.ScheduleRestart(at, shown, conditions, timeout);
           },
           [&agent] { return agent.CancelScheduledRestart(); },

@@ -25,6 +25,13 @@ if [ -n "$bad" ]; then
   echo "deps: src/router includes the agent's side: $bad"
   fail=1
 fi
+# The REST API serves what the agent publishes (model/node_status.h) through hooks that apps/
+# wires; it never includes or links the agent.
+bad=$(grep -hE '#include "agent/' src/api/*.h src/api/*.cc src/api/http/*.h src/api/http/*.cc || true)
+if [ -n "$bad" ] || grep -q 'pgha_agent' src/api/CMakeLists.txt; then
+  echo "deps: src/api depends on the agent: ${bad:-src/api/CMakeLists.txt links pgha_agent}"
+  fail=1
+fi
 # I/O libraries stay in their adapters.
 check_only_in() {  # header-pattern allowed-dir
   local hits

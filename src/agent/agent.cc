@@ -46,7 +46,7 @@ ha::HaConfig HaConfigFrom(const model::GlobalConfig& dynamic, const config::Conf
 }  // namespace
 
 Agent::Agent(config::Config& config, dcs::Dcs& dcs, postgres::LocalPostgres& postgres,
-             PeerClient& peers, Clock& clock)
+             ha::PeerClient& peers, Clock& clock)
     : config_(config),
       dcs_(dcs),
       postgres_(postgres),
@@ -97,9 +97,9 @@ void Agent::Wake() {
   wake_.notify_all();
 }
 
-NodeStatus Agent::CurrentStatus() const {
+model::NodeStatus Agent::CurrentStatus() const {
   std::lock_guard lock(mutex_);
-  NodeStatus copy = status_;
+  model::NodeStatus copy = status_;
   copy.seconds_since_cycle = duration<double>(clock_.Now() - last_cycle_).count();
   return copy;
 }
@@ -955,7 +955,8 @@ void Agent::StartRestart(const ha::HaInput& in, std::function<void(Status)> fini
   });
 }
 
-Status Agent::ScheduleRestart(WallTime at, nlohmann::json shown, RestartConditions conditions,
+Status Agent::ScheduleRestart(WallTime at, nlohmann::json shown,
+                              model::RestartConditions conditions,
                               std::chrono::seconds /*timeout*/) {
   std::lock_guard lock(mutex_);
   if (scheduled_restart_) {
@@ -983,7 +984,7 @@ bool Agent::CancelScheduledRestart() {
 void Agent::EvaluateScheduledRestart(const ha::HaInput& in) {
   restart_recheck_in_.reset();
   std::optional<ScheduledRestart> scheduled;
-  NodeStatus status;
+  model::NodeStatus status;
   {
     std::lock_guard lock(mutex_);
     scheduled = scheduled_restart_;
@@ -1015,7 +1016,7 @@ void Agent::EvaluateScheduledRestart(const ha::HaInput& in) {
       break;
   }
   (void)CancelScheduledRestart();
-  if (!RestartConditionsMet(scheduled->conditions, status)) {
+  if (!model::RestartConditionsMet(scheduled->conditions, status)) {
     PGHA_LOG_INFO("scheduled restart: the conditions do not hold any more; not restarting");
     return;
   }
@@ -2081,7 +2082,7 @@ void Agent::AdvanceSlotsFromFailsafeLeader() {
 }
 
 void Agent::TouchMember(const ha::HaInput& in) {
-  NodeStatus status = CurrentStatus();
+  model::NodeStatus status = CurrentStatus();
   model::MemberData data;
   data.conn_url = ConnUrl();
   data.api_url = ApiUrl();

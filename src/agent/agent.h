@@ -19,14 +19,14 @@
 
 #include "agent/callback_runner.h"
 #include "agent/fence.h"
-#include "agent/node_status.h"
-#include "agent/peer_client.h"
 #include "agent/watchdog.h"
 #include "common/clock.h"
 #include "common/process_exit_watch.h"
 #include "config/config.h"
 #include "dcs/dcs.h"
 #include "ha/decide.h"
+#include "ha/peer_client.h"
+#include "model/node_status.h"
 #include "postgres/local_postgres.h"
 
 namespace pgha::agent {
@@ -50,8 +50,8 @@ class Agent {
  public:
   // `config` is the agent's to change on reload (LocalPostgres reads the same object; the loop
   // replaces it only while no long action runs).
-  Agent(config::Config& config, dcs::Dcs& dcs, postgres::LocalPostgres& postgres, PeerClient& peers,
-        Clock& clock);
+  Agent(config::Config& config, dcs::Dcs& dcs, postgres::LocalPostgres& postgres,
+        ha::PeerClient& peers, Clock& clock);
   // Where POST /reload and SIGHUP read the configuration again (the file pgha started with).
   void SetConfigSource(std::function<Result<config::Config>()> source);
   ~Agent();
@@ -64,7 +64,7 @@ class Agent {
   // rather than initialize a cluster again and again). Empty after a requested stop.
   std::string FatalError() const;
 
-  NodeStatus CurrentStatus() const;
+  model::NodeStatus CurrentStatus() const;
   // The DCS snapshot of the last cycle that could read it; null before the first.
   std::shared_ptr<const model::ClusterSnapshot> CurrentCluster() const;
   // Restarts PostgreSQL in its current role (REST POST /restart): the loop's thread runs it as a
@@ -74,7 +74,7 @@ class Agent {
   // POST /restart {"schedule": ...}: restart at `at` if `conditions` hold then. `shown` is what
   // the member key and /patroni show (Patroni's request fields). Conflict when one is already
   // scheduled. Dropped when PostgreSQL restarts meanwhile, or when the time passed long ago.
-  Status ScheduleRestart(WallTime at, nlohmann::json shown, RestartConditions conditions,
+  Status ScheduleRestart(WallTime at, nlohmann::json shown, model::RestartConditions conditions,
                          std::chrono::seconds timeout);
   // DELETE /restart: false when none was scheduled.
   bool CancelScheduledRestart();
@@ -179,7 +179,7 @@ class Agent {
   std::function<Result<config::Config>()> config_source_;
   dcs::Dcs& dcs_;
   postgres::LocalPostgres& postgres_;
-  PeerClient& peers_;
+  ha::PeerClient& peers_;
   Clock& clock_;
 
   std::atomic<bool> stop_{false};
@@ -272,7 +272,7 @@ class Agent {
   std::string long_action_;
   std::string following_;  // the member primary_conninfo points at
   std::thread long_thread_;
-  NodeStatus status_;
+  model::NodeStatus status_;
   std::shared_ptr<const model::ClusterSnapshot> cluster_;
   // Set by a handover once it deleted the leader key, so that a cycle working from an older
   // snapshot does not renew (or re-create) the key it gave away; cleared when the DCS shows
@@ -286,7 +286,7 @@ class Agent {
   struct ScheduledRestart {
     WallTime at;
     nlohmann::json shown;
-    RestartConditions conditions;
+    model::RestartConditions conditions;
     std::string postmaster_start_time;  // a restart in between makes this one moot
   };
   std::optional<ScheduledRestart> scheduled_restart_;

@@ -8,11 +8,11 @@
 #include <string>
 #include <vector>
 
-#include "agent/node_status.h"
 #include "common/clock.h"
 #include "common/result.h"
 #include "ha/decide.h"
 #include "model/cluster.h"
+#include "model/node_status.h"
 
 namespace pgha::api {
 
@@ -33,7 +33,7 @@ class Controller {
   virtual Status RestartPostgres(std::chrono::seconds timeout) = 0;
   // Restarts at `at` if `conditions` hold then; Conflict when one is scheduled already.
   virtual Status ScheduleRestart(WallTime at, const nlohmann::json& shown,
-                                 const agent::RestartConditions& conditions,
+                                 const model::RestartConditions& conditions,
                                  std::chrono::seconds timeout) = 0;
   // false when no restart was scheduled.
   virtual bool CancelScheduledRestart() = 0;

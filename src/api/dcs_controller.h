@@ -5,9 +5,9 @@
 #include <functional>
 #include <thread>
 
-#include "agent/peer_client.h"
 #include "api/controller.h"
 #include "dcs/dcs.h"
+#include "ha/peer_client.h"
 
 namespace pgha::api {
 
@@ -16,7 +16,7 @@ struct AgentHooks {
   std::function<Status(std::chrono::seconds)> restart;
   std::function<Status(bool, bool)> reinitialize;
   std::function<Status()> reload;
-  std::function<Status(WallTime, const nlohmann::json&, const agent::RestartConditions&,
+  std::function<Status(WallTime, const nlohmann::json&, const model::RestartConditions&,
                        std::chrono::seconds)>
       schedule_restart;
   std::function<bool()> cancel_scheduled_restart;
@@ -29,7 +29,7 @@ class DcsController final : public Controller {
  public:
   // `dcs` must be safe to use from the REST API's threads (pgha gives it its own uncached
   // instance, apart from the HA loop's).
-  DcsController(dcs::Dcs& dcs, agent::PeerClient& peers, AgentHooks hooks)
+  DcsController(dcs::Dcs& dcs, ha::PeerClient& peers, AgentHooks hooks)
       : dcs_(dcs), peers_(peers), hooks_(std::move(hooks)) {}
   Result<model::ClusterSnapshot> ReadCluster() override { return dcs_.LoadCluster(); }
   Result<bool> WriteConfig(const std::string& value, int64_t mod_revision) override {
@@ -48,7 +48,7 @@ class DcsController final : public Controller {
   }
   Status Reload() override { return hooks_.reload(); }
   Status ScheduleRestart(WallTime at, const nlohmann::json& shown,
-                         const agent::RestartConditions& conditions,
+                         const model::RestartConditions& conditions,
                          std::chrono::seconds timeout) override {
     return hooks_.schedule_restart(at, shown, conditions, timeout);
   }
@@ -63,7 +63,7 @@ class DcsController final : public Controller {
 
  private:
   dcs::Dcs& dcs_;
-  agent::PeerClient& peers_;
+  ha::PeerClient& peers_;
   AgentHooks hooks_;
 };
 

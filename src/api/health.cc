@@ -9,7 +9,7 @@ namespace pgha::api {
 
 namespace {
 
-bool IsPrimary(const agent::NodeStatus& s) {
+bool IsPrimary(const model::NodeStatus& s) {
   return s.has_lock && s.postgres_running && !s.in_recovery;
 }
 
@@ -23,13 +23,13 @@ std::optional<std::string> QueryValue(const Request& r, const std::string& key) 
 
 // Replay lag against the best known primary position (the DCS status key), as Patroni computes
 // it for ?lag=.
-uint64_t ReplayLag(const agent::NodeStatus& s) {
+uint64_t ReplayLag(const model::NodeStatus& s) {
   uint64_t primary = std::max(s.cluster_optime.value_or(0), s.received_location.value_or(0));
   uint64_t replayed = s.replayed_location.value_or(0);
   return primary > replayed ? primary - replayed : 0;
 }
 
-bool TagsMatch(const Request& r, const agent::NodeStatus& s) {
+bool TagsMatch(const Request& r, const model::NodeStatus& s) {
   for (const auto& [key, value] : r.query) {
     if (key.rfind("tag_", 0) != 0) {
       continue;
@@ -49,7 +49,7 @@ bool TagsMatch(const Request& r, const agent::NodeStatus& s) {
   return true;
 }
 
-bool HealthyReplica(const Request& r, const agent::NodeStatus& s) {
+bool HealthyReplica(const Request& r, const model::NodeStatus& s) {
   // A standby leader is in recovery too, but it is its cluster's leader, not a replica.
   if (!s.postgres_running || !s.in_recovery || s.state != "running" || s.role == "standby_leader") {
     return false;
@@ -72,7 +72,7 @@ bool HealthyReplica(const Request& r, const agent::NodeStatus& s) {
   return TagsMatch(r, s);
 }
 
-int StatusFor(const Request& r, const agent::NodeStatus& s) {
+int StatusFor(const Request& r, const model::NodeStatus& s) {
   const std::string& p = r.path;
   if (p == "/patroni") {
     return 200;
@@ -134,7 +134,7 @@ int StatusFor(const Request& r, const agent::NodeStatus& s) {
 
 }  // namespace
 
-Reply Handle(const Request& request, const agent::NodeStatus& status) {
+Reply Handle(const Request& request, const model::NodeStatus& status) {
   Reply reply;
   if (request.method != "GET" && request.method != "HEAD" && request.method != "OPTIONS") {
     reply.status = 501;

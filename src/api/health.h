@@ -2,8 +2,8 @@
 // status code and body out (Patroni's do_GET family, docs/rest-api.md).
 #pragma once
 
-#include "agent/node_status.h"
 #include "api/request.h"
+#include "model/node_status.h"
 
 namespace pgha::api {
 
@@ -21,6 +21,6 @@ namespace pgha::api {
 // - /health: PostgreSQL is running. /liveness: the HA loop ran within ttl (primary) or 2*ttl.
 // - /readiness: the running leader, or a streaming replica within lag.
 // - /patroni: always 200. Any other GET path: 503 with the status body.
-Reply Handle(const Request& request, const agent::NodeStatus& status);
+Reply Handle(const Request& request, const model::NodeStatus& status);
 
 }  // namespace pgha::api

@@ -11,7 +11,7 @@ namespace {
 
 class Writer {
  public:
-  explicit Writer(const agent::NodeStatus& s)
+  explicit Writer(const model::NodeStatus& s)
       : labels_(fmt::format("scope=\"{}\",name=\"{}\"", EscapeLabelValue(s.scope),
                             EscapeLabelValue(s.name))) {}
 
@@ -29,12 +29,12 @@ class Writer {
   }
   void Histogram(
       const char* name, const char* help,
-      const std::vector<std::pair<std::string, const agent::HaMetrics::Histogram*>>& series) {
+      const std::vector<std::pair<std::string, const model::HaMetrics::Histogram*>>& series) {
     Header(name, "histogram", help);
     for (const auto& [label, h] : series) {
-      for (size_t i = 0; i < agent::HaMetrics::kDcsBuckets.size(); ++i) {
+      for (size_t i = 0; i < model::HaMetrics::kDcsBuckets.size(); ++i) {
         Sample(std::string(name) + "_bucket", static_cast<double>(h->buckets[i]),
-               fmt::format("{},le=\"{}\"", label, Number(agent::HaMetrics::kDcsBuckets[i])));
+               fmt::format("{},le=\"{}\"", label, Number(model::HaMetrics::kDcsBuckets[i])));
       }
       Sample(std::string(name) + "_bucket", static_cast<double>(h->count), label + ",le=\"+Inf\"");
       Sample(std::string(name) + "_sum", h->sum, label);
@@ -77,7 +77,7 @@ double VersionNumber(const std::string& version) {
 // Patroni declares xlog locations and the timeline as counters without the _total suffix;
 // pgha keeps the names (dashboards and alerts query them) but declares them gauges, so that
 // `promtool check metrics` accepts the output.
-std::string RenderMetrics(const agent::NodeStatus& s) {
+std::string RenderMetrics(const model::NodeStatus& s) {
   Writer w(s);
   bool primary = s.postgres_running && !s.in_recovery && s.has_lock;
   bool replica = s.postgres_running && s.in_recovery;

@@ -6,10 +6,10 @@
 
 #include <string>
 
-#include "agent/node_status.h"
+#include "model/node_status.h"
 
 namespace pgha::api {
 
-std::string RenderMetrics(const agent::NodeStatus& status);
+std::string RenderMetrics(const model::NodeStatus& status);
 
 }  // namespace pgha::api

@@ -425,7 +425,7 @@ Reply CancelScheduledSwitchover(Controller& controller) {
 // otherwise it runs on the agent's loop now and this call waits for it.
 Reply Restart(const Request& request, const ApiState& state, Controller& controller) {
   json body = request.body.empty() ? json::object() : json::parse(request.body, nullptr, false);
-  agent::RestartConditions conditions;
+  model::RestartConditions conditions;
   if (auto role = body.find("role"); role != body.end()) {
     std::string wanted = role->is_string() ? role->get<std::string>() : "";
     if (wanted == "master" || wanted == "primary") {
@@ -478,7 +478,7 @@ Reply Restart(const Request& request, const ApiState& state, Controller& control
     }
     return TextReply(202, "Restart scheduled");
   }
-  if (!agent::RestartConditionsMet(conditions, state.node)) {
+  if (!model::RestartConditionsMet(conditions, state.node)) {
     return ErrorReply(503, "restart conditions are not satisfied");
   }
   auto restarted = controller.RestartPostgres(std::chrono::seconds(timeout));

@@ -5,18 +5,18 @@
 
 #include <memory>
 
-#include "agent/node_status.h"
 #include "api/access.h"
 #include "api/controller.h"
 #include "api/request.h"
 #include "model/cluster.h"
+#include "model/node_status.h"
 
 namespace pgha::api {
 
 // What the API reads: the node's last published status and the cluster snapshot of the same
 // cycle (null before the first successful DCS read).
 struct ApiState {
-  agent::NodeStatus node;
+  model::NodeStatus node;
   std::shared_ptr<const model::ClusterSnapshot> cluster;
 };
 

@@ -1,12 +1,12 @@
 #include <nlohmann/json.hpp>
 
-#include "agent/peer_client.h"
+#include "ha/peer_client.h"
 #include "model/global_config.h"
 
-namespace pgha::agent {
+namespace pgha::ha {
 
-ha::PeerStatus PeerStatusFromJson(const std::string& name, const std::string& body) {
-  ha::PeerStatus peer;
+PeerStatus PeerStatusFromJson(const std::string& name, const std::string& body) {
+  PeerStatus peer;
   peer.name = name;
   auto json = nlohmann::json::parse(body, nullptr, false);
   if (!json.is_object()) {
@@ -52,4 +52,4 @@ ha::PeerStatus PeerStatusFromJson(const std::string& name, const std::string& bo
   return peer;
 }
 
-}  // namespace pgha::agent
+}  // namespace pgha::ha

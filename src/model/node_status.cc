@@ -1,6 +1,6 @@
-#include "agent/node_status.h"
+#include "model/node_status.h"
 
-namespace pgha::agent {
+namespace pgha::model {
 
 nlohmann::ordered_json NodeStatus::ToPatroniJson() const {
   nlohmann::ordered_json out;
@@ -105,4 +105,4 @@ bool RestartConditionsMet(const RestartConditions& conditions, const NodeStatus&
   return !conditions.postgres_version || status.server_version < *conditions.postgres_version;
 }
 
-}  // namespace pgha::agent
+}  // namespace pgha::model

@@ -9,7 +9,7 @@
 #include <optional>
 #include <string>
 
-namespace pgha::agent {
+namespace pgha::model {
 
 // What pgha measures beyond Patroni's gauges, for GET /metrics.
 struct HaMetrics {
@@ -92,4 +92,4 @@ struct RestartConditions {
 };
 bool RestartConditionsMet(const RestartConditions& conditions, const NodeStatus& status);
 
-}  // namespace pgha::agent
+}  // namespace pgha::model

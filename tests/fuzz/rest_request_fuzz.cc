@@ -68,7 +68,7 @@ class FuzzController final : public pgha::api::Controller {
   pgha::Status Reinitialize(bool, bool) override { return pgha::OkStatus(); }
   pgha::Status Reload() override { return pgha::OkStatus(); }
   pgha::Status ScheduleRestart(pgha::WallTime, const nlohmann::json&,
-                               const pgha::agent::RestartConditions&,
+                               const pgha::model::RestartConditions&,
                                std::chrono::seconds) override {
     return pgha::OkStatus();
   }

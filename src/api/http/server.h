@@ -7,7 +7,6 @@
 #include <memory>
 #include <string>
 
-#include "agent/peer_client.h"
 #include "api/http/client.h"
 #include "api/http/event_server.h"
 #include "api/rest_api.h"
@@ -42,17 +41,5 @@ class RestServer {
 
 // Resolves restapi.allowlist entries (addresses, networks, host names) into networks.
 Result<std::vector<Network>> ResolveAllowlist(const std::vector<std::string>& entries);
-
-class HttpPeerClient final : public agent::PeerClient {
- public:
-  // `options`: see PeerOptions (api/http/client.h).
-  explicit HttpPeerClient(ClientOptions options) : options_(std::move(options)) {}
-  std::vector<ha::PeerStatus> FetchAll(const std::vector<model::Member>& members) override;
-  std::vector<bool> PostFailsafe(const std::vector<std::string>& api_urls,
-                                 const std::string& body) override;
-
- private:
-  const ClientOptions options_;
-};
 
 }  // namespace pgha::api::http

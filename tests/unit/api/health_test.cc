@@ -9,8 +9,8 @@
 #include <regex>
 #include <set>
 
-#include "agent/peer_client.h"
 #include "fakes/compat_data.h"
+#include "ha/peer_client.h"
 
 namespace pgha::api {
 namespace {
@@ -44,8 +44,8 @@ Request ToRequest(const Exchange& e) {
   return r;
 }
 
-agent::NodeStatus Leader() {
-  agent::NodeStatus s;
+model::NodeStatus Leader() {
+  model::NodeStatus s;
   s.scope = "pg-ha";
   s.name = "pg-0";
   s.version = "3.0.2";
@@ -64,8 +64,8 @@ agent::NodeStatus Leader() {
   return s;
 }
 
-agent::NodeStatus Replica() {
-  agent::NodeStatus s = Leader();
+model::NodeStatus Replica() {
+  model::NodeStatus s = Leader();
   s.name = "pg-1";
   s.role = "replica";
   s.has_lock = false;
@@ -84,7 +84,7 @@ bool NotHealthCheck(const std::string& target) {
          target == "/metrics";
 }
 
-void ExpectSameCodes(const std::string& file, const agent::NodeStatus& status) {
+void ExpectSameCodes(const std::string& file, const model::NodeStatus& status) {
   auto exchanges = ReadExchanges(file);
   ASSERT_GT(exchanges.size(), 20u);
   for (const auto& e : exchanges) {
@@ -212,7 +212,7 @@ TEST(HealthTest, UnknownPathsAndMethods) {
 TEST(PeerStatusTest, ReadsPatronisOwnBodies) {
   for (const auto& e : ReadExchanges("initial-rest-leader.txt")) {
     if (e.target == "/patroni") {
-      auto peer = agent::PeerStatusFromJson("pg-0", e.body);
+      auto peer = ha::PeerStatusFromJson("pg-0", e.body);
       EXPECT_TRUE(peer.reachable);
       EXPECT_TRUE(peer.is_primary);
       EXPECT_TRUE(peer.running);
@@ -222,19 +222,19 @@ TEST(PeerStatusTest, ReadsPatronisOwnBodies) {
   }
   for (const auto& e : ReadExchanges("initial-rest-replica.txt")) {
     if (e.target == "/patroni") {
-      auto peer = agent::PeerStatusFromJson("pg-1", e.body);
+      auto peer = ha::PeerStatusFromJson("pg-1", e.body);
       EXPECT_FALSE(peer.is_primary);
       EXPECT_EQ(peer.wal_position, 67288520u);
     }
   }
-  auto tagged = agent::PeerStatusFromJson(
+  auto tagged = ha::PeerStatusFromJson(
       "x",
       R"({"state":"running","role":"replica","xlog":{"received_location":5,"replayed_location":9},"tags":{"nofailover":"true"}})");
   EXPECT_EQ(tagged.wal_position, 9u);
   EXPECT_TRUE(tagged.nofailover);
   EXPECT_EQ(tagged.failover_priority, 0);
-  EXPECT_FALSE(agent::PeerStatusFromJson("x", "<html>").reachable);
-  EXPECT_FALSE(agent::PeerStatusFromJson("x", "[1]").reachable);
+  EXPECT_FALSE(ha::PeerStatusFromJson("x", "<html>").reachable);
+  EXPECT_FALSE(ha::PeerStatusFromJson("x", "[1]").reachable);
 }
 
 }  // namespace

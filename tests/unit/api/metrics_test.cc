@@ -14,8 +14,8 @@ namespace {
 using ::testing::HasSubstr;
 using ::testing::Not;
 
-agent::NodeStatus Replica() {
-  agent::NodeStatus s;
+model::NodeStatus Replica() {
+  model::NodeStatus s;
   s.scope = "pg-ha";
   s.name = "pg-1";
   s.version = "3.0.2";

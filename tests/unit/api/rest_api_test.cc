@@ -252,7 +252,7 @@ class FakeController : public Controller {
     failsafe_slots = slots;
   }
   std::map<std::string, uint64_t> failsafe_slots;
-  Status ScheduleRestart(WallTime at, const json& shown, const agent::RestartConditions& c,
+  Status ScheduleRestart(WallTime at, const json& shown, const model::RestartConditions& c,
                          std::chrono::seconds) override {
     if (scheduled_at) {
       return Error::Conflict("Another restart is already scheduled");
@@ -269,7 +269,7 @@ class FakeController : public Controller {
   }
   std::optional<WallTime> scheduled_at;
   json scheduled_shown;
-  agent::RestartConditions scheduled_conditions;
+  model::RestartConditions scheduled_conditions;
   WallTime Now() override { return now; }
   void Sleep(std::chrono::milliseconds) override { ++sleeps; }
   model::ClusterSnapshot cluster;
