@@ -5,6 +5,12 @@
 // key, the postmaster's exit, or a request from the API.
 //
 // Thread-safety: Run() on one thread; Status() and RequestStop() from any thread.
+//
+// One job a file: agent.cc (the loop and long actions), agent_observe.cc (HaInput, published
+// status, cold start), agent_execute.cc (Decide's actions), agent_bootstrap.cc (new data: initdb,
+// standby cluster, clones), agent_handover.cc (planned handovers), agent_requests.cc (REST
+// requests and reload), agent_leader.cc (fence, watchdog, sync/quorum replication, status and
+// history keys), agent_slots.cc (replication slots), agent_failsafe.cc (failsafe_mode).
 #pragma once
 
 #include <atomic>
