@@ -80,9 +80,11 @@ int main(int argc, char** argv) {
   pgha::model::GlobalConfig bootstrap_dynamic(config->bootstrap.dcs);
   auto client = pgha::apps::MakeEtcdClient(config->etcd3, bootstrap_dynamic.retry_timeout());
   pgha::dcs::etcd3::Etcd3Dcs dcs({config->KeyPrefix(), config->name, true}, client);
-  pgha::postgres::LocalPostgres postgres(*config);
+  // The configuration as an immutable snapshot: a reload makes a new one (agent/agent.h).
+  auto snapshot = std::make_shared<const pgha::config::Config>(*config);
+  pgha::postgres::LocalPostgres postgres(snapshot);
   pgha::agent::HttpPeerClient peers(pgha::api::http::PeerOptions(*config));
-  pgha::agent::Agent agent(*config, dcs, postgres, peers, pgha::SystemClock::Instance());
+  pgha::agent::Agent agent(snapshot, dcs, postgres, peers, pgha::SystemClock::Instance());
   // The REST API's writes use their own uncached DCS handle, apart from the HA loop's.
   pgha::dcs::etcd3::Etcd3Dcs api_dcs(
       {config->KeyPrefix(), config->name, false},

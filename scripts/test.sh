@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The README's test command: installs what is missing, checks formatting, builds with
-# AddressSanitizer + UndefinedBehaviorSanitizer and runs the unit and fuzz-replay tests, then
-# builds the release configuration and runs the integration tests against real servers.
+# AddressSanitizer + UndefinedBehaviorSanitizer and runs the unit and fuzz-replay tests, builds
+# with ThreadSanitizer (clang, -Wthread-safety) and runs the unit tests and a threaded subset,
+# then builds the release configuration and runs the integration tests against real servers.
 # Exits non-zero when anything fails.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -17,6 +18,29 @@ cmake --preset asan -G Ninja >/dev/null
 cmake --build --preset asan -j "$jobs"
 # --no-tests=error: a label that selects nothing is a failure, not a pass.
 ctest --preset asan -L 'unit|process|fuzz' -j "$jobs" --timeout 300 --no-tests=error
+
+# ThreadSanitizer, built with clang so that -Wthread-safety also checks the lock annotations
+# (common/mutex.h) at compile time: the unit and process tests, then the servers that run in the
+# test process and two handovers whose agents are built the same way. A report from any of these
+# processes (the agents included, through log_path) fails the run.
+cmake --preset tsan -G Ninja >/dev/null
+cmake --build --preset tsan -j "$jobs"
+tsan_reports=$(mktemp -d /tmp/pgha-tsan.XXXXXX)
+chmod 1777 "$tsan_reports"  # the agents run as postgres
+tsan_failed=0
+TSAN_OPTIONS="log_path=$tsan_reports/report" ctest --preset tsan -L 'unit|process' -j "$jobs" \
+  --timeout 300 --no-tests=error || tsan_failed=1
+TSAN_OPTIONS="log_path=$tsan_reports/report" ctest --preset tsan -L integration --timeout 600 \
+  --no-tests=error \
+  -R '^(RestServerTest|TlsTest|ProxyTest)\.|^HaClusterTest\.SigtermOfThePrimaryAgentHandsOverAtOnce$|^SlowLoopTest\.' ||
+  tsan_failed=1
+if compgen -G "$tsan_reports/report.*" >/dev/null; then
+  cat "$tsan_reports"/report.*
+  echo "ThreadSanitizer reported the races above" >&2
+  tsan_failed=1
+fi
+rm -rf "$tsan_reports"
+[ "$tsan_failed" = 0 ] || exit 1
 
 cmake --preset release -G Ninja >/dev/null
 # Only what the integration tests run; benchmarks and unit tests were built above.

@@ -15,33 +15,33 @@ using std::chrono::duration;
 using std::chrono::milliseconds;
 using std::chrono::seconds;
 
-Agent::Agent(config::Config& config, dcs::Dcs& dcs, postgres::LocalPostgres& postgres,
-             ha::PeerClient& peers, Clock& clock)
-    : config_(config),
+Agent::Agent(std::shared_ptr<const config::Config> config, dcs::Dcs& dcs,
+             postgres::LocalPostgres& postgres, ha::PeerClient& peers, Clock& clock)
+    : config_(std::move(config)),
       dcs_(dcs),
       postgres_(postgres),
       peers_(peers),
       clock_(clock),
-      callbacks_(config.scope),
-      watchdog_(config.watchdog,
-                config.watchdog.mode == "off"
+      callbacks_(config_->scope),
+      watchdog_(config_->watchdog,
+                config_->watchdog.mode == "off"
                     ? nullptr
-                    : MakeWatchdogDevice(config.watchdog.driver, config.watchdog.device)) {
+                    : MakeWatchdogDevice(config_->watchdog.driver, config_->watchdog.device)) {
   // Until the DCS says otherwise, the cached dynamic configuration (patroni.dynamic.json in the
   // data directory), else the bootstrap section, is the best guess of the cluster config.
   if (auto cached = postgres_.ReadDynamicConfigCache()) {
     dynamic_ = model::GlobalConfig(*cached);
   } else {
-    dynamic_ = model::GlobalConfig(config.bootstrap.dcs);
+    dynamic_ = model::GlobalConfig(config_->bootstrap.dcs);
   }
-  ha_config_ = HaConfigFrom(dynamic_, config_);
+  ha_config_ = HaConfigFrom(dynamic_, *config_);
   // A data directory without standby.signal was a primary's; if another node leads now, it
   // must be rewound before it can follow.
   rewind_needed_ = postgres_.DataInitialized() && !postgres_.StandbySignalPresent();
-  status_.scope = config.scope;
-  status_.name = config.name;
+  status_.scope = config_->scope;
+  status_.name = config_->name;
   status_.version = kAdvertisedPatroniVersion;
-  status_.tags = config.tags.raw;
+  status_.tags = config_->tags.raw;
 }
 
 Agent::~Agent() {
@@ -61,42 +61,42 @@ void Agent::RequestStop() {
 
 void Agent::Wake() {
   {
-    std::lock_guard lock(wake_mutex_);
+    MutexLock lock(wake_mutex_);
     ++wake_events_;
   }
   wake_.notify_all();
 }
 
 model::NodeStatus Agent::CurrentStatus() const {
-  std::lock_guard lock(mutex_);
+  MutexLock lock(mutex_);
   model::NodeStatus copy = status_;
   copy.seconds_since_cycle = duration<double>(clock_.Now() - last_cycle_).count();
   return copy;
 }
 
 std::shared_ptr<const model::ClusterSnapshot> Agent::CurrentCluster() const {
-  std::lock_guard lock(mutex_);
+  MutexLock lock(mutex_);
   return cluster_;
 }
 
 std::string Agent::Following() const {
-  std::lock_guard lock(mutex_);
+  MutexLock lock(mutex_);
   return following_;
 }
 
 void Agent::SetFollowing(const std::string& name) {
-  std::lock_guard lock(mutex_);
+  MutexLock lock(mutex_);
   following_ = name;
 }
 
 std::string Agent::LastReason() const {
-  std::lock_guard lock(mutex_);
+  MutexLock lock(mutex_);
   return last_reason_;
 }
 
 void Agent::Run() {
   PGHA_LOG_INFO("pgha {} starting: member {} of cluster {}", kAdvertisedPatroniVersion,
-                config_.name, config_.scope);
+                config_->name, config_->scope);
   dcs_.SetChangeListener([this] { Wake(); });
   StartFence();
   if (auto written = postgres_.WritePgpass(); !written.ok()) {
@@ -116,7 +116,7 @@ void Agent::Run() {
 }
 
 std::string Agent::FatalError() const {
-  std::lock_guard lock(mutex_);
+  MutexLock lock(mutex_);
   return fatal_error_;
 }
 
@@ -127,7 +127,7 @@ void Agent::WaitForNextCycle() {
   // loop_wait old would hold up the handover (the primary waits for a candidate to report its
   // shutdown checkpoint) and the race (the healthiest member is chosen on them).
   {
-    std::lock_guard lock(mutex_);
+    MutexLock lock(mutex_);
     if (cluster_) {
       const auto& failover = cluster_->failover;
       bool moving = cluster_->IsUnlocked() ||
@@ -143,7 +143,7 @@ void Agent::WaitForNextCycle() {
   // late.
   bool settling = (!last_obs_.running && postgres_.PostmasterAlive()) ||
                   (last_obs_.running && last_obs_.in_recovery &&
-                   last_obs_.replication_state != "streaming" && !config_.tags.nostream);
+                   last_obs_.replication_state != "streaming" && !config_->tags.nostream);
   if (settling) {
     wait = std::min(wait, kTransitionRecheckSeconds);
   }
@@ -159,7 +159,7 @@ void Agent::WaitForNextCycle() {
   postmaster_exited_ = false;
   uint64_t seen = 0;
   {
-    std::lock_guard lock(wake_mutex_);
+    MutexLock lock(wake_mutex_);
     seen = wake_events_;  // read before the watch is armed, so an exit from then on wakes us
   }
   if (last_obs_.running) {
@@ -173,11 +173,20 @@ void Agent::WaitForNextCycle() {
   } else {
     postmaster_exit_.Stop();
   }
-  std::unique_lock lock(wake_mutex_);
-  bool woken = wake_.wait_for(lock, milliseconds(static_cast<int64_t>(wait * 1000)),
-                              [&] { return stop_ || wake_events_ != seen; });
+  auto deadline =
+      std::chrono::steady_clock::now() + milliseconds(static_cast<int64_t>(wait * 1000));
+  bool woken = false;
+  {
+    MutexLock lock(wake_mutex_);
+    while (!(woken = stop_ || wake_events_ != seen)) {
+      if (wake_.wait_until(lock, deadline) == std::cv_status::timeout) {
+        woken = stop_ || wake_events_ != seen;
+        break;
+      }
+    }
+  }
   if (woken && postmaster_exited_.exchange(false)) {
-    std::lock_guard state(mutex_);
+    MutexLock state(mutex_);
     if (long_action_.empty()) {
       PGHA_LOG_WARN("postmaster is gone");  // a long action stops PostgreSQL on purpose
     }
@@ -188,7 +197,7 @@ void Agent::RunCycle() {
   auto load_started = clock_.Now();
   auto cluster = dcs_.LoadCluster();
   {
-    std::lock_guard lock(mutex_);
+    MutexLock lock(mutex_);
     status_.metrics.dcs_load.Observe(duration<double>(clock_.Now() - load_started).count());
   }
   if (!cluster.ok()) {
@@ -202,7 +211,7 @@ void Agent::RunCycle() {
       PGHA_LOG_INFO("DCS is accessible again");
       dcs_failed_ = false;
     }
-    std::lock_guard lock(mutex_);
+    MutexLock lock(mutex_);
     cluster_ = std::make_shared<const model::ClusterSnapshot>(*cluster);
   }
   ha::HaInput input = Observe(cluster);
@@ -213,7 +222,7 @@ void Agent::RunCycle() {
   {
     // A restart started just now is this cycle's long action: Decide must not see its
     // stopping PostgreSQL as a crash.
-    std::lock_guard lock(mutex_);
+    MutexLock lock(mutex_);
     input.local.long_action = long_action_;
   }
   std::string reason;
@@ -240,14 +249,14 @@ void Agent::RunCycle() {
       break;
     }
     auto fresh = dcs_.LoadCluster();
-    if (fresh.ok() && (!fresh->leader || fresh->leader->name != config_.name)) {
+    if (fresh.ok() && (!fresh->leader || fresh->leader->name != config_->name)) {
       // The cache may not have seen our own write yet; the lock is ours, say so.
-      fresh->leader = model::Leader{config_.name, 0, 0};
+      fresh->leader = model::Leader{config_->name, 0, 0};
     }
     input = Observe(fresh);
   }
   {
-    std::lock_guard lock(mutex_);
+    MutexLock lock(mutex_);
     if (reason != last_reason_) {
       PGHA_LOG_INFO("{}", reason);
     } else {
@@ -293,7 +302,7 @@ void Agent::RunCycle() {
 }
 
 void Agent::StartLongAction(const std::string& name, std::function<Status()> work) {
-  std::lock_guard lock(mutex_);
+  MutexLock lock(mutex_);
   if (!long_action_.empty()) {
     return;
   }
@@ -309,7 +318,7 @@ void Agent::StartLongAction(const std::string& name, std::function<Status()> wor
       PGHA_LOG_INFO("{} finished", name);
     }
     {
-      std::lock_guard inner(mutex_);
+      MutexLock inner(mutex_);
       long_action_.clear();
     }
     // A success is acted on at once; a failure waits for the next cycle, or a node that cannot
@@ -328,7 +337,7 @@ void Agent::TouchMember(const ha::HaInput& in) {
   data.state = status.state;
   data.role = status.role;
   data.version = kAdvertisedPatroniVersion;
-  data.tags = config_.tags.raw;
+  data.tags = config_->tags.raw;
   if (status.postgres_running) {
     if (status.in_recovery) {
       data.xlog_location =
@@ -368,8 +377,8 @@ void Agent::Shutdown() {
     PGHA_LOG_INFO("leader key is not deleted and PostgreSQL is not stopped: the cluster is paused");
     return;
   }
-  bool leader = cluster.ok() && cluster->leader && cluster->leader->name == config_.name;
-  auto stopped = postgres_.Stop("fast", seconds(config_.postgresql.pg_ctl_timeout));
+  bool leader = cluster.ok() && cluster->leader && cluster->leader->name == config_->name;
+  auto stopped = postgres_.Stop("fast", seconds(config_->postgresql.pg_ctl_timeout));
   if (!stopped.ok()) {
     PGHA_LOG_ERROR("{}", stopped.error().message());
   } else if (last_obs_.running) {

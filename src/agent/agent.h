@@ -27,6 +27,7 @@
 #include "agent/fence.h"
 #include "agent/watchdog.h"
 #include "common/clock.h"
+#include "common/mutex.h"
 #include "common/process_exit_watch.h"
 #include "config/config.h"
 #include "dcs/dcs.h"
@@ -54,10 +55,10 @@ bool RewindRetryDue(MonoTime failed_at, int failures, MonoTime now, double loop_
 
 class Agent {
  public:
-  // `config` is the agent's to change on reload (LocalPostgres reads the same object; the loop
-  // replaces it only while no long action runs).
-  Agent(config::Config& config, dcs::Dcs& dcs, postgres::LocalPostgres& postgres,
-        ha::PeerClient& peers, Clock& clock);
+  // `config`: the snapshot pgha started with. A reload replaces the agent's snapshot whole (and
+  // LocalPostgres's, with UseConfig), between long actions; nothing changes a snapshot in place.
+  Agent(std::shared_ptr<const config::Config> config, dcs::Dcs& dcs,
+        postgres::LocalPostgres& postgres, ha::PeerClient& peers, Clock& clock);
   // Where POST /reload and SIGHUP read the configuration again (the file pgha started with).
   void SetConfigSource(std::function<Result<config::Config>()> source);
   ~Agent();
@@ -126,14 +127,17 @@ class Agent {
     uint64_t answered = 0;
     Status answer;
   };
-  // Posts `request` (named `what`) and waits up to `timeout` for the loop's answer; nullopt
+  enum class RequestKind { kRestart, kReinitialize, kReload };
+  // Posts the request (named `what`) and waits up to `timeout` for the loop's answer; nullopt
   // when none came in time. Refused at once while the same request or, unless `force`,
   // another long action is under way.
-  std::optional<Status> AskLoop(LoopRequest& request, const std::string& what, bool force,
-                                std::chrono::milliseconds timeout);
-  // Whether the loop should take `request` up now (posted, and no long action running).
-  bool Asked(const LoopRequest& request) const;
-  void Answer(LoopRequest& request, Status status);
+  std::optional<Status> AskLoop(RequestKind kind, const std::string& what, bool force,
+                                std::chrono::milliseconds timeout) EXCLUDES(mutex_);
+  // Whether the loop should take the request up now (posted, and no long action running).
+  bool Asked(RequestKind kind) const EXCLUDES(mutex_);
+  void Answer(RequestKind kind, Status status) EXCLUDES(mutex_);
+  LoopRequest& Request(RequestKind kind) REQUIRES(mutex_);
+  const LoopRequest& Request(RequestKind kind) const REQUIRES(mutex_);
   void WriteStatusAndSlots(const ha::HaInput& input);
   // Keeps the replication slots ha/slots.h says this node keeps (`leader`: it holds the lock).
   // Returns the slots there were before the changes.
@@ -181,7 +185,9 @@ class Agent {
   std::string Following() const;
   void SetFollowing(const std::string& name);
 
-  config::Config& config_;
+  // Read by the loop and by long actions; replaced (never changed) by the loop on reload, only
+  // while no long action runs.
+  std::shared_ptr<const config::Config> config_;
   std::function<Result<config::Config>()> config_source_;
   dcs::Dcs& dcs_;
   postgres::LocalPostgres& postgres_;
@@ -189,12 +195,12 @@ class Agent {
   Clock& clock_;
 
   std::atomic<bool> stop_{false};
-  std::string fatal_error_;  // guarded by mutex_
+  std::string fatal_error_ GUARDED_BY(mutex_);
   // Ends WaitForNextCycle's sleep; see Wake().
   void Wake();
-  std::mutex wake_mutex_;
-  std::condition_variable wake_;
-  uint64_t wake_events_ = 0;  // guarded by wake_mutex_
+  Mutex wake_mutex_;
+  std::condition_variable_any wake_;
+  uint64_t wake_events_ GUARDED_BY(wake_mutex_) = 0;
   std::atomic<bool> postmaster_exited_{false};
   ProcessExitWatch postmaster_exit_{[this] {
     postmaster_exited_ = true;
@@ -234,7 +240,7 @@ class Agent {
   // failsafe_mode: when every member accepted this primary's POST /failsafe (loop thread).
   std::optional<MonoTime> failsafe_confirmed_at_;
   std::string last_failsafe_written_;
-  // The leader that last called POST /failsafe here (guarded by mutex_).
+  // The leader that last called POST /failsafe here.
   struct FailsafeLeader {
     std::string name;
     std::string conn_url;
@@ -242,7 +248,7 @@ class Agent {
     MonoTime at;
     std::map<std::string, uint64_t> slots;  // its permanent logical slots' positions
   };
-  std::optional<FailsafeLeader> failsafe_leader_;
+  std::optional<FailsafeLeader> failsafe_leader_ GUARDED_BY(mutex_);
   std::string ConnUrl() const;
   std::string ApiUrl() const;
   // With the DCS away: asks every member in the failsafe key to accept this node as the leader;
@@ -273,30 +279,30 @@ class Agent {
   // read succeeds again.
   bool dcs_failed_ = false;
 
-  // Long action, shared with its thread.
-  mutable std::mutex mutex_;
-  std::string long_action_;
-  std::string following_;  // the member primary_conninfo points at
-  std::thread long_thread_;
-  model::NodeStatus status_;
-  std::shared_ptr<const model::ClusterSnapshot> cluster_;
+  // Shared between the loop, its long action's thread and the REST API's threads.
+  mutable Mutex mutex_;
+  std::string long_action_ GUARDED_BY(mutex_);
+  std::string following_ GUARDED_BY(mutex_);  // the member primary_conninfo points at
+  std::thread long_thread_;                   // the loop's: started and joined only there
+  model::NodeStatus status_ GUARDED_BY(mutex_);
+  std::shared_ptr<const model::ClusterSnapshot> cluster_ GUARDED_BY(mutex_);
   // Set by a handover once it deleted the leader key, so that a cycle working from an older
   // snapshot does not renew (or re-create) the key it gave away; cleared when the DCS shows
   // another leader or none.
-  std::mutex lock_mutex_;
-  bool lock_released_ = false;
-  // Requests from the REST API, under mutex_.
-  LoopRequest restart_request_;
-  LoopRequest reinit_request_;
-  LoopRequest reload_request_;
+  Mutex lock_mutex_;
+  bool lock_released_ GUARDED_BY(lock_mutex_) = false;
+  // Requests from the REST API.
+  LoopRequest restart_request_ GUARDED_BY(mutex_);
+  LoopRequest reinit_request_ GUARDED_BY(mutex_);
+  LoopRequest reload_request_ GUARDED_BY(mutex_);
   struct ScheduledRestart {
     WallTime at;
     nlohmann::json shown;
     model::RestartConditions conditions;
     std::string postmaster_start_time;  // a restart in between makes this one moot
   };
-  std::optional<ScheduledRestart> scheduled_restart_;
-  std::string last_reason_;
+  std::optional<ScheduledRestart> scheduled_restart_ GUARDED_BY(mutex_);
+  std::string last_reason_ GUARDED_BY(mutex_);
   std::string callback_role_;  // the role PostgreSQL last started or was promoted in
   CallbackRunner callbacks_;
   // Loop-thread state: the watchdog, and the renewal (or failsafe confirmation) it last pinged for.

@@ -15,7 +15,7 @@ using std::chrono::seconds;
 Status Agent::StartFollowing(const model::GlobalConfig& dynamic, const model::Member& leader) {
   PGHA_RETURN_IF_ERROR(postgres_.WriteConfig(dynamic, true, &leader));
   SetFollowing(leader.name);
-  PGHA_RETURN_IF_ERROR(postgres_.Start(seconds(config_.postgresql.pg_ctl_timeout)));
+  PGHA_RETURN_IF_ERROR(postgres_.Start(seconds(config_->postgresql.pg_ctl_timeout)));
   AfterStart(true);
   return OkStatus();
 }
@@ -33,7 +33,7 @@ Status Agent::Bootstrap() {
       fatal += " (the data directory was moved to " + *moved + ")";
     }
     {
-      std::lock_guard lock(mutex_);
+      MutexLock lock(mutex_);
       fatal_error_ = fatal;
     }
     stop_ = true;
@@ -42,15 +42,15 @@ Status Agent::Bootstrap() {
   };
   // bootstrap.method: initdb, or a method section with a command (a restore from a backup, a
   // clone of another cluster); a method without a command means initdb, as in Patroni.
-  const std::string& method = config_.bootstrap.method;
+  const std::string& method = config_->bootstrap.method;
   const nlohmann::json* custom = nullptr;
   if (method != "initdb") {
-    auto it = config_.bootstrap.raw.find(method);
-    if (it != config_.bootstrap.raw.end() && it->is_object() && it->contains("command")) {
+    auto it = config_->bootstrap.raw.find(method);
+    if (it != config_->bootstrap.raw.end() && it->is_object() && it->contains("command")) {
       custom = &*it;
     }
   }
-  model::GlobalConfig dynamic(config_.bootstrap.dcs);
+  model::GlobalConfig dynamic(config_->bootstrap.dcs);
   if (dynamic.is_standby_cluster()) {
     return BootstrapStandbyCluster(dynamic, fail);
   }
@@ -76,7 +76,7 @@ Status Agent::Bootstrap() {
     }
   }
   starting_ = true;
-  auto started = postgres_.Start(seconds(config_.postgresql.pg_ctl_timeout));
+  auto started = postgres_.Start(seconds(config_->postgresql.pg_ctl_timeout));
   starting_ = false;
   if (!started.ok()) {
     return fail(started.error());
@@ -160,7 +160,7 @@ Status Agent::BootstrapStandbyCluster(const model::GlobalConfig& dynamic,
     return fail(s.error());
   }
   starting_ = true;
-  auto started = postgres_.Start(seconds(config_.postgresql.pg_ctl_timeout));
+  auto started = postgres_.Start(seconds(config_->postgresql.pg_ctl_timeout));
   starting_ = false;
   if (!started.ok()) {
     return fail(started.error());

@@ -54,7 +54,7 @@ bool Agent::Execute(const ha::Action& action, const ha::HaInput& in) {
         // Restored with no leader to follow: a replica of nobody, replaying the archive until a
         // leader appears (the race stays with the members that know the cluster's history).
         PGHA_RETURN_IF_ERROR(postgres_.WriteConfig(dynamic, true, nullptr));
-        PGHA_RETURN_IF_ERROR(postgres_.Start(seconds(config_.postgresql.pg_ctl_timeout)));
+        PGHA_RETURN_IF_ERROR(postgres_.Start(seconds(config_->postgresql.pg_ctl_timeout)));
         AfterStart(true);
         return OkStatus();
       });
@@ -67,7 +67,7 @@ bool Agent::Execute(const ha::Action& action, const ha::HaInput& in) {
         return false;
       }
       // pg_ctl start returns once the server accepts connections: crash recovery, same timeline.
-      auto started = postgres_.Start(seconds(config_.postgresql.pg_ctl_timeout));
+      auto started = postgres_.Start(seconds(config_->postgresql.pg_ctl_timeout));
       if (!started.ok()) {
         PGHA_LOG_ERROR("{}", started.error().message());
         return false;
@@ -82,7 +82,7 @@ bool Agent::Execute(const ha::Action& action, const ha::HaInput& in) {
         return false;
       }
       SetFollowing(target != nullptr ? target->name : "");
-      auto started = postgres_.Start(seconds(config_.postgresql.pg_ctl_timeout));
+      auto started = postgres_.Start(seconds(config_->postgresql.pg_ctl_timeout));
       if (!started.ok()) {
         PGHA_LOG_ERROR("{}", started.error().message());
         return false;
@@ -109,7 +109,7 @@ bool Agent::Execute(const ha::Action& action, const ha::HaInput& in) {
       return *won;
     }
     case ActionKind::kUpdateLock: {
-      std::unique_lock guard(lock_mutex_);
+      MutexLock guard(lock_mutex_);
       if (lock_released_) {
         return false;  // handed over: the key is not ours to renew
       }
@@ -117,7 +117,7 @@ bool Agent::Execute(const ha::Action& action, const ha::HaInput& in) {
       auto renewed = dcs_.UpdateLeader(in.cluster);
       guard.unlock();
       {
-        std::lock_guard lock(mutex_);
+        MutexLock lock(mutex_);
         status_.metrics.dcs_renew.Observe(duration<double>(clock_.Now() - renew_started).count());
       }
       if (!renewed.ok()) {
@@ -168,7 +168,7 @@ bool Agent::Execute(const ha::Action& action, const ha::HaInput& in) {
       if (!PrepareSynchronousPromotion(in)) {
         return false;
       }
-      auto promoted = postgres_.Promote(seconds(config_.postgresql.pg_ctl_timeout));
+      auto promoted = postgres_.Promote(seconds(config_->postgresql.pg_ctl_timeout));
       if (!promoted.ok()) {
         PGHA_LOG_ERROR("{}", promoted.error().message());
         return false;
@@ -176,7 +176,7 @@ bool Agent::Execute(const ha::Action& action, const ha::HaInput& in) {
       SetFollowing("");
       rewind_needed_ = false;
       {
-        std::lock_guard lock(mutex_);
+        MutexLock lock(mutex_);
         callback_role_ = "master";
         auto& m = status_.metrics;
         ++(in.cluster.failover ? m.switchovers : m.failovers);
@@ -229,7 +229,7 @@ bool Agent::Execute(const ha::Action& action, const ha::HaInput& in) {
       Status done = OkStatus();
       if (in.local.postgres_running && !in.local.in_recovery) {
         // A primary told it is now a standby cluster's leader: stop, start as a standby.
-        done = postgres_.Stop("fast", seconds(config_.postgresql.pg_ctl_timeout));
+        done = postgres_.Stop("fast", seconds(config_->postgresql.pg_ctl_timeout));
         if (done.ok()) {
           PublishStopped();
         }
@@ -240,7 +240,7 @@ bool Agent::Execute(const ha::Action& action, const ha::HaInput& in) {
       bool running = in.local.postgres_running && in.local.in_recovery;
       if (done.ok()) {
         done = running ? postgres_.Reload()
-                       : postgres_.Start(seconds(config_.postgresql.pg_ctl_timeout));
+                       : postgres_.Start(seconds(config_->postgresql.pg_ctl_timeout));
       }
       if (!done.ok()) {
         PGHA_LOG_ERROR("cannot follow the standby cluster's remote primary: {}",
@@ -282,7 +282,7 @@ bool Agent::Execute(const ha::Action& action, const ha::HaInput& in) {
           [this, leader, dynamic = dynamic_, loop_wait = ha_config_.loop_wait]() -> Status {
             auto rewound = postgres_.Rewind(leader);
             if (!rewound.ok()) {
-              if (config_.postgresql.remove_data_directory_on_rewind_failure) {
+              if (config_->postgresql.remove_data_directory_on_rewind_failure) {
                 PGHA_LOG_WARN(
                     "pg_rewind failed; removing the data directory to re-clone "
                     "(remove_data_directory_on_rewind_failure)");
@@ -298,7 +298,8 @@ bool Agent::Execute(const ha::Action& action, const ha::HaInput& in) {
                   fmt::format("{} (failure {} in a row; next attempt in {:.0f} s; "
                               "`pghactl reinit {} {}` re-clones this member from the leader)",
                               rewound.error().message(), failures,
-                              RewindRetryDelay(failures, loop_wait), config_.scope, config_.name));
+                              RewindRetryDelay(failures, loop_wait), config_->scope,
+                              config_->name));
             }
             rewind_needed_ = false;
             rewind_failures_ = 0;
@@ -359,7 +360,7 @@ Status Agent::StopForDemotion(bool immediate) {
         "shutting down immediately",
         fast.error().message());
   }
-  return postgres_.Stop("immediate", seconds(config_.postgresql.pg_ctl_timeout));
+  return postgres_.Stop("immediate", seconds(config_->postgresql.pg_ctl_timeout));
 }
 
 double RewindRetryDelay(int failures, double loop_wait) {
@@ -376,7 +377,7 @@ bool RewindRetryDue(MonoTime failed_at, int failures, MonoTime now, double loop_
 }
 
 void Agent::Callback(const std::string& action, bool replica) {
-  callbacks_.Call(config_.postgresql.callbacks, action, replica ? "replica" : "master");
+  callbacks_.Call(config_->postgresql.callbacks, action, replica ? "replica" : "master");
 }
 
 void Agent::AfterStart(bool replica) { NoteRole(replica ? "replica" : "master", true); }
@@ -384,14 +385,14 @@ void Agent::AfterStart(bool replica) { NoteRole(replica ? "replica" : "master", 
 void Agent::NoteRole(const std::string& role, bool started) {
   std::string before;
   {
-    std::lock_guard lock(mutex_);
+    MutexLock lock(mutex_);
     before = callback_role_;
     callback_role_ = role;
   }
   if (!before.empty() && before != role) {
-    callbacks_.Call(config_.postgresql.callbacks, "on_role_change", role);
+    callbacks_.Call(config_->postgresql.callbacks, "on_role_change", role);
   } else if (started) {
-    callbacks_.Call(config_.postgresql.callbacks, "on_start", role);
+    callbacks_.Call(config_->postgresql.callbacks, "on_start", role);
   }
 }
 

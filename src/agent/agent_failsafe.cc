@@ -24,7 +24,7 @@ void Agent::WriteFailsafeMembers(const ha::HaInput& in) {
       members[m.name] = m.api_url();
     }
   }
-  members[config_.name] = ApiUrl();
+  members[config_->name] = ApiUrl();
   std::string value = members.dump();
   if (value == last_failsafe_written_) {
     return;
@@ -37,26 +37,26 @@ void Agent::WriteFailsafeMembers(const ha::HaInput& in) {
 }
 
 std::string Agent::ConnUrl() const {
-  return "postgres://" + config_.postgresql.connect_address + "/" + config_.postgresql.database;
+  return "postgres://" + config_->postgresql.connect_address + "/" + config_->postgresql.database;
 }
 
 std::string Agent::ApiUrl() const {
-  return (config_.restapi.certfile.empty() ? "http://" : "https://") +
-         config_.restapi.connect_address + "/patroni";
+  return (config_->restapi.certfile.empty() ? "http://" : "https://") +
+         config_->restapi.connect_address + "/patroni";
 }
 
 bool Agent::ConfirmFailsafe(const model::ClusterSnapshot& last) {
-  if (!ha_config_.failsafe_mode || !last.failsafe || !last.failsafe->count(config_.name)) {
+  if (!ha_config_.failsafe_mode || !last.failsafe || !last.failsafe->count(config_->name)) {
     return false;
   }
   auto asked = clock_.Now();
   std::vector<std::string> urls;
   for (const auto& [name, url] : *last.failsafe) {
-    if (name != config_.name) {
+    if (name != config_->name) {
       urls.push_back(url);
     }
   }
-  nlohmann::json body = {{"name", config_.name}, {"conn_url", ConnUrl()}, {"api_url", ApiUrl()}};
+  nlohmann::json body = {{"name", config_->name}, {"conn_url", ConnUrl()}, {"api_url", ApiUrl()}};
   // The positions of the permanent logical slots, so replicas keep their copies in step while
   // the DCS (which carries them in the status key) is away.
   if (auto slots = postgres_.ListSlots(); slots.ok()) {
@@ -75,7 +75,7 @@ bool Agent::ConfirmFailsafe(const model::ClusterSnapshot& last) {
   if (all) {
     // Every member took us for the leader for ttl from now: none of them will race before.
     failsafe_confirmed_at_ = asked;
-    std::lock_guard lock(mutex_);
+    MutexLock lock(mutex_);
     status_.failsafe_active = true;
   }
   return all;
@@ -84,7 +84,7 @@ bool Agent::ConfirmFailsafe(const model::ClusterSnapshot& last) {
 void Agent::AcceptFailsafeLeader(const std::string& name, const std::string& conn_url,
                                  const std::string& api_url,
                                  const std::map<std::string, uint64_t>& slots) {
-  std::lock_guard lock(mutex_);
+  MutexLock lock(mutex_);
   failsafe_leader_ = FailsafeLeader{name, conn_url, api_url, clock_.Now(), slots};
   status_.failsafe_active = true;
 }
@@ -92,7 +92,7 @@ void Agent::AcceptFailsafeLeader(const std::string& name, const std::string& con
 void Agent::AdvanceSlotsFromFailsafeLeader() {
   std::map<std::string, uint64_t> positions;
   {
-    std::lock_guard lock(mutex_);
+    MutexLock lock(mutex_);
     if (!failsafe_leader_ ||
         clock_.Now() - failsafe_leader_->at > duration<double>(ha_config_.ttl)) {
       return;
@@ -107,7 +107,7 @@ void Agent::AdvanceSlotsFromFailsafeLeader() {
   if (!cluster || !existing.ok()) {
     return;
   }
-  auto desired = ha::DesiredSlots(*cluster, config_.name, false, config_.tags.nofailover);
+  auto desired = ha::DesiredSlots(*cluster, config_->name, false, config_->tags.nofailover);
   for (const auto& [name, position] :
        ha::PlanLogicalSlotSync(desired, *existing, positions).advance) {
     if (auto advanced = postgres_.AdvanceLogicalSlot(desired.at(name), position); !advanced.ok()) {

@@ -16,7 +16,7 @@ using std::chrono::seconds;
 
 Status Agent::HandOver(const std::string& candidate, const model::ClusterSnapshot& cluster,
                        const model::GlobalConfig& dynamic, const ha::HaConfig& ha) {
-  auto timeout = seconds(config_.postgresql.pg_ctl_timeout);
+  auto timeout = seconds(config_->postgresql.pg_ctl_timeout);
   auto handover_started = clock_.Now();
   PGHA_LOG_INFO("manual failover: handing over to {}",
                 candidate.empty() ? std::string("the healthiest replica") : candidate);
@@ -34,13 +34,13 @@ Status Agent::HandOver(const std::string& candidate, const model::ClusterSnapsho
 
   std::vector<model::Member> members;
   for (const auto& m : cluster.members) {
-    if (m.name != config_.name) {
+    if (m.name != config_->name) {
       members.push_back(m);
     }
   }
   ha::HaInput probe;
   probe.cluster = cluster;
-  probe.local.name = config_.name;
+  probe.local.name = config_->name;
   probe.config = ha;
   bool received = false;
   auto deadline = clock_.Now() + seconds(std::max<int64_t>(5, static_cast<int64_t>(ha.ttl)));
@@ -67,7 +67,7 @@ Status Agent::HandOver(const std::string& candidate, const model::ClusterSnapsho
     return Error::Unavailable("no candidate received the shutdown checkpoint");
   }
   {
-    std::lock_guard guard(lock_mutex_);
+    MutexLock guard(lock_mutex_);
     lock_released_ = true;
     model::ClusterStatus status;
     status.optime = shutdown_checkpoint;
@@ -80,14 +80,14 @@ Status Agent::HandOver(const std::string& candidate, const model::ClusterSnapsho
   // Every replica has our last WAL or catches up on it: we rejoin without pg_rewind.
   rewind_needed_ = false;
   auto record_handover = [this, started = handover_started] {
-    std::lock_guard lock(mutex_);
+    MutexLock lock(mutex_);
     ++status_.metrics.handovers;
     status_.metrics.last_handover_seconds = duration<double>(clock_.Now() - started).count();
   };
   auto wait_for_leader = clock_.Now() + seconds(static_cast<int64_t>(ha.ttl));
   while (clock_.Now() < wait_for_leader) {
     auto now = dcs_.LoadCluster();
-    if (now.ok() && now->leader && now->leader->name != config_.name) {
+    if (now.ok() && now->leader && now->leader->name != config_->name) {
       if (const auto* leader = now->LeaderMember()) {
         PGHA_LOG_INFO("following the new leader {}", leader->name);
         auto started = StartFollowing(dynamic, *leader);
@@ -116,7 +116,7 @@ bool Agent::PrepareSynchronousPromotion(const ha::HaInput& in) {
   // take over on an old claim), and make commits wait for a standby (strict) before the first
   // write can happen; the next cycles pick the standbys.
   model::SyncState claim;
-  claim.leader = config_.name;
+  claim.leader = config_->name;
   std::optional<int64_t> revision;
   if (in.cluster.sync) {
     revision = in.cluster.sync->mod_revision;

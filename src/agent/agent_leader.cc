@@ -16,7 +16,7 @@
 namespace pgha::agent {
 
 void Agent::StartFence() {
-  const auto& watchdog = config_.watchdog;
+  const auto& watchdog = config_->watchdog;
   if (watchdog.mode == "off") {
     PGHA_LOG_WARN(
         "fence: none (watchdog.mode is off): a frozen or killed agent leaves a primary "
@@ -28,7 +28,7 @@ void Agent::StartFence() {
   std::error_code ec;
   std::string program =
       (std::filesystem::read_symlink("/proc/self/exe", ec).parent_path() / "pgha-fence").string();
-  auto fence = Fence::Start(program, config_.postgresql.data_dir);
+  auto fence = Fence::Start(program, config_->postgresql.data_dir);
   if (!fence.ok()) {
     PGHA_LOG_ERROR("fence: {}", fence.error().message());
     return;
@@ -46,7 +46,7 @@ void Agent::UpdateFence() {
   }
   bool primary = false;
   {
-    std::lock_guard lock(mutex_);
+    MutexLock lock(mutex_);
     primary = status_.has_lock && status_.postgres_running && !status_.in_recovery;
   }
   auto pid = primary ? postgres_.PostmasterPid() : std::nullopt;
@@ -55,7 +55,7 @@ void Agent::UpdateFence() {
                               .last_renewal = last_lock_renewal_,
                               .failsafe_confirmed_at = failsafe_confirmed_at_,
                               .ttl = ha_config_.ttl,
-                              .safety_margin = config_.watchdog.safety_margin,
+                              .safety_margin = config_->watchdog.safety_margin,
                               .now = clock_.Now()});
   switch (plan.kind) {
     case FencePlan::Kind::kDisarm:
@@ -77,7 +77,7 @@ void Agent::UpdateWatchdog() {
   }
   bool primary = false;
   {
-    std::lock_guard lock(mutex_);
+    MutexLock lock(mutex_);
     primary = status_.has_lock && status_.postgres_running && !status_.in_recovery;
   }
   // As Patroni: only a primary that holds the lock is watched, and not while paused (the
@@ -126,7 +126,7 @@ void Agent::ProcessSyncReplication(const ha::HaInput& in) {
   }
   auto state =
       ha::CurrentSyncState(in.cluster, senders, settings, in.local.wal_position, sync_tracking_);
-  auto steps = ha::PlanSyncReplication(in.cluster, config_.name, settings, state,
+  auto steps = ha::PlanSyncReplication(in.cluster, config_->name, settings, state,
                                        *sync_tracking_.standby_names);
   if (!steps.log.empty()) {
     PGHA_LOG_INFO("{}", steps.log);
@@ -137,7 +137,7 @@ void Agent::ProcessSyncReplication(const ha::HaInput& in) {
   }
   auto write_key = [&](const std::vector<std::string>& names) {
     model::SyncState value;
-    value.leader = config_.name;
+    value.leader = config_->name;
     value.sync_standby = names;
     auto written = dcs_.SetSyncStateValue(model::EncodeSync(value, false), revision);
     if (!written.ok() || !*written) {
@@ -191,9 +191,10 @@ void Agent::ProcessQuorumReplication(const ha::HaInput& in,
                                      const std::vector<ha::WalSender>& senders) {
   ha::SettlePositionAtChange(sync_tracking_, in.now, in.local.wal_position);
   ha::QuorumNames running = ha::RunningQuorumNames(sync_tracking_);
-  auto state = ha::CurrentQuorumState(in.cluster, config_.name, senders, ha_config_.sync,
+  auto state = ha::CurrentQuorumState(in.cluster, config_->name, senders, ha_config_.sync,
                                       in.local.wal_position, sync_tracking_);
-  auto steps = ha::PlanQuorumReplication(in.cluster, config_.name, ha_config_.sync, state, running);
+  auto steps =
+      ha::PlanQuorumReplication(in.cluster, config_->name, ha_config_.sync, state, running);
   if (!steps.log.empty()) {
     PGHA_LOG_INFO("{}", steps.log);
   }
@@ -203,7 +204,7 @@ void Agent::ProcessQuorumReplication(const ha::HaInput& in,
   }
   auto write_key = [&](const ha::QuorumKey& key) {
     model::SyncState value;
-    value.leader = config_.name;
+    value.leader = config_->name;
     value.sync_standby.assign(key.voters.begin(), key.voters.end());
     value.quorum = key.quorum;
     auto written = dcs_.SetSyncStateValue(model::EncodeSync(value, true), revision);
@@ -211,7 +212,7 @@ void Agent::ProcessQuorumReplication(const ha::HaInput& in,
       PGHA_LOG_INFO("Synchronous replication key updated by someone else");
       return false;
     }
-    PGHA_LOG_INFO("Setting leader to {}, quorum to {} of {} ({})", config_.name, key.quorum,
+    PGHA_LOG_INFO("Setting leader to {}, quorum to {} of {} ({})", config_->name, key.quorum,
                   key.voters.size(), fmt::join(key.voters, ", "));
     return true;
   };
@@ -277,7 +278,7 @@ void Agent::RecordHistory(const model::ClusterSnapshot& cluster, int64_t timelin
   }
   if (!entries.back().timestamp) {
     entries.back().timestamp = FormatIsoTimestamp(clock_.WallNow());
-    entries.back().new_leader = config_.name;
+    entries.back().new_leader = config_->name;
   }
   if (dcs_.SetHistoryValue(model::EncodeHistory(entries)).ok()) {
     last_history_timeline_ = timeline;

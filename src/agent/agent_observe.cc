@@ -61,24 +61,24 @@ ha::HaInput Agent::Observe(const Result<model::ClusterSnapshot>& cluster) {
       dynamic_ = in.cluster.config->data;
     }
   }
-  ha_config_ = HaConfigFrom(dynamic_, config_);
+  ha_config_ = HaConfigFrom(dynamic_, *config_);
   in.config = ha_config_;
   dcs_.SetTimings(ha_config_.ttl, ha_config_.loop_wait, ha_config_.retry_timeout);
   TrackColdStart(in);
   if (in.dcs_reachable && ha_config_.failsafe_mode && in.cluster.IsUnlocked()) {
     // A leader that reached every member while the DCS was away keeps its place for ttl after
     // its last call, though its key expired meanwhile (Patroni's Failsafe.update_cluster).
-    std::lock_guard lock(mutex_);
-    if (failsafe_leader_ && failsafe_leader_->name != config_.name &&
+    MutexLock lock(mutex_);
+    if (failsafe_leader_ && failsafe_leader_->name != config_->name &&
         duration<double>(clock_.Now() - failsafe_leader_->at).count() < ha_config_.ttl) {
       in.cluster.leader = model::Leader{failsafe_leader_->name, 0, 0};
     }
   }
 
   auto& local = in.local;
-  local.name = config_.name;
+  local.name = config_->name;
   {
-    std::lock_guard lock(mutex_);
+    MutexLock lock(mutex_);
     local.long_action = long_action_;
   }
   if (local.long_action.empty() && long_thread_.joinable()) {
@@ -115,22 +115,22 @@ ha::HaInput Agent::Observe(const Result<model::ClusterSnapshot>& cluster) {
   local.receiver_timeline = obs.receiver_timeline;
   local.timeline = obs.timeline;
   local.following = Following();
-  local.nofailover = config_.tags.nofailover;
-  local.failover_priority = config_.tags.failover_priority;
-  local.replicatefrom = config_.tags.replicatefrom;
+  local.nofailover = config_->tags.nofailover;
+  local.failover_priority = config_->tags.failover_priority;
+  local.replicatefrom = config_->tags.replicatefrom;
   local.clone_from_leader = clone_from_leader_;
   local.last_lock_renewal = last_lock_renewal_;
   if (!in.dcs_reachable && obs.running && !obs.in_recovery && ha_config_.failsafe_mode) {
     std::shared_ptr<const model::ClusterSnapshot> last;
     {
-      std::lock_guard lock(mutex_);
+      MutexLock lock(mutex_);
       last = cluster_;
     }
     in.failsafe_confirmed = last && ConfirmFailsafe(*last);
   }
-  bool holds_lock = in.cluster.leader && in.cluster.leader->name == config_.name;
+  bool holds_lock = in.cluster.leader && in.cluster.leader->name == config_->name;
   if (cluster.ok() && !holds_lock && local.long_action.empty()) {
-    std::lock_guard guard(lock_mutex_);
+    MutexLock guard(lock_mutex_);
     lock_released_ = false;
   }
   if (obs.running && !obs.in_recovery) {
@@ -149,7 +149,7 @@ ha::HaInput Agent::Observe(const Result<model::ClusterSnapshot>& cluster) {
   }
   local.down_since = down_since_;
   std::string leader = in.cluster.leader ? in.cluster.leader->name : "";
-  local.needs_rewind = rewind_needed_ && !leader.empty() && leader != config_.name;
+  local.needs_rewind = rewind_needed_ && !leader.empty() && leader != config_->name;
   // Peers are asked only when the race or a requested failover needs them.
   bool handover_asked = holds_lock && in.cluster.failover && obs.running && !obs.in_recovery &&
                         (!in.cluster.failover->scheduled_at ||
@@ -163,7 +163,7 @@ ha::HaInput Agent::Observe(const Result<model::ClusterSnapshot>& cluster) {
       (((in.cluster.IsUnlocked() || handover_asked) && obs.running) || crashed_primary_may_yield)) {
     std::vector<model::Member> others;
     for (const auto& m : in.cluster.members) {
-      if (m.name != config_.name) {
+      if (m.name != config_->name) {
         others.push_back(m);
       }
     }
@@ -197,7 +197,7 @@ void Agent::RegisterMember(const model::ClusterSnapshot& cluster, bool loaded) {
   // from another cluster, is nobody's last primary.
   if (!loaded || !cluster.initialize || sysid_.empty() || *cluster.initialize != sysid_ ||
       std::binary_search(cluster.registered_members.begin(), cluster.registered_members.end(),
-                         config_.name)) {
+                         config_->name)) {
     return;
   }
   nlohmann::json record = {{"api_url", ApiUrl()}, {"conn_url", ConnUrl()}};
@@ -207,13 +207,13 @@ void Agent::RegisterMember(const model::ClusterSnapshot& cluster, bool loaded) {
 }
 
 void Agent::PublishStopped() {
-  std::lock_guard lock(mutex_);
+  MutexLock lock(mutex_);
   status_.postgres_running = false;
   status_.state = "stopped";
 }
 
 void Agent::PublishPromoted(const postgres::Observation& obs) {
-  std::lock_guard lock(mutex_);
+  MutexLock lock(mutex_);
   status_.postgres_running = obs.running;
   status_.in_recovery = obs.in_recovery;
   status_.has_lock = true;
@@ -226,7 +226,7 @@ void Agent::PublishPromoted(const postgres::Observation& obs) {
 }
 
 void Agent::Publish(const ha::HaInput& in, const postgres::Observation& obs) {
-  std::lock_guard lock(mutex_);
+  MutexLock lock(mutex_);
   status_.postgres_running = obs.running;
   status_.in_recovery = obs.in_recovery;
   auto recent = [&](std::optional<MonoTime> at) {
@@ -238,7 +238,7 @@ void Agent::Publish(const ha::HaInput& in, const postgres::Observation& obs) {
   bool leads_by_failsafe =
       !in.dcs_reachable && obs.running && !obs.in_recovery && FailsafeConfirmedRecently();
   status_.has_lock =
-      (in.cluster.leader && in.cluster.leader->name == config_.name) || leads_by_failsafe;
+      (in.cluster.leader && in.cluster.leader->name == config_->name) || leads_by_failsafe;
   status_.state = MemberState(in);
   if (!in.local.data_initialized && in.local.long_action.empty()) {
     status_.role = "uninitialized";
@@ -264,7 +264,7 @@ void Agent::Publish(const ha::HaInput& in, const postgres::Observation& obs) {
   bool named_by_leaders_key = in.config.sync.enabled && obs.in_recovery && in.cluster.leader &&
                               in.cluster.sync &&
                               in.cluster.sync->leader == in.cluster.leader->name &&
-                              in.cluster.sync->IsSyncStandby(config_.name);
+                              in.cluster.sync->IsSyncStandby(config_->name);
   status_.sync_standby = named_by_leaders_key && !in.config.sync.quorum;
   status_.quorum_standby = named_by_leaders_key && in.config.sync.quorum;
   status_.sysid = in.local.sysid;
@@ -277,7 +277,7 @@ void Agent::Publish(const ha::HaInput& in, const postgres::Observation& obs) {
   status_.ttl = in.config.ttl;
   status_.maximum_lag_on_failover = in.config.maximum_lag_on_failover;
   status_.cluster_optime = in.cluster.status.optime;
-  status_.failover_priority = config_.tags.failover_priority;
+  status_.failover_priority = config_->tags.failover_priority;
   if (status_.has_lock && last_lock_renewal_) {
     status_.metrics.lease_margin_seconds =
         in.config.ttl - duration<double>(in.now - *last_lock_renewal_).count();

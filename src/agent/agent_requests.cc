@@ -4,17 +4,19 @@
 #include "agent/agent.h"
 #include "common/log.h"
 #include "common/time_format.h"
+#include "config/reload.h"
 
 namespace pgha::agent {
 
 using std::chrono::milliseconds;
 using std::chrono::seconds;
 
-std::optional<Status> Agent::AskLoop(LoopRequest& request, const std::string& what, bool force,
+std::optional<Status> Agent::AskLoop(RequestKind kind, const std::string& what, bool force,
                                      milliseconds timeout) {
   uint64_t before = 0;
   {
-    std::lock_guard lock(mutex_);
+    MutexLock lock(mutex_);
+    LoopRequest& request = Request(kind);
     if (request.pending || long_action_ == what) {
       return Error::Unavailable(what + " already in progress");
     }
@@ -28,9 +30,9 @@ std::optional<Status> Agent::AskLoop(LoopRequest& request, const std::string& wh
   auto deadline = std::chrono::steady_clock::now() + timeout;
   while (std::chrono::steady_clock::now() < deadline) {
     {
-      std::lock_guard lock(mutex_);
-      if (request.answered != before) {
-        return request.answer;
+      MutexLock lock(mutex_);
+      if (Request(kind).answered != before) {
+        return Request(kind).answer;
       }
     }
     std::this_thread::sleep_for(milliseconds(100));
@@ -38,20 +40,37 @@ std::optional<Status> Agent::AskLoop(LoopRequest& request, const std::string& wh
   return std::nullopt;
 }
 
-bool Agent::Asked(const LoopRequest& request) const {
-  std::lock_guard lock(mutex_);
-  return request.pending && long_action_.empty();
+bool Agent::Asked(RequestKind kind) const {
+  MutexLock lock(mutex_);
+  return Request(kind).pending && long_action_.empty();
 }
 
-void Agent::Answer(LoopRequest& request, Status status) {
-  std::lock_guard lock(mutex_);
+void Agent::Answer(RequestKind kind, Status status) {
+  MutexLock lock(mutex_);
+  LoopRequest& request = Request(kind);
   request.pending = false;
   request.answer = std::move(status);
   ++request.answered;
 }
 
+Agent::LoopRequest& Agent::Request(RequestKind kind) {
+  switch (kind) {
+    case RequestKind::kRestart:
+      return restart_request_;
+    case RequestKind::kReinitialize:
+      return reinit_request_;
+    case RequestKind::kReload:
+      break;
+  }
+  return reload_request_;
+}
+
+const Agent::LoopRequest& Agent::Request(RequestKind kind) const {
+  return const_cast<Agent*>(this)->Request(kind);
+}
+
 Status Agent::RestartPostgres(std::chrono::seconds timeout) {
-  auto answer = AskLoop(restart_request_, "restart", false, timeout);
+  auto answer = AskLoop(RequestKind::kRestart, "restart", false, timeout);
   if (!answer) {
     return Error::Unavailable("restart did not finish within " + std::to_string(timeout.count()) +
                               " s; it goes on in the background");
@@ -63,7 +82,8 @@ Status Agent::Reinitialize(bool force, bool from_leader) {
   clone_from_leader_ = from_leader;
   // The loop answers within one wait slice; a long action it must wait for (force) may take
   // longer, and then the reinitialize still happens after it.
-  return AskLoop(reinit_request_, "reinitialize", force, seconds(30)).value_or(OkStatus());
+  return AskLoop(RequestKind::kReinitialize, "reinitialize", force, seconds(30))
+      .value_or(OkStatus());
 }
 
 Status Agent::Reload() {
@@ -71,7 +91,7 @@ Status Agent::Reload() {
     return Error::Unavailable("this agent has no configuration file to reload");
   }
   {
-    std::lock_guard lock(mutex_);
+    MutexLock lock(mutex_);
     reload_request_.pending = true;
   }
   Wake();
@@ -82,44 +102,28 @@ Status Agent::Reload() {
 // what identifies the node or its DCS (name, scope, namespace, etcd, restapi, bootstrap) needs
 // a restart of pgha and is kept as it was, with a warning.
 void Agent::ApplyRequestedReload(const ha::HaInput& in) {
-  if (!Asked(reload_request_)) {
+  if (!Asked(RequestKind::kReload)) {
     return;
   }
   auto loaded = config_source_();
   if (!loaded.ok()) {
     PGHA_LOG_ERROR("reload: the configuration is not valid, keeping the current one: {}",
                    loaded.error().message());
-    Answer(reload_request_, loaded.error());
+    Answer(RequestKind::kReload, loaded.error());
     return;
   }
-  config::Config fresh = std::move(*loaded);
-  auto keep = [](const char* what, bool changed) {
-    if (changed) {
-      PGHA_LOG_WARN("reload: a change of {} needs a restart of pgha; keeping the old value", what);
-    }
-  };
-  keep("name", fresh.name != config_.name);
-  keep("scope", fresh.scope != config_.scope);
-  keep("namespace", fresh.namespace_ != config_.namespace_);
-  keep("postgresql.data_dir", fresh.postgresql.data_dir != config_.postgresql.data_dir);
-  keep("etcd3",
-       fresh.raw.value("etcd3", nlohmann::json()) != config_.raw.value("etcd3", nlohmann::json()));
-  keep("restapi", fresh.raw.value("restapi", nlohmann::json()) !=
-                      config_.raw.value("restapi", nlohmann::json()));
-  fresh.name = config_.name;
-  fresh.scope = config_.scope;
-  fresh.namespace_ = config_.namespace_;
-  fresh.postgresql.data_dir = config_.postgresql.data_dir;
-  fresh.etcd3 = config_.etcd3;
-  fresh.restapi = config_.restapi;
-  fresh.bootstrap = config_.bootstrap;
-  fresh.watchdog = config_.watchdog;
-  config_ = std::move(fresh);
-  {
-    std::lock_guard lock(mutex_);
-    status_.tags = config_.tags.raw;
+  auto reloaded = config::MergeReload(*config_, std::move(*loaded));
+  for (const auto& what : reloaded.kept) {
+    PGHA_LOG_WARN("reload: a change of {} needs a restart of pgha; keeping the old value", what);
   }
-  SetLogLevel(config_.log.level);
+  // A new snapshot: long actions are not running (Asked), and none kept a reference to the old.
+  config_ = std::make_shared<const config::Config>(std::move(reloaded.config));
+  postgres_.UseConfig(config_);
+  {
+    MutexLock lock(mutex_);
+    status_.tags = config_->tags.raw;
+  }
+  SetLogLevel(config_->log.level);
   if (last_obs_.running) {
     const model::Member* target =
         last_obs_.in_recovery ? in.cluster.FindMember(Following()) : nullptr;
@@ -134,15 +138,15 @@ void Agent::ApplyRequestedReload(const ha::HaInput& in) {
     }
   }
   PGHA_LOG_INFO("reload: configuration reloaded");
-  Answer(reload_request_, OkStatus());
+  Answer(RequestKind::kReload, OkStatus());
 }
 
 void Agent::StartRequestedReinitialize(const ha::HaInput& in) {
-  if (!Asked(reinit_request_)) {
+  if (!Asked(RequestKind::kReinitialize)) {
     return;
   }
-  auto answer = [this](Status status) { Answer(reinit_request_, std::move(status)); };
-  if (in.cluster.leader && in.cluster.leader->name == config_.name) {
+  auto answer = [this](Status status) { Answer(RequestKind::kReinitialize, std::move(status)); };
+  if (in.cluster.leader && in.cluster.leader->name == config_->name) {
     answer(Error::Unavailable("I am the leader, can not reinitialize"));
     return;
   }
@@ -153,17 +157,17 @@ void Agent::StartRequestedReinitialize(const ha::HaInput& in) {
   PGHA_LOG_INFO("reinitializing: removing the data directory to clone it again from the leader");
   sysid_.clear();
   StartLongAction("reinitialize", [this]() -> Status {
-    (void)postgres_.Stop("immediate", seconds(config_.postgresql.pg_ctl_timeout));
+    (void)postgres_.Stop("immediate", seconds(config_->postgresql.pg_ctl_timeout));
     return postgres_.RemoveDataDirectory();
   });
   answer(OkStatus());
 }
 
 void Agent::StartRequestedRestart(const ha::HaInput& in) {
-  if (!Asked(restart_request_)) {
+  if (!Asked(RequestKind::kRestart)) {
     return;
   }
-  StartRestart(in, [this](Status status) { Answer(restart_request_, std::move(status)); });
+  StartRestart(in, [this](Status status) { Answer(RequestKind::kRestart, std::move(status)); });
 }
 
 void Agent::StartRestart(const ha::HaInput& in, std::function<void(Status)> finish) {
@@ -179,7 +183,7 @@ void Agent::StartRestart(const ha::HaInput& in, std::function<void(Status)> fini
   }
   PGHA_LOG_INFO("restarting PostgreSQL on request");
   StartLongAction("restart", [this, finish, standby, leader, dynamic = dynamic_]() -> Status {
-    auto timeout = seconds(config_.postgresql.pg_ctl_timeout);
+    auto timeout = seconds(config_->postgresql.pg_ctl_timeout);
     Status status = postgres_.Stop("fast", timeout);
     if (status.ok()) {
       PublishStopped();
@@ -199,7 +203,7 @@ void Agent::StartRestart(const ha::HaInput& in, std::function<void(Status)> fini
 Status Agent::ScheduleRestart(WallTime at, nlohmann::json shown,
                               model::RestartConditions conditions,
                               std::chrono::seconds /*timeout*/) {
-  std::lock_guard lock(mutex_);
+  MutexLock lock(mutex_);
   if (scheduled_restart_) {
     return Error::Conflict("Another restart is already scheduled");
   }
@@ -213,7 +217,7 @@ Status Agent::ScheduleRestart(WallTime at, nlohmann::json shown,
 }
 
 bool Agent::CancelScheduledRestart() {
-  std::lock_guard lock(mutex_);
+  MutexLock lock(mutex_);
   bool had = scheduled_restart_.has_value();
   scheduled_restart_.reset();
   status_.scheduled_restart = nullptr;
@@ -227,7 +231,7 @@ void Agent::EvaluateScheduledRestart(const ha::HaInput& in) {
   std::optional<ScheduledRestart> scheduled;
   model::NodeStatus status;
   {
-    std::lock_guard lock(mutex_);
+    MutexLock lock(mutex_);
     scheduled = scheduled_restart_;
     status = status_;
   }
@@ -273,7 +277,7 @@ void Agent::ApplyParameterChanges(const ha::HaInput& in) {
     return;
   }
   {
-    std::lock_guard lock(mutex_);
+    MutexLock lock(mutex_);
     if (!long_action_.empty()) {
       return;
     }

@@ -11,7 +11,7 @@ using std::chrono::seconds;
 std::string Agent::SlotsWanted(const model::ClusterSnapshot& cluster, bool leader) const {
   std::string key;
   for (const auto& [name, slot] :
-       ha::DesiredSlots(cluster, config_.name, leader, config_.tags.nofailover)) {
+       ha::DesiredSlots(cluster, config_->name, leader, config_->tags.nofailover)) {
     key += name + ":" + slot.type + ":" + slot.database + ":" + slot.plugin + ";";
   }
   if (cluster.config) {
@@ -38,7 +38,7 @@ Result<std::vector<model::ReplicationSlot>> Agent::SyncSlots(const model::Cluste
     ignore = cluster.config->data.raw().value("ignore_slots", nlohmann::json::array());
     paused = cluster.config->data.is_paused();
   }
-  auto desired = ha::DesiredSlots(cluster, config_.name, leader, config_.tags.nofailover);
+  auto desired = ha::DesiredSlots(cluster, config_->name, leader, config_->tags.nofailover);
   auto plan = ha::PlanSlots(desired, *existing, ignore, paused, leader);
   if (!plan.drop.empty() || !plan.create.empty()) {
     PGHA_RETURN_IF_ERROR(postgres_.ChangeSlots(plan.drop, plan.create));
@@ -59,7 +59,7 @@ void Agent::SyncLogicalSlotsFromLeader(const model::ClusterSnapshot& cluster,
     }
   }
   const auto* leader = cluster.LeaderMember();
-  if (sync.copy.empty() || leader == nullptr || leader->name == config_.name) {
+  if (sync.copy.empty() || leader == nullptr || leader->name == config_->name) {
     return;
   }
   // The copy needs PostgreSQL stopped for a moment (Patroni does the same): a long action.
@@ -73,7 +73,7 @@ void Agent::SyncLogicalSlotsFromLeader(const model::ClusterSnapshot& cluster,
     if (states->empty()) {
       return OkStatus();
     }
-    auto timeout = seconds(config_.postgresql.pg_ctl_timeout);
+    auto timeout = seconds(config_->postgresql.pg_ctl_timeout);
     PGHA_RETURN_IF_ERROR(postgres_.Stop("fast", timeout));
     PublishStopped();
     Status installed = postgres_.InstallSlotStates(*states);
@@ -85,7 +85,7 @@ void Agent::SyncLogicalSlotsFromLeader(const model::ClusterSnapshot& cluster,
 std::map<std::string, uint64_t> Agent::LogicalSlotPositions(
     const model::ClusterSnapshot& cluster, const std::vector<model::ReplicationSlot>& slots) const {
   // What replicas advance their copies to: the leader's permanent logical slots' positions.
-  auto desired = ha::DesiredSlots(cluster, config_.name, true, config_.tags.nofailover);
+  auto desired = ha::DesiredSlots(cluster, config_->name, true, config_->tags.nofailover);
   std::map<std::string, uint64_t> positions;
   for (const auto& slot : slots) {
     auto wanted = desired.find(slot.name);

@@ -130,8 +130,9 @@ LogicalSlotSync PlanLogicalSlotSync(const std::map<std::string, model::Replicati
     if (slot.type != "logical" || position == leader_positions.end()) {
       continue;  // only slots the leader publishes, as Patroni copies only those
     }
-    auto here = std::find_if(existing.begin(), existing.end(),
-                             [&name](const model::ReplicationSlot& e) { return e.name == name; });
+    auto here = std::find_if(
+        existing.begin(), existing.end(),
+        [&wanted = name](const model::ReplicationSlot& e) { return e.name == wanted; });
     if (here == existing.end()) {
       sync.copy.push_back(name);
     } else if (here->SameKindAs(slot) && here->confirmed_flush &&

@@ -102,23 +102,28 @@ std::optional<std::string> QuoteHbaValue(const std::string& value) {
 
 }  // namespace
 
-LocalPostgres::LocalPostgres(const config::Config& config) : config_(config) {}
+LocalPostgres::LocalPostgres(std::shared_ptr<const config::Config> config)
+    : config_(std::move(config)) {}
+
+void LocalPostgres::UseConfig(std::shared_ptr<const config::Config> config) {
+  config_ = std::move(config);
+}
 
 LocalPostgres::~LocalPostgres() = default;
 
 std::string LocalPostgres::Bin(const std::string& program) const {
-  return config_.postgresql.BinaryPath(program);
+  return config_->postgresql.BinaryPath(program);
 }
 
 bool LocalPostgres::DataInitialized() const {
   std::error_code ec;
-  return fs::exists(fs::path(config_.postgresql.data_dir) / "PG_VERSION", ec) &&
-         fs::exists(fs::path(config_.postgresql.data_dir) / "global" / "pg_control", ec);
+  return fs::exists(fs::path(config_->postgresql.data_dir) / "PG_VERSION", ec) &&
+         fs::exists(fs::path(config_->postgresql.data_dir) / "global" / "pg_control", ec);
 }
 
 int LocalPostgres::MajorVersion() const {
   // PG_VERSION holds "15" (or "9.6" before 10); without a data directory, assume the newest.
-  std::ifstream file(fs::path(config_.postgresql.data_dir) / "PG_VERSION");
+  std::ifstream file(fs::path(config_->postgresql.data_dir) / "PG_VERSION");
   std::string text;
   if (!(file >> text)) {
     return 0;
@@ -132,7 +137,7 @@ std::map<std::string, std::string> LocalPostgres::ControlDataFields() const {
   if (!DataInitialized()) {
     return fields;
   }
-  auto result = RunProgram({Bin("pg_controldata"), "-D", config_.postgresql.data_dir}, seconds(10),
+  auto result = RunProgram({Bin("pg_controldata"), "-D", config_->postgresql.data_dir}, seconds(10),
                            {{"LC_ALL", "C"}});
   if (result.exit_code != 0) {
     return fields;
@@ -166,13 +171,13 @@ uint64_t LocalPostgres::LatestCheckpointLocation() const {
 
 bool LocalPostgres::StandbySignalPresent() const {
   std::error_code ec;
-  return fs::exists(fs::path(config_.postgresql.data_dir) / "standby.signal", ec);
+  return fs::exists(fs::path(config_->postgresql.data_dir) / "standby.signal", ec);
 }
 
 bool LocalPostgres::PostmasterAlive() const { return PostmasterPid().has_value(); }
 
 std::optional<pid_t> LocalPostgres::PostmasterPid() const {
-  std::ifstream pidfile(fs::path(config_.postgresql.data_dir) / "postmaster.pid");
+  std::ifstream pidfile(fs::path(config_->postgresql.data_dir) / "postmaster.pid");
   pid_t pid = 0;
   if (!(pidfile >> pid) || pid <= 0) {
     return std::nullopt;
@@ -191,18 +196,18 @@ std::optional<pid_t> LocalPostgres::PostmasterPid() const {
 }
 
 std::string LocalPostgres::SocketDirectory() const {
-  const auto& params = config_.postgresql.parameters;
+  const auto& params = config_->postgresql.parameters;
   if (auto it = params.find("unix_socket_directories"); it != params.end() && it->is_string()) {
     auto dirs = SplitAndTrim(it->get<std::string>(), ',');
     if (!dirs.empty()) {
       return dirs.front();
     }
   }
-  return fs::path(config_.postgresql.data_dir).parent_path().string();
+  return fs::path(config_->postgresql.data_dir).parent_path().string();
 }
 
 std::string LocalPostgres::LocalConninfo() const {
-  const auto& pg = config_.postgresql;
+  const auto& pg = config_->postgresql;
   std::string host = pg.use_unix_socket ? SocketDirectory() : ListenHost(pg);
   std::string conninfo =
       fmt::format("host={} port={} user={} dbname={} application_name=pgha",
@@ -240,8 +245,8 @@ std::string LocalPostgres::ReplicationConninfo(const model::Member& leader) cons
   // non-blocking connect), so a lost SYN or a peer gone silent mid-handshake could hold it for
   // minutes (tcp_syn_retries, or forever). tcp_user_timeout bounds unacknowledged sends, SYNs
   // included; keepalives find a dead peer while it waits for an answer.
-  return MemberConninfo(leader, config_.postgresql.replication, "", PasswordIn::kConninfo) +
-         " application_name=" + QuoteConninfoValue(config_.name) +
+  return MemberConninfo(leader, config_->postgresql.replication, "", PasswordIn::kConninfo) +
+         " application_name=" + QuoteConninfoValue(config_->name) +
          " tcp_user_timeout=10000 keepalives=1 keepalives_idle=10 keepalives_interval=5 "
          "keepalives_count=3";
 }
@@ -360,10 +365,10 @@ Observation LocalPostgres::Observe() {
 }
 
 Status LocalPostgres::Initdb() {
-  const auto& superuser = config_.postgresql.superuser;
-  std::vector<std::string> argv = {Bin("initdb"), "-D", config_.postgresql.data_dir,
+  const auto& superuser = config_->postgresql.superuser;
+  std::vector<std::string> argv = {Bin("initdb"), "-D", config_->postgresql.data_dir,
                                    "--username=" + superuser.username};
-  auto options = config::InitdbArguments(config_.bootstrap.initdb);
+  auto options = config::InitdbArguments(config_->bootstrap.initdb);
   if (!options.ok()) {
     return options.error();
   }
@@ -396,7 +401,7 @@ Status LocalPostgres::Initdb() {
   }
   PGHA_RETURN_IF_ERROR(ran);
   // Patroni's layout: the original file is kept as postgresql.base.conf and included.
-  fs::path dir(config_.postgresql.data_dir);
+  fs::path dir(config_->postgresql.data_dir);
   std::error_code ec;
   fs::rename(dir / "postgresql.conf", dir / "postgresql.base.conf", ec);
   if (ec) {
@@ -407,7 +412,7 @@ Status LocalPostgres::Initdb() {
 
 Status LocalPostgres::WriteConfig(const model::GlobalConfig& dynamic, bool standby,
                                   const model::Member* leader, bool will_recover) {
-  const auto& pg = config_.postgresql;
+  const auto& pg = config_->postgresql;
   fs::path dir(pg.data_dir);
   // A server that replays WAL refuses settings below its primary's (recorded in pg_control):
   // it starts with those, as Patroni does, until the primary's change reaches it.
@@ -446,7 +451,7 @@ Status LocalPostgres::WriteConfig(const model::GlobalConfig& dynamic, bool stand
   conf += "include 'postgresql.base.conf'\n\n";
   conf += "listen_addresses = " + GucValue(listen.empty() ? "*" : listen) + "\n";
   conf += fmt::format("port = {}\n", pg.listen_address.port);
-  conf += "cluster_name = " + GucValue(config_.scope) + "\n";
+  conf += "cluster_name = " + GucValue(config_->scope) + "\n";
   conf += "hot_standby = on\n";
   conf += "unix_socket_directories = " + GucValue(SocketDirectory()) + "\n";
   for (const auto& [name, value] : params) {
@@ -464,11 +469,11 @@ Status LocalPostgres::WriteConfig(const model::GlobalConfig& dynamic, bool stand
     // archive settings the standby_cluster section names, not this cluster's.
     bool remote = leader != nullptr && leader->name == model::kStandbyClusterSource;
     json standby_cluster = dynamic.standby_cluster();
-    if (leader != nullptr && !config_.tags.nostream) {
+    if (leader != nullptr && !config_->tags.nostream) {
       conf += "primary_conninfo = " + GucValue(ReplicationConninfo(*leader)) + "\n";
       std::string slot = remote
                              ? standby_cluster.value("primary_slot_name", "")
-                             : (dynamic.use_slots() ? model::SlotNameForMember(config_.name) : "");
+                             : (dynamic.use_slots() ? model::SlotNameForMember(config_->name) : "");
       if (!slot.empty()) {
         conf += "primary_slot_name = " + GucValue(slot) + "\n";
       }
@@ -518,8 +523,8 @@ Status LocalPostgres::WriteConfig(const model::GlobalConfig& dynamic, bool stand
     // No pg_hba anywhere in the configuration: after the bootstrap's temporary file, initdb's
     // own comes back with bootstrap.pg_hba appended (Patroni's order).
     std::string text = ReadWholeFile(initdb_hba.string()).value_or("");
-    auto extra = config_.bootstrap.raw.find("pg_hba");
-    if (extra != config_.bootstrap.raw.end() && extra->is_array()) {
+    auto extra = config_->bootstrap.raw.find("pg_hba");
+    if (extra != config_->bootstrap.raw.end() && extra->is_array()) {
       text += "\n# From bootstrap.pg_hba.\n";
       for (const auto& line : *extra) {
         if (line.is_string()) text += line.get<std::string>() + "\n";
@@ -557,7 +562,7 @@ std::string LocalPostgres::RecoverySettings(const json& recovery_conf) {
 }
 
 Status LocalPostgres::WriteBootstrapRecovery(const json& recovery_conf) {
-  fs::path dir(config_.postgresql.data_dir);
+  fs::path dir(config_->postgresql.data_dir);
   auto current = ReadWholeFile((dir / "postgresql.conf").string());
   if (!current) {
     return Error::Unavailable("cannot read postgresql.conf to add the recovery settings");
@@ -575,7 +580,7 @@ Status LocalPostgres::WriteBootstrapRecovery(const json& recovery_conf) {
 }
 
 Status LocalPostgres::RunCustomBootstrap(const std::string& method, const json& options) {
-  const auto& pg = config_.postgresql;
+  const auto& pg = config_->postgresql;
   std::string command = options.value("command", "");
   auto words = SplitCommandLine(command);
   if (command.empty() || !words.ok()) {
@@ -585,7 +590,7 @@ Status LocalPostgres::RunCustomBootstrap(const std::string& method, const json& 
   std::vector<std::string> argv = std::move(words).value();
   if (!options.contains("no_params") ||
       !model::JsonAsBool(options.at("no_params")).value_or(true)) {
-    argv.push_back("--scope=" + config_.scope);
+    argv.push_back("--scope=" + config_->scope);
     argv.push_back("--datadir=" + pg.data_dir);
   }
   PGHA_LOG_INFO("running custom bootstrap script: {}", command);
@@ -607,7 +612,7 @@ Status LocalPostgres::AdoptRestoredDataDirectory() {
   // A restored or copied data directory brings its source's configuration: one made by pgha or
   // Patroni already has postgresql.base.conf (which pgha's postgresql.conf includes); a plain
   // one has only postgresql.conf, which becomes the base, as after initdb.
-  fs::path dir(config_.postgresql.data_dir);
+  fs::path dir(config_->postgresql.data_dir);
   std::error_code ec;
   if (!fs::exists(dir / "postgresql.base.conf", ec) && fs::exists(dir / "postgresql.conf", ec)) {
     fs::rename(dir / "postgresql.conf", dir / "postgresql.base.conf", ec);
@@ -624,13 +629,13 @@ Status LocalPostgres::WriteDynamicConfigCache(const json& config) {
   if (!DataInitialized()) {
     return Error::Unavailable("no data directory to cache the dynamic configuration in");
   }
-  return WriteFile(fs::path(config_.postgresql.data_dir) / "patroni.dynamic.json", config.dump(),
+  return WriteFile(fs::path(config_->postgresql.data_dir) / "patroni.dynamic.json", config.dump(),
                    fs::perms::owner_read | fs::perms::owner_write);
 }
 
 std::optional<json> LocalPostgres::ReadDynamicConfigCache() const {
   auto text =
-      ReadWholeFile((fs::path(config_.postgresql.data_dir) / "patroni.dynamic.json").string());
+      ReadWholeFile((fs::path(config_->postgresql.data_dir) / "patroni.dynamic.json").string());
   if (!text) {
     return std::nullopt;
   }
@@ -642,14 +647,14 @@ std::optional<json> LocalPostgres::ReadDynamicConfigCache() const {
 }
 
 void LocalPostgres::RemoveRecoverySignals() {
-  fs::path dir(config_.postgresql.data_dir);
+  fs::path dir(config_->postgresql.data_dir);
   std::error_code ec;
   fs::remove(dir / "recovery.signal", ec);
   fs::remove(dir / "standby.signal", ec);
 }
 
 Status LocalPostgres::WriteBootstrapHba() {
-  fs::path dir(config_.postgresql.data_dir);
+  fs::path dir(config_->postgresql.data_dir);
   // initdb's file is kept aside for a configuration with no pg_hba of its own (WriteConfig).
   std::error_code ec;
   if (fs::exists(dir / "pg_hba.conf", ec) && !fs::exists(dir / kInitdbHbaFile, ec)) {
@@ -660,7 +665,7 @@ Status LocalPostgres::WriteBootstrapHba() {
       "local all all trust\nhost all all 127.0.0.1/32 trust\nhost all all ::1/128 trust\n";
   // The agent reaches its PostgreSQL at the listen address, which need not be loopback (a node
   // listening on its own interface): trust that one address too, for the superuser only.
-  const auto& pg = config_.postgresql;
+  const auto& pg = config_->postgresql;
   auto superuser = QuoteHbaValue(pg.superuser.username);
   if (!pg.use_unix_socket && superuser) {
     std::string host = ListenHost(pg);
@@ -683,7 +688,7 @@ void LocalPostgres::WaitForOrphanedBackends(milliseconds limit) const {
   }
   // postmaster.pid's seventh line: the key and id of the System V segment PostgreSQL keeps only
   // so that a new postmaster can see whether anything still uses the old shared memory.
-  std::ifstream pidfile(fs::path(config_.postgresql.data_dir) / "postmaster.pid");
+  std::ifstream pidfile(fs::path(config_->postgresql.data_dir) / "postmaster.pid");
   std::string line;
   for (int i = 0; i < 7 && std::getline(pidfile, line); ++i) {
   }
@@ -714,9 +719,9 @@ Status LocalPostgres::RunPgCtlStart(const std::vector<std::string>& wait_options
   // After a postmaster crash its backends linger a moment, attached to the old shared memory,
   // and PostgreSQL refuses to start until they are gone; a failed start would cost a loop_wait.
   WaitForOrphanedBackends(milliseconds(5000));
-  fs::path log =
-      fs::path(config_.postgresql.data_dir).parent_path() / ("postgresql-" + config_.name + ".log");
-  std::vector<std::string> args = {Bin("pg_ctl"), "start", "-D", config_.postgresql.data_dir};
+  fs::path log = fs::path(config_->postgresql.data_dir).parent_path() /
+                 ("postgresql-" + config_->name + ".log");
+  std::vector<std::string> args = {Bin("pg_ctl"), "start", "-D", config_->postgresql.data_dir};
   args.insert(args.end(), wait_options.begin(), wait_options.end());
   args.insert(args.end(), {"-l", log.string()});
   return RunTool(args, tool_timeout, "pg_ctl start");
@@ -742,14 +747,14 @@ Status LocalPostgres::Stop(const std::string& mode, seconds timeout) {
   if (!pid) {
     return OkStatus();
   }
-  if (signal != SIGQUIT && !config_.postgresql.before_stop.empty()) {
+  if (signal != SIGQUIT && !config_->postgresql.before_stop.empty()) {
     // Patroni's before_stop: the operator's last word before a clean stop (say, to pause a
     // consumer); its failure is logged and the stop goes on.
-    auto words = SplitCommandLine(config_.postgresql.before_stop);
+    auto words = SplitCommandLine(config_->postgresql.before_stop);
     if (words.ok() && !words->empty()) {
       auto ran = RunProgram(*words, timeout);
       if (ran.exit_code != 0) {
-        PGHA_LOG_WARN("before_stop {} returned {}: {}", config_.postgresql.before_stop,
+        PGHA_LOG_WARN("before_stop {} returned {}: {}", config_->postgresql.before_stop,
                       ran.exit_code, std::string(Trim(ran.output)));
       }
     }
@@ -770,7 +775,7 @@ Status LocalPostgres::Stop(const std::string& mode, seconds timeout) {
 }
 
 Status LocalPostgres::WritePgpass() const {
-  const auto& pg = config_.postgresql;
+  const auto& pg = config_->postgresql;
   if (pg.pgpass.empty()) {
     return OkStatus();
   }
@@ -795,7 +800,7 @@ Status LocalPostgres::WritePgpass() const {
 }
 
 Status LocalPostgres::RunPrePromote() {
-  const std::string& command = config_.postgresql.pre_promote;
+  const std::string& command = config_->postgresql.pre_promote;
   if (command.empty()) {
     return OkStatus();
   }
@@ -804,7 +809,7 @@ Status LocalPostgres::RunPrePromote() {
     return Error::Invalid("postgresql.pre_promote: '" + command + "' is not a command");
   }
   PGHA_LOG_INFO("running pre_promote script {}", command);
-  auto ran = RunProgram(*words, seconds(config_.postgresql.pg_ctl_timeout));
+  auto ran = RunProgram(*words, seconds(config_->postgresql.pg_ctl_timeout));
   if (ran.exit_code != 0) {
     return Error::Unavailable(fmt::format("pre_promote script {} returned {}{}: {}", command,
                                           ran.exit_code, ran.timed_out ? " (timed out)" : "",
@@ -818,7 +823,7 @@ Status LocalPostgres::Promote(seconds timeout) {
   // since PostgreSQL 10), and every client of the write port waits on that look: signal the
   // promotion only (-W), then ask the server itself every 10 ms, on the connection the agent
   // already holds (a new login costs tens of milliseconds).
-  PGHA_RETURN_IF_ERROR(RunTool({Bin("pg_ctl"), "promote", "-W", "-D", config_.postgresql.data_dir},
+  PGHA_RETURN_IF_ERROR(RunTool({Bin("pg_ctl"), "promote", "-W", "-D", config_->postgresql.data_dir},
                                seconds(30), "pg_ctl promote"));
   auto deadline = std::chrono::steady_clock::now() + timeout;
   std::lock_guard lock(connection_mutex_);
@@ -864,7 +869,7 @@ void LocalPostgres::SetSynchronousStandbyNames(std::optional<std::string> value)
 }
 
 Status LocalPostgres::Reload() {
-  return RunTool({Bin("pg_ctl"), "reload", "-D", config_.postgresql.data_dir}, seconds(30),
+  return RunTool({Bin("pg_ctl"), "reload", "-D", config_->postgresql.data_dir}, seconds(30),
                  "pg_ctl reload");
 }
 
@@ -873,7 +878,7 @@ Status LocalPostgres::CreateRoles() {
   if (!conn.ok()) {
     return conn.error();
   }
-  const auto& pg = config_.postgresql;
+  const auto& pg = config_->postgresql;
   auto& c = **conn;
   if (!pg.superuser.password.empty()) {
     PGHA_RETURN_IF_ERROR(
@@ -911,7 +916,7 @@ Status LocalPostgres::CreateRoles() {
 }
 
 std::string LocalPostgres::LocalUrl() const {
-  const auto& pg = config_.postgresql;
+  const auto& pg = config_->postgresql;
   std::string host = pg.use_unix_socket ? SocketDirectory() : ListenHost(pg);
   if (host.find(':') != std::string::npos) {
     host = "[" + host + "]";
@@ -923,7 +928,7 @@ std::string LocalPostgres::LocalUrl() const {
 }
 
 Status LocalPostgres::RunPostBootstrap() {
-  const std::string& command = config_.bootstrap.post_bootstrap;
+  const std::string& command = config_->bootstrap.post_bootstrap;
   if (command.empty()) {
     return OkStatus();
   }
@@ -936,8 +941,8 @@ Status LocalPostgres::RunPostBootstrap() {
   std::vector<std::string> argv = std::move(words).value();
   argv.push_back(LocalUrl());
   std::map<std::string, std::string> env = {{"PGOPTIONS", "-c synchronous_commit=local"}};
-  if (!config_.postgresql.superuser.password.empty()) {
-    env["PGPASSWORD"] = config_.postgresql.superuser.password;
+  if (!config_->postgresql.superuser.password.empty()) {
+    env["PGPASSWORD"] = config_->postgresql.superuser.password;
   }
   PGHA_LOG_INFO("running post_bootstrap: {}", command);
   auto result = RunProgram(argv, seconds(3600), env);
@@ -950,15 +955,15 @@ Status LocalPostgres::RunPostBootstrap() {
 }
 
 Status LocalPostgres::CreateBootstrapUsers() {
-  auto users = config_.bootstrap.raw.find("users");
-  if (users == config_.bootstrap.raw.end() || !users->is_object() || users->empty()) {
+  auto users = config_->bootstrap.raw.find("users");
+  if (users == config_->bootstrap.raw.end() || !users->is_object() || users->empty()) {
     return OkStatus();
   }
   auto conn = Connect();
   if (!conn.ok()) {
     return conn.error();
   }
-  const auto& pg = config_.postgresql;
+  const auto& pg = config_->postgresql;
   for (const auto& [name, spec] : users->items()) {
     if (name == pg.superuser.username || name == pg.replication.username ||
         (pg.rewind && name == pg.rewind->username)) {
@@ -1005,7 +1010,7 @@ Status LocalPostgres::CreateBootstrapUsers() {
 }
 
 Result<std::string> LocalPostgres::MoveDataDirectoryAside() {
-  fs::path dir(config_.postgresql.data_dir);
+  fs::path dir(config_->postgresql.data_dir);
   std::error_code ec;
   if (!fs::exists(dir, ec) || fs::is_empty(dir, ec)) {
     return std::string();
@@ -1062,7 +1067,7 @@ std::vector<std::string> LocalPostgres::BasebackupArguments(const json& options)
 }
 
 Status LocalPostgres::CreateReplica(const model::Member* source, std::vector<std::string> methods) {
-  const auto& pg = config_.postgresql;
+  const auto& pg = config_->postgresql;
   if (methods.empty()) {
     methods = pg.create_replica_methods;
   }
@@ -1096,7 +1101,7 @@ Status LocalPostgres::CreateReplica(const model::Member* source, std::vector<std
 }
 
 Status LocalPostgres::RunReplicaMethod(const std::string& method, const model::Member* source) {
-  const auto& pg = config_.postgresql;
+  const auto& pg = config_->postgresql;
   json options = pg.MethodOptions(method);
   if (!(options.contains("keep_data") &&
         model::JsonAsBool(options.at("keep_data")).value_or(false))) {
@@ -1131,7 +1136,7 @@ Status LocalPostgres::RunReplicaMethod(const std::string& method, const model::M
   } else {
     // Patroni's contract with a method's script: every option as --name=value, and the scope,
     // the role, the data directory and how to reach the source (its password out of band).
-    options["scope"] = config_.scope;
+    options["scope"] = config_->scope;
     options["role"] = "replica";
     options["datadir"] = pg.data_dir;
     options["connstring"] =
@@ -1160,12 +1165,12 @@ Status LocalPostgres::RunReplicaMethod(const std::string& method, const model::M
 }
 
 Status LocalPostgres::Basebackup(const model::Member& leader) {
-  const auto& repl = config_.postgresql.replication;
+  const auto& repl = config_->postgresql.replication;
   std::error_code ec;
-  fs::create_directories(config_.postgresql.data_dir, ec);
-  fs::permissions(config_.postgresql.data_dir, fs::perms::owner_all, ec);
+  fs::create_directories(config_->postgresql.data_dir, ec);
+  fs::permissions(config_->postgresql.data_dir, fs::perms::owner_all, ec);
   std::string dbname = MemberConninfo(leader, repl, "", PasswordIn::kEnvironment) +
-                       " application_name=" + QuoteConninfoValue(config_.name);
+                       " application_name=" + QuoteConninfoValue(config_->name);
   PGHA_LOG_INFO("creating replica from {} with pg_basebackup", leader.name);
   // Progress goes to the log, at most once every few seconds.
   auto last = std::chrono::steady_clock::now() - seconds(10);
@@ -1178,7 +1183,7 @@ Status LocalPostgres::Basebackup(const model::Member& leader) {
   };
   std::vector<std::string> argv = {Bin("pg_basebackup"),
                                    "-D",
-                                   config_.postgresql.data_dir,
+                                   config_->postgresql.data_dir,
                                    "-X",
                                    "stream",
                                    "-c",
@@ -1187,7 +1192,7 @@ Status LocalPostgres::Basebackup(const model::Member& leader) {
                                    "--no-password",
                                    "-d",
                                    dbname};
-  auto options = BasebackupArguments(config_.postgresql.MethodOptions("basebackup"));
+  auto options = BasebackupArguments(config_->postgresql.MethodOptions("basebackup"));
   argv.insert(argv.end(), options.begin(), options.end());
   auto result = RunProgram(argv, seconds(86400), {{"PGPASSWORD", repl.password}}, "", progress);
   if (result.exit_code != 0) {
@@ -1209,9 +1214,9 @@ Status LocalPostgres::CrashRecover() {
   // A single-user server refuses standby mode: a node killed while starting as a replica still
   // has standby.signal. Whoever starts it next writes the signal files again (as Patroni does).
   std::error_code ec;
-  fs::remove(fs::path(config_.postgresql.data_dir) / "standby.signal", ec);
-  fs::remove(fs::path(config_.postgresql.data_dir) / "recovery.signal", ec);
-  auto result = RunProgram({Bin("postgres"), "--single", "-D", config_.postgresql.data_dir, "-c",
+  fs::remove(fs::path(config_->postgresql.data_dir) / "standby.signal", ec);
+  fs::remove(fs::path(config_->postgresql.data_dir) / "recovery.signal", ec);
+  auto result = RunProgram({Bin("postgres"), "--single", "-D", config_->postgresql.data_dir, "-c",
                             "archive_mode=off", "postgres"},
                            seconds(600), {}, "");
   if (result.exit_code != 0) {
@@ -1223,7 +1228,7 @@ Status LocalPostgres::CrashRecover() {
 
 Status LocalPostgres::Rewind(const model::Member& leader) {
   PGHA_RETURN_IF_ERROR(CrashRecover());
-  const auto& pg = config_.postgresql;
+  const auto& pg = config_->postgresql;
   // pg_rewind compares checkpoint timelines: until the new leader's first checkpoint after
   // promotion it still shows the old timeline, pg_rewind says "no rewind required", and the
   // node can never follow. Wait for that checkpoint (Patroni's checkpoint_after_promote).
@@ -1253,10 +1258,10 @@ Status LocalPostgres::Rewind(const model::Member& leader) {
 
 Status LocalPostgres::RemoveDataDirectory() {
   std::error_code ec;
-  if (!fs::exists(config_.postgresql.data_dir, ec)) {
+  if (!fs::exists(config_->postgresql.data_dir, ec)) {
     return OkStatus();
   }
-  for (const auto& entry : fs::directory_iterator(config_.postgresql.data_dir, ec)) {
+  for (const auto& entry : fs::directory_iterator(config_->postgresql.data_dir, ec)) {
     fs::remove_all(entry.path(), ec);
   }
   return ec ? Status(Error::Unavailable("cannot empty the data directory: " + ec.message()))
@@ -1275,7 +1280,7 @@ Status LocalPostgres::AdvanceLogicalSlot(const model::ReplicationSlot& slot, uin
 
 Result<std::map<std::string, std::string>> LocalPostgres::ReadLeaderSlotStates(
     const model::Member& leader, const std::vector<std::string>& names) {
-  const auto& pg = config_.postgresql;
+  const auto& pg = config_->postgresql;
   // The state files are read over SQL, as Patroni reads them: with the rewind user's rights
   // (pg_read_binary_file), else the superuser's.
   const config::PgUser& user = pg.rewind ? *pg.rewind : pg.superuser;
@@ -1310,7 +1315,7 @@ Status LocalPostgres::InstallSlotStates(const std::map<std::string, std::string>
   if (PostmasterAlive()) {
     return Error::Unavailable("PostgreSQL must be stopped to install replication slots");
   }
-  fs::path dir = fs::path(config_.postgresql.data_dir) / "pg_replslot";
+  fs::path dir = fs::path(config_->postgresql.data_dir) / "pg_replslot";
   for (const auto& [name, hex] : hex_states) {
     std::string bytes;
     for (size_t i = 0; i + 1 < hex.size(); i += 2) {
@@ -1410,7 +1415,7 @@ Status LocalPostgres::ChangeSlots(const std::vector<std::string>& drop,
 std::vector<model::HistoryEntry> LocalPostgres::TimelineHistory(int64_t timeline) const {
   std::vector<model::HistoryEntry> entries;
   fs::path file =
-      fs::path(config_.postgresql.data_dir) / "pg_wal" / fmt::format("{:08X}.history", timeline);
+      fs::path(config_->postgresql.data_dir) / "pg_wal" / fmt::format("{:08X}.history", timeline);
   std::ifstream in(file);
   std::string line;
   while (std::getline(in, line)) {

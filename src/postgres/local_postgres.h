@@ -53,7 +53,10 @@ struct Observation {
 
 class LocalPostgres {
  public:
-  explicit LocalPostgres(const config::Config& config);
+  explicit LocalPostgres(std::shared_ptr<const config::Config> config);
+  // The configuration after a reload. The agent calls it between long actions, so no operation
+  // of this class runs meanwhile.
+  void UseConfig(std::shared_ptr<const config::Config> config);
   ~LocalPostgres();
 
   bool DataInitialized() const;
@@ -185,7 +188,7 @@ class LocalPostgres {
   Status RunPgCtlStart(const std::vector<std::string>& wait_options,
                        std::chrono::seconds tool_timeout);
 
-  const config::Config& config_;
+  std::shared_ptr<const config::Config> config_;
   std::optional<std::string> synchronous_standby_names_;  // guarded by connection_mutex_
   std::mutex connection_mutex_;
   std::unique_ptr<Connection> connection_;

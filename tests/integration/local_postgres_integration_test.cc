@@ -56,7 +56,7 @@ postgresql:
     auto config = config::ConfigFromTree(*tree);
     ASSERT_TRUE(config.ok()) << config.error().message();
     config_ = *config;
-    postgres_ = std::make_unique<LocalPostgres>(config_);
+    postgres_ = std::make_unique<LocalPostgres>(std::make_shared<const config::Config>(config_));
     dynamic_ = model::GlobalConfig(config_.bootstrap.dcs);
   }
 

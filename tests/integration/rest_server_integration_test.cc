@@ -7,6 +7,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <chrono>
 #include <fstream>
 #include <iostream>
@@ -92,6 +93,50 @@ TEST(RestServerTest, PlainHttpAnswersAsPatroni) {
             "413 request body too large");
   // Still serving after all that.
   EXPECT_EQ(Curl({"-X", "OPTIONS", Url(config, "/primary")}), "200 ");
+}
+
+// A reload replaces the agent's configuration while requests are served (before the snapshot,
+// it was move-assigned in place under the server's feet). The server answers from its own copy:
+// the caller's object may change or go away at any time. Under the tsan and asan presets a
+// server that kept a reference fails this test (a data race; a use after free).
+TEST(RestServerTest, RequestsAreServedFromTheServersOwnCopyOfTheConfiguration) {
+  auto config = std::make_unique<config::RestApiConfig>(PlainConfig());
+  config->http_extra_headers = {{"X-Pgha-Test", "first"}};
+  const std::string url = Url(*config, "/patroni");
+  RestServer server(*config, LeaderState);
+  ASSERT_TRUE(server.Start().ok());
+  std::atomic<bool> done{false};
+  std::vector<std::string> answers[2];
+  std::thread clients[2];
+  for (int c = 0; c < 2; ++c) {
+    clients[c] = std::thread([&, c] {
+      for (int i = 0; i < 15; ++i) {
+        std::string headers;
+        RunCommand({"curl", "-s", "-m", "5", "-D", "-", "-o", "/dev/null", url}, &headers);
+        answers[c].push_back(headers);
+      }
+    });
+  }
+  std::thread reloads([&] {
+    for (int i = 0; !done; ++i) {
+      // What a reload did to the shared configuration: new values, new storage.
+      auto next = std::make_unique<config::RestApiConfig>(*config);
+      next->http_extra_headers = {{"X-Pgha-Test", "reloaded-" + std::to_string(i)}};
+      config = std::move(next);
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
+  });
+  for (auto& t : clients) {
+    t.join();
+  }
+  done = true;
+  reloads.join();
+  for (const auto& per_client : answers) {
+    ASSERT_EQ(per_client.size(), 15U);
+    for (const auto& headers : per_client) {
+      EXPECT_NE(headers.find("X-Pgha-Test: first"), std::string::npos) << headers;
+    }
+  }
 }
 
 TEST(RestServerTest, TakenPortAndBadAllowlistAreClearErrors) {

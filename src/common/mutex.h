@@ -1,0 +1,48 @@
+// Mutex and MutexLock: std::mutex and a scoped lock that clang's thread-safety analysis
+// understands (common/thread_annotations.h). Wait on a condition with std::condition_variable_any
+// and the MutexLock itself: the analysis then knows the mutex is held again after the wait.
+#pragma once
+
+#include <mutex>
+
+#include "common/thread_annotations.h"
+
+namespace pgha {
+
+class CAPABILITY("mutex") Mutex {
+ public:
+  void lock() ACQUIRE() { mutex_.lock(); }
+  void unlock() RELEASE() { mutex_.unlock(); }
+  bool try_lock() TRY_ACQUIRE(true) { return mutex_.try_lock(); }
+
+ private:
+  std::mutex mutex_;
+};
+
+class SCOPED_CAPABILITY MutexLock {
+ public:
+  explicit MutexLock(Mutex& mutex) ACQUIRE(mutex) : mutex_(mutex) { mutex_.lock(); }
+  ~MutexLock() RELEASE() {
+    if (held_) {
+      mutex_.unlock();
+    }
+  }
+  MutexLock(const MutexLock&) = delete;
+  MutexLock& operator=(const MutexLock&) = delete;
+
+  // For condition_variable_any, and to let go early.
+  void lock() ACQUIRE() {
+    mutex_.lock();
+    held_ = true;
+  }
+  void unlock() RELEASE() {
+    held_ = false;
+    mutex_.unlock();
+  }
+
+ private:
+  Mutex& mutex_;
+  bool held_ = true;
+};
+
+}  // namespace pgha
