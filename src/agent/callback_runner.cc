@@ -19,7 +19,7 @@ CallbackRunner::CallbackRunner(std::string scope) : scope_(std::move(scope)) {
 
 CallbackRunner::~CallbackRunner() {
   {
-    std::lock_guard lock(mutex_);
+    MutexLock lock(mutex_);
     stopping_ = true;
   }
   wake_.notify_all();
@@ -43,7 +43,7 @@ void CallbackRunner::Call(const std::map<std::string, std::string>& callbacks,
   words->insert(words->end(), {action, role, scope_});
   Slot& slot = action == "on_reload" ? reload_ : main_;
   {
-    std::lock_guard lock(mutex_);
+    MutexLock lock(mutex_);
     if (slot.running > 0) {
       PGHA_LOG_INFO("callback {}: killing the previous callback (pid {})", action, slot.running);
       ::kill(-slot.running, SIGKILL);
@@ -54,9 +54,11 @@ void CallbackRunner::Call(const std::map<std::string, std::string>& callbacks,
 }
 
 void CallbackRunner::Work(Slot& slot) {
-  std::unique_lock lock(mutex_);
+  MutexLock lock(mutex_);
   while (true) {
-    wake_.wait(lock, [&] { return stopping_ || slot.pending.has_value(); });
+    while (!stopping_ && !slot.pending.has_value()) {
+      wake_.wait(lock);
+    }
     if (!slot.pending) {
       return;  // stopping, nothing left to start
     }

@@ -10,11 +10,12 @@
 
 #include <condition_variable>
 #include <map>
-#include <mutex>
 #include <optional>
 #include <string>
 #include <thread>
 #include <vector>
+
+#include "common/mutex.h"
 
 namespace pgha::agent {
 
@@ -31,6 +32,8 @@ class CallbackRunner {
             const std::string& role);
 
  private:
+  // pending and running are guarded by mutex_ (reached through a reference, which the
+  // analysis cannot follow); worker is set in the constructor and joined in the destructor.
   struct Slot {
     std::optional<std::vector<std::string>> pending;
     pid_t running = 0;  // process group of the callback running now
@@ -39,9 +42,9 @@ class CallbackRunner {
   void Work(Slot& slot);
 
   std::string scope_;
-  std::mutex mutex_;
-  std::condition_variable wake_;
-  bool stopping_ = false;
+  Mutex mutex_;
+  std::condition_variable_any wake_;
+  bool stopping_ GUARDED_BY(mutex_) = false;
   Slot main_;
   Slot reload_;
 };

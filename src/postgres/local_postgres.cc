@@ -257,7 +257,7 @@ Result<std::unique_ptr<Connection>> LocalPostgres::Connect() {
 
 Observation LocalPostgres::Observe() {
   Observation obs;
-  std::lock_guard lock(connection_mutex_);
+  MutexLock lock(connection_mutex_);
   if (!connection_ || !connection_->ok()) {
     connection_.reset();
     if (!PostmasterAlive()) {
@@ -431,7 +431,7 @@ Status LocalPostgres::WriteConfig(const model::GlobalConfig& dynamic, bool stand
       ServerParameters(dynamic.postgresql_parameters(), pg.parameters, MajorVersion(), at_least);
   std::optional<std::string> sync_names;
   {
-    std::lock_guard lock(connection_mutex_);
+    MutexLock lock(connection_mutex_);
     sync_names = synchronous_standby_names_;
   }
   // The leader's sync replication owns synchronous_standby_names; pgha owns the rest.
@@ -729,7 +729,7 @@ Status LocalPostgres::RunPgCtlStart(const std::vector<std::string>& wait_options
 
 Status LocalPostgres::Stop(const std::string& mode, seconds timeout) {
   {
-    std::lock_guard lock(connection_mutex_);
+    MutexLock lock(connection_mutex_);
     connection_.reset();
   }
   // Signalled and awaited here rather than by `pg_ctl stop`: the postmaster is our child (we
@@ -826,7 +826,7 @@ Status LocalPostgres::Promote(seconds timeout) {
   PGHA_RETURN_IF_ERROR(RunTool({Bin("pg_ctl"), "promote", "-W", "-D", config_->postgresql.data_dir},
                                seconds(30), "pg_ctl promote"));
   auto deadline = std::chrono::steady_clock::now() + timeout;
-  std::lock_guard lock(connection_mutex_);
+  MutexLock lock(connection_mutex_);
   std::string last_error = "no answer";
   while (std::chrono::steady_clock::now() < deadline) {
     if (!connection_ || !connection_->ok()) {
@@ -855,7 +855,7 @@ Status LocalPostgres::Promote(seconds timeout) {
 }
 
 Status LocalPostgres::Checkpoint() {
-  std::lock_guard lock(connection_mutex_);
+  MutexLock lock(connection_mutex_);
   auto conn = Connect();
   if (!conn.ok()) {
     return conn.error();
@@ -864,7 +864,7 @@ Status LocalPostgres::Checkpoint() {
 }
 
 void LocalPostgres::SetSynchronousStandbyNames(std::optional<std::string> value) {
-  std::lock_guard lock(connection_mutex_);
+  MutexLock lock(connection_mutex_);
   synchronous_standby_names_ = std::move(value);
 }
 
@@ -1338,7 +1338,7 @@ Status LocalPostgres::InstallSlotStates(const std::map<std::string, std::string>
 }
 
 Result<std::vector<model::ReplicationSlot>> LocalPostgres::ListSlots() {
-  std::lock_guard lock(connection_mutex_);
+  MutexLock lock(connection_mutex_);
   if (!connection_) {
     return Error::Unavailable("not connected");
   }
@@ -1362,7 +1362,7 @@ Result<std::vector<model::ReplicationSlot>> LocalPostgres::ListSlots() {
 
 Status LocalPostgres::ChangeSlots(const std::vector<std::string>& drop,
                                   const std::vector<model::ReplicationSlot>& create) {
-  std::lock_guard lock(connection_mutex_);
+  MutexLock lock(connection_mutex_);
   if (!connection_) {
     return Error::Unavailable("not connected");
   }

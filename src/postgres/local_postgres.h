@@ -13,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "common/mutex.h"
 #include "common/result.h"
 #include "config/config.h"
 #include "model/cluster.h"
@@ -189,9 +190,9 @@ class LocalPostgres {
                        std::chrono::seconds tool_timeout);
 
   std::shared_ptr<const config::Config> config_;
-  std::optional<std::string> synchronous_standby_names_;  // guarded by connection_mutex_
-  std::mutex connection_mutex_;
-  std::unique_ptr<Connection> connection_;
+  Mutex connection_mutex_;
+  std::optional<std::string> synchronous_standby_names_ GUARDED_BY(connection_mutex_);
+  std::unique_ptr<Connection> connection_ GUARDED_BY(connection_mutex_);
 };
 
 }  // namespace pgha::postgres

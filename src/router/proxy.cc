@@ -8,6 +8,7 @@
 #include <thread>
 
 #include "common/log.h"
+#include "common/mutex.h"
 #include "common/open_files.h"
 #include "router/pg_wire.h"
 
@@ -67,18 +68,23 @@ struct Proxy::Impl {
   Counters counters[2];
   std::atomic<int64_t> refusing{0};  // sessions only telling a client why it is refused
 
-  mutable std::mutex mutex;  // guards the members below
-  std::shared_ptr<const RouterSettings> settings;
-  Routes routes;
-  std::shared_ptr<tcp::acceptor> acceptors[2];
-  bool accepting = true;
-  std::map<Session*, std::weak_ptr<Session>> sessions[2];  // open, by port
-  std::map<Session*, std::weak_ptr<Session>> holding;      // waiting for a target
-  std::map<std::string, MemberStats> members[2];           // connections per backend member
-  std::map<std::string, Steady::time_point> down_until;    // backends that refused lately
-  size_t next_reader = 0;                                  // where the next tie-break starts
-  std::function<void(const std::string&)> on_refusal;      // set before Start, then read only
-  std::map<CancelKey, Backend> cancel_keys;                // open sessions' servers, by key
+  mutable Mutex mutex;
+  std::shared_ptr<const RouterSettings> settings GUARDED_BY(mutex);
+  Routes routes GUARDED_BY(mutex);
+  std::shared_ptr<tcp::acceptor> acceptors[2] GUARDED_BY(mutex);
+  bool accepting GUARDED_BY(mutex) = true;
+  // Open sessions, by port.
+  std::map<Session*, std::weak_ptr<Session>> sessions[2] GUARDED_BY(mutex);
+  // Sessions waiting for a target.
+  std::map<Session*, std::weak_ptr<Session>> holding GUARDED_BY(mutex);
+  // Connections per backend member.
+  std::map<std::string, MemberStats> members[2] GUARDED_BY(mutex);
+  // Backends that refused lately.
+  std::map<std::string, Steady::time_point> down_until GUARDED_BY(mutex);
+  size_t next_reader GUARDED_BY(mutex) = 0;            // where the next tie-break starts
+  std::function<void(const std::string&)> on_refusal;  // set before Start, then read only
+  // Open sessions' servers, by key.
+  std::map<CancelKey, Backend> cancel_keys GUARDED_BY(mutex);
 
   asio::io_context& NextContext() {
     return *contexts[next_context.fetch_add(1, std::memory_order_relaxed) % contexts.size()];
@@ -130,7 +136,7 @@ class Session : public std::enable_shared_from_this<Session> {
 
   void Start() {
     {
-      std::lock_guard lock(proxy_.mutex);
+      MutexLock lock(proxy_.mutex);
       proxy_.sessions[Index(port_)][this] = weak_from_this();
     }
     TuneSocket(client_, settings_->tcp_keepalive);
@@ -181,7 +187,7 @@ class Session : public std::enable_shared_from_this<Session> {
     if (opening == ClientOpening::kCancelRequest) {
       scanning_ = false;
       if (auto key = CancelRequestKey(pending_)) {
-        std::lock_guard lock(proxy_.mutex);
+        MutexLock lock(proxy_.mutex);
         if (auto it = proxy_.cancel_keys.find(*key); it != proxy_.cancel_keys.end()) {
           cancel_target_ = it->second;
         }
@@ -265,7 +271,7 @@ class Session : public std::enable_shared_from_this<Session> {
     auto stop_holding = [&] {
       if (held) {
         --counters_.held_now;
-        std::lock_guard lock(proxy_.mutex);
+        MutexLock lock(proxy_.mutex);
         proxy_.holding.erase(this);
       }
     };
@@ -303,7 +309,7 @@ class Session : public std::enable_shared_from_this<Session> {
         held = true;
         ++counters_.held_now;
         ++counters_.held_total;
-        std::lock_guard lock(proxy_.mutex);
+        MutexLock lock(proxy_.mutex);
         proxy_.holding[this] = weak_from_this();
       }
       auto now = Steady::now();
@@ -353,7 +359,7 @@ class Session : public std::enable_shared_from_this<Session> {
     }
     TuneSocket(server_, settings_->tcp_keepalive);
     {
-      std::lock_guard lock(proxy_.mutex);
+      MutexLock lock(proxy_.mutex);
       // The routes may have moved on while connecting: a write connection goes only to the
       // member that still holds the leader key.
       if (port_ == Port::kWrite && !cancel_target_ && proxy_.routes.leader != backend.member) {
@@ -597,7 +603,7 @@ class Session : public std::enable_shared_from_this<Session> {
     }
     scanning_ = false;
     if (scanner_.key() && backend_) {
-      std::lock_guard lock(proxy_.mutex);
+      MutexLock lock(proxy_.mutex);
       proxy_.cancel_keys[*scanner_.key()] = *backend_;
       cancel_key_ = scanner_.key();
     }
@@ -607,7 +613,7 @@ class Session : public std::enable_shared_from_this<Session> {
     asio::error_code ignored;
     server_.close(ignored);
     if (backend_) {
-      std::lock_guard lock(proxy_.mutex);
+      MutexLock lock(proxy_.mutex);
       --proxy_.members[Index(port_)][backend_->member].active;
       backend_.reset();
     }
@@ -625,7 +631,7 @@ class Session : public std::enable_shared_from_this<Session> {
     room_.cancel();
     client_data_.cancel();
     opening_deadline_.cancel();
-    std::lock_guard lock(proxy_.mutex);
+    MutexLock lock(proxy_.mutex);
     proxy_.sessions[Index(port_)].erase(this);
     proxy_.holding.erase(this);
     if (cancel_key_) {
@@ -708,7 +714,7 @@ awaitable<void> Proxy::Impl::AcceptLoop(Port port, std::shared_ptr<tcp::acceptor
     }
     std::shared_ptr<const RouterSettings> current;
     {
-      std::lock_guard lock(mutex);
+      MutexLock lock(mutex);
       current = settings;
     }
     auto& listener = counters[Index(port)];
@@ -735,7 +741,7 @@ awaitable<void> Proxy::Impl::AcceptLoop(Port port, std::shared_ptr<tcp::acceptor
 }
 
 Choice Proxy::Impl::Pick(Port port) {
-  std::lock_guard lock(mutex);
+  MutexLock lock(mutex);
   Choice choice;
   if (port == Port::kWrite) {
     if (routes.primary) {
@@ -780,7 +786,7 @@ Choice Proxy::Impl::Pick(Port port) {
 }
 
 bool Proxy::Impl::MarkDown(const std::string& member, milliseconds how_long) {
-  std::lock_guard lock(mutex);
+  MutexLock lock(mutex);
   auto now = Steady::now();
   auto& until = down_until[member];
   // A member stays "down" while it keeps refusing; only the first refusal is news.
@@ -795,7 +801,11 @@ Proxy::~Proxy() { Stop(); }
 
 Status Proxy::Start() {
   auto& impl = *impl_;
-  auto settings = impl.settings;
+  std::shared_ptr<const RouterSettings> settings;
+  {
+    MutexLock lock(impl.mutex);
+    settings = impl.settings;
+  }
   // Two descriptors per connection and two listeners' worth of connections.
   size_t fit = RaiseOpenFileLimit(4 * settings->maxconn);
   if (fit < 4 * settings->maxconn) {
@@ -815,7 +825,7 @@ Status Proxy::Start() {
     return read.error().WithContext("read port");
   }
   {
-    std::lock_guard lock(impl.mutex);
+    MutexLock lock(impl.mutex);
     impl.acceptors[0] = *write;
     impl.acceptors[1] = *read;
   }
@@ -833,7 +843,7 @@ void Proxy::Apply(const Routes& routes) {
   std::vector<std::shared_ptr<Session>> to_close;
   std::string leader;
   {
-    std::lock_guard lock(impl.mutex);
+    MutexLock lock(impl.mutex);
     // Another member took the key: the old leader's sessions end (it is demoted, or a
     // split-brained primary). No leader at all is not enough: after etcd comes back from an
     // outage the leases expired and the same leader takes its key again a moment later, and its
@@ -866,7 +876,7 @@ Status Proxy::Reload(const RouterSettings& settings) {
   auto& impl = *impl_;
   std::shared_ptr<const RouterSettings> before;
   {
-    std::lock_guard lock(impl.mutex);
+    MutexLock lock(impl.mutex);
     before = impl.settings;
   }
   std::shared_ptr<tcp::acceptor> rebound[2];
@@ -883,8 +893,10 @@ Status Proxy::Reload(const RouterSettings& settings) {
     }
   }
   std::shared_ptr<tcp::acceptor> retired[2];
+  bool accepting = true;
   {
-    std::lock_guard lock(impl.mutex);
+    MutexLock lock(impl.mutex);
+    accepting = impl.accepting;
     impl.settings = std::make_shared<const RouterSettings>(settings);
     for (int i = 0; i < 2; ++i) {
       if (rebound[i]) {
@@ -900,7 +912,7 @@ Status Proxy::Reload(const RouterSettings& settings) {
         acceptor->close(ignored);
       });
     }
-    if (rebound[i] && impl.accepting) {
+    if (rebound[i] && accepting) {
       impl.StartAccepting(i == 0 ? Port::kWrite : Port::kRead, rebound[i]);
     }
   }
@@ -914,7 +926,7 @@ void Proxy::StopAccepting() {
   }
   std::shared_ptr<tcp::acceptor> acceptors[2];
   {
-    std::lock_guard lock(impl.mutex);
+    MutexLock lock(impl.mutex);
     impl.accepting = false;
     acceptors[0] = std::move(impl.acceptors[0]);
     acceptors[1] = std::move(impl.acceptors[1]);
@@ -933,7 +945,7 @@ void Proxy::CloseAll() {
   auto& impl = *impl_;
   std::vector<std::shared_ptr<Session>> open;
   {
-    std::lock_guard lock(impl.mutex);
+    MutexLock lock(impl.mutex);
     for (auto& port : impl.sessions) {
       for (auto& [raw, weak] : port) {
         if (auto session = weak.lock()) {
@@ -992,7 +1004,7 @@ ProxyStats Proxy::Stats() const {
     s.bytes_to_clients = c.bytes_to_clients;
     s.retried = c.retried;
   }
-  std::lock_guard lock(impl.mutex);
+  MutexLock lock(impl.mutex);
   out.members["write"] = impl.members[0];
   out.members["read"] = impl.members[1];
   return out;
@@ -1003,12 +1015,12 @@ int64_t Proxy::ActiveConnections() const {
 }
 
 int Proxy::write_port() const {
-  std::lock_guard lock(impl_->mutex);
+  MutexLock lock(impl_->mutex);
   return impl_->acceptors[0] ? impl_->acceptors[0]->local_endpoint().port() : 0;
 }
 
 int Proxy::read_port() const {
-  std::lock_guard lock(impl_->mutex);
+  MutexLock lock(impl_->mutex);
   return impl_->acceptors[1] ? impl_->acceptors[1]->local_endpoint().port() : 0;
 }
 

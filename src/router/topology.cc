@@ -61,12 +61,12 @@ TopologyWatcher::~TopologyWatcher() { Stop(); }
 void TopologyWatcher::Start() {
   source_.SetChangeListener([this] {
     // On the watch's thread, under the DCS's lock: only note it.
-    std::lock_guard lock(mutex_);
+    MutexLock lock(mutex_);
     changed_ = true;
     wake_.notify_all();
   });
   {
-    std::lock_guard lock(mutex_);
+    MutexLock lock(mutex_);
     changed_ = true;
   }
   decision_thread_ = std::thread([this] { DecisionLoop(); });
@@ -76,7 +76,7 @@ void TopologyWatcher::Start() {
 
 void TopologyWatcher::Stop() {
   {
-    std::lock_guard lock(mutex_);
+    MutexLock lock(mutex_);
     if (stopping_) {
       return;
     }
@@ -91,29 +91,39 @@ void TopologyWatcher::Stop() {
 }
 
 void TopologyWatcher::SetSettings(std::shared_ptr<const RouterSettings> settings) {
-  std::lock_guard lock(mutex_);
+  MutexLock lock(mutex_);
   settings_ = std::move(settings);
   changed_ = true;
   wake_.notify_all();
 }
 
 void TopologyWatcher::RecheckMembers() {
-  std::lock_guard lock(mutex_);
+  MutexLock lock(mutex_);
   recheck_ = true;
   wake_.notify_all();
 }
 
 TopologyStatus TopologyWatcher::Status() const {
-  std::lock_guard lock(mutex_);
+  MutexLock lock(mutex_);
   return status_;
 }
 
-bool TopologyWatcher::Sleep(std::unique_lock<std::mutex>& lock, milliseconds timeout) {
-  return wake_.wait_for(lock, timeout, [this] { return stopping_ || changed_; });
+bool TopologyWatcher::Sleep(MutexLock& lock, milliseconds timeout) {
+  WaitFor(lock, timeout, &changed_);
+  return stopping_ || changed_;
+}
+
+void TopologyWatcher::WaitFor(MutexLock& lock, milliseconds timeout, const bool* flag) {
+  auto until = std::chrono::steady_clock::now() + timeout;
+  while (!stopping_ && !(flag != nullptr && *flag)) {
+    if (wake_.wait_until(lock, until) == std::cv_status::timeout) {
+      return;
+    }
+  }
 }
 
 void TopologyWatcher::DecisionLoop() {
-  std::unique_lock lock(mutex_);
+  MutexLock lock(mutex_);
   MonoTime last_event_seen{};
   bool first = true;
   while (!stopping_) {
@@ -187,7 +197,7 @@ void TopologyWatcher::DecisionLoop() {
 }
 
 void TopologyWatcher::EtcdCheckLoop() {
-  std::unique_lock lock(mutex_);
+  MutexLock lock(mutex_);
   while (!stopping_) {
     lock.unlock();
     auto pinged = source_.Ping();
@@ -209,12 +219,12 @@ void TopologyWatcher::EtcdCheckLoop() {
       changed_ = true;
       wake_.notify_all();
     }
-    wake_.wait_for(lock, settings_->check_interval, [this] { return stopping_; });
+    WaitFor(lock, settings_->check_interval, nullptr);
   }
 }
 
 void TopologyWatcher::MemberCheckLoop() {
-  std::unique_lock lock(mutex_);
+  MutexLock lock(mutex_);
   while (!stopping_) {
     std::vector<std::pair<std::string, std::string>> targets;  // name, api_url
     std::string leader;
@@ -254,7 +264,7 @@ void TopologyWatcher::MemberCheckLoop() {
       changed_ = true;
       wake_.notify_all();
     }
-    wake_.wait_for(lock, settings_->check_interval, [this] { return stopping_ || recheck_; });
+    WaitFor(lock, settings_->check_interval, &recheck_);
     recheck_ = false;
   }
 }

@@ -17,6 +17,7 @@
 #include <thread>
 
 #include "common/clock.h"
+#include "common/mutex.h"
 #include "common/result.h"
 #include "model/cluster.h"
 #include "router/routing.h"
@@ -81,24 +82,30 @@ class TopologyWatcher {
   void EtcdCheckLoop();
   void MemberCheckLoop();
   // Waits on wake_ for up to `timeout`, or until stopping.
-  bool Sleep(std::unique_lock<std::mutex>& lock, std::chrono::milliseconds timeout);
+  bool Sleep(MutexLock& lock, std::chrono::milliseconds timeout) REQUIRES(mutex_);
+  // Waits on wake_ for up to `timeout`, or until stopping or `*flag`.
+  void WaitFor(MutexLock& lock, std::chrono::milliseconds timeout, const bool* flag)
+      REQUIRES(mutex_);
 
   ClusterSource& source_;
   MemberChecker& checker_;
   const Clock& clock_;
   const ApplyRoutes apply_;
 
-  mutable std::mutex mutex_;  // guards the members below
-  std::condition_variable wake_;
-  std::shared_ptr<const RouterSettings> settings_;
-  bool stopping_ = false;
-  bool changed_ = false;       // something the decision thread has not looked at yet
-  bool recheck_ = false;       // the member checks should run now
-  bool dcs_reachable_ = true;  // until a ping says otherwise: the cache decides first
-  std::optional<model::ClusterSnapshot> cluster_;
-  std::map<std::string, std::pair<ProbeAnswer, MonoTime>> probes_;
-  std::optional<std::pair<int64_t, MonoTime>> failover_seen_;  // key revision, first seen
-  TopologyStatus status_;
+  mutable Mutex mutex_;
+  std::condition_variable_any wake_;
+  std::shared_ptr<const RouterSettings> settings_ GUARDED_BY(mutex_);
+  bool stopping_ GUARDED_BY(mutex_) = false;
+  // Something the decision thread has not looked at yet.
+  bool changed_ GUARDED_BY(mutex_) = false;
+  bool recheck_ GUARDED_BY(mutex_) = false;  // the member checks should run now
+  // Until a ping says otherwise: the cache decides first.
+  bool dcs_reachable_ GUARDED_BY(mutex_) = true;
+  std::optional<model::ClusterSnapshot> cluster_ GUARDED_BY(mutex_);
+  std::map<std::string, std::pair<ProbeAnswer, MonoTime>> probes_ GUARDED_BY(mutex_);
+  // The failover key's revision, and when it was first seen.
+  std::optional<std::pair<int64_t, MonoTime>> failover_seen_ GUARDED_BY(mutex_);
+  TopologyStatus status_ GUARDED_BY(mutex_);
 
   std::thread decision_thread_, etcd_thread_, member_thread_;
 };

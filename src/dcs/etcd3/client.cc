@@ -343,22 +343,22 @@ Etcd3Client::Etcd3Client(ClientOptions options, std::unique_ptr<HttpTransport> t
 Etcd3Client::~Etcd3Client() = default;
 
 std::string Etcd3Client::CurrentEndpoint() const {
-  std::lock_guard lock(mutex_);
+  MutexLock lock(mutex_);
   return current_;
 }
 
 std::vector<std::string> Etcd3Client::KnownEndpoints() const {
-  std::lock_guard lock(mutex_);
+  MutexLock lock(mutex_);
   return endpoints_;
 }
 
 std::string Etcd3Client::ApiPrefix() const {
-  std::lock_guard lock(mutex_);
+  MutexLock lock(mutex_);
   return api_prefix_;
 }
 
 std::vector<std::string> Etcd3Client::EndpointOrder() const {
-  std::lock_guard lock(mutex_);
+  MutexLock lock(mutex_);
   std::vector<std::string> order;
   order.push_back(current_);
   for (const auto& e : endpoints_) {
@@ -376,7 +376,7 @@ std::vector<std::string> Etcd3Client::EndpointOrder() const {
 }
 
 void Etcd3Client::MarkFailed(const std::string& endpoint) {
-  std::lock_guard lock(mutex_);
+  MutexLock lock(mutex_);
   if (current_ != endpoint || endpoints_.size() < 2) {
     return;
   }
@@ -387,7 +387,7 @@ void Etcd3Client::MarkFailed(const std::string& endpoint) {
 }
 
 HttpHeaders Etcd3Client::AuthHeaders() const {
-  std::lock_guard lock(mutex_);
+  MutexLock lock(mutex_);
   HttpHeaders headers;
   if (!token_.empty()) {
     headers["Authorization"] = token_;  // etcd wants the raw token, no "Bearer"
@@ -412,7 +412,7 @@ Status Etcd3Client::Authenticate(const std::string& endpoint, milliseconds timeo
     return Error::PermissionDenied(
         fmt::format("etcd authentication as '{}' failed: {}", options_.username, message));
   }
-  std::lock_guard lock(mutex_);
+  MutexLock lock(mutex_);
   token_ = parsed["token"].is_string() ? parsed["token"].get<std::string>() : "";
   return OkStatus();
 }
@@ -435,7 +435,7 @@ Status Etcd3Client::DiscoverOn(const std::string& endpoint, milliseconds timeout
         fmt::format("etcd cluster version {} is too old: etcd 3 is required", cluster_version));
   }
   {
-    std::lock_guard lock(mutex_);
+    MutexLock lock(mutex_);
     api_prefix_ = ApiPrefixFor(cluster_version);
     current_ = endpoint;
   }
@@ -470,7 +470,7 @@ Status Etcd3Client::DiscoverOn(const std::string& endpoint, milliseconds timeout
     }
   }
   if (!discovered.empty()) {
-    std::lock_guard lock(mutex_);
+    MutexLock lock(mutex_);
     endpoints_ = discovered;
     if (std::find(endpoints_.begin(), endpoints_.end(), current_) == endpoints_.end()) {
       endpoints_.insert(endpoints_.begin(), current_);
@@ -508,7 +508,7 @@ Status Etcd3Client::EnsureConnected(Clock::time_point deadline) {
 
 Status Etcd3Client::Connect() {
   {
-    std::lock_guard lock(mutex_);
+    MutexLock lock(mutex_);
     api_prefix_.clear();
   }
   return EnsureConnected(Clock::now() + RequestTimeout());
@@ -579,7 +579,7 @@ Result<json> Etcd3Client::Call(const std::string& rpc, const json& body) {
       bool retry_elsewhere = false;
       auto result = CallOnce(endpoint, rpc, text, std::min(share, remaining), &retry_elsewhere);
       if (result.ok()) {
-        std::lock_guard lock(mutex_);
+        MutexLock lock(mutex_);
         current_ = endpoint;
         return result;
       }

@@ -17,6 +17,7 @@
 #include <string>
 #include <vector>
 
+#include "common/mutex.h"
 #include "common/result.h"
 #include "dcs/etcd3/http_transport.h"
 
@@ -174,12 +175,14 @@ class Etcd3Client {
 
   ClientOptions options_;
   std::unique_ptr<HttpTransport> transport_;
-  mutable std::mutex mutex_;
-  std::vector<std::string> configured_;  // from the configuration, as base URLs
-  std::vector<std::string> endpoints_;   // discovered (or configured), as base URLs
-  std::string current_;                  // preferred endpoint
-  std::string api_prefix_;               // empty until discovered
-  std::string token_;                    // auth token, when authenticated
+  mutable Mutex mutex_;
+  // From the configuration, as base URLs.
+  std::vector<std::string> configured_ GUARDED_BY(mutex_);
+  // Discovered (or configured), as base URLs.
+  std::vector<std::string> endpoints_ GUARDED_BY(mutex_);
+  std::string current_ GUARDED_BY(mutex_);     // preferred endpoint
+  std::string api_prefix_ GUARDED_BY(mutex_);  // empty until discovered
+  std::string token_ GUARDED_BY(mutex_);       // auth token, when authenticated
   std::atomic<int64_t> failovers_{0};
   std::chrono::milliseconds RequestTimeout() const;
   // ClientOptions::request_timeout, then what SetRequestTimeout says.

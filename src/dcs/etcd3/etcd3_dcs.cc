@@ -36,7 +36,7 @@ Etcd3Dcs::Etcd3Dcs(Etcd3DcsOptions options, std::shared_ptr<Etcd3Client> client)
 
 Etcd3Dcs::~Etcd3Dcs() {
   {
-    std::lock_guard lock(mutex_);
+    MutexLock lock(mutex_);
     stopping_ = true;
   }
   watch_canceller_.Cancel();
@@ -49,7 +49,7 @@ Etcd3Dcs::~Etcd3Dcs() {
 void Etcd3Dcs::SetTimings(double ttl_seconds, double loop_wait_seconds,
                           double retry_timeout_seconds) {
   {
-    std::lock_guard lock(mutex_);
+    MutexLock lock(mutex_);
     ttl_ = ttl_seconds;
     loop_wait_ = loop_wait_seconds;
   }
@@ -59,21 +59,21 @@ void Etcd3Dcs::SetTimings(double ttl_seconds, double loop_wait_seconds,
 }
 
 int64_t Etcd3Dcs::lease_id() const {
-  std::lock_guard lock(mutex_);
+  MutexLock lock(mutex_);
   return lease_;
 }
 
 Result<int64_t> Etcd3Dcs::GrantLease() {
   double ttl;
   {
-    std::lock_guard lock(mutex_);
+    MutexLock lock(mutex_);
     ttl = ttl_;
   }
   auto id = client_->LeaseGrant(LeaseTtlSeconds(ttl));
   if (!id.ok()) {
     return id.error();
   }
-  std::lock_guard lock(mutex_);
+  MutexLock lock(mutex_);
   lease_ = *id;
   last_keepalive_ = std::chrono::steady_clock::now();
   return *id;
@@ -83,7 +83,7 @@ Status Etcd3Dcs::RefreshLease(bool force) {
   int64_t lease;
   bool due;
   {
-    std::lock_guard lock(mutex_);
+    MutexLock lock(mutex_);
     lease = lease_;
     // Keepalives go out at most once per loop_wait unless the caller needs a fresh lease now.
     due = force || std::chrono::steady_clock::now() - last_keepalive_ >=
@@ -115,7 +115,7 @@ Status Etcd3Dcs::RefreshLease(bool force) {
     auto granted = GrantLease();
     return granted.ok() ? OkStatus() : Status(granted.error());
   }
-  std::lock_guard lock(mutex_);
+  MutexLock lock(mutex_);
   last_keepalive_ = std::chrono::steady_clock::now();
   return OkStatus();
 }
@@ -125,7 +125,7 @@ void Etcd3Dcs::DropCache() {
     return;
   }
   {
-    std::lock_guard lock(mutex_);
+    MutexLock lock(mutex_);
     cache_ready_ = false;
   }
   watch_canceller_.Interrupt();
@@ -134,7 +134,7 @@ void Etcd3Dcs::DropCache() {
 Status Etcd3Dcs::ReleaseLease() {
   int64_t lease;
   {
-    std::lock_guard lock(mutex_);
+    MutexLock lock(mutex_);
     lease = lease_;
     lease_ = 0;
     last_member_value_.clear();
@@ -216,7 +216,7 @@ Status Etcd3Dcs::TouchMember(const std::string& value) {
   int64_t lease = lease_id();
   {
     // Patroni re-puts only when the data changed or the key is not on the current lease.
-    std::lock_guard lock(mutex_);
+    MutexLock lock(mutex_);
     auto it = cache_.find("members/" + options_.member_name);
     bool present = !options_.use_cache || !cache_ready_ ||
                    (it != cache_.end() && it->second.lease == lease && it->second.value == value);
@@ -240,7 +240,7 @@ Status Etcd3Dcs::TouchMember(const std::string& value) {
       return put.error();
     }
   }
-  std::lock_guard lock(mutex_);
+  MutexLock lock(mutex_);
   last_member_value_ = value;
   last_member_lease_ = lease;
   return OkStatus();
@@ -365,7 +365,7 @@ Result<model::ClusterSnapshot> Etcd3Dcs::ReadDirect(bool serializable) {
 }
 
 Result<model::ClusterSnapshot> Etcd3Dcs::CachedCluster() {
-  std::lock_guard lock(mutex_);
+  MutexLock lock(mutex_);
   if (!options_.use_cache || !cache_ready_) {
     return Error::Unavailable("no current copy of " + options_.prefix + " from etcd");
   }
@@ -378,7 +378,7 @@ Result<model::ClusterSnapshot> Etcd3Dcs::CachedCluster() {
 }
 
 std::chrono::steady_clock::time_point Etcd3Dcs::last_change_at() const {
-  std::lock_guard lock(mutex_);
+  MutexLock lock(mutex_);
   return last_change_at_;
 }
 
@@ -400,12 +400,12 @@ void Etcd3Dcs::NotifyChange() {
 }
 
 void Etcd3Dcs::SetChangeListener(std::function<void()> on_change) {
-  std::lock_guard lock(mutex_);
+  MutexLock lock(mutex_);
   on_change_ = std::move(on_change);
 }
 
 void Etcd3Dcs::ApplyToCache(const std::vector<KeyValue>& kvs, int64_t revision, bool replace) {
-  std::lock_guard lock(mutex_);
+  MutexLock lock(mutex_);
   if (replace) {
     if (revision < cache_revision_) {
       return;  // an older read must not roll the cache back
@@ -426,7 +426,7 @@ void Etcd3Dcs::ApplyToCache(const std::vector<KeyValue>& kvs, int64_t revision, 
 void Etcd3Dcs::CacheLoop() {
   while (true) {
     {
-      std::lock_guard lock(mutex_);
+      MutexLock lock(mutex_);
       if (stopping_) {
         return;
       }
@@ -434,16 +434,18 @@ void Etcd3Dcs::CacheLoop() {
     auto range = client_->RangePrefix(options_.prefix, true);
     if (!range.ok()) {
       {
-        std::lock_guard lock(mutex_);
+        MutexLock lock(mutex_);
         cache_ready_ = false;
       }
-      std::unique_lock lock(mutex_);
-      changed_.wait_for(lock, milliseconds(500), [this] { return stopping_; });
+      MutexLock lock(mutex_);
+      auto until = std::chrono::steady_clock::now() + milliseconds(500);
+      while (!stopping_ && changed_.wait_until(lock, until) != std::cv_status::timeout) {
+      }
       continue;
     }
     ApplyToCache(range->kvs, range->revision, true);
     {
-      std::lock_guard lock(mutex_);
+      MutexLock lock(mutex_);
       cache_ready_ = true;
     }
     WatchOptions watch;
@@ -454,7 +456,7 @@ void Etcd3Dcs::CacheLoop() {
     auto status = client_->Watch(
         watch,
         [this, &compacted](const WatchBatch& batch) {
-          std::lock_guard lock(mutex_);
+          MutexLock lock(mutex_);
           if (stopping_) {
             return false;
           }
@@ -496,11 +498,15 @@ Status Etcd3Dcs::Ping() {
 }
 
 bool Etcd3Dcs::WaitForChange(milliseconds timeout) {
-  std::unique_lock lock(mutex_);
+  MutexLock lock(mutex_);
   uint64_t seen = change_counter_;
-  return changed_.wait_for(lock, timeout, [this, seen] {
-    return stopping_ || change_counter_ != seen;
-  }) && !stopping_;
+  auto until = std::chrono::steady_clock::now() + timeout;
+  while (!stopping_ && change_counter_ == seen) {
+    if (changed_.wait_until(lock, until) == std::cv_status::timeout) {
+      break;
+    }
+  }
+  return change_counter_ != seen && !stopping_;
 }
 
 }  // namespace pgha::dcs::etcd3

@@ -15,6 +15,7 @@
 #include <mutex>
 #include <thread>
 
+#include "common/mutex.h"
 #include "dcs/dcs.h"
 #include "dcs/etcd3/client.h"
 
@@ -82,30 +83,30 @@ class Etcd3Dcs final : public Dcs {
   Result<model::ClusterSnapshot> ReadDirect(bool serializable);
   // Marks the cache stale and restarts the watch; reads go to etcd until it is rebuilt.
   void DropCache();
-  void NotifyChange();
+  void NotifyChange() REQUIRES(mutex_);  // also calls on_change_ with mutex_ held
 
   Etcd3DcsOptions options_;
   std::shared_ptr<Etcd3Client> client_;
 
-  mutable std::mutex mutex_;
-  int64_t lease_ = 0;
-  std::chrono::steady_clock::time_point last_keepalive_{};
-  double ttl_ = 30;
-  double loop_wait_ = 10;
-  std::string last_member_value_;
-  int64_t last_member_lease_ = 0;
+  mutable Mutex mutex_;  // guards every member below except the thread and the canceller
+  int64_t lease_ GUARDED_BY(mutex_) = 0;
+  std::chrono::steady_clock::time_point last_keepalive_ GUARDED_BY(mutex_){};
+  double ttl_ GUARDED_BY(mutex_) = 30;
+  double loop_wait_ GUARDED_BY(mutex_) = 10;
+  std::string last_member_value_ GUARDED_BY(mutex_);
+  int64_t last_member_lease_ GUARDED_BY(mutex_) = 0;
 
   // Watch-fed cache of every key under the prefix, keyed by relative name.
-  std::map<std::string, model::KeyValue> cache_;
-  int64_t cache_revision_ = 0;
-  bool cache_ready_ = false;
-  uint64_t change_counter_ = 0;
-  std::chrono::steady_clock::time_point last_change_at_{};
-  std::function<void()> on_change_;
-  std::condition_variable changed_;
+  std::map<std::string, model::KeyValue> cache_ GUARDED_BY(mutex_);
+  int64_t cache_revision_ GUARDED_BY(mutex_) = 0;
+  bool cache_ready_ GUARDED_BY(mutex_) = false;
+  uint64_t change_counter_ GUARDED_BY(mutex_) = 0;
+  std::chrono::steady_clock::time_point last_change_at_ GUARDED_BY(mutex_){};
+  std::function<void()> on_change_ GUARDED_BY(mutex_);
+  std::condition_variable_any changed_;
   StreamCanceller watch_canceller_;
   std::thread cache_thread_;
-  bool stopping_ = false;
+  bool stopping_ GUARDED_BY(mutex_) = false;
 };
 
 }  // namespace pgha::dcs::etcd3

@@ -12,6 +12,7 @@
 #include <string>
 #include <string_view>
 
+#include "common/mutex.h"
 #include "common/result.h"
 
 namespace pgha::dcs::etcd3 {
@@ -34,9 +35,9 @@ class StreamCanceller {
   void SetAbort(std::function<void()> abort);
 
  private:
-  mutable std::mutex mutex_;
-  bool cancelled_ = false;
-  std::function<void()> abort_;
+  mutable Mutex mutex_;
+  bool cancelled_ GUARDED_BY(mutex_) = false;
+  std::function<void()> abort_ GUARDED_BY(mutex_);
 };
 
 class HttpTransport {

@@ -11,7 +11,7 @@ namespace pgha::dcs::etcd3 {
 // abort_ is called with mutex_ held: the stream's thread clears it (SetAbort(nullptr)) before
 // it destroys the client that abort_ stops, so the client cannot be freed under the call.
 void StreamCanceller::Cancel() {
-  std::lock_guard lock(mutex_);
+  MutexLock lock(mutex_);
   cancelled_ = true;
   if (abort_) {
     abort_();
@@ -19,19 +19,19 @@ void StreamCanceller::Cancel() {
 }
 
 void StreamCanceller::Interrupt() {
-  std::lock_guard lock(mutex_);
+  MutexLock lock(mutex_);
   if (abort_) {
     abort_();
   }
 }
 
 bool StreamCanceller::cancelled() const {
-  std::lock_guard lock(mutex_);
+  MutexLock lock(mutex_);
   return cancelled_;
 }
 
 void StreamCanceller::SetAbort(std::function<void()> abort) {
-  std::lock_guard lock(mutex_);
+  MutexLock lock(mutex_);
   abort_ = std::move(abort);
 }
 
@@ -195,7 +195,7 @@ class HttplibTransport final : public HttpTransport {
 
   std::unique_ptr<httplib::Client> Borrow(const std::string& base_url) {
     {
-      std::lock_guard lock(mutex_);
+      MutexLock lock(mutex_);
       auto& idle = idle_[base_url];
       if (!idle.empty()) {
         auto client = std::move(idle.back());
@@ -207,7 +207,7 @@ class HttplibTransport final : public HttpTransport {
   }
 
   void GiveBack(const std::string& base_url, std::unique_ptr<httplib::Client> client) {
-    std::lock_guard lock(mutex_);
+    MutexLock lock(mutex_);
     auto& idle = idle_[base_url];
     if (idle.size() < kMaxIdlePerEndpoint) {
       idle.push_back(std::move(client));
@@ -217,8 +217,8 @@ class HttplibTransport final : public HttpTransport {
   static constexpr size_t kMaxIdlePerEndpoint = 4;
   static constexpr size_t kMaxBody = 256u << 20;  // etcd caps requests at 1.5 MiB by default
   TlsOptions tls_;
-  std::mutex mutex_;
-  std::map<std::string, std::vector<std::unique_ptr<httplib::Client>>> idle_;
+  Mutex mutex_;
+  std::map<std::string, std::vector<std::unique_ptr<httplib::Client>>> idle_ GUARDED_BY(mutex_);
 };
 
 }  // namespace
