@@ -1,7 +1,7 @@
 # The two commands of the README:
 #   make up    install what is missing, build, and bring the cluster up
 #   make test  install what is missing, build, and run every test
-.PHONY: setup build test up down status clean bench chaos format compose-up compose-down compose-clean compose-test
+.PHONY: setup build test up down status clean bench chaos format coverage compose-up compose-down compose-clean compose-test
 
 setup:
 	scripts/setup.sh
@@ -40,6 +40,10 @@ compose-clean:
 
 compose-test:
 	tests/compose/compose_test.sh
+
+# Line and branch coverage of src/ by the unit and process tests, per module.
+coverage:
+	scripts/coverage.sh
 
 bench: build
 	bench/etcd_client_bench.sh

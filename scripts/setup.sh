@@ -15,6 +15,8 @@ PACKAGES=(
   postgresql-15 postgresql-client-15 etcd-server etcd-client haproxy prometheus patroni
   prometheus-postgres-exporter bc
   openssl curl iproute2 procps python3-psycopg2 nftables
+  # make coverage
+  gcovr
   # systemd-analyze checks the shipped units (tests/compat/deploy_files_test.sh)
   systemd
   # Patroni's acceptance suite (tests/acceptance): behave and what its steps import

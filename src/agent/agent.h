@@ -172,6 +172,8 @@ class Agent {
   // PostgreSQL came back in another role than it last ran in.
   void Callback(const std::string& action, bool replica);
   void AfterStart(bool replica);
+  // pg_ctl start, then AfterStart; false (logged) when PostgreSQL did not start.
+  bool StartInRole(bool replica);
   // PostgreSQL now runs as `role` (master, replica, standby_leader): on_role_change when that
   // differs from the last role, else on_start when it was just `started`.
   void NoteRole(const std::string& role, bool started);

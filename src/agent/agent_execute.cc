@@ -67,13 +67,7 @@ bool Agent::Execute(const ha::Action& action, const ha::HaInput& in) {
         return false;
       }
       // pg_ctl start returns once the server accepts connections: crash recovery, same timeline.
-      auto started = postgres_.Start(seconds(config_->postgresql.pg_ctl_timeout));
-      if (!started.ok()) {
-        PGHA_LOG_ERROR("{}", started.error().message());
-        return false;
-      }
-      AfterStart(false);
-      return true;
+      return StartInRole(/*replica=*/false);
     }
     case ActionKind::kStartReplica: {
       auto written = postgres_.WriteConfig(dynamic_, true, target);
@@ -82,13 +76,7 @@ bool Agent::Execute(const ha::Action& action, const ha::HaInput& in) {
         return false;
       }
       SetFollowing(target != nullptr ? target->name : "");
-      auto started = postgres_.Start(seconds(config_->postgresql.pg_ctl_timeout));
-      if (!started.ok()) {
-        PGHA_LOG_ERROR("{}", started.error().message());
-        return false;
-      }
-      AfterStart(true);
-      return true;
+      return StartInRole(/*replica=*/true);
     }
     case ActionKind::kAcquireLock: {
       auto race_started = clock_.Now();  // the race refreshes the lease first
@@ -378,6 +366,16 @@ bool RewindRetryDue(MonoTime failed_at, int failures, MonoTime now, double loop_
 
 void Agent::Callback(const std::string& action, bool replica) {
   callbacks_.Call(config_->postgresql.callbacks, action, replica ? "replica" : "master");
+}
+
+bool Agent::StartInRole(bool replica) {
+  auto started = postgres_.Start(seconds(config_->postgresql.pg_ctl_timeout));
+  if (!started.ok()) {
+    PGHA_LOG_ERROR("{}", started.error().message());
+    return false;
+  }
+  AfterStart(replica);
+  return true;
 }
 
 void Agent::AfterStart(bool replica) { NoteRole(replica ? "replica" : "master", true); }
