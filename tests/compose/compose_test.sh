@@ -63,6 +63,8 @@ cleanup() {
   eval "$("$COMPOSE" env)"
   podman untag "$PGHA_IMAGE" "$PGHA_IMAGE" >/dev/null 2>&1 || true
   podman image prune -f --filter until=24h >/dev/null 2>&1 || true
+  # The image build's log stays only when the run failed.
+  [ "$status" -ne 0 ] || rm -f "${PGHA_COMPOSE_DIR:-/var/lib/pgha-compose}/build-$COMPOSE_PROJECT_NAME.log"
   rm -rf "$WORK"
   exit "$status"
 }
