@@ -59,6 +59,11 @@ void Agent::RequestStop() {
   Wake();
 }
 
+uint64_t Agent::WakeEventCount() {
+  MutexLock lock(wake_mutex_);
+  return wake_events_;
+}
+
 void Agent::Wake() {
   {
     MutexLock lock(wake_mutex_);
@@ -103,10 +108,14 @@ void Agent::Run() {
     PGHA_LOG_WARN("postgresql.pgpass: {}", written.error().message());
   }
   while (!stop_) {
+    // Counted before the cycle reads the DCS: a change that lands while the cycle runs (a
+    // failover key written just after the read) ends the next wait at once, not a loop_wait
+    // later.
+    uint64_t events_before_cycle = WakeEventCount();
     RunCycle();
     UpdateFence();
     UpdateWatchdog();
-    WaitForNextCycle();
+    WaitForNextCycle(events_before_cycle);
   }
   Shutdown();
   watchdog_.Disable();
@@ -120,7 +129,7 @@ std::string Agent::FatalError() const {
   return fatal_error_;
 }
 
-void Agent::WaitForNextCycle() {
+void Agent::WaitForNextCycle(uint64_t events_before_cycle) {
   double wait = ha_config_.loop_wait;
   // While the leadership moves (no leader, or a switchover asked for now) members observe every
   // half second: health checks and peers read the status the loop published, and positions a
@@ -152,16 +161,11 @@ void Agent::WaitForNextCycle() {
       wait = std::clamp(*recheck, 0.0, wait);
     }
   }
-  // Sleep until loop_wait or an event: a DCS change, the postmaster's exit, a request from the
-  // API, a long action's end, or stop. Every one of them calls Wake().
+  // Sleep until loop_wait or an event since the cycle began: a DCS change, the postmaster's
+  // exit, a request from the API, a long action's end, or stop. Every one of them calls Wake().
   // An exit reported before now was this cycle's own doing (a demotion) or is found below (the
-  // pid is gone): only one during the wait is news.
+  // pid is gone): only one during the wait is logged.
   postmaster_exited_ = false;
-  uint64_t seen = 0;
-  {
-    MutexLock lock(wake_mutex_);
-    seen = wake_events_;  // read before the watch is armed, so an exit from then on wakes us
-  }
   if (last_obs_.running) {
     auto pid = postgres_.PostmasterPid();
     if (pid) {
@@ -178,9 +182,9 @@ void Agent::WaitForNextCycle() {
   bool woken = false;
   {
     MutexLock lock(wake_mutex_);
-    while (!(woken = stop_ || wake_events_ != seen)) {
+    while (!(woken = stop_ || wake_events_ != events_before_cycle)) {
       if (wake_.wait_until(lock, deadline) == std::cv_status::timeout) {
-        woken = stop_ || wake_events_ != seen;
+        woken = stop_ || wake_events_ != events_before_cycle;
         break;
       }
     }

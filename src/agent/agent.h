@@ -155,7 +155,9 @@ class Agent {
   // What SyncSlots would keep, as one comparable string (a replica syncs when it changes).
   std::string SlotsWanted(const model::ClusterSnapshot& cluster, bool leader) const;
   void RecordHistory(const model::ClusterSnapshot& cluster, int64_t timeline);
-  void WaitForNextCycle();
+  // Sleeps until loop_wait (shorter while the leadership moves or PostgreSQL settles) or until
+  // Wake() has been called more than `events_before_cycle` times in all.
+  void WaitForNextCycle(uint64_t events_before_cycle);
   void Shutdown();
   Status Bootstrap();
   // Bootstrap of a standby cluster: a copy of the remote primary, followed as standby leader.
@@ -200,6 +202,7 @@ class Agent {
   std::string fatal_error_ GUARDED_BY(mutex_);
   // Ends WaitForNextCycle's sleep; see Wake().
   void Wake();
+  uint64_t WakeEventCount();
   Mutex wake_mutex_;
   std::condition_variable_any wake_;
   uint64_t wake_events_ GUARDED_BY(wake_mutex_) = 0;

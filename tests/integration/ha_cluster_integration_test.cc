@@ -244,6 +244,23 @@ TEST(SlowLoopTest, SwitchoverAtLoopWait10DoesNotWaitForTheLoop) {
       ASSERT_TRUE(cluster.WaitForStreamingReplica(i, seconds(90))) << cluster.Log(i);
     }
   }
+  // A settled cluster runs one cycle a loop_wait: an event that the agent causes itself during a
+  // cycle (its own DCS write) must not wake it again and again.
+  auto cycles = [&](int node) {
+    std::string metrics = cluster.HttpBody(node, "/metrics");
+    auto at = metrics.find("\npgha_ha_cycles_total{");
+    auto value = at == std::string::npos ? at : metrics.find("} ", at);
+    return value == std::string::npos ? -1L : std::stol(metrics.substr(value + 2));
+  };
+  std::vector<long> before;
+  for (int i = 0; i < 3; ++i) {
+    before.push_back(cycles(i));
+    ASSERT_GE(before.back(), 0) << cluster.HttpBody(i, "/metrics");
+  }
+  std::this_thread::sleep_for(seconds(6));
+  for (int i = 0; i < 3; ++i) {
+    EXPECT_LE(cycles(i) - before[i], 2) << cluster.Name(i) << " cycles more often than loop_wait";
+  }
   std::string out;
   std::vector<std::string> put = {"etcdctl", "--endpoints=" + cluster.etcd().Hosts()[0], "put",
                                   "/service/" + cluster.scope() + "/failover",
@@ -257,7 +274,8 @@ TEST(SlowLoopTest, SwitchoverAtLoopWait10DoesNotWaitForTheLoop) {
   // shutdown checkpoint, one for the race).
   EXPECT_LT(writable, seconds(8)) << std::chrono::duration_cast<milliseconds>(writable).count()
                                   << " ms; log of the old primary:\n"
-                                  << cluster.Log(old);
+                                  << cluster.Log(old) << "\nlog of the new primary:\n"
+                                  << cluster.Log(fresh);
   EXPECT_TRUE(WaitUntil([&] { return cluster.HttpStatus(fresh, "/primary", "OPTIONS") == 200; },
                         seconds(2)))
       << "the new primary's health check still says no 2 s after it took writes";
