@@ -16,7 +16,7 @@ using std::chrono::milliseconds;
 using std::chrono::seconds;
 
 Agent::Agent(std::shared_ptr<const config::Config> config, dcs::Dcs& dcs,
-             postgres::LocalPostgres& postgres, ha::PeerClient& peers, Clock& clock)
+             postgres::Node& postgres, ha::PeerClient& peers, Clock& clock)
     : config_(std::move(config)),
       dcs_(dcs),
       postgres_(postgres),
@@ -112,9 +112,7 @@ void Agent::Run() {
     // failover key written just after the read) ends the next wait at once, not a loop_wait
     // later.
     uint64_t events_before_cycle = WakeEventCount();
-    RunCycle();
-    UpdateFence();
-    UpdateWatchdog();
+    Step();
     WaitForNextCycle(events_before_cycle);
   }
   Shutdown();
@@ -122,6 +120,24 @@ void Agent::Run() {
   fence_.reset();  // PostgreSQL is stopped: nothing to guard
   postmaster_exit_.Stop();
   dcs_.SetChangeListener(nullptr);  // the DCS may outlive this agent
+}
+
+void Agent::Step() {
+  RunCycle();
+  UpdateFence();
+  UpdateWatchdog();
+}
+
+void Agent::AwaitLongAction() {
+  while (true) {
+    {
+      MutexLock lock(mutex_);
+      if (long_action_.empty()) {
+        return;
+      }
+    }
+    std::this_thread::sleep_for(milliseconds(1));
+  }
 }
 
 std::string Agent::FatalError() const {

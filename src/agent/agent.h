@@ -34,7 +34,7 @@
 #include "ha/decide.h"
 #include "ha/peer_client.h"
 #include "model/node_status.h"
-#include "postgres/local_postgres.h"
+#include "postgres/node.h"
 
 namespace pgha::agent {
 
@@ -58,7 +58,7 @@ class Agent {
   // `config`: the snapshot pgha started with. A reload replaces the agent's snapshot whole (and
   // LocalPostgres's, with UseConfig), between long actions; nothing changes a snapshot in place.
   Agent(std::shared_ptr<const config::Config> config, dcs::Dcs& dcs,
-        postgres::LocalPostgres& postgres, ha::PeerClient& peers, Clock& clock);
+        postgres::Node& postgres, ha::PeerClient& peers, Clock& clock);
   // Where POST /reload and SIGHUP read the configuration again (the file pgha started with).
   void SetConfigSource(std::function<Result<config::Config>()> source);
   ~Agent();
@@ -67,6 +67,15 @@ class Agent {
   // deletes its leader key so a replica takes over at once; a replica just stops.
   void Run();
   void RequestStop();
+  // One cycle now (observe, decide, execute, publish) without the wait that follows it in Run()
+  // and without the fence process Run() starts: unit tests drive the loop with it, a cycle at a
+  // time, on fakes.
+  void Step();
+  // Returns once no long action runs (the one started last has finished).
+  void AwaitLongAction();
+  // The graceful stop Run() ends with: a leader stops PostgreSQL and deletes its leader key; in
+  // maintenance mode nothing is touched.
+  void Shutdown();
   // Why Run() returned on its own, when it did: a failed bootstrap (Patroni exits on one too,
   // rather than initialize a cluster again and again). Empty after a requested stop.
   std::string FatalError() const;
@@ -158,7 +167,6 @@ class Agent {
   // Sleeps until loop_wait (shorter while the leadership moves or PostgreSQL settles) or until
   // Wake() has been called more than `events_before_cycle` times in all.
   void WaitForNextCycle(uint64_t events_before_cycle);
-  void Shutdown();
   Status Bootstrap();
   // Bootstrap of a standby cluster: a copy of the remote primary, followed as standby leader.
   Status BootstrapStandbyCluster(const model::GlobalConfig& dynamic,
@@ -194,7 +202,7 @@ class Agent {
   std::shared_ptr<const config::Config> config_;
   std::function<Result<config::Config>()> config_source_;
   dcs::Dcs& dcs_;
-  postgres::LocalPostgres& postgres_;
+  postgres::Node& postgres_;
   ha::PeerClient& peers_;
   Clock& clock_;
 

@@ -96,7 +96,7 @@ Status Agent::Bootstrap() {
       if (stop_) {
         return fail(Error::Unavailable("stopped while recovering the restored data"));
       }
-      std::this_thread::sleep_for(milliseconds(500));
+      clock_.SleepFor(milliseconds(500));
     }
   }
   if (auto s = postgres_.CreateRoles(); !s.ok()) {

@@ -49,7 +49,7 @@ Status Agent::HandOver(const std::string& candidate, const model::ClusterSnapsho
     received =
         shutdown_checkpoint != 0 && ha::IsFailoverPossible(probe, {candidate}, shutdown_checkpoint);
     if (!received) {
-      std::this_thread::sleep_for(milliseconds(100));
+      clock_.SleepFor(milliseconds(100));
     }
   }
   if (!received) {
@@ -95,7 +95,7 @@ Status Agent::HandOver(const std::string& candidate, const model::ClusterSnapsho
         return started;
       }
     }
-    std::this_thread::sleep_for(milliseconds(100));
+    clock_.SleepFor(milliseconds(100));
   }
   PGHA_LOG_WARN("no new leader yet; starting read-only until one appears");
   PGHA_RETURN_IF_ERROR(postgres_.WriteConfig(dynamic, true, nullptr));

@@ -35,7 +35,7 @@ std::optional<Status> Agent::AskLoop(RequestKind kind, const std::string& what, 
         return Request(kind).answer;
       }
     }
-    std::this_thread::sleep_for(milliseconds(100));
+    std::this_thread::sleep_for(milliseconds(100));  // the REST caller waits in real time
   }
   return std::nullopt;
 }

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <chrono>
+#include <thread>
 
 namespace pgha {
 
@@ -18,12 +19,17 @@ class Clock {
   virtual MonoTime Now() const = 0;
   // Calendar time, for timestamps written to the DCS and shown to users.
   virtual WallTime WallNow() const = 0;
+  // A pause between polls: a fake clock advances instead of sleeping.
+  virtual void SleepFor(std::chrono::nanoseconds duration) const = 0;
 };
 
 class SystemClock final : public Clock {
  public:
   MonoTime Now() const override { return std::chrono::steady_clock::now(); }
   WallTime WallNow() const override { return std::chrono::system_clock::now(); }
+  void SleepFor(std::chrono::nanoseconds duration) const override {
+    std::this_thread::sleep_for(duration);
+  }
   static SystemClock& Instance();
 };
 

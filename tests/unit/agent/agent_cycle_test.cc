@@ -1,0 +1,216 @@
+// The agent's cycle driven step by step on fakes (DCS, node, peers, clock): what it does to
+// PostgreSQL and to the DCS in each situation, with no server and no real time.
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <future>
+#include <nlohmann/json.hpp>
+
+#include "agent/agent.h"
+#include "config/config.h"
+#include "fakes/fake_clock.h"
+#include "fakes/fake_dcs.h"
+#include "fakes/fake_node.h"
+#include "fakes/fake_peers.h"
+
+namespace pgha::agent {
+namespace {
+
+using nlohmann::json;
+using std::chrono::seconds;
+using ::testing::Contains;
+using ::testing::ElementsAre;
+using ::testing::HasSubstr;
+using ::testing::Not;
+using testing::FakeClock;
+using testing::FakeDcs;
+using testing::FakeNode;
+using testing::FakeNodeState;
+using testing::FakePeers;
+
+constexpr const char* kSysid = "7000000000000000001";
+
+json BaseTree() {
+  return json::parse(R"({
+    "scope": "pg-ha", "name": "pg-0",
+    "restapi": {"listen": "127.0.0.1:8008", "connect_address": "127.0.0.1:8008"},
+    "etcd3": {"hosts": "127.0.0.1:2379"},
+    "watchdog": {"mode": "off"},
+    "postgresql": {
+      "listen": "127.0.0.1:5432", "connect_address": "127.0.0.1:5432",
+      "data_dir": "/nonexistent/pg-0",
+      "authentication": {"superuser": {"username": "postgres", "password": "pw"},
+                         "replication": {"username": "replicator", "password": "rep"}}
+    }
+  })");
+}
+
+std::shared_ptr<const config::Config> ConfigOf(const json& tree) {
+  auto config = config::ConfigFromTree(tree);
+  EXPECT_TRUE(config.ok()) << config.error().message();
+  return std::make_shared<const config::Config>(std::move(config).value());
+}
+
+class AgentCycleTest : public ::testing::Test {
+ protected:
+  AgentCycleTest() : dcs_(clock_, "pg-0") {}
+
+  void SetUp() override {
+    dcs_.Put("initialize", kSysid);
+    SetDynamicConfig(json::object());
+  }
+
+  // The DCS config key: ttl 30, loop_wait 10, retry_timeout 10 and `extra`.
+  void SetDynamicConfig(const json& extra) {
+    json config = {{"ttl", 30}, {"loop_wait", 10}, {"retry_timeout", 10}};
+    config.update(extra);
+    dcs_.Put("config", config.dump());
+  }
+
+  void Start(const FakeNodeState& state, const json& tree = BaseTree()) {
+    node_.set_state(state);
+    agent_ = std::make_unique<Agent>(ConfigOf(tree), dcs_, node_, peers_, clock_);
+  }
+
+  // Another member, registered in the DCS under a lease that each Cycle() keeps alive, and
+  // answering its REST API with `role` and `wal_position` unless made unreachable.
+  void AddMember(const std::string& name, const std::string& role, uint64_t wal_position,
+                 int port) {
+    int64_t lease = dcs_.GrantLease(30);
+    leases_[name] = lease;
+    json data = {{"conn_url", "postgres://127.0.0.1:" + std::to_string(port) + "/postgres"},
+                 {"api_url", "http://127.0.0.1:" + std::to_string(port + 1000) + "/patroni"},
+                 {"state", "running"},
+                 {"role", role},
+                 {"version", "3.0.2"},
+                 {"xlog_location", wal_position},
+                 {"timeline", 1}};
+    dcs_.Put("members/" + name, data.dump(), lease);
+    ha::PeerStatus status;
+    status.name = name;
+    status.reachable = true;
+    status.running = true;
+    status.is_primary = role == "master" || role == "primary";
+    status.wal_position = wal_position;
+    status.timeline = 1;
+    peers_.SetStatus(status);
+  }
+
+  void MakeLeader(const std::string& name) { dcs_.Put("leader", name, leases_.at(name)); }
+
+  // The loop_wait that passes between two cycles, then a cycle.
+  void Cycle() {
+    clock_.Advance(seconds(10));
+    for (const auto& [name, lease] : leases_) {
+      dcs_.KeepAlive(lease, 30);
+    }
+    agent_->Step();
+  }
+
+  // Cycles until the long action started by the last one has finished, then one more.
+  void CycleThroughLongAction() {
+    Cycle();
+    agent_->AwaitLongAction();
+    Cycle();
+  }
+
+  // pg-0 as the leader of a running cluster with two streaming replicas.
+  void StartAsLeader() {
+    AddMember("pg-1", "replica", 0x3000000, 5433);
+    AddMember("pg-2", "replica", 0x3000000, 5434);
+    Start(FakeNode::RunningPrimary());
+    Cycle();
+    ASSERT_EQ(dcs_.LeaderName(), "pg-0") << agent_->LastReason();
+    node_.TakeOperations();
+  }
+
+  // pg-0 as a streaming replica of the leader pg-1.
+  void StartAsReplica() {
+    AddMember("pg-1", "master", 0x3000000, 5433);
+    MakeLeader("pg-1");
+    Start(FakeNode::RunningReplica("pg-1"));
+    Cycle();
+    node_.TakeOperations();
+  }
+
+  json MemberKey(const std::string& name) {
+    auto value = dcs_.Value("members/" + name);
+    return value ? json::parse(*value) : json();
+  }
+
+  FakeClock clock_;
+  FakeDcs dcs_;
+  FakeNode node_;
+  FakePeers peers_;
+  std::map<std::string, int64_t> leases_;
+  std::unique_ptr<Agent> agent_;
+};
+
+TEST_F(AgentCycleTest, ARunningPrimaryWithNoLeaderTakesTheLockAndKeepsIt) {
+  AddMember("pg-1", "replica", 0x2000000, 5433);
+  Start(FakeNode::RunningPrimary());
+  Cycle();
+  EXPECT_EQ(dcs_.LeaderName(), "pg-0");
+  for (int i = 0; i < 3; ++i) {
+    Cycle();
+  }
+  EXPECT_EQ(dcs_.LeaderName(), "pg-0");
+  EXPECT_GE(dcs_.Calls("UpdateLeader"), 3);
+  EXPECT_EQ(node_.Count("Stop"), 0);
+  EXPECT_EQ(MemberKey("pg-0").value("role", ""), "master");
+  EXPECT_TRUE(dcs_.Value("status").has_value()) << "the leader writes its position each cycle";
+  EXPECT_EQ(agent_->LastReason(), "no action. I am (pg-0), the leader with the lock");
+}
+
+TEST_F(AgentCycleTest, ALeaderThatFindsAnotherHoldingTheLockStopsAtOnce) {
+  StartAsLeader();
+  dcs_.Delete("leader");
+  MakeLeader("pg-1");
+  Cycle();
+  EXPECT_THAT(node_.operations(), Contains(HasSubstr("Stop")));
+  EXPECT_FALSE(node_.state().running && !node_.state().in_recovery)
+      << "still a primary after losing the lock";
+  EXPECT_EQ(dcs_.LeaderName(), "pg-1");
+}
+
+TEST_F(AgentCycleTest, ALeaderCutOffFromTheDcsForRetryTimeoutStopsTakingWrites) {
+  StartAsLeader();
+  dcs_.SetUnreachable(true);
+  Cycle();
+  // Patroni's "offline" demotion: a fast stop, then read-only with no one to follow.
+  EXPECT_THAT(node_.operations(), ElementsAre("Stop fast", "WriteConfig standby", "Launch replica"));
+  EXPECT_TRUE(node_.state().in_recovery);
+  EXPECT_EQ(agent_->LastReason(), "demoting self because DCS is not accessible and I was a leader");
+}
+
+TEST_F(AgentCycleTest, FailsafeKeepsTheLeaderWhenEveryMemberAccepts) {
+  SetDynamicConfig({{"failsafe_mode", true}});
+  StartAsLeader();
+  Cycle();  // the failsafe key lists the members
+  ASSERT_TRUE(dcs_.Value("failsafe").has_value());
+  peers_.SetFailsafeAnswer("http://127.0.0.1:6433/patroni", true);
+  peers_.SetFailsafeAnswer("http://127.0.0.1:6434/patroni", true);
+  node_.TakeOperations();
+  dcs_.SetUnreachable(true);
+  Cycle();
+  Cycle();
+  EXPECT_EQ(node_.Count("Stop"), 0) << ::testing::PrintToString(node_.operations());
+  EXPECT_EQ(peers_.failsafe_posts().size(), 4u);
+  EXPECT_FALSE(node_.state().in_recovery);
+}
+
+TEST_F(AgentCycleTest, FailsafeDemotesTheLeaderWhenAMemberRefuses) {
+  SetDynamicConfig({{"failsafe_mode", true}});
+  StartAsLeader();
+  Cycle();
+  peers_.SetFailsafeAnswer("http://127.0.0.1:6433/patroni", true);
+  peers_.SetFailsafeAnswer("http://127.0.0.1:6434/patroni", false);
+  node_.TakeOperations();
+  dcs_.SetUnreachable(true);
+  Cycle();
+  EXPECT_THAT(node_.operations(), ElementsAre("Stop fast", "WriteConfig standby", "Launch replica"));
+  EXPECT_EQ(peers_.failsafe_posts().size(), 2u);
+}
+
+}  // namespace
+}  // namespace pgha::agent
