@@ -15,8 +15,8 @@ using std::chrono::duration;
 using std::chrono::milliseconds;
 using std::chrono::seconds;
 
-Agent::Agent(std::shared_ptr<const config::Config> config, dcs::Dcs& dcs,
-             postgres::Node& postgres, ha::PeerClient& peers, Clock& clock)
+Agent::Agent(std::shared_ptr<const config::Config> config, dcs::Dcs& dcs, postgres::Node& postgres,
+             ha::PeerClient& peers, Clock& clock)
     : config_(std::move(config)),
       dcs_(dcs),
       postgres_(postgres),
@@ -214,6 +214,11 @@ void Agent::WaitForNextCycle(uint64_t events_before_cycle) {
 }
 
 void Agent::RunCycle() {
+  uint64_t long_actions_before = 0;
+  {
+    MutexLock lock(mutex_);
+    long_actions_before = long_actions_finished_;
+  }
   auto load_started = clock_.Now();
   auto cluster = dcs_.LoadCluster();
   {
@@ -244,6 +249,15 @@ void Agent::RunCycle() {
     // stopping PostgreSQL as a crash.
     MutexLock lock(mutex_);
     input.local.long_action = long_action_;
+    if (long_actions_finished_ != long_actions_before) {
+      // A long action ended after the DCS was read: what it wrote (a failover key cleared
+      // after an aborted handover, the lock released) is not in this snapshot, and deciding on
+      // it would repeat the action. Decide at once on a fresh one instead.
+      lock.unlock();
+      PGHA_LOG_DEBUG("a long action ended during the cycle; deciding again on a fresh snapshot");
+      Wake();
+      return;
+    }
   }
   std::string reason;
   // Only a cycle that changed nothing about PostgreSQL may apply new parameters: after a
@@ -340,6 +354,7 @@ void Agent::StartLongAction(const std::string& name, std::function<Status()> wor
     {
       MutexLock inner(mutex_);
       long_action_.clear();
+      ++long_actions_finished_;
     }
     // A success is acted on at once; a failure waits for the next cycle, or a node that cannot
     // create its replica would try again and again without pause.

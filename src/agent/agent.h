@@ -57,8 +57,8 @@ class Agent {
  public:
   // `config`: the snapshot pgha started with. A reload replaces the agent's snapshot whole (and
   // LocalPostgres's, with UseConfig), between long actions; nothing changes a snapshot in place.
-  Agent(std::shared_ptr<const config::Config> config, dcs::Dcs& dcs,
-        postgres::Node& postgres, ha::PeerClient& peers, Clock& clock);
+  Agent(std::shared_ptr<const config::Config> config, dcs::Dcs& dcs, postgres::Node& postgres,
+        ha::PeerClient& peers, Clock& clock);
   // Where POST /reload and SIGHUP read the configuration again (the file pgha started with).
   void SetConfigSource(std::function<Result<config::Config>()> source);
   ~Agent();
@@ -295,6 +295,7 @@ class Agent {
   // Shared between the loop, its long action's thread and the REST API's threads.
   mutable Mutex mutex_;
   std::string long_action_ GUARDED_BY(mutex_);
+  uint64_t long_actions_finished_ GUARDED_BY(mutex_) = 0;
   std::string following_ GUARDED_BY(mutex_);  // the member primary_conninfo points at
   std::thread long_thread_;                   // the loop's: started and joined only there
   model::NodeStatus status_ GUARDED_BY(mutex_);
@@ -308,6 +309,7 @@ class Agent {
   LoopRequest restart_request_ GUARDED_BY(mutex_);
   LoopRequest reinit_request_ GUARDED_BY(mutex_);
   LoopRequest reload_request_ GUARDED_BY(mutex_);
+  std::condition_variable_any request_answered_;  // with mutex_: Answer() ends AskLoop's wait
   struct ScheduledRestart {
     WallTime at;
     nlohmann::json shown;

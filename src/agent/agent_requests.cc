@@ -27,17 +27,16 @@ std::optional<Status> Agent::AskLoop(RequestKind kind, const std::string& what, 
     before = request.answered;
   }
   Wake();
+  // The REST caller waits in real time, whatever clock the loop runs on.
   auto deadline = std::chrono::steady_clock::now() + timeout;
-  while (std::chrono::steady_clock::now() < deadline) {
-    {
-      MutexLock lock(mutex_);
-      if (Request(kind).answered != before) {
-        return Request(kind).answer;
-      }
+  MutexLock lock(mutex_);
+  while (Request(kind).answered == before) {
+    if (request_answered_.wait_until(lock, deadline) == std::cv_status::timeout &&
+        Request(kind).answered == before) {
+      return std::nullopt;
     }
-    std::this_thread::sleep_for(milliseconds(100));  // the REST caller waits in real time
   }
-  return std::nullopt;
+  return Request(kind).answer;
 }
 
 bool Agent::Asked(RequestKind kind) const {
@@ -51,6 +50,7 @@ void Agent::Answer(RequestKind kind, Status status) {
   request.pending = false;
   request.answer = std::move(status);
   ++request.answered;
+  request_answered_.notify_all();
 }
 
 Agent::LoopRequest& Agent::Request(RequestKind kind) {

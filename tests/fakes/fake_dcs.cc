@@ -61,8 +61,7 @@ void FakeDcs::KeepAlive(int64_t lease, double ttl_seconds) {
   }
 }
 
-void FakeDcs::ReplaceWhenDeleted(const std::string& key, const std::string& value,
-                                 int64_t lease) {
+void FakeDcs::ReplaceWhenDeleted(const std::string& key, const std::string& value, int64_t lease) {
   std::lock_guard<std::mutex> lock(mutex_);
   replacements_[key] = {value, lease};
 }

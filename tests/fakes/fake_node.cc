@@ -12,11 +12,13 @@ FakeNodeState FakeNode::RunningPrimary() {
   return state;
 }
 
-FakeNodeState FakeNode::RunningReplica(const std::string& following) {
+FakeNodeState FakeNode::RunningReplica(const std::string& following,
+                                       const std::string& following_host_port) {
   FakeNodeState state = RunningPrimary();
   state.in_recovery = true;
   state.standby_signal = true;
   state.following = following;
+  state.following_host_port = following_host_port;
   return state;
 }
 
@@ -143,7 +145,7 @@ postgres::Observation FakeNode::Observe() {
     obs.replayed_location = state_.wal_position;
     if (state_.streaming && !state_.following.empty()) {
       obs.replication_state = "streaming";
-      obs.following_host_port = state_.following + ":5432";
+      obs.following_host_port = state_.following_host_port;
       obs.receiver_timeline = state_.timeline;
     } else {
       obs.replication_state = "in archive recovery";
@@ -171,6 +173,14 @@ Status FakeNode::WriteConfig(const model::GlobalConfig&, bool standby, const mod
   PGHA_RETURN_IF_ERROR(Record("WriteConfig", line));
   state_.standby_signal = standby;
   state_.following = leader != nullptr ? leader->name : "";
+  state_.following_host_port.clear();
+  if (leader != nullptr) {
+    // postgres://host:port/dbname: what the walreceiver shows as its sender.
+    std::string url = leader->conn_url();
+    auto start = url.find("://");
+    start = start == std::string::npos ? 0 : start + 3;
+    state_.following_host_port = url.substr(start, url.find('/', start) - start);
+  }
   return OkStatus();
 }
 
@@ -232,6 +242,7 @@ Status FakeNode::Promote(std::chrono::seconds) {
   state_.in_recovery = false;
   state_.standby_signal = false;
   state_.following.clear();
+  state_.following_host_port.clear();
   ++state_.timeline;
   return OkStatus();
 }
@@ -312,9 +323,7 @@ Result<std::map<std::string, std::string>> FakeNode::ReadLeaderSlotStates(
   return std::map<std::string, std::string>{};
 }
 
-Status FakeNode::InstallSlotStates(const std::map<std::string, std::string>&) {
-  return OkStatus();
-}
+Status FakeNode::InstallSlotStates(const std::map<std::string, std::string>&) { return OkStatus(); }
 
 Result<std::vector<model::ReplicationSlot>> FakeNode::ListSlots() {
   return std::vector<model::ReplicationSlot>{};

@@ -22,8 +22,9 @@ struct FakeNodeState {
   bool running = false;
   bool in_recovery = false;
   bool standby_signal = false;
-  bool streaming = true;  // a running replica that follows someone streams from it
-  std::string following;  // the member named by the last standby configuration
+  bool streaming = true;            // a running replica that follows someone streams from it
+  std::string following;            // the member named by the last standby configuration
+  std::string following_host_port;  // its conn_url's host:port, as the walreceiver shows it
   uint64_t wal_position = 0x3000000;
   int64_t timeline = 1;
 };
@@ -33,7 +34,8 @@ class FakeNode final : public postgres::Node {
   FakeNode() = default;
   // A node whose data directory is a primary's (running or not) or a replica's.
   static FakeNodeState RunningPrimary();
-  static FakeNodeState RunningReplica(const std::string& following);
+  static FakeNodeState RunningReplica(const std::string& following,
+                                      const std::string& following_host_port);
 
   FakeNodeState state() const;
   void set_state(const FakeNodeState& state);

@@ -5,6 +5,7 @@
 
 #include <future>
 #include <nlohmann/json.hpp>
+#include <thread>
 
 #include "agent/agent.h"
 #include "config/config.h"
@@ -20,13 +21,13 @@ using nlohmann::json;
 using std::chrono::seconds;
 using ::testing::Contains;
 using ::testing::ElementsAre;
-using ::testing::HasSubstr;
-using ::testing::Not;
 using testing::FakeClock;
 using testing::FakeDcs;
 using testing::FakeNode;
 using testing::FakeNodeState;
 using testing::FakePeers;
+using ::testing::HasSubstr;
+using ::testing::Not;
 
 constexpr const char* kSysid = "7000000000000000001";
 
@@ -114,12 +115,23 @@ class AgentCycleTest : public ::testing::Test {
     Cycle();
   }
 
+  // Runs cycles, as the loop does, until the running long action has finished: a leader renews
+  // its lock meanwhile (a long action's polls move the fake clock on).
+  void CycleUntilLongActionEnds() {
+    auto ended = std::async(std::launch::async, [this] { agent_->AwaitLongAction(); });
+    while (ended.wait_for(std::chrono::milliseconds(0)) != std::future_status::ready) {
+      agent_->Step();
+      std::this_thread::yield();
+    }
+  }
+
   // pg-0 as the leader of a running cluster with two streaming replicas.
   void StartAsLeader() {
     AddMember("pg-1", "replica", 0x3000000, 5433);
     AddMember("pg-2", "replica", 0x3000000, 5434);
     Start(FakeNode::RunningPrimary());
     Cycle();
+    Cycle();  // the first cycle that sees PostgreSQL running writes its configuration
     ASSERT_EQ(dcs_.LeaderName(), "pg-0") << agent_->LastReason();
     node_.TakeOperations();
   }
@@ -128,8 +140,9 @@ class AgentCycleTest : public ::testing::Test {
   void StartAsReplica() {
     AddMember("pg-1", "master", 0x3000000, 5433);
     MakeLeader("pg-1");
-    Start(FakeNode::RunningReplica("pg-1"));
+    Start(FakeNode::RunningReplica("pg-1", "127.0.0.1:5433"));
     Cycle();
+    Cycle();  // the first cycle that sees PostgreSQL running writes its configuration
     node_.TakeOperations();
   }
 
@@ -178,7 +191,8 @@ TEST_F(AgentCycleTest, ALeaderCutOffFromTheDcsForRetryTimeoutStopsTakingWrites) 
   dcs_.SetUnreachable(true);
   Cycle();
   // Patroni's "offline" demotion: a fast stop, then read-only with no one to follow.
-  EXPECT_THAT(node_.operations(), ElementsAre("Stop fast", "WriteConfig standby", "Launch replica"));
+  EXPECT_THAT(node_.operations(),
+              ElementsAre("Stop fast", "WriteConfig standby", "Launch replica"));
   EXPECT_TRUE(node_.state().in_recovery);
   EXPECT_EQ(agent_->LastReason(), "demoting self because DCS is not accessible and I was a leader");
 }
@@ -208,8 +222,274 @@ TEST_F(AgentCycleTest, FailsafeDemotesTheLeaderWhenAMemberRefuses) {
   node_.TakeOperations();
   dcs_.SetUnreachable(true);
   Cycle();
-  EXPECT_THAT(node_.operations(), ElementsAre("Stop fast", "WriteConfig standby", "Launch replica"));
+  EXPECT_THAT(node_.operations(),
+              ElementsAre("Stop fast", "WriteConfig standby", "Launch replica"));
   EXPECT_EQ(peers_.failsafe_posts().size(), 2u);
+}
+
+TEST_F(AgentCycleTest, ASwitchoverHandsTheLockToTheCandidateOnceItHasTheShutdownCheckpoint) {
+  StartAsLeader();
+  // pg-1 reports the shutdown checkpoint (the fake's position does not move on a stop), and
+  // takes the lock the moment it is released.
+  dcs_.ReplaceWhenDeleted("leader", "pg-1", leases_.at("pg-1"));
+  dcs_.Put("failover", R"({"leader": "pg-0", "member": "pg-1"})");
+  Cycle();
+  agent_->AwaitLongAction();
+  EXPECT_EQ(dcs_.LeaderName(), "pg-1");
+  EXPECT_THAT(node_.operations(),
+              ElementsAre("Checkpoint", "Stop fast", "WriteConfig standby pg-1", "Start replica"));
+  EXPECT_EQ(node_.state().following, "pg-1");
+  EXPECT_EQ(agent_->CurrentStatus().metrics.handovers, 1u);
+}
+
+TEST_F(AgentCycleTest, ASwitchoverAbortsAndTheLeaderStartsAgainWhenNoCandidateHasTheCheckpoint) {
+  StartAsLeader();
+  ha::PeerStatus behind;
+  behind.name = "pg-1";
+  behind.reachable = true;
+  behind.running = true;
+  // Healthy (within maximum_lag_on_failover), but short of the shutdown checkpoint at 0x3000000.
+  behind.wal_position = 0x3000000 - 0x1000;
+  behind.timeline = 1;
+  peers_.SetStatus(behind);
+  dcs_.Put("failover", R"({"leader": "pg-0", "member": "pg-1"})");
+  Cycle();
+  CycleUntilLongActionEnds();
+  EXPECT_EQ(dcs_.LeaderName(), "pg-0");
+  EXPECT_THAT(node_.operations(),
+              ElementsAre("Checkpoint", "Stop fast", "WriteConfig primary", "Start primary"));
+  EXPECT_EQ(dcs_.Value("failover"), "{}") << "the failed request is dropped";
+}
+
+TEST_F(AgentCycleTest, ASwitchoverToAMemberThatIsGoneIsDroppedWithoutStopping) {
+  StartAsLeader();
+  dcs_.Put("failover", R"({"leader": "pg-0", "member": "pg-9"})");
+  Cycle();
+  agent_->AwaitLongAction();
+  EXPECT_EQ(node_.Count("Stop"), 0) << ::testing::PrintToString(node_.operations());
+  EXPECT_EQ(dcs_.LeaderName(), "pg-0");
+  EXPECT_NE(dcs_.Value("failover").value_or("{}"), R"({"leader": "pg-0", "member": "pg-9"})");
+}
+
+TEST_F(AgentCycleTest, AReloadAppliesTheNodesSettingsAndKeepsWhatNeedsARestart) {
+  StartAsLeader();
+  json changed = BaseTree();
+  changed["name"] = "pg-renamed";
+  changed["tags"] = {{"nofailover", true}};
+  changed["postgresql"]["parameters"] = {{"work_mem", "8MB"}};
+  agent_->SetConfigSource([changed] { return config::ConfigFromTree(changed); });
+  ASSERT_TRUE(agent_->Reload().ok());
+  Cycle();
+  EXPECT_THAT(node_.operations(), Contains("UseConfig"));
+  EXPECT_THAT(node_.operations(), Contains("WriteConfig primary"));
+  EXPECT_THAT(node_.operations(), Contains("Reload"));
+  EXPECT_EQ(MemberKey("pg-0")["tags"].value("nofailover", false), true);
+  EXPECT_FALSE(dcs_.Value("members/pg-renamed")) << "a new name needs a restart of pgha";
+}
+
+TEST_F(AgentCycleTest, AnInvalidReloadKeepsTheRunningConfiguration) {
+  StartAsLeader();
+  agent_->SetConfigSource(
+      [] { return Result<config::Config>(Error::Invalid("ttl: not a number")); });
+  ASSERT_TRUE(agent_->Reload().ok());
+  Cycle();
+  EXPECT_THAT(node_.operations(), Not(Contains("UseConfig")));
+  EXPECT_EQ(dcs_.LeaderName(), "pg-0");
+}
+
+TEST_F(AgentCycleTest, ARestartRequestRestartsTheLeaderInPlaceAndKeepsTheLock) {
+  StartAsLeader();
+  auto restarted =
+      std::async(std::launch::async, [&] { return agent_->RestartPostgres(seconds(30)); });
+  while (restarted.wait_for(std::chrono::milliseconds(1)) != std::future_status::ready) {
+    Cycle();
+    agent_->AwaitLongAction();
+  }
+  EXPECT_TRUE(restarted.get().ok());
+  EXPECT_EQ(node_.Count("Stop fast"), 1) << ::testing::PrintToString(node_.operations());
+  EXPECT_EQ(node_.Count("Start primary"), 1);
+  EXPECT_EQ(dcs_.LeaderName(), "pg-0");
+}
+
+TEST_F(AgentCycleTest, ARestartThatCannotStartPostgresTellsTheCaller) {
+  StartAsLeader();
+  node_.Fail("Start", Error::Unavailable("pg_ctl: could not start server"));
+  auto restarted =
+      std::async(std::launch::async, [&] { return agent_->RestartPostgres(seconds(30)); });
+  while (restarted.wait_for(std::chrono::milliseconds(1)) != std::future_status::ready) {
+    Cycle();
+    agent_->AwaitLongAction();
+  }
+  auto status = restarted.get();
+  ASSERT_FALSE(status.ok());
+  EXPECT_THAT(status.error().message(), HasSubstr("could not start server"));
+}
+
+TEST_F(AgentCycleTest, AReinitializeOfTheLeaderIsRefused) {
+  StartAsLeader();
+  auto answer = std::async(std::launch::async, [&] { return agent_->Reinitialize(false); });
+  while (answer.wait_for(std::chrono::milliseconds(1)) != std::future_status::ready) {
+    Cycle();
+  }
+  auto status = answer.get();
+  ASSERT_FALSE(status.ok());
+  EXPECT_THAT(status.error().message(), HasSubstr("leader"));
+  EXPECT_EQ(node_.Count("RemoveDataDirectory"), 0);
+}
+
+TEST_F(AgentCycleTest, AReinitializeOfAReplicaClonesItAgainFromTheLeader) {
+  StartAsReplica();
+  auto answer = std::async(std::launch::async, [&] { return agent_->Reinitialize(false); });
+  while (answer.wait_for(std::chrono::milliseconds(1)) != std::future_status::ready) {
+    Cycle();
+  }
+  EXPECT_TRUE(answer.get().ok());
+  CycleThroughLongAction();  // the reinitialize, then the clone
+  agent_->AwaitLongAction();
+  // As Patroni: the data is thrown away, so an immediate stop.
+  EXPECT_THAT(node_.operations(),
+              ElementsAre("Stop immediate", "RemoveDataDirectory", "CreateReplica pg-1",
+                          "WriteConfig standby pg-1", "Start replica"));
+  EXPECT_EQ(node_.state().following, "pg-1");
+}
+
+TEST_F(AgentCycleTest, APostmasterCrashOfTheLeaderStartsItAgainAsPrimaryInPlace) {
+  StartAsLeader();
+  node_.Crash();
+  Cycle();
+  EXPECT_THAT(node_.operations(), ElementsAre("WriteConfig primary", "Start primary"));
+  EXPECT_EQ(dcs_.LeaderName(), "pg-0");
+  EXPECT_EQ(node_.state().timeline, 1) << "crash recovery keeps the timeline";
+}
+
+TEST_F(AgentCycleTest, APostmasterCrashOfAReplicaStartsItAgainFollowingTheLeader) {
+  StartAsReplica();
+  node_.Crash();
+  Cycle();
+  EXPECT_THAT(node_.operations(), ElementsAre("WriteConfig standby pg-1", "Start replica"));
+}
+
+TEST_F(AgentCycleTest, ACloneThatFinishesAfterTheLeaderChangedFollowsTheNewLeader) {
+  AddMember("pg-1", "master", 0x3000000, 5433);
+  AddMember("pg-2", "replica", 0x3000000, 5434);
+  MakeLeader("pg-1");
+  Start(FakeNodeState{});  // an empty data directory
+  node_.Hold("CreateReplica");
+  Cycle();  // starts the clone from pg-1
+  dcs_.Delete("leader");
+  MakeLeader("pg-2");
+  Cycle();  // the clone still runs
+  node_.Release();
+  agent_->AwaitLongAction();
+  Cycle();
+  Cycle();
+  EXPECT_EQ(node_.state().following, "pg-2") << ::testing::PrintToString(node_.operations());
+  EXPECT_TRUE(node_.state().running);
+  EXPECT_TRUE(node_.state().in_recovery);
+}
+
+TEST_F(AgentCycleTest, AReplicaPromotesWhenTheLeaderIsGoneAndItIsTheHealthiest) {
+  AddMember("pg-1", "master", 0x3000000, 5433);
+  AddMember("pg-2", "replica", 0x2000000, 5434);
+  MakeLeader("pg-1");
+  Start(FakeNode::RunningReplica("pg-1", "127.0.0.1:5433"));
+  Cycle();
+  dcs_.Delete("leader");
+  peers_.SetUnreachable("pg-1");
+  node_.TakeOperations();
+  Cycle();
+  EXPECT_EQ(dcs_.LeaderName(), "pg-0");
+  EXPECT_THAT(node_.operations(), Contains("Promote"));
+  EXPECT_FALSE(node_.state().in_recovery);
+  EXPECT_EQ(agent_->CurrentStatus().metrics.failovers, 1u);
+}
+
+TEST_F(AgentCycleTest, AReplicaBehindAnotherDoesNotTakeTheLock) {
+  AddMember("pg-1", "master", 0x3000000, 5433);
+  AddMember("pg-2", "replica", 0x4000000, 5434);
+  MakeLeader("pg-1");
+  Start(FakeNode::RunningReplica("pg-1", "127.0.0.1:5433"));
+  Cycle();
+  dcs_.Delete("leader");
+  peers_.SetUnreachable("pg-1");
+  node_.TakeOperations();
+  Cycle();
+  EXPECT_EQ(dcs_.LeaderName(), "");
+  EXPECT_THAT(node_.operations(), Not(Contains("Promote")));
+}
+
+TEST_F(AgentCycleTest, AnEmptyNodeOfANewClusterBootstrapsIt) {
+  dcs_.Delete("initialize");
+  dcs_.Delete("config");
+  Start(FakeNodeState{});
+  Cycle();
+  agent_->AwaitLongAction();
+  Cycle();
+  EXPECT_EQ(dcs_.Value("initialize"), kSysid);
+  EXPECT_EQ(dcs_.LeaderName(), "pg-0");
+  EXPECT_THAT(node_.operations(), Contains("Initdb"));
+  EXPECT_THAT(node_.operations(), Contains("CreateRoles"));
+  EXPECT_TRUE(node_.state().running);
+  EXPECT_FALSE(node_.state().in_recovery);
+}
+
+TEST_F(AgentCycleTest, AFailedBootstrapGivesTheInitializeKeyBack) {
+  dcs_.Delete("initialize");
+  Start(FakeNodeState{});
+  node_.Fail("Initdb", Error::Unavailable("initdb: could not create directory"));
+  Cycle();
+  agent_->AwaitLongAction();
+  EXPECT_FALSE(dcs_.Value("initialize").has_value());
+  EXPECT_THAT(agent_->FatalError(), HasSubstr("could not create directory"));
+}
+
+TEST_F(AgentCycleTest, AStoppedReplicaStartsFollowingTheLeader) {
+  AddMember("pg-1", "master", 0x3000000, 5433);
+  MakeLeader("pg-1");
+  FakeNodeState stopped = FakeNode::RunningReplica("pg-1", "127.0.0.1:5433");
+  stopped.running = false;
+  Start(stopped);
+  Cycle();
+  EXPECT_THAT(node_.operations(), ElementsAre("WriteConfig standby pg-1", "Start replica"));
+  EXPECT_EQ(MemberKey("pg-0").value("role", ""), "replica");
+}
+
+TEST_F(AgentCycleTest, AReplicaFollowingTheOldLeaderIsPointedAtTheNewOne) {
+  StartAsReplica();
+  AddMember("pg-2", "master", 0x3000000, 5434);
+  dcs_.Delete("leader");
+  MakeLeader("pg-2");
+  Cycle();
+  EXPECT_THAT(node_.operations(), ElementsAre("WriteConfig standby pg-2", "Reload"));
+  EXPECT_EQ(node_.state().following, "pg-2");
+}
+
+TEST_F(AgentCycleTest, AnOldPrimaryIsRewoundBeforeItFollows) {
+  SetDynamicConfig({{"postgresql", {{"use_pg_rewind", true}}}});
+  StartAsLeader();
+  dcs_.Delete("leader");
+  MakeLeader("pg-1");
+  Cycle();  // demoted
+  CycleThroughLongAction();
+  EXPECT_THAT(node_.operations(), Contains("Rewind pg-1"));
+  EXPECT_EQ(node_.state().following, "pg-1");
+  EXPECT_TRUE(node_.state().in_recovery);
+}
+
+TEST_F(AgentCycleTest, AFailedRewindIsNotRetriedBeforeItsBackOff) {
+  SetDynamicConfig({{"postgresql", {{"use_pg_rewind", true}}}});
+  StartAsLeader();
+  dcs_.Delete("leader");
+  MakeLeader("pg-1");
+  node_.Fail("Rewind", Error::Unavailable("pg_rewind: could not find common ancestor"));
+  Cycle();
+  CycleThroughLongAction();
+  agent_->AwaitLongAction();
+  int tried = node_.Count("Rewind");
+  ASSERT_GE(tried, 1);
+  agent_->Step();  // at once: the back-off (10 s at loop_wait 10) has not passed
+  agent_->AwaitLongAction();
+  EXPECT_EQ(node_.Count("Rewind"), tried);
 }
 
 }  // namespace
