@@ -13,6 +13,7 @@
 // history keys), agent_slots.cc (replication slots), agent_failsafe.cc (failsafe_mode).
 #pragma once
 
+#include <array>
 #include <atomic>
 #include <condition_variable>
 #include <memory>
@@ -136,7 +137,7 @@ class Agent {
     uint64_t answered = 0;
     Status answer;
   };
-  enum class RequestKind { kRestart, kReinitialize, kReload };
+  enum class RequestKind { kRestart, kReinitialize, kReload, kCount };
   // Posts the request (named `what`) and waits up to `timeout` for the loop's answer; nullopt
   // when none came in time. Refused at once while the same request or, unless `force`,
   // another long action is under way.
@@ -145,8 +146,12 @@ class Agent {
   // Whether the loop should take the request up now (posted, and no long action running).
   bool Asked(RequestKind kind) const EXCLUDES(mutex_);
   void Answer(RequestKind kind, Status status) EXCLUDES(mutex_);
-  LoopRequest& Request(RequestKind kind) REQUIRES(mutex_);
-  const LoopRequest& Request(RequestKind kind) const REQUIRES(mutex_);
+  LoopRequest& Request(RequestKind kind) REQUIRES(mutex_) {
+    return requests_[static_cast<size_t>(kind)];
+  }
+  const LoopRequest& Request(RequestKind kind) const REQUIRES(mutex_) {
+    return requests_[static_cast<size_t>(kind)];
+  }
   void WriteStatusAndSlots(const ha::HaInput& input);
   // Keeps the replication slots ha/slots.h says this node keeps (`leader`: it holds the lock).
   // Returns the slots there were before the changes.
@@ -306,9 +311,7 @@ class Agent {
   Mutex lock_mutex_;
   bool lock_released_ GUARDED_BY(lock_mutex_) = false;
   // Requests from the REST API.
-  LoopRequest restart_request_ GUARDED_BY(mutex_);
-  LoopRequest reinit_request_ GUARDED_BY(mutex_);
-  LoopRequest reload_request_ GUARDED_BY(mutex_);
+  std::array<LoopRequest, static_cast<size_t>(RequestKind::kCount)> requests_ GUARDED_BY(mutex_);
   std::condition_variable_any request_answered_;  // with mutex_: Answer() ends AskLoop's wait
   struct ScheduledRestart {
     WallTime at;

@@ -53,22 +53,6 @@ void Agent::Answer(RequestKind kind, Status status) {
   request_answered_.notify_all();
 }
 
-Agent::LoopRequest& Agent::Request(RequestKind kind) {
-  switch (kind) {
-    case RequestKind::kRestart:
-      return restart_request_;
-    case RequestKind::kReinitialize:
-      return reinit_request_;
-    case RequestKind::kReload:
-      break;
-  }
-  return reload_request_;
-}
-
-const Agent::LoopRequest& Agent::Request(RequestKind kind) const {
-  return const_cast<Agent*>(this)->Request(kind);
-}
-
 Status Agent::RestartPostgres(std::chrono::seconds timeout) {
   auto answer = AskLoop(RequestKind::kRestart, "restart", false, timeout);
   if (!answer) {
@@ -92,7 +76,7 @@ Status Agent::Reload() {
   }
   {
     MutexLock lock(mutex_);
-    reload_request_.pending = true;
+    Request(RequestKind::kReload).pending = true;
   }
   Wake();
   return OkStatus();

@@ -492,5 +492,65 @@ TEST_F(AgentCycleTest, AFailedRewindIsNotRetriedBeforeItsBackOff) {
   EXPECT_EQ(node_.Count("Rewind"), tried);
 }
 
+TEST_F(AgentCycleTest, AFailingPrePromoteGivesTheLockBackWithoutPromoting) {
+  AddMember("pg-1", "master", 0x3000000, 5433);
+  MakeLeader("pg-1");
+  Start(FakeNode::RunningReplica("pg-1", "127.0.0.1:5433"));
+  Cycle();
+  dcs_.Delete("leader");
+  peers_.SetUnreachable("pg-1");
+  node_.Fail("RunPrePromote", Error::Unavailable("pre_promote exited with 1"));
+  node_.TakeOperations();
+  Cycle();
+  EXPECT_THAT(node_.operations(), Contains("RunPrePromote"));
+  EXPECT_THAT(node_.operations(), Not(Contains("Promote")));
+  EXPECT_EQ(dcs_.LeaderName(), "");
+  EXPECT_TRUE(node_.state().in_recovery);
+}
+
+TEST_F(AgentCycleTest, AStandbyClusterLeaderFollowsTheRemotePrimary) {
+  SetDynamicConfig({{"standby_cluster", {{"host", "10.0.0.9"}, {"port", 5432}}}});
+  FakeNodeState stopped = FakeNode::RunningReplica("", "");
+  stopped.running = false;
+  Start(stopped);
+  Cycle();
+  Cycle();
+  EXPECT_EQ(dcs_.LeaderName(), "pg-0");
+  EXPECT_THAT(node_.operations(), Contains(HasSubstr("WriteConfig standby")));
+  EXPECT_THAT(node_.operations(), Not(Contains("Promote")));
+  EXPECT_TRUE(node_.state().running);
+  EXPECT_TRUE(node_.state().in_recovery);
+  EXPECT_EQ(MemberKey("pg-0").value("role", ""), "standby_leader");
+}
+
+TEST_F(AgentCycleTest, AGracefulStopOfTheLeaderStopsPostgresAndReleasesTheLock) {
+  StartAsLeader();
+  agent_->Shutdown();
+  EXPECT_THAT(node_.operations(), ElementsAre("Stop fast"));
+  EXPECT_EQ(dcs_.LeaderName(), "");
+}
+
+TEST_F(AgentCycleTest, AGracefulStopInMaintenanceModeLeavesPostgresAndTheLock) {
+  StartAsLeader();
+  SetDynamicConfig({{"pause", true}});
+  Cycle();
+  node_.TakeOperations();
+  agent_->Shutdown();
+  EXPECT_THAT(node_.operations(), Not(Contains(HasSubstr("Stop"))));
+  EXPECT_EQ(dcs_.LeaderName(), "pg-0");
+  EXPECT_TRUE(node_.state().running);
+}
+
+TEST_F(AgentCycleTest, InMaintenanceModeACrashedPrimaryIsLeftAsItIs) {
+  StartAsLeader();
+  SetDynamicConfig({{"pause", true}});
+  Cycle();
+  node_.TakeOperations();
+  node_.Crash();
+  Cycle();
+  EXPECT_THAT(node_.operations(), Not(Contains(HasSubstr("Start"))));
+  EXPECT_EQ(dcs_.LeaderName(), "pg-0") << "Patroni keeps the lock while paused";
+}
+
 }  // namespace
 }  // namespace pgha::agent
