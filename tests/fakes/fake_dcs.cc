@@ -243,8 +243,9 @@ Status FakeDcs::CancelInitialization() {
   return OkStatus();
 }
 
-Result<bool> FakeDcs::CasPut(const char* method, const std::string& key, const std::string& value,
-                             std::optional<int64_t> mod_revision) {
+Result<bool> FakeDcs::CasWrite(const char* method, const std::string& key,
+                               std::optional<std::string> value,
+                               std::optional<int64_t> mod_revision) {
   std::lock_guard<std::mutex> lock(mutex_);
   PGHA_RETURN_IF_ERROR(Enter(method));
   if (mod_revision) {
@@ -254,64 +255,54 @@ Result<bool> FakeDcs::CasPut(const char* method, const std::string& key, const s
       return false;
     }
   }
-  PutLocked(key, value, 0);
+  if (value) {
+    PutLocked(key, *value, 0);
+  } else {
+    DeleteLocked(key);
+  }
   return true;
 }
 
-Result<bool> FakeDcs::CasDelete(const char* method, const std::string& key,
-                                std::optional<int64_t> mod_revision) {
-  std::lock_guard<std::mutex> lock(mutex_);
-  PGHA_RETURN_IF_ERROR(Enter(method));
-  if (mod_revision) {
-    auto it = keys_.find(key);
-    int64_t current = it == keys_.end() ? 0 : it->second.mod_revision;
-    if (CompareFails() || current != *mod_revision) {
-      return false;
-    }
-  }
-  DeleteLocked(key);
-  return true;
+Status FakeDcs::PlainPut(const char* method, const std::string& key, const std::string& value) {
+  auto put = CasWrite(method, key, value, std::nullopt);
+  return put.ok() ? OkStatus() : Status(put.error());
 }
 
 Result<bool> FakeDcs::SetConfigValue(const std::string& value, std::optional<int64_t> rev) {
-  return CasPut("SetConfigValue", "config", value, rev);
+  return CasWrite("SetConfigValue", "config", value, rev);
 }
 
 Result<bool> FakeDcs::SetFailoverValue(const std::string& value, std::optional<int64_t> rev) {
-  return CasPut("SetFailoverValue", "failover", value, rev);
+  return CasWrite("SetFailoverValue", "failover", value, rev);
 }
 
 Result<bool> FakeDcs::DeleteFailover(std::optional<int64_t> rev) {
-  return CasDelete("DeleteFailover", "failover", rev);
+  return CasWrite("DeleteFailover", "failover", std::nullopt, rev);
 }
 
 Result<bool> FakeDcs::SetSyncStateValue(const std::string& value, std::optional<int64_t> rev) {
-  return CasPut("SetSyncStateValue", "sync", value, rev);
+  return CasWrite("SetSyncStateValue", "sync", value, rev);
 }
 
 Result<bool> FakeDcs::DeleteSyncState(std::optional<int64_t> rev) {
-  return CasDelete("DeleteSyncState", "sync", rev);
+  return CasWrite("DeleteSyncState", "sync", std::nullopt, rev);
 }
 
 Status FakeDcs::SetHistoryValue(const std::string& value) {
-  auto put = CasPut("SetHistoryValue", "history", value, std::nullopt);
-  return put.ok() ? OkStatus() : Status(put.error());
+  return PlainPut("SetHistoryValue", "history", value);
 }
 
 Status FakeDcs::RegisterMember(const std::string& value) {
-  auto put = CasPut("RegisterMember", std::string(model::kRegisteredMembersPrefix) + member_name_,
-                    value, std::nullopt);
-  return put.ok() ? OkStatus() : Status(put.error());
+  return PlainPut("RegisterMember", std::string(model::kRegisteredMembersPrefix) + member_name_,
+                  value);
 }
 
 Status FakeDcs::WriteStatus(const std::string& value) {
-  auto put = CasPut("WriteStatus", "status", value, std::nullopt);
-  return put.ok() ? OkStatus() : Status(put.error());
+  return PlainPut("WriteStatus", "status", value);
 }
 
 Status FakeDcs::WriteFailsafe(const std::string& value) {
-  auto put = CasPut("WriteFailsafe", "failsafe", value, std::nullopt);
-  return put.ok() ? OkStatus() : Status(put.error());
+  return PlainPut("WriteFailsafe", "failsafe", value);
 }
 
 Status FakeDcs::DeleteCluster() {

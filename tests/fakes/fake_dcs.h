@@ -84,10 +84,11 @@ class FakeDcs final : public dcs::Dcs {
   void DeleteLocked(const std::string& key);
   void ExpireLeasesLocked();
   int64_t OwnLeaseLocked();
-  Result<bool> CasPut(const char* method, const std::string& key, const std::string& value,
-                      std::optional<int64_t> mod_revision);
-  Result<bool> CasDelete(const char* method, const std::string& key,
-                         std::optional<int64_t> mod_revision);
+  // A put (`value`) or a delete (nullopt), only if the key's mod_revision is `mod_revision`
+  // (0: absent) when one is given.
+  Result<bool> CasWrite(const char* method, const std::string& key,
+                        std::optional<std::string> value, std::optional<int64_t> mod_revision);
+  Status PlainPut(const char* method, const std::string& key, const std::string& value);
   void Notify(const std::string& key);
 
   const FakeClock& clock_;

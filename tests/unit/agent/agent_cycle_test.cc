@@ -146,6 +146,19 @@ class AgentCycleTest : public ::testing::Test {
     node_.TakeOperations();
   }
 
+  // pg-0 replicates from the leader pg-1 (beside pg-2 at `other_replica_position`); then pg-1
+  // dies: its leader key expires and its REST API stops answering. The next Cycle() decides.
+  void StartAsReplicaThenLoseTheLeader(uint64_t other_replica_position) {
+    AddMember("pg-1", "master", 0x3000000, 5433);
+    AddMember("pg-2", "replica", other_replica_position, 5434);
+    MakeLeader("pg-1");
+    Start(FakeNode::RunningReplica("pg-1", "127.0.0.1:5433"));
+    Cycle();
+    dcs_.Delete("leader");
+    peers_.SetUnreachable("pg-1");
+    node_.TakeOperations();
+  }
+
   json MemberKey(const std::string& name) {
     auto value = dcs_.Value("members/" + name);
     return value ? json::parse(*value) : json();
@@ -389,14 +402,7 @@ TEST_F(AgentCycleTest, ACloneThatFinishesAfterTheLeaderChangedFollowsTheNewLeade
 }
 
 TEST_F(AgentCycleTest, AReplicaPromotesWhenTheLeaderIsGoneAndItIsTheHealthiest) {
-  AddMember("pg-1", "master", 0x3000000, 5433);
-  AddMember("pg-2", "replica", 0x2000000, 5434);
-  MakeLeader("pg-1");
-  Start(FakeNode::RunningReplica("pg-1", "127.0.0.1:5433"));
-  Cycle();
-  dcs_.Delete("leader");
-  peers_.SetUnreachable("pg-1");
-  node_.TakeOperations();
+  StartAsReplicaThenLoseTheLeader(0x2000000);
   Cycle();
   EXPECT_EQ(dcs_.LeaderName(), "pg-0");
   EXPECT_THAT(node_.operations(), Contains("Promote"));
@@ -405,14 +411,7 @@ TEST_F(AgentCycleTest, AReplicaPromotesWhenTheLeaderIsGoneAndItIsTheHealthiest) 
 }
 
 TEST_F(AgentCycleTest, AReplicaBehindAnotherDoesNotTakeTheLock) {
-  AddMember("pg-1", "master", 0x3000000, 5433);
-  AddMember("pg-2", "replica", 0x4000000, 5434);
-  MakeLeader("pg-1");
-  Start(FakeNode::RunningReplica("pg-1", "127.0.0.1:5433"));
-  Cycle();
-  dcs_.Delete("leader");
-  peers_.SetUnreachable("pg-1");
-  node_.TakeOperations();
+  StartAsReplicaThenLoseTheLeader(0x4000000);
   Cycle();
   EXPECT_EQ(dcs_.LeaderName(), "");
   EXPECT_THAT(node_.operations(), Not(Contains("Promote")));
@@ -493,14 +492,8 @@ TEST_F(AgentCycleTest, AFailedRewindIsNotRetriedBeforeItsBackOff) {
 }
 
 TEST_F(AgentCycleTest, AFailingPrePromoteGivesTheLockBackWithoutPromoting) {
-  AddMember("pg-1", "master", 0x3000000, 5433);
-  MakeLeader("pg-1");
-  Start(FakeNode::RunningReplica("pg-1", "127.0.0.1:5433"));
-  Cycle();
-  dcs_.Delete("leader");
-  peers_.SetUnreachable("pg-1");
+  StartAsReplicaThenLoseTheLeader(0x2000000);
   node_.Fail("RunPrePromote", Error::Unavailable("pre_promote exited with 1"));
-  node_.TakeOperations();
   Cycle();
   EXPECT_THAT(node_.operations(), Contains("RunPrePromote"));
   EXPECT_THAT(node_.operations(), Not(Contains("Promote")));
