@@ -3,6 +3,7 @@
 // and the MutexLock itself: the analysis then knows the mutex is held again after the wait.
 #pragma once
 
+#include <chrono>
 #include <mutex>
 
 #include "common/thread_annotations.h"
@@ -17,6 +18,23 @@ class CAPABILITY("mutex") Mutex {
 
  private:
   std::mutex mutex_;
+};
+
+// A mutex that can be waited for until a deadline (a scrape waits for the one in progress only
+// until its own deadline).
+class CAPABILITY("mutex") TimedMutex {
+ public:
+  void lock() ACQUIRE() { mutex_.lock(); }
+  void unlock() RELEASE() { mutex_.unlock(); }
+  // On the system clock: libstdc++ waits for a steady-clock deadline with
+  // pthread_mutex_clocklock, which ThreadSanitizer does not see, and then reports the unlock as
+  // one of a mutex nobody locked.
+  bool TryLockUntil(std::chrono::system_clock::time_point deadline) TRY_ACQUIRE(true) {
+    return mutex_.try_lock_until(deadline);
+  }
+
+ private:
+  std::timed_mutex mutex_;
 };
 
 class SCOPED_CAPABILITY MutexLock {

@@ -169,14 +169,17 @@ std::string Exporter::Scrape(std::chrono::milliseconds timeout) {
   bool any_error = true;
   uint64_t scrapes = 0;
   {
-    std::unique_lock lock(mutex_, std::defer_lock);
-    // On the system clock: libstdc++ waits for a steady-clock deadline with
-    // pthread_mutex_clocklock, which ThreadSanitizer (the tsan preset) does not see, and then
-    // reports the unlock as one of a mutex nobody locked.
-    if (lock.try_lock_until(std::chrono::system_clock::now() + timeout)) {
+    if (mutex_.TryLockUntil(std::chrono::system_clock::now() + timeout)) {
       scrapes = ++scrapes_;
       any_error = false;
-      up = Collect(deadline, out, &any_error);
+      try {
+        up = Collect(deadline, out, &any_error);
+      } catch (const std::exception& e) {
+        // An answer the collectors did not expect fails this scrape only: the mutex is given
+        // back below, so the next scrapes still run.
+        PGHA_LOG_ERROR("scrape failed: {}", e.what());
+        up = false;
+      }
       if (!up) {
         any_error = true;
       }
@@ -184,6 +187,7 @@ std::string Exporter::Scrape(std::chrono::milliseconds timeout) {
         PGHA_LOG_INFO("PostgreSQL answers again");
       }
       was_up_ = up;
+      mutex_.unlock();
     } else {
       PGHA_LOG_WARN("a scrape still running kept this one from starting within {} ms",
                     timeout.count());

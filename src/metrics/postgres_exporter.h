@@ -16,6 +16,7 @@
 #include <string>
 
 #include "common/clock.h"
+#include "common/mutex.h"
 #include "common/result.h"
 #include "metrics/metric_set.h"
 #include "metrics/postgres_collectors.h"
@@ -60,15 +61,15 @@ class Exporter {
  private:
   bool Enabled(const Collector& collector) const;
   // Runs the collectors; returns whether the server answered throughout.
-  bool Collect(MonoTime deadline, MetricSet& out, bool* any_error);
+  bool Collect(MonoTime deadline, MetricSet& out, bool* any_error) REQUIRES(mutex_);
 
   ExporterOptions options_;
   SessionOpener opener_;
-  std::timed_mutex mutex_;
-  std::unique_ptr<DatabaseSession> session_;
-  uint64_t scrapes_ = 0;
-  bool was_up_ = true;
-  std::string last_connect_error_;
+  TimedMutex mutex_;  // one scrape at a time
+  std::unique_ptr<DatabaseSession> session_ GUARDED_BY(mutex_);
+  uint64_t scrapes_ GUARDED_BY(mutex_) = 0;
+  bool was_up_ GUARDED_BY(mutex_) = true;
+  std::string last_connect_error_ GUARDED_BY(mutex_);
 };
 
 // How long a scrape may take: the timeout Prometheus announces in the
