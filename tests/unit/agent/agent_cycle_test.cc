@@ -8,7 +8,6 @@
 #include <thread>
 
 #include "agent/agent.h"
-#include "common/log.h"
 #include "config/config.h"
 #include "fakes/fake_clock.h"
 #include "fakes/fake_dcs.h"
@@ -55,12 +54,7 @@ std::shared_ptr<const config::Config> ConfigOf(const json& tree) {
 
 class AgentCycleTest : public ::testing::Test {
  protected:
-  AgentCycleTest() : dcs_(clock_, "pg-0") {
-    // spdlog's registry is built by the first log call. Made here, before any long action's
-    // thread logs, as pgha's main does; otherwise two threads race to build it, inside spdlog
-    // where ThreadSanitizer cannot see the guard, and it reports a race.
-    SetLogLevel("INFO");
-  }
+  AgentCycleTest() : dcs_(clock_, "pg-0") {}
 
   void SetUp() override {
     dcs_.Put("initialize", kSysid);
