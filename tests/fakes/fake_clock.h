@@ -1,10 +1,12 @@
-// FakeClock: time that moves only when a test (or a SleepFor of the code under test) moves it,
-// so TTLs, retry_timeout and polling loops run in no real time.
+// FakeClock: time that moves only when a test moves it, so TTLs, retry_timeout and polling loops
+// run in no real time. A SleepFor (a long action polling) waits until the test has moved the
+// clock past its end: the test alone decides how fast time goes, so a lease the test's cycles
+// renew never expires behind its back.
 #pragma once
 
 #include <chrono>
+#include <condition_variable>
 #include <mutex>
-#include <thread>
 
 #include "common/clock.h"
 
@@ -22,19 +24,22 @@ class FakeClock final : public Clock {
     return WallTime() + std::chrono::seconds(1796083200) +
            std::chrono::duration_cast<WallTime::duration>(elapsed_);
   }
-  // Moves time on, and lets other threads run (a long action polling while the test thread
-  // plays another member).
   void SleepFor(std::chrono::nanoseconds duration) const override {
-    Advance(duration);
-    std::this_thread::yield();
+    std::unique_lock<std::mutex> lock(mutex_);
+    auto until = elapsed_ + duration;
+    advanced_.wait(lock, [&] { return elapsed_ >= until; });
   }
   void Advance(std::chrono::nanoseconds duration) const {
-    std::lock_guard<std::mutex> lock(mutex_);
-    elapsed_ += duration;
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      elapsed_ += duration;
+    }
+    advanced_.notify_all();
   }
 
  private:
   mutable std::mutex mutex_;  // guards elapsed_
+  mutable std::condition_variable advanced_;
   mutable std::chrono::nanoseconds elapsed_{0};
 };
 

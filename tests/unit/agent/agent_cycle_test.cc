@@ -116,12 +116,11 @@ class AgentCycleTest : public ::testing::Test {
   }
 
   // Runs cycles, as the loop does, until the running long action has finished: a leader renews
-  // its lock meanwhile (a long action's polls move the fake clock on).
+  // its lock meanwhile, and the long action's polls see time pass a loop_wait at a time.
   void CycleUntilLongActionEnds() {
     auto ended = std::async(std::launch::async, [this] { agent_->AwaitLongAction(); });
-    while (ended.wait_for(std::chrono::milliseconds(0)) != std::future_status::ready) {
-      agent_->Step();
-      std::this_thread::yield();
+    while (ended.wait_for(std::chrono::milliseconds(1)) != std::future_status::ready) {
+      Cycle();
     }
   }
 
@@ -269,7 +268,11 @@ TEST_F(AgentCycleTest, ASwitchoverAbortsAndTheLeaderStartsAgainWhenNoCandidateHa
   Cycle();
   CycleUntilLongActionEnds();
   EXPECT_EQ(dcs_.LeaderName(), "pg-0");
-  EXPECT_THAT(node_.operations(),
+  // Whether a cycle ran after the restart (and created the replicas' slots again) depends on
+  // when the test thread saw the handover end.
+  auto operations = node_.operations();
+  std::erase_if(operations, [](const std::string& op) { return op.rfind("ChangeSlots", 0) == 0; });
+  EXPECT_THAT(operations,
               ElementsAre("Checkpoint", "Stop fast", "WriteConfig primary", "Start primary"));
   EXPECT_EQ(dcs_.Value("failover"), "{}") << "the failed request is dropped";
 }
