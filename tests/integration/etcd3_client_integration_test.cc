@@ -231,6 +231,28 @@ TEST_F(Etcd3ClusterTest, RequestsSucceedWhileOneOfThreeMembersIsDown) {
   EXPECT_EQ(range->kvs.size(), 1u);
 }
 
+TEST(Etcd3FormingClusterTest, AClientWorksWhileTheLastMemberHasNotJoinedYet) {
+  // Two of three members of a new cluster: etcd reports cluster version 3.0.0 until every
+  // member has been reachable, and its /v3alpha path is gone. The containers of a compose file
+  // start in any order, so an agent meets this state.
+  EtcdCluster cluster(EtcdClusterOptions{.members = 3, .started_members = 2});
+  ASSERT_TRUE(cluster.ok()) << cluster.error();
+  auto transport = MakeHttplibTransport({});
+  auto version = transport->Get("http://" + cluster.Host(0), "/version", {}, milliseconds(2000));
+  ASSERT_TRUE(version.ok());
+  EXPECT_THAT(version->body, ::testing::HasSubstr(R"("etcdcluster":"3.0.0")"));
+  auto client = MakeClient(cluster);
+  ASSERT_TRUE(client->Connect().ok());
+  EXPECT_EQ(client->ApiPrefix(), "/v3");
+  auto put = client->Put("/forming/k", "v");
+  ASSERT_TRUE(put.ok()) << put.error().message();
+  ASSERT_TRUE(cluster.StartMember(2));
+  ASSERT_TRUE(cluster.WaitHealthy(2));
+  auto range = MakeClient(cluster, {cluster.Host(2)})->Range("/forming/k");
+  ASSERT_TRUE(range.ok()) << range.error().message();
+  EXPECT_EQ(range->kvs.size(), 1u);
+}
+
 TEST_F(Etcd3ClusterTest, QuorumLossIsUnavailableWithinTheDeadline) {
   ClientOptions options;
   options.hosts = cluster_->Hosts();

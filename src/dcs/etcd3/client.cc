@@ -88,9 +88,9 @@ Error ErrorFromGrpc(int64_t code, const std::string& message) {
   }
 }
 
-std::string ApiPrefixFor(const std::string& cluster_version) {
+std::string ApiPrefixFor(const std::string& version) {
   // "3.4.0" -> /v3; 3.3 -> /v3beta; 3.0-3.2 -> /v3alpha (Patroni's table).
-  auto parts = Split(cluster_version, '.');
+  auto parts = Split(version, '.');
   int major = parts.size() > 0 ? static_cast<int>(ParseInt64(parts[0]).value_or(0)) : 0;
   int minor = parts.size() > 1 ? static_cast<int>(ParseInt64(parts[1]).value_or(0)) : 0;
   if (major > 3 || (major == 3 && minor >= 4)) {
@@ -100,6 +100,19 @@ std::string ApiPrefixFor(const std::string& cluster_version) {
     return "/v3beta";
   }
   return "/v3alpha";
+}
+
+// The gateway paths are served by the member itself, so its own version says which exist: an
+// etcd 3.4 member answers /v3alpha with 404. The cluster version is no guide to them: etcd reports
+// 3.0.0 until every member has been reachable at once (two of three members up), and Patroni's
+// choice by cluster version then gets 404 until the last member joins. Without a server version
+// (an old or unusual gateway) the cluster version decides, as in Patroni.
+std::string ApiPrefixForMember(const std::string& server_version,
+                               const std::string& cluster_version) {
+  if (Split(server_version, '.').size() >= 2) {
+    return ApiPrefixFor(server_version);
+  }
+  return ApiPrefixFor(cluster_version);
 }
 
 }  // namespace
@@ -429,6 +442,14 @@ Status Etcd3Client::DiscoverOn(const std::string& endpoint, milliseconds timeout
         fmt::format("{}/version answered {} '{}'", endpoint, version->status, version->body));
   }
   std::string cluster_version = parsed["etcdcluster"].get<std::string>();
+  if (cluster_version == "not_decided") {
+    // A member that has not heard from a quorum yet: it will know once the cluster forms.
+    return Error::Unavailable(
+        fmt::format("{}: etcd has not decided its cluster version yet (no quorum?)", endpoint));
+  }
+  std::string server_version = parsed.contains("etcdserver") && parsed["etcdserver"].is_string()
+                                   ? parsed["etcdserver"].get<std::string>()
+                                   : "";
   auto parts = Split(cluster_version, '.');
   if (parts.size() < 2 || ParseInt64(parts[0]).value_or(0) < 3) {
     return Error::Invalid(
@@ -436,7 +457,7 @@ Status Etcd3Client::DiscoverOn(const std::string& endpoint, milliseconds timeout
   }
   {
     MutexLock lock(mutex_);
-    api_prefix_ = ApiPrefixFor(cluster_version);
+    api_prefix_ = ApiPrefixForMember(server_version, cluster_version);
     current_ = endpoint;
   }
   if (!options_.username.empty()) {
@@ -519,10 +540,24 @@ Result<json> Etcd3Client::CallOnce(const std::string& endpoint, const std::strin
                                    bool* retry_elsewhere) {
   *retry_elsewhere = false;
   for (int attempt = 0; attempt < 2; ++attempt) {
-    auto response = transport_->Post(endpoint, ApiPrefix() + rpc, body, AuthHeaders(), timeout);
+    std::string prefix = ApiPrefix();
+    auto response = transport_->Post(endpoint, prefix + rpc, body, AuthHeaders(), timeout);
     if (!response.ok()) {
       *retry_elsewhere = true;
       return response.error();
+    }
+    if (response->status == 404) {
+      // No such path on this member (one of another version during a rolling upgrade, or a
+      // prefix chosen before the member knew better): the request did nothing, so ask the
+      // member again which API it serves and try once more.
+      auto rediscovered = DiscoverOn(endpoint, timeout);
+      if (attempt == 0 && rediscovered.ok() && ApiPrefix() != prefix) {
+        continue;
+      }
+      *retry_elsewhere = true;
+      return Error::Unavailable(
+          fmt::format("{}{}{}: not found on this member{}", endpoint, prefix, rpc,
+                      rediscovered.ok() ? "" : "; " + rediscovered.error().message()));
     }
     json parsed = json::parse(response->body, nullptr, false);
     if (response->status == 200) {
@@ -781,6 +816,9 @@ Status Etcd3Client::Watch(const WatchOptions& options,
         }
         PGHA_LOG_DEBUG("etcd watch on {} failed: {}", endpoint,
                        result.ok() ? fmt::format("HTTP {}", *result) : result.error().message());
+        if (result.ok() && *result == 404) {
+          (void)DiscoverOn(endpoint, RequestTimeout());  // see CallOnce: a prefix it lacks
+        }
         MarkFailed(endpoint);
       }
     }

@@ -21,7 +21,8 @@ EtcdCluster::EtcdCluster(EtcdClusterOptions options)
     peer_ports_.push_back(FreePort());
     processes_.push_back(std::make_unique<ChildProcess>());
   }
-  for (int i = 0; i < options_.members; ++i) {
+  int started = options_.started_members < 0 ? options_.members : options_.started_members;
+  for (int i = 0; i < started; ++i) {
     if (!StartMember(i)) {
       return;
     }

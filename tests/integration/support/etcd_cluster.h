@@ -15,6 +15,8 @@ struct EtcdClusterOptions {
   int members = 3;
   bool tls = false;   // client URLs over https, client certificates required
   bool auth = false;  // enable etcd auth with user root / password "root-password"
+  // How many members start at once (the others with StartMember); -1 for all of them.
+  int started_members = -1;
 };
 
 class EtcdCluster {

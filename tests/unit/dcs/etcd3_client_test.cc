@@ -74,6 +74,72 @@ TEST(Etcd3ClientTest, ApiPrefixFollowsClusterVersion) {
   EXPECT_THAT(status.error().message(), HasSubstr("too old"));
 }
 
+TEST(Etcd3ClientTest, AMemberOfAFormingClusterServesItsOwnPrefix) {
+  // Two of three etcd 3.4 members up: the cluster version reads 3.0.0 and /v3alpha is a 404.
+  Fixture f;
+  f.transport->SetHandler([](const RecordedRequest& r) -> Result<HttpResponse> {
+    if (r.path == "/version") {
+      return Ok(json{{"etcdserver", "3.4.23"}, {"etcdcluster", "3.0.0"}});
+    }
+    if (r.path.rfind("/v3/", 0) != 0) {
+      return HttpResponse{404, "404 page not found"};
+    }
+    return Ok(json{{"header", {{"revision", "3"}}}});
+  });
+  ASSERT_TRUE(f.client->Connect().ok());
+  EXPECT_EQ(f.client->ApiPrefix(), "/v3");
+  auto range = f.client->Range("/service/pg-ha/leader");
+  ASSERT_TRUE(range.ok()) << range.error().message();
+  EXPECT_EQ(range->revision, 3);
+}
+
+TEST(Etcd3ClientTest, AnUndecidedClusterVersionIsRetriedNotRefused) {
+  Fixture f;
+  int version_calls = 0;
+  f.transport->SetHandler([&version_calls](const RecordedRequest& r) -> Result<HttpResponse> {
+    if (r.path == "/version") {
+      return ++version_calls <= 3
+                 ? Ok(json{{"etcdserver", "3.4.23"}, {"etcdcluster", "not_decided"}})
+                 : Ok(json{{"etcdserver", "3.4.23"}, {"etcdcluster", "3.4.0"}});
+    }
+    return Ok(json::object());
+  });
+  auto status = f.client->Connect();
+  ASSERT_TRUE(status.ok()) << status.error().message();
+  EXPECT_EQ(f.client->ApiPrefix(), "/v3");
+  EXPECT_EQ(version_calls, 4);
+}
+
+TEST(Etcd3ClientTest, ANotFoundPathMakesTheClientAskTheMemberAgain) {
+  // The prefix was chosen on a 3.4 member; the request then lands on a 3.3 member of a rolling
+  // upgrade, which serves /v3beta only. The write is tried again there with that prefix.
+  Fixture f;
+  bool first_member_down = false;
+  f.transport->SetHandler([&first_member_down](const RecordedRequest& r) -> Result<HttpResponse> {
+    bool old_member = r.base_url == "http://e2:2379";
+    if (r.base_url == "http://e1:2379" && first_member_down) {
+      return Error::Unavailable("connection refused");
+    }
+    if (r.path == "/version") {
+      return old_member ? Ok(json{{"etcdserver", "3.3.27"}, {"etcdcluster", "3.3.0"}})
+                        : Ok(json{{"etcdserver", "3.4.23"}, {"etcdcluster", "3.3.0"}});
+    }
+    if (old_member && r.path.rfind("/v3/", 0) == 0) {
+      return HttpResponse{404, "404 page not found"};
+    }
+    return Ok(json{{"header", {{"revision", "8"}}}});
+  });
+  ASSERT_TRUE(f.client->Connect().ok());
+  EXPECT_EQ(f.client->ApiPrefix(), "/v3");
+  first_member_down = true;
+  auto put = f.client->Put("/service/pg-ha/config", "{}");
+  ASSERT_TRUE(put.ok()) << put.error().message();
+  EXPECT_EQ(*put, 8);
+  EXPECT_EQ(f.client->ApiPrefix(), "/v3beta");
+  EXPECT_EQ(f.Calls("/v3/kv/put").size(), 2u);  // refused by e1, 404 from e2
+  EXPECT_EQ(f.Calls("/v3beta/kv/put").size(), 1u);
+}
+
 TEST(Etcd3ClientTest, LeaderRaceTxnIsPatronis) {
   Fixture f;
   f.transport->SetHandler(EtcdDiscovery(kUrls, [](const RecordedRequest&) -> Result<HttpResponse> {
