@@ -19,7 +19,13 @@
 
 #include "api/http/client.h"
 #include "apps/etcd_from_config.h"
+#include "cli/ctl.h"
+#include "cli/member_actions.h"
+#include "cli/pause.h"
+#include "cli/remove.h"
+#include "cli/switchover.h"
 #include "cli/table.h"
+#include "cli/version.h"
 #include "cli/views.h"
 #include "common/log.h"
 #include "common/strings.h"
@@ -148,12 +154,55 @@ struct Context {
   }
 };
 
-std::string Timestamp() {
-  std::time_t now = std::time(nullptr);
-  char text[32];
-  std::strftime(text, sizeof text, "%Y-%m-%d %H:%M:%S", std::localtime(&now));
-  return text;
+// The verbs of src/cli reach the members through the HTTP client that honours the
+// configuration's REST credentials and certificates.
+class RestMemberApi final : public pgha::cli::MemberApi {
+ public:
+  explicit RestMemberApi(pgha::api::http::ClientOptions options) : options_(std::move(options)) {}
+  Result<pgha::cli::MemberResponse> Call(const std::string& api_url, const std::string& method,
+                                         const std::string& path,
+                                         const std::string& body) override {
+    auto response = pgha::api::http::CallMember(api_url, method, path, body, options_);
+    if (!response.ok()) {
+      return response.error();
+    }
+    return pgha::cli::MemberResponse{response->status, response->body};
+  }
+
+ private:
+  pgha::api::http::ClientOptions options_;
+};
+
+class StdTerminal final : public pgha::cli::Terminal {
+ public:
+  void Print(std::string_view text) override { std::cout << text << std::flush; }
+  void PrintError(std::string_view text) override { std::cerr << text; }
+  std::optional<std::string> ReadLine() override {
+    std::string line;
+    if (!std::getline(std::cin, line)) {
+      return std::nullopt;
+    }
+    return line;
+  }
+};
+
+// Runs a verb of src/cli on the cluster `cluster_name` (the configuration's scope when empty):
+// its Error is patronictl's "Error: ..." and exit status 1.
+template <typename Verb>
+int RunVerb(Context& ctx, const std::string& cluster_name, Verb verb) {
+  std::string scope = ctx.Scope(cluster_name);
+  auto dcs = ctx.MakeDcs(scope);
+  RestMemberApi api(ctx.RestOptions());
+  StdTerminal terminal;
+  pgha::cli::CtlContext verb_context{scope, *dcs, api, terminal, pgha::SystemClock::Instance()};
+  Result<int> result = verb(verb_context);
+  if (!result.ok()) {
+    Fail(result.error().message());
+  }
+  return *result;
 }
+
+std::string Timestamp() { return pgha::cli::LocalTimestamp(std::chrono::system_clock::now()); }
 
 void Print(const pgha::cli::Table& table, const std::string& fmt,
            const std::string& delimiter = "\t") {
@@ -316,60 +365,6 @@ void Query(Context& ctx, QueryOptions o) {
   });
 }
 
-// patronictl's toggle_pause: PATCH /config {"pause": true|null} to the first member that answers,
-// the leader first; --wait then watches the member keys until every member shows the change.
-int TogglePause(Context& ctx, const std::string& cluster_name, bool paused, bool wait) {
-  std::string scope = ctx.Scope(cluster_name);
-  auto cluster = ctx.ReadCluster(scope);
-  if (cluster.EffectiveConfig().is_paused() == paused) {
-    Fail(std::string("Cluster is ") + (paused ? "already" : "not") + " paused");
-  }
-  std::vector<const pgha::model::Member*> members;
-  if (const auto* leader = cluster.LeaderMember(); leader && !leader->api_url().empty()) {
-    members.push_back(leader);
-  }
-  for (const auto& m : cluster.members) {
-    if (!m.api_url().empty() && (members.empty() || members.front() != &m)) {
-      members.push_back(&m);
-    }
-  }
-  std::string verb = paused ? "pause" : "resume";
-  for (const auto* member : members) {
-    auto response = pgha::api::http::CallMember(
-        member->api_url(), "PATCH", "/config", paused ? R"({"pause": true})" : R"({"pause": null})",
-        ctx.RestOptions());
-    if (!response.ok()) {
-      std::cerr << response.error().message() << "\nMember " << member->name
-                << " is not accessible\n";
-      continue;
-    }
-    if (response->status != 200) {
-      std::cout << "Failed: " << verb << " cluster management status code=" << response->status
-                << ", (" << response->body << ")\n";
-      return 1;
-    }
-    if (wait) {
-      std::cout << "'" << verb << "' request sent, waiting until it is recognized by all nodes\n";
-      double loop_wait = std::max(0.5, cluster.EffectiveConfig().loop_wait());
-      for (int attempt = 0;; ++attempt) {
-        auto now = ctx.ReadCluster(scope);
-        bool all = std::all_of(now.members.begin(), now.members.end(),
-                               [&](const auto& m) { return m.is_paused() == paused; });
-        if (all) {
-          break;
-        }
-        if (attempt > 600) {
-          Fail("members did not all report the change");
-        }
-        std::this_thread::sleep_for(std::chrono::duration<double>(loop_wait));
-      }
-    }
-    std::cout << "Success: cluster management is " << (paused ? "paused" : "resumed") << "\n";
-    return 0;
-  }
-  Fail("Can not find accessible cluster member");
-}
-
 // patronictl's apply_config_changes: "a.b.c=value" with the value read as YAML; a null value
 // deletes the key; below postgresql.parameters the rest of the path is one GUC name (GUCs may
 // contain dots).
@@ -436,24 +431,6 @@ void ConfirmOrFail(const std::string& question, const std::string& aborted) {
   if (answer != "y" && answer != "Y" && answer != "yes") {
     Fail(aborted);
   }
-}
-
-std::string MemberNames(const std::vector<const pgha::model::Member*>& members) {
-  std::string joined;
-  for (const auto* m : members) {
-    joined += (joined.empty() ? "" : ", ") + m->name;
-  }
-  return joined;
-}
-
-// "Failed: <verb> for member <name>, status code=503, (<body>)", as patronictl prints it.
-void PrintMemberFailure(const std::string& verb, const pgha::model::Member& member,
-                        const Result<pgha::api::http::ClientResponse>& response) {
-  std::cout << "Failed: " << verb << " for member " << member.name << ", "
-            << (response.ok() ? "status code=" + std::to_string(response->status) + ", (" +
-                                    response->body + ")"
-                              : response.error().message())
-            << "\n";
 }
 
 struct EditOptions {
@@ -560,461 +537,6 @@ int EditConfig(Context& ctx, const EditOptions& o) {
   return 0;
 }
 
-// click.prompt: "question [default]: "; an empty answer takes the default.
-std::string Prompt(const std::string& question, const std::string& default_value) {
-  std::cout << question << " [" << default_value << "]: " << std::flush;
-  std::string answer;
-  if (!std::getline(std::cin, answer)) {
-    Fail("Aborted!");
-  }
-  return answer.empty() ? default_value : answer;
-}
-
-// patronictl's parse_scheduled: "now" (or nothing) is immediate; a time without a zone is
-// taken in the local zone.
-std::optional<pgha::WallTime> ParseScheduled(const std::string& text) {
-  if (text.empty() || text == "now") {
-    return std::nullopt;
-  }
-  auto parsed = pgha::ParseIsoTimestamp(text);
-  if (!parsed.ok()) {
-    std::time_t now = std::time(nullptr);
-    std::tm local{};
-    localtime_r(&now, &local);
-    long offset = local.tm_gmtoff / 60;
-    std::string zone = fmt::format("{}{:02}:{:02}", offset < 0 ? '-' : '+', std::labs(offset) / 60,
-                                   std::labs(offset) % 60);
-    parsed = pgha::ParseIsoTimestamp(text + zone);
-  }
-  if (!parsed.ok()) {
-    Fail("Unable to parse scheduled timestamp (" + text +
-         "). It should be in an unambiguous format (e.g. ISO 8601)");
-  }
-  return *parsed;
-}
-
-struct RestartOptions {
-  std::string cluster;
-  std::vector<std::string> members;
-  std::string role = "any";
-  bool pending = false;
-  std::string scheduled, pg_version;
-  double timeout = 0;
-  bool force = false;
-};
-
-std::vector<const pgha::model::Member*> MembersWithRole(const pgha::model::ClusterSnapshot& c,
-                                                        const std::string& role) {
-  std::vector<const pgha::model::Member*> out;
-  if (role == "leader" || role == "primary" || role == "master" || role == "standby-leader") {
-    if (const auto* m = pgha::cli::SelectMember(c, role, "")) {
-      out.push_back(m);
-    }
-    return out;
-  }
-  std::string leader = c.leader ? c.leader->name : "";
-  for (const auto& m : c.members) {
-    if (role == "any" || m.name != leader) {
-      out.push_back(&m);
-    }
-  }
-  return out;
-}
-
-// patronictl's get_members: the members with `role`, narrowed to `names` (each must exist),
-// confirmed unless `force`.
-std::vector<const pgha::model::Member*> ChooseMembers(const pgha::model::ClusterSnapshot& cluster,
-                                                      const std::string& cluster_name,
-                                                      const std::vector<std::string>& names,
-                                                      const std::string& role, bool force,
-                                                      const std::string& action) {
-  std::vector<const pgha::model::Member*> chosen;
-  for (const auto* m : MembersWithRole(cluster, role)) {
-    if (names.empty() || std::find(names.begin(), names.end(), m->name) != names.end()) {
-      chosen.push_back(m);
-    }
-  }
-  for (const auto& name : names) {
-    if (!cluster.FindMember(name)) {
-      Fail(name + " is not a member of cluster");
-    }
-  }
-  if (chosen.empty()) {
-    Fail("No " + role + " among provided members");
-  }
-  if (!force) {
-    Print(pgha::cli::MembersTable(cluster, cluster_name, false, false), "pretty");
-    ConfirmOrFail("Are you sure you want to " + action + " members " + MemberNames(chosen) + "?",
-                  "Aborted " + action);
-  }
-  return chosen;
-}
-
-// patronictl's restart: POST /restart to each chosen member, after a confirmation.
-int RestartMembers(Context& ctx, const RestartOptions& o) {
-  auto cluster = ctx.ReadCluster(o.cluster);
-  auto chosen = ChooseMembers(cluster, o.cluster, o.members, o.role, o.force, "restart");
-  nlohmann::json body = nlohmann::json::object();
-  if (o.pending) body["restart_pending"] = true;
-  if (!o.pg_version.empty()) body["postgres_version"] = o.pg_version;
-  if (auto at = ParseScheduled(o.scheduled)) body["schedule"] = pgha::FormatIsoTimestamp(*at);
-  if (o.timeout > 0) body["timeout"] = o.timeout;
-  if (o.role != "any") body["role"] = o.role == "primary" ? "master" : o.role;
-  int failures = 0;
-  for (const auto* m : chosen) {
-    auto response = pgha::api::http::CallMember(m->api_url(), "POST", "/restart", body.dump(),
-                                                ctx.RestOptions());
-    if (response.ok() && response->status == 200) {
-      std::cout << "Success: restart on member " << m->name << "\n";
-    } else if (response.ok() && response->status == 202) {
-      std::cout << "Success: restart scheduled on member " << m->name << "\n";
-    } else {
-      ++failures;
-      PrintMemberFailure("restart", *m, response);
-    }
-  }
-  return failures == 0 ? 0 : 1;
-}
-
-// patronictl's reinit: POST /reinitialize to each named member; --wait polls GET /patroni until
-// the member runs again.
-int ReinitMembers(Context& ctx, const std::string& cluster_name,
-                  const std::vector<std::string>& names, bool force, bool wait, bool from_leader) {
-  auto cluster = ctx.ReadCluster(cluster_name);
-  if (names.empty()) {
-    Fail("name the members to reinitialize");
-  }
-  std::vector<const pgha::model::Member*> chosen;
-  for (const auto& name : names) {
-    const auto* m = cluster.FindMember(name);
-    if (m == nullptr) {
-      Fail(name + " is not a member of cluster");
-    }
-    chosen.push_back(m);
-  }
-  if (!force) {
-    Print(pgha::cli::MembersTable(cluster, cluster_name, false, false), "pretty");
-    ConfirmOrFail("Are you sure you want to reinitialize members " + MemberNames(chosen) + "?",
-                  "Aborted reinitialize");
-  }
-  auto start_time = [&](const pgha::model::Member* m) {
-    auto status =
-        pgha::api::http::CallMember(m->api_url(), "GET", "/patroni", "", ctx.RestOptions());
-    if (!status.ok() || status->status != 200) {
-      return std::string();
-    }
-    auto parsed = nlohmann::json::parse(status->body, nullptr, false);
-    return parsed.is_object() && parsed.value("state", "") == "running"
-               ? parsed.value("postmaster_start_time", "")
-               : std::string();
-  };
-  std::map<std::string, std::string> started_at;
-  for (const auto* m : chosen) {
-    started_at[m->name] = start_time(m);
-  }
-  int failures = 0;
-  std::vector<const pgha::model::Member*> started;
-  for (const auto* m : chosen) {
-    nlohmann::json body = {{"force", force}};
-    if (from_leader) {
-      body["from-leader"] = true;
-    }
-    auto response = pgha::api::http::CallMember(m->api_url(), "POST", "/reinitialize", body.dump(),
-                                                ctx.RestOptions());
-    if (response.ok() && response->status == 200) {
-      std::cout << "Success: reinitialize for member " << m->name << "\n";
-      started.push_back(m);
-    } else {
-      ++failures;
-      PrintMemberFailure("reinitialize", *m, response);
-    }
-  }
-  if (wait && !started.empty()) {
-    std::string joined = MemberNames(started);
-    std::cout << "Waiting for reinitialize to complete on: " << joined << "\n";
-    // Done when the member runs a new postmaster (the old one's status may still be published
-    // for a moment after the request).
-    for (const auto* m : started) {
-      for (int attempt = 0;; ++attempt) {
-        std::string now = start_time(m);
-        if (!now.empty() && now != started_at[m->name]) {
-          break;
-        }
-        if (attempt > 3600) {
-          Fail("reinitialize of " + m->name + " did not finish within an hour");
-        }
-        std::this_thread::sleep_for(std::chrono::seconds(1));
-      }
-    }
-    std::cout << "Reinitialize is completed on: " << joined << "\n";
-  }
-  return failures == 0 ? 0 : 1;
-}
-
-struct FailoverOptions {
-  std::string cluster;
-  std::string leader, candidate, scheduled;
-  bool scheduled_given = false;
-  bool force = false;
-};
-
-// patronictl's switchover / failover: checks and prompts, then POST /<action> to the leader
-// (or to the candidate when there is none); the DCS key directly when no REST API answers.
-int FailoverOrSwitchover(Context& ctx, std::string action, FailoverOptions o) {
-  std::string scope = ctx.Scope(o.cluster);
-  auto dcs = ctx.MakeDcs(scope);
-  auto cluster = ctx.ReadCluster(scope);
-  std::cout << "Current cluster topology\n";
-  Print(pgha::cli::MembersTable(cluster, scope, false, false), "pretty");
-  std::string current = cluster.leader ? cluster.leader->name : "";
-  if (action == "switchover" && current.empty()) {
-    Fail("This cluster has no leader");
-  }
-  if (o.leader.empty()) {
-    o.leader = (o.force || action == "failover") ? current : Prompt("Primary", current);
-  }
-  if (!o.leader.empty() && !current.empty() && o.leader != current) {
-    Fail("Member " + o.leader + " is not the leader of cluster " + scope);
-  }
-  std::vector<std::string> candidates;
-  for (const auto& m : cluster.members) {
-    if (m.name != o.leader && !m.nofailover()) {
-      candidates.push_back(m.name);
-    }
-  }
-  std::sort(candidates.begin(), candidates.end());
-  if (candidates.empty()) {
-    Fail("No candidates found to " + action + " to");
-  }
-  if (o.candidate.empty() && !o.force) {
-    std::string listed;
-    for (const auto& c : candidates) {
-      listed += (listed.empty() ? "'" : ", '") + c + "'";
-    }
-    o.candidate = Prompt("Candidate [" + listed + "]", "");
-  }
-  std::string title = std::string(1, static_cast<char>(std::toupper(action[0]))) + action.substr(1);
-  if (action == "failover" && o.candidate.empty()) {
-    Fail("Failover could be performed only to a specific candidate");
-  }
-  if (!o.candidate.empty() && o.candidate == o.leader) {
-    Fail(title + " target and source are the same.");
-  }
-  if (!o.candidate.empty() &&
-      std::find(candidates.begin(), candidates.end(), o.candidate) == candidates.end()) {
-    Fail("Member " + o.candidate + " does not exist in cluster " + scope);
-  }
-  std::optional<pgha::WallTime> scheduled_at;
-  if (action == "switchover") {
-    if (!o.scheduled_given && !o.force) {
-      std::time_t in_an_hour = std::time(nullptr) + 3600;
-      char example[32];
-      std::strftime(example, sizeof example, "%Y-%m-%dT%H:%M", std::localtime(&in_an_hour));
-      o.scheduled = Prompt(
-          std::string("When should the switchover take place (e.g. ") + example + " ) ", "now");
-    }
-    scheduled_at = ParseScheduled(o.scheduled);
-    if (scheduled_at && cluster.EffectiveConfig().is_paused()) {
-      Fail("Can't schedule switchover in the paused state");
-    }
-  }
-  std::string scheduled_text = scheduled_at ? pgha::FormatIsoTimestamp(*scheduled_at) : "";
-  if (!o.force) {
-    std::string demote = o.leader.empty() ? "" : ", demoting current leader " + o.leader;
-    if (scheduled_at) {
-      ConfirmOrFail("Are you sure you want to schedule " + action + " of cluster " + scope +
-                        " at " + scheduled_text + demote + "?",
-                    "Aborting scheduled " + action);
-    } else {
-      ConfirmOrFail("Are you sure you want to " + action + " cluster " + scope + demote + "?",
-                    "Aborting " + action);
-    }
-  }
-  auto text_or_null = [](const std::string& v) {
-    return v.empty() ? nlohmann::json(nullptr) : nlohmann::json(v);
-  };
-  nlohmann::json body = {{"leader", text_or_null(o.leader)},
-                         {"candidate", text_or_null(o.candidate)},
-                         {"scheduled_at", text_or_null(scheduled_text)}};
-  const pgha::model::Member* target =
-      cluster.LeaderMember() ? cluster.LeaderMember() : cluster.FindMember(o.candidate);
-  Result<pgha::api::http::ClientResponse> response = pgha::Error::Unavailable("no member to ask");
-  if (target != nullptr) {
-    response = pgha::api::http::CallMember(target->api_url(), "POST", "/" + action, body.dump(),
-                                           ctx.RestOptions());
-  }
-  int exit_code = 0;
-  if (response.ok() && (response->status == 200 || response->status == 202)) {
-    std::cout << Timestamp() << " " << response->body << "\n";
-  } else if (response.ok()) {
-    std::cout << title << " failed, details: " << response->status << ", " << response->body
-              << "\n";
-    return 1;
-  } else {
-    std::cout << Timestamp() << " Could not " << action
-              << " using Patroni api, falling back to DCS\n";
-    pgha::model::Failover failover;
-    if (!o.leader.empty()) failover.leader = o.leader;
-    if (!o.candidate.empty()) failover.candidate = o.candidate;
-    failover.scheduled_at = scheduled_at;
-    auto written = dcs->SetFailoverValue(pgha::model::EncodeFailover(failover), std::nullopt);
-    if (!written.ok() || !*written) {
-      Fail("could not write the failover key either");
-    }
-  }
-  Print(pgha::cli::MembersTable(ctx.ReadCluster(scope), scope, false, false), "pretty");
-  return exit_code;
-}
-
-// patronictl's reload: POST /reload to each chosen member.
-int ReloadMembers(Context& ctx, const std::string& cluster_name,
-                  const std::vector<std::string>& names, const std::string& role, bool force) {
-  auto cluster = ctx.ReadCluster(cluster_name);
-  int failures = 0;
-  for (const auto* m : ChooseMembers(cluster, cluster_name, names, role, force, "reload")) {
-    auto response =
-        pgha::api::http::CallMember(m->api_url(), "POST", "/reload", "", ctx.RestOptions());
-    if (response.ok() && response->status == 200) {
-      std::cout << "No changes to apply on member " << m->name << "\n";
-    } else if (response.ok() && response->status == 202) {
-      std::cout << "Reload request received for member " << m->name
-                << " and will be processed within " << cluster.EffectiveConfig().loop_wait()
-                << " seconds\n";
-    } else {
-      ++failures;
-      PrintMemberFailure("reload", *m, response);
-    }
-  }
-  return failures == 0 ? 0 : 1;
-}
-
-// patronictl's flush: withdraw scheduled restarts (DELETE /restart) or the scheduled switchover
-// (DELETE /switchover, leader first; the DCS key directly when no member answers).
-int Flush(Context& ctx, const std::string& cluster_name, const std::vector<std::string>& args,
-          const std::string& role, bool force) {
-  if (args.empty() || (args.back() != "restart" && args.back() != "switchover")) {
-    Fail("flush needs a target: restart or switchover");
-  }
-  std::string target = args.back();
-  std::vector<std::string> names(args.begin(), args.end() - 1);
-  std::string scope = ctx.Scope(cluster_name);
-  auto cluster = ctx.ReadCluster(scope);
-  if (target == "restart") {
-    for (const auto* m : ChooseMembers(cluster, scope, names, role, force, "flush")) {
-      if (!m->data.value("scheduled_restart", nlohmann::json()).is_object()) {
-        std::cout << "No scheduled restart for member " << m->name << "\n";
-        continue;
-      }
-      auto response =
-          pgha::api::http::CallMember(m->api_url(), "DELETE", "/restart", "", ctx.RestOptions());
-      if (!response.ok() || response->status >= 400) {
-        PrintMemberFailure("flush scheduled restart", *m, response);
-      } else {
-        std::cout << "Success: flush scheduled restart for member " << m->name << "\n";
-      }
-    }
-    return 0;
-  }
-  if (!cluster.failover || !cluster.failover->scheduled_at) {
-    std::cout << "No pending scheduled switchover\n";
-    return 0;
-  }
-  std::vector<const pgha::model::Member*> order;
-  if (const auto* leader = cluster.LeaderMember()) {
-    order.push_back(leader);
-  }
-  for (const auto& m : cluster.members) {
-    if (order.empty() || order[0] != &m) {
-      order.push_back(&m);
-    }
-  }
-  for (const auto* m : order) {
-    auto response =
-        pgha::api::http::CallMember(m->api_url(), "DELETE", "/switchover", "", ctx.RestOptions());
-    if (response.ok() && (response->status == 200 || response->status == 404)) {
-      std::cout << (response->status == 200 ? "Success: " : "Failed: ") << response->body << "\n";
-      return response->status == 200 ? 0 : 1;
-    }
-    std::cout << "Failed: member=" << m->name << ", "
-              << (response.ok() ? "status_code=" + std::to_string(response->status) + ", (" +
-                                      response->body + ")"
-                                : response.error().message())
-              << "\n";
-  }
-  std::cout << Timestamp() << " Could not find any accessible member of cluster " << scope << "\n";
-  auto written = ctx.MakeDcs(scope)->SetFailoverValue("{}", cluster.failover->mod_revision);
-  return written.ok() && *written ? 0 : 1;
-}
-
-// patronictl's remove: three confirmations, then every key of the cluster is deleted.
-int RemoveCluster(Context& ctx, const std::string& cluster_name) {
-  auto dcs = ctx.MakeDcs(cluster_name);
-  auto cluster = ctx.ReadCluster(cluster_name);
-  Print(pgha::cli::MembersTable(cluster, cluster_name, false, false), "pretty");
-  auto ask = [](const std::string& question) {
-    std::cout << question << ": " << std::flush;
-    std::string answer;
-    if (!std::getline(std::cin, answer)) {
-      Fail("Aborted!");
-    }
-    return answer;
-  };
-  if (ask("Please confirm the cluster name to remove") != cluster_name) {
-    Fail("Cluster names specified do not match");
-  }
-  const std::string aware = "Yes I am aware";
-  if (ask("You are about to remove all information in DCS for " + cluster_name +
-          ", please type: \"" + aware + "\"") != aware) {
-    Fail("You did not exactly type \"" + aware + "\"");
-  }
-  if (cluster.leader && !cluster.leader->name.empty() &&
-      ask("This cluster currently is healthy. Please specify the leader name to continue") !=
-          cluster.leader->name) {
-    Fail("You did not specify the current leader of the cluster");
-  }
-  if (auto deleted = dcs->DeleteCluster(); !deleted.ok()) {
-    Fail("could not remove the cluster: " + deleted.error().message());
-  }
-  return 0;
-}
-
-// patronictl's version: ours, then each member's agent and PostgreSQL versions.
-int Version(Context& ctx, const std::string& cluster_name, const std::vector<std::string>& names) {
-  std::cout << "pghactl version " << kVersion << " (patronictl 3.0.2 compatible)\n";
-  if (cluster_name.empty()) {
-    return 0;
-  }
-  std::cout << "\n";
-  auto cluster = ctx.ReadCluster(cluster_name);
-  for (const auto& m : cluster.members) {
-    if (m.api_url().empty() ||
-        (!names.empty() && std::find(names.begin(), names.end(), m.name) == names.end())) {
-      continue;
-    }
-    auto response =
-        pgha::api::http::CallMember(m.api_url(), "GET", "/patroni", "", ctx.RestOptions());
-    auto body =
-        response.ok() ? nlohmann::json::parse(response->body, nullptr, false) : nlohmann::json();
-    if (!body.is_object()) {
-      std::cout << m.name << ": failed to get version: "
-                << (response.ok() ? "unreadable answer" : response.error().message()) << "\n";
-      continue;
-    }
-    std::string version = body.contains("patroni") && body["patroni"].is_object()
-                              ? body["patroni"].value("version", "")
-                              : "";
-    std::cout << m.name << ": Patroni " << version;
-    if (auto pg = body.find("server_version"); pg != body.end() && pg->is_number_integer()) {
-      int64_t v = pg->get<int64_t>();
-      std::cout << " PostgreSQL "
-                << (v >= 100000 ? fmt::format("{}.{}", v / 10000, v % 10000)
-                                : fmt::format("{}.{}.{}", v / 10000, v / 100 % 100, v % 100));
-    }
-    std::cout << "\n";
-  }
-  return 0;
-}
-
 const std::vector<std::string> kRoles = {"leader",  "primary", "standby-leader", "replica",
                                          "standby", "any",     "master"};
 
@@ -1088,18 +610,19 @@ int main(int argc, char** argv) {
   version->add_option("cluster_name", cluster_name);
   version->add_option("member_names", member_names);
 
-  FailoverOptions switchover_options;
+  std::string handover_cluster;
+  pgha::cli::HandoverOptions switchover_options;
   auto* switchover = app.add_subcommand("switchover", "Switchover to a replica");
-  switchover->add_option("cluster_name", switchover_options.cluster);
+  switchover->add_option("cluster_name", handover_cluster);
   switchover->add_option("--leader,--primary,--master", switchover_options.leader,
                          "The name of the current leader");
   switchover->add_option("--candidate", switchover_options.candidate, "The name of the candidate");
   switchover->add_option("--scheduled", switchover_options.scheduled,
                          "Timestamp of a scheduled switchover (e.g. ISO 8601)");
   switchover->add_flag("--force", switchover_options.force, "Do not ask for confirmation");
-  FailoverOptions failover_options;
+  pgha::cli::HandoverOptions failover_options;
   auto* failover = app.add_subcommand("failover", "Failover to a replica");
-  failover->add_option("cluster_name", failover_options.cluster);
+  failover->add_option("cluster_name", handover_cluster);
   failover->add_option("--leader,--primary,--master", failover_options.leader,
                        "The name of the current leader");
   failover->add_option("--candidate", failover_options.candidate, "The name of the candidate");
@@ -1131,9 +654,9 @@ int main(int argc, char** argv) {
   resume->add_option("cluster_name", cluster_name);
   resume->add_flag("--wait", wait, "Wait until every member is resumed");
 
-  RestartOptions restart_options;
+  pgha::cli::RestartOptions restart_options;
   auto* restart = app.add_subcommand("restart", "Restart PostgreSQL on members");
-  restart->add_option("cluster_name", restart_options.cluster)->required();
+  restart->add_option("cluster_name", cluster_name)->required();
   restart->add_option("member_names", restart_options.members);
   restart->add_option("-r,--role", restart_options.role, "Restart only members with this role")
       ->check(CLI::IsMember(kRoles));
@@ -1144,14 +667,14 @@ int main(int argc, char** argv) {
   restart->add_option("--timeout", restart_options.timeout, "Seconds to wait for the restart");
   restart->add_flag("--force", restart_options.force, "Do not ask for confirmation");
 
-  std::vector<std::string> reinit_members;
-  bool reinit_force = false, reinit_wait = false, reinit_from_leader = false;
+  pgha::cli::ReinitOptions reinit_options;
   auto* reinit = app.add_subcommand("reinit", "Reinitialize replicas (clone them again)");
   reinit->add_option("cluster_name", cluster_name)->required();
-  reinit->add_option("member_names", reinit_members);
-  reinit->add_flag("--force", reinit_force, "Do not ask for confirmation; also stop a long action");
-  reinit->add_flag("--wait", reinit_wait, "Wait until reinitialization completes");
-  reinit->add_flag("--from-leader", reinit_from_leader,
+  reinit->add_option("member_names", reinit_options.members);
+  reinit->add_flag("--force", reinit_options.force,
+                   "Do not ask for confirmation; also stop a long action");
+  reinit->add_flag("--wait", reinit_options.wait, "Wait until reinitialization completes");
+  reinit->add_flag("--from-leader", reinit_options.from_leader,
                    "Clone from the leader even when a member is tagged clonefrom");
 
   EditOptions edit;
@@ -1194,28 +717,54 @@ int main(int argc, char** argv) {
     } else if (query->parsed()) {
       Query(ctx, query_options);
     } else if (pause->parsed() || resume->parsed()) {
-      return TogglePause(ctx, cluster_name, pause->parsed(), wait);
+      return RunVerb(ctx, cluster_name, [&](pgha::cli::CtlContext& c) {
+        return pgha::cli::SetPaused(c, pause->parsed(), wait);
+      });
     } else if (reinit->parsed()) {
-      return ReinitMembers(ctx, cluster_name, reinit_members, reinit_force, reinit_wait,
-                           reinit_from_leader);
+      return RunVerb(ctx, cluster_name, [&](pgha::cli::CtlContext& c) {
+        return pgha::cli::ReinitMembers(c, reinit_options);
+      });
     } else if (restart->parsed()) {
-      return RestartMembers(ctx, restart_options);
+      return RunVerb(ctx, cluster_name, [&](pgha::cli::CtlContext& c) {
+        return pgha::cli::RestartMembers(c, restart_options);
+      });
     } else if (edit_config->parsed()) {
       return EditConfig(ctx, edit);
     } else if (version->parsed()) {
-      return Version(ctx, cluster_name, member_names);
-    } else if (switchover->parsed()) {
-      switchover_options.scheduled_given = switchover->count("--scheduled") > 0;
-      return FailoverOrSwitchover(ctx, "switchover", switchover_options);
-    } else if (failover->parsed()) {
-      std::string action = failover_options.leader.empty() ? "failover" : "switchover";
-      return FailoverOrSwitchover(ctx, action, failover_options);
+      std::cout << "pghactl version " << kVersion << " (patronictl 3.0.2 compatible)\n";
+      if (cluster_name.empty()) {
+        return 0;
+      }
+      std::cout << "\n";
+      return RunVerb(ctx, cluster_name, [&](pgha::cli::CtlContext& c) {
+        return pgha::cli::PrintMemberVersions(c, member_names);
+      });
+    } else if (switchover->parsed() || failover->parsed()) {
+      // patronictl runs a failover that names the leader as a switchover.
+      auto kind = switchover->parsed() || !failover_options.leader.empty()
+                      ? pgha::cli::Handover::kSwitchover
+                      : pgha::cli::Handover::kFailover;
+      auto& options = switchover->parsed() ? switchover_options : failover_options;
+      options.scheduled_given = switchover->count("--scheduled") > 0;
+      return RunVerb(ctx, handover_cluster, [&](pgha::cli::CtlContext& c) {
+        return pgha::cli::RunHandover(c, kind, options);
+      });
     } else if (reload->parsed()) {
-      return ReloadMembers(ctx, cluster_name, member_names, member_role, member_force);
+      return RunVerb(ctx, cluster_name, [&](pgha::cli::CtlContext& c) {
+        return pgha::cli::ReloadMembers(c, member_names, member_role, member_force);
+      });
     } else if (flush->parsed()) {
-      return Flush(ctx, cluster_name, member_names, member_role, member_force);
+      if (member_names.empty()) {
+        Fail("flush needs a target: restart or switchover");
+      }
+      std::string target = member_names.back();
+      member_names.pop_back();
+      return RunVerb(ctx, cluster_name, [&](pgha::cli::CtlContext& c) {
+        return pgha::cli::Flush(c, target, member_names, member_role, member_force);
+      });
     } else if (remove->parsed()) {
-      return RemoveCluster(ctx, cluster_name);
+      return RunVerb(ctx, cluster_name,
+                     [&](pgha::cli::CtlContext& c) { return pgha::cli::RemoveCluster(c); });
     }
   } catch (const CtlError& e) {
     std::cerr << "Error: " << e.message << "\n";

@@ -110,4 +110,11 @@ std::string ReadCtlOutput(const std::string& file, const std::string& command) {
   return out;
 }
 
+std::string ReadCompatText(const std::string& file) {
+  std::ifstream in = Open(file);
+  std::stringstream text;
+  text << in.rdbuf();
+  return text.str();
+}
+
 }  // namespace pgha::testing

@@ -25,4 +25,7 @@ std::string GoldenBody(const std::string& file, const std::string& target);
 // The text between "=== <command>" and the next "===" line of a *-patronictl.txt file.
 std::string ReadCtlOutput(const std::string& file, const std::string& command);
 
+// A whole file (the output of one command, as switchover-*-patronictl.txt).
+std::string ReadCompatText(const std::string& file);
+
 }  // namespace pgha::testing

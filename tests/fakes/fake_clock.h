@@ -26,8 +26,18 @@ class FakeClock final : public Clock {
   }
   void SleepFor(std::chrono::nanoseconds duration) const override {
     std::unique_lock<std::mutex> lock(mutex_);
+    if (advance_on_sleep_) {
+      elapsed_ += duration;
+      return;
+    }
     auto until = elapsed_ + duration;
     advanced_.wait(lock, [&] { return elapsed_ >= until; });
+  }
+  // For single-threaded code under test (pghactl's waits): a sleep moves time itself, since no
+  // test thread runs beside it to do so.
+  void AdvanceOnSleep() const {
+    std::lock_guard<std::mutex> lock(mutex_);
+    advance_on_sleep_ = true;
   }
   void Advance(std::chrono::nanoseconds duration) const {
     {
@@ -38,9 +48,10 @@ class FakeClock final : public Clock {
   }
 
  private:
-  mutable std::mutex mutex_;  // guards elapsed_
+  mutable std::mutex mutex_;  // guards elapsed_ and advance_on_sleep_
   mutable std::condition_variable advanced_;
   mutable std::chrono::nanoseconds elapsed_{0};
+  mutable bool advance_on_sleep_ = false;
 };
 
 }  // namespace pgha::testing
