@@ -20,6 +20,7 @@
 #include "api/http/client.h"
 #include "apps/etcd_from_config.h"
 #include "cli/ctl.h"
+#include "cli/edit_config.h"
 #include "cli/member_actions.h"
 #include "cli/pause.h"
 #include "cli/remove.h"
@@ -365,42 +366,6 @@ void Query(Context& ctx, QueryOptions o) {
   });
 }
 
-// patronictl's apply_config_changes: "a.b.c=value" with the value read as YAML; a null value
-// deletes the key; below postgresql.parameters the rest of the path is one GUC name (GUCs may
-// contain dots).
-void SetPath(nlohmann::json& config, const std::vector<std::string>& path, size_t at,
-             const nlohmann::json& value, bool in_parameters) {
-  if (in_parameters) {
-    std::string name;
-    for (size_t i = at; i < path.size(); ++i) {
-      name += (i > at ? "." : "") + path[i];
-    }
-    if (value.is_null()) {
-      config.erase(name);
-    } else {
-      config[name] = value;
-    }
-    return;
-  }
-  const std::string& key = path[at];
-  if (at + 1 == path.size()) {
-    if (value.is_null()) {
-      config.erase(key);
-    } else {
-      config[key] = value;
-    }
-    return;
-  }
-  if (!config.contains(key) || !config[key].is_object()) {
-    config[key] = nlohmann::json::object();
-  }
-  bool parameters = at == 1 && path[0] == "postgresql" && key == "parameters";
-  SetPath(config[key], path, at + 1, value, parameters);
-  if (config[key].empty()) {
-    config.erase(key);
-  }
-}
-
 std::string ReadFileOrStdin(const std::string& path) {
   std::stringstream text;
   if (path == "-") {
@@ -415,126 +380,41 @@ std::string ReadFileOrStdin(const std::string& path) {
   return text.str();
 }
 
-nlohmann::json ParseYamlOrFail(const std::string& text, const std::string& what) {
-  auto parsed = pgha::config::YamlToJson(text);
-  if (!parsed.ok()) {
-    Fail(what + ": " + parsed.error().message());
+// edit-config without changes on the command line: the configuration in $EDITOR.
+Result<std::string> EditInEditor(const std::string& yaml) {
+  char path[] = "/tmp/pghactl-config-XXXXXX.yaml";
+  int fd = mkstemps(path, 5);
+  if (fd < 0) {
+    return Error::Internal("cannot create a temporary file");
   }
-  return *parsed;
+  ::close(fd);
+  std::ofstream(path) << yaml;
+  const char* editor = std::getenv("EDITOR");
+  std::string command = std::string(editor ? editor : "editor") + " " + path;
+  int rc = std::system(command.c_str());
+  std::stringstream edited;
+  edited << std::ifstream(path).rdbuf();
+  std::remove(path);
+  if (rc != 0) {
+    return Error::Invalid("the editor exited with status " + std::to_string(rc));
+  }
+  return edited.str();
 }
 
-// patronictl's confirmations: anything but y / yes aborts with `aborted`.
-void ConfirmOrFail(const std::string& question, const std::string& aborted) {
-  std::cout << question << " [y/N]: " << std::flush;
-  std::string answer;
-  std::getline(std::cin, answer);
-  if (answer != "y" && answer != "Y" && answer != "yes") {
-    Fail(aborted);
+std::string UnifiedDiff(const std::string& before, const std::string& after) {
+  char a[] = "/tmp/pghactl-before-XXXXXX", b[] = "/tmp/pghactl-after-XXXXXX";
+  int fa = mkstemp(a), fb = mkstemp(b);
+  std::string output;
+  if (fa >= 0 && fb >= 0) {
+    ::close(fa);
+    ::close(fb);
+    std::ofstream(a) << before;
+    std::ofstream(b) << after;
+    output = pgha::RunProgram({"diff", "-u", "--label", "before", "--label", "after", a, b}).output;
   }
-}
-
-struct EditOptions {
-  std::string cluster;
-  std::vector<std::string> sets, pg_sets;
-  std::string apply, replace;
-  bool force = false;
-  bool quiet = false;
-};
-
-// patronictl's edit-config: the DCS config key is read, changed, shown as a diff, confirmed and
-// written back with compare-and-swap (no REST call involved).
-int EditConfig(Context& ctx, const EditOptions& o) {
-  std::string scope = ctx.Scope(o.cluster);
-  auto dcs = ctx.MakeDcs(scope);
-  auto cluster = dcs->LoadCluster();
-  if (!cluster.ok()) {
-    Fail("cannot read the cluster from etcd: " + cluster.error().message());
-  }
-  nlohmann::json before = cluster->config ? cluster->config->data.raw() : nlohmann::json::object();
-  nlohmann::json after = before;
-  if (!o.replace.empty()) {
-    after = ParseYamlOrFail(ReadFileOrStdin(o.replace), o.replace);
-  }
-  if (!o.apply.empty()) {
-    after.merge_patch(ParseYamlOrFail(ReadFileOrStdin(o.apply), o.apply));
-  }
-  auto apply_pair = [&](const std::string& pair, const std::string& prefix) {
-    size_t eq = pair.find('=');
-    if (pair.empty() || eq == std::string::npos) {
-      Fail("Invalid parameter setting " + pair);
-    }
-    std::vector<std::string> path;
-    std::stringstream keys(prefix + std::string(pgha::Trim(pair.substr(0, eq))));
-    for (std::string part; std::getline(keys, part, '.');) {
-      path.push_back(part);
-    }
-    SetPath(after, path, 0, ParseYamlOrFail(pair.substr(eq + 1), pair), false);
-  };
-  for (const auto& pair : o.sets) {
-    apply_pair(pair, "");
-  }
-  for (const auto& pair : o.pg_sets) {
-    apply_pair(pair, "postgresql.parameters.");
-  }
-  std::string before_yaml = pgha::config::JsonToYaml(before);
-  std::string after_yaml;
-  if (o.sets.empty() && o.pg_sets.empty() && o.apply.empty() && o.replace.empty()) {
-    // Interactive: the configuration in $EDITOR.
-    char path[] = "/tmp/pghactl-config-XXXXXX.yaml";
-    int fd = mkstemps(path, 5);
-    if (fd < 0) {
-      Fail("cannot create a temporary file");
-    }
-    ::close(fd);
-    std::ofstream(path) << before_yaml;
-    const char* editor = std::getenv("EDITOR");
-    std::string command = std::string(editor ? editor : "editor") + " " + path;
-    int rc = std::system(command.c_str());
-    std::string edited = ReadFileOrStdin(path);
-    std::remove(path);
-    if (rc != 0) {
-      Fail("the editor exited with status " + std::to_string(rc));
-    }
-    after = ParseYamlOrFail(edited, "the edited configuration");
-  }
-  after_yaml = pgha::config::JsonToYaml(after);
-  if (after == before) {
-    std::cout << "Not changed\n";
-    return 0;
-  }
-  if (!o.quiet) {
-    char a[] = "/tmp/pghactl-before-XXXXXX", b[] = "/tmp/pghactl-after-XXXXXX";
-    int fa = mkstemp(a), fb = mkstemp(b);
-    if (fa >= 0 && fb >= 0) {
-      ::close(fa);
-      ::close(fb);
-      std::ofstream(a) << before_yaml;
-      std::ofstream(b) << after_yaml;
-      auto diff = pgha::RunProgram({"diff", "-u", "--label", "before", "--label", "after", a, b});
-      std::cout << diff.output;
-    }
-    std::remove(a);
-    std::remove(b);
-  }
-  if (auto valid = pgha::model::GlobalConfig::Validate(after); !valid.ok()) {
-    Fail("the new configuration is invalid: " + valid.error().message());
-  }
-  if (auto adjusted = pgha::model::GlobalConfig::TimingAdjustment(after)) {
-    std::cerr << "Warning: " << *adjusted << "\n";
-  }
-  if (!o.force) {
-    ConfirmOrFail("Apply these changes?", "Aborted");
-  }
-  int64_t revision = cluster->config ? cluster->config->mod_revision : 0;
-  auto written = dcs->SetConfigValue(after.dump(), revision);
-  if (!written.ok()) {
-    Fail("writing the config key failed: " + written.error().message());
-  }
-  if (!*written) {
-    Fail("Config modification aborted due to concurrent changes");
-  }
-  std::cout << "Configuration changed\n";
-  return 0;
+  std::remove(a);
+  std::remove(b);
+  return output;
 }
 
 const std::vector<std::string> kRoles = {"leader",  "primary", "standby-leader", "replica",
@@ -677,13 +557,14 @@ int main(int argc, char** argv) {
   reinit->add_flag("--from-leader", reinit_options.from_leader,
                    "Clone from the leader even when a member is tagged clonefrom");
 
-  EditOptions edit;
+  pgha::cli::EditConfigOptions edit;
+  std::string edit_apply, edit_replace;
   auto* edit_config = app.add_subcommand("edit-config", "Edit the cluster's dynamic configuration");
-  edit_config->add_option("cluster_name", edit.cluster);
+  edit_config->add_option("cluster_name", cluster_name);
   edit_config->add_option("-s,--set", edit.sets, "Set a key: -s loop_wait=5 (null deletes)");
   edit_config->add_option("-p,--pg", edit.pg_sets, "Set a PostgreSQL parameter: -p work_mem=8MB");
-  edit_config->add_option("--apply", edit.apply, "Apply a YAML patch from a file (- for stdin)");
-  edit_config->add_option("--replace", edit.replace, "Replace with a YAML file (- for stdin)");
+  edit_config->add_option("--apply", edit_apply, "Apply a YAML patch from a file (- for stdin)");
+  edit_config->add_option("--replace", edit_replace, "Replace with a YAML file (- for stdin)");
   edit_config->add_flag("--force", edit.force, "Do not ask for confirmation");
   edit_config->add_flag("-q,--quiet", edit.quiet, "Do not show the diff");
 
@@ -729,7 +610,15 @@ int main(int argc, char** argv) {
         return pgha::cli::RestartMembers(c, restart_options);
       });
     } else if (edit_config->parsed()) {
-      return EditConfig(ctx, edit);
+      if (!edit_replace.empty()) {
+        edit.replace_yaml = ReadFileOrStdin(edit_replace);
+      }
+      if (!edit_apply.empty()) {
+        edit.apply_yaml = ReadFileOrStdin(edit_apply);
+      }
+      return RunVerb(ctx, cluster_name, [&](pgha::cli::CtlContext& c) {
+        return pgha::cli::EditConfig(c, edit, EditInEditor, UnifiedDiff);
+      });
     } else if (version->parsed()) {
       std::cout << "pghactl version " << kVersion << " (patronictl 3.0.2 compatible)\n";
       if (cluster_name.empty()) {
