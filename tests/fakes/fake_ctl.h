@@ -8,6 +8,9 @@
 #include <vector>
 
 #include "cli/ctl.h"
+#include "fakes/compat_data.h"
+#include "fakes/fake_clock.h"
+#include "fakes/fake_dcs.h"
 
 namespace pgha::testing {
 
@@ -71,6 +74,24 @@ class FakeMemberApi final : public cli::MemberApi {
  private:
   Handler handler_;
   std::vector<ApiCall> calls_;
+};
+
+// A cluster for a verb to act on: the keys of a golden dump (tests/compat/patroni-3.0.2) in a
+// FakeDcs, members whose REST APIs the test scripts, and a clock the test moves.
+struct CtlCluster {
+  // No keys at all with an empty file name.
+  explicit CtlCluster(const std::string& dump_file) {
+    for (const auto& kv :
+         dump_file.empty() ? std::vector<model::KeyValue>{} : ReadDcsDump(dump_file)) {
+      dcs.Put(kv.key, kv.value);
+    }
+  }
+  cli::CtlContext Context(FakeTerminal& terminal) {
+    return cli::CtlContext{"pg-ha", dcs, api, terminal, clock};
+  }
+  FakeClock clock;
+  FakeDcs dcs{clock, "pghactl"};
+  FakeMemberApi api;
 };
 
 }  // namespace pgha::testing

@@ -5,10 +5,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
-#include "fakes/compat_data.h"
-#include "fakes/fake_clock.h"
 #include "fakes/fake_ctl.h"
-#include "fakes/fake_dcs.h"
 
 namespace pgha::cli {
 namespace {
@@ -40,19 +37,9 @@ TEST(ApplySettingsTest, PathsDeletionsAndDottedParameterNames) {
   EXPECT_THAT(unparsable.error().message(), HasSubstr("ttl=[1: "));
 }
 
-struct Cluster {
-  Cluster() {
-    for (const auto& kv : pgha::testing::ReadDcsDump("initial-dcs.txt")) {
-      dcs.Put(kv.key, kv.value);
-    }
-  }
-  CtlContext Context(FakeTerminal& terminal) {
-    return CtlContext{"pg-ha", dcs, api, terminal, clock};
-  }
+struct Cluster : pgha::testing::CtlCluster {
+  Cluster() : CtlCluster("initial-dcs.txt") {}
   json Config() const { return json::parse(*dcs.Value("config")); }
-  pgha::testing::FakeClock clock;
-  pgha::testing::FakeDcs dcs{clock, "pghactl"};
-  pgha::testing::FakeMemberApi api;
 };
 
 ConfigEditor NoEditor() {

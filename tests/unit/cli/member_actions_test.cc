@@ -8,10 +8,7 @@
 #include "cli/pause.h"
 #include "cli/remove.h"
 #include "cli/version.h"
-#include "fakes/compat_data.h"
-#include "fakes/fake_clock.h"
 #include "fakes/fake_ctl.h"
-#include "fakes/fake_dcs.h"
 
 namespace pgha::cli {
 namespace {
@@ -22,23 +19,13 @@ using pgha::testing::FakeTerminal;
 using ::testing::HasSubstr;
 
 // The cluster Patroni 3.0.2 left after a crash failover: pg-1 leads, pg-0 and pg-2 replicate.
-struct Cluster {
-  Cluster() {
-    for (const auto& kv : pgha::testing::ReadDcsDump("after-failover-dcs.txt")) {
-      dcs.Put(kv.key, kv.value);
-    }
-  }
-  CtlContext Context(FakeTerminal& terminal) {
-    return CtlContext{"pg-ha", dcs, api, terminal, clock};
-  }
+struct Cluster : pgha::testing::CtlCluster {
+  Cluster() : CtlCluster("after-failover-dcs.txt") {}
   void SetMemberField(const std::string& name, const std::string& field, const json& value) {
     json member = json::parse(*dcs.Value("members/" + name));
     member[field] = value;
     dcs.Put("members/" + name, member.dump());
   }
-  pgha::testing::FakeClock clock;
-  pgha::testing::FakeDcs dcs{clock, "pghactl"};
-  pgha::testing::FakeMemberApi api;
 };
 
 std::string Port(const ApiCall& call) { return call.api_url.substr(17, 4); }  // "8008".."8010"

@@ -8,12 +8,11 @@
 
 #include <cstdlib>
 #include <ctime>
+#include <functional>
 
 #include "common/time_format.h"
 #include "fakes/compat_data.h"
-#include "fakes/fake_clock.h"
 #include "fakes/fake_ctl.h"
-#include "fakes/fake_dcs.h"
 
 namespace pgha::cli {
 namespace {
@@ -35,8 +34,8 @@ std::string MemberValue(int port, const std::string& role, const std::string& st
 }
 
 // The cluster of the golden file: pg-2 leads on timeline 14.
-struct Cluster {
-  Cluster() {
+struct Cluster : pgha::testing::CtlCluster {
+  Cluster() : CtlCluster("") {
     ::setenv("TZ", "UTC", 1);
     ::tzset();
     dcs.Put("config", R"({"ttl":30,"loop_wait":10,"retry_timeout":10})");
@@ -45,18 +44,12 @@ struct Cluster {
     dcs.Put("members/pg-1", MemberValue(1, "replica", "running", 14, 251658400));
     dcs.Put("members/pg-2", MemberValue(2, "master", "running", 14, 251658400));
   }
-  CtlContext Context(pgha::testing::FakeTerminal& terminal) {
-    return CtlContext{"pg-ha", dcs, api, terminal, clock};
-  }
   // What the members do when the leader accepts a switchover to pg-1.
   void SwitchOverTo1() {
     dcs.Put("leader", "pg-1");
     dcs.Put("members/pg-1", MemberValue(1, "master", "running", 15, 251658560));
     dcs.Put("members/pg-2", MemberValue(2, "replica", "stopping", std::nullopt, std::nullopt));
   }
-  pgha::testing::FakeClock clock;
-  pgha::testing::FakeDcs dcs{clock, "pghactl"};
-  pgha::testing::FakeMemberApi api;
 };
 
 std::string ReplaceFirstTimestamp(std::string text, const std::string& with) {
@@ -183,40 +176,40 @@ TEST(SwitchoverTest, RefusesWhatPatronictlRefusesBeforeAskingAMember) {
 }
 
 TEST(SwitchoverTest, NoLeaderNoCandidatesAndPausedSchedulesAreRefused) {
-  {
+  struct Case {
+    std::function<void(Cluster&)> arrange;
+    HandoverOptions options;
+    std::string error;
+  };
+  std::vector<Case> cases = {
+      {[](Cluster& c) { c.dcs.Delete("leader"); }, {.force = true}, "This cluster has no leader"},
+      {[](Cluster& c) {
+         for (std::string name : {"members/pg-0", "members/pg-1"}) {
+           json tagged = json::parse(*c.dcs.Value(name));
+           tagged["tags"] = {{"nofailover", true}};
+           c.dcs.Put(name, tagged.dump());
+         }
+       },
+       {.force = true},
+       "No candidates found to switchover to"},
+      {[](Cluster& c) {
+         c.dcs.Put("config", R"({"ttl":30,"loop_wait":10,"retry_timeout":10,"pause":true})");
+       },
+       {.candidate = "pg-1",
+        .scheduled = "2026-12-01T03:30",
+        .scheduled_given = true,
+        .force = true},
+       "Can't schedule switchover in the paused state"},
+  };
+  for (const auto& k : cases) {
     Cluster c;
-    c.dcs.Delete("leader");
+    k.arrange(c);
     pgha::testing::FakeTerminal terminal;
     auto ctx = c.Context(terminal);
-    auto result = RunHandover(ctx, Handover::kSwitchover, {.force = true});
-    ASSERT_FALSE(result.ok());
-    EXPECT_EQ(result.error().message(), "This cluster has no leader");
-  }
-  {
-    Cluster c;
-    for (int i : {0, 1}) {
-      json tagged = json::parse(*c.dcs.Value("members/pg-" + std::to_string(i)));
-      tagged["tags"] = {{"nofailover", true}};
-      c.dcs.Put("members/pg-" + std::to_string(i), tagged.dump());
-    }
-    pgha::testing::FakeTerminal terminal;
-    auto ctx = c.Context(terminal);
-    auto result = RunHandover(ctx, Handover::kSwitchover, {.force = true});
-    ASSERT_FALSE(result.ok());
-    EXPECT_EQ(result.error().message(), "No candidates found to switchover to");
-  }
-  {
-    Cluster c;
-    c.dcs.Put("config", R"({"ttl":30,"loop_wait":10,"retry_timeout":10,"pause":true})");
-    pgha::testing::FakeTerminal terminal;
-    auto ctx = c.Context(terminal);
-    auto result = RunHandover(ctx, Handover::kSwitchover,
-                              {.candidate = "pg-1",
-                               .scheduled = "2026-12-01T03:30",
-                               .scheduled_given = true,
-                               .force = true});
-    ASSERT_FALSE(result.ok());
-    EXPECT_EQ(result.error().message(), "Can't schedule switchover in the paused state");
+    auto result = RunHandover(ctx, Handover::kSwitchover, k.options);
+    ASSERT_FALSE(result.ok()) << k.error;
+    EXPECT_EQ(result.error().message(), k.error);
+    EXPECT_TRUE(c.api.calls().empty()) << k.error;
   }
 }
 
