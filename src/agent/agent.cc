@@ -132,7 +132,7 @@ void Agent::AwaitLongAction() {
   while (true) {
     {
       MutexLock lock(mutex_);
-      if (long_action_.empty()) {
+      if (long_action_ == ha::LongAction::kNone) {
         return;
       }
     }
@@ -207,7 +207,7 @@ void Agent::WaitForNextCycle(uint64_t events_before_cycle) {
   }
   if (woken && postmaster_exited_.exchange(false)) {
     MutexLock state(mutex_);
-    if (long_action_.empty()) {
+    if (long_action_ == ha::LongAction::kNone) {
       PGHA_LOG_WARN("postmaster is gone");  // a long action stops PostgreSQL on purpose
     }
   }
@@ -335,16 +335,17 @@ void Agent::RunCycle() {
   }
 }
 
-void Agent::StartLongAction(const std::string& name, std::function<Status()> work) {
+// The only writer of long_action_: kNone -> `action` here, and back to kNone when the work ends.
+void Agent::StartLongAction(ha::LongAction action, std::function<Status()> work) {
   MutexLock lock(mutex_);
-  if (!long_action_.empty()) {
+  if (long_action_ != ha::LongAction::kNone) {
     return;
   }
   if (long_thread_.joinable()) {
     long_thread_.join();
   }
-  long_action_ = name;
-  long_thread_ = std::thread([this, name, work = std::move(work)] {
+  long_action_ = action;
+  long_thread_ = std::thread([this, name = ha::LongActionName(action), work = std::move(work)] {
     Status status = work();
     if (!status.ok()) {
       PGHA_LOG_ERROR("{} failed: {}", name, status.error().message());
@@ -353,7 +354,7 @@ void Agent::StartLongAction(const std::string& name, std::function<Status()> wor
     }
     {
       MutexLock inner(mutex_);
-      long_action_.clear();
+      long_action_ = ha::LongAction::kNone;
       ++long_actions_finished_;
     }
     // A success is acted on at once; a failure waits for the next cycle, or a node that cannot

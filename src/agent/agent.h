@@ -114,7 +114,7 @@ class Agent {
   void RunCycle();
   ha::HaInput Observe(const Result<model::ClusterSnapshot>& cluster);
   bool Execute(const ha::Action& action, const ha::HaInput& input);
-  void StartLongAction(const std::string& name, std::function<Status()> work);
+  void StartLongAction(ha::LongAction action, std::function<Status()> work);
   void Publish(const ha::HaInput& input, const postgres::Observation& obs);
   // Health checks read the published status; these publish a stop or a promotion the moment
   // it happens, not at the next cycle (up to loop_wait later), so that a router stops sending
@@ -141,7 +141,7 @@ class Agent {
   // Posts the request (named `what`) and waits up to `timeout` for the loop's answer; nullopt
   // when none came in time. Refused at once while the same request or, unless `force`,
   // another long action is under way.
-  std::optional<Status> AskLoop(RequestKind kind, const std::string& what, bool force,
+  std::optional<Status> AskLoop(RequestKind kind, ha::LongAction what, bool force,
                                 std::chrono::milliseconds timeout) EXCLUDES(mutex_);
   // Whether the loop should take the request up now (posted, and no long action running).
   bool Asked(RequestKind kind) const EXCLUDES(mutex_);
@@ -299,7 +299,7 @@ class Agent {
 
   // Shared between the loop, its long action's thread and the REST API's threads.
   mutable Mutex mutex_;
-  std::string long_action_ GUARDED_BY(mutex_);
+  ha::LongAction long_action_ GUARDED_BY(mutex_) = ha::LongAction::kNone;
   uint64_t long_actions_finished_ GUARDED_BY(mutex_) = 0;
   std::string following_ GUARDED_BY(mutex_);  // the member primary_conninfo points at
   std::thread long_thread_;                   // the loop's: started and joined only there

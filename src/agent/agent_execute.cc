@@ -28,7 +28,7 @@ bool Agent::Execute(const ha::Action& action, const ha::HaInput& in) {
       if (!won.ok() || !*won) {
         return false;
       }
-      StartLongAction("bootstrap", [this] { return Bootstrap(); });
+      StartLongAction(ha::LongAction::kBootstrap, [this] { return Bootstrap(); });
       return true;
     }
     case ActionKind::kCreateReplica: {
@@ -41,7 +41,7 @@ bool Agent::Execute(const ha::Action& action, const ha::HaInput& in) {
         source = *target;
       }
       // The thread gets its own copy of the dynamic config: the loop replaces dynamic_.
-      StartLongAction("basebackup", [this, source, dynamic = dynamic_]() -> Status {
+      StartLongAction(ha::LongAction::kBasebackup, [this, source, dynamic = dynamic_]() -> Status {
         auto created = postgres_.CreateReplica(source ? &*source : nullptr);
         if (!created.ok()) {
           (void)postgres_.RemoveDataDirectory();
@@ -266,7 +266,7 @@ bool Agent::Execute(const ha::Action& action, const ha::HaInput& in) {
       }
       model::Member leader = *target;
       StartLongAction(
-          "rewind",
+          ha::LongAction::kRewind,
           [this, leader, dynamic = dynamic_, loop_wait = ha_config_.loop_wait]() -> Status {
             auto rewound = postgres_.Rewind(leader);
             if (!rewound.ok()) {
@@ -321,7 +321,7 @@ bool Agent::Execute(const ha::Action& action, const ha::HaInput& in) {
     }
     case ActionKind::kSwitchover: {
       StartLongAction(
-          "demote",
+          ha::LongAction::kDemote,
           // The loop rewrites ha_config_ every cycle: the handover works on a copy taken now.
           [this, candidate = action.target, cluster = in.cluster, dynamic = dynamic_,
            ha = ha_config_]() -> Status { return HandOver(candidate, cluster, dynamic, ha); });

@@ -14,10 +14,10 @@ using std::chrono::duration;
 using std::chrono::seconds;
 
 std::string Agent::MemberState(const ha::HaInput& input) const {
-  if (input.local.long_action == "bootstrap") {
+  if (input.local.long_action == ha::LongAction::kBootstrap) {
     return "initializing new cluster";
   }
-  if (input.local.long_action == "basebackup") {
+  if (input.local.long_action == ha::LongAction::kBasebackup) {
     return "creating replica";
   }
   if (starting_) {
@@ -26,10 +26,10 @@ std::string Agent::MemberState(const ha::HaInput& input) const {
   if (input.local.postgres_running) {
     return "running";
   }
-  if (input.local.long_action == "restart") {
+  if (input.local.long_action == ha::LongAction::kRestart) {
     return "restarting";
   }
-  if (!input.local.long_action.empty()) {
+  if (input.local.long_action != ha::LongAction::kNone) {
     return "stopped";
   }
   if (rewind_failures_ > 0) {
@@ -81,12 +81,13 @@ ha::HaInput Agent::Observe(const Result<model::ClusterSnapshot>& cluster) {
     MutexLock lock(mutex_);
     local.long_action = long_action_;
   }
-  if (local.long_action.empty() && long_thread_.joinable()) {
+  if (local.long_action == ha::LongAction::kNone && long_thread_.joinable()) {
     long_thread_.join();
   }
-  local.data_initialized = local.long_action.empty() && postgres_.DataInitialized();
+  local.data_initialized =
+      local.long_action == ha::LongAction::kNone && postgres_.DataInitialized();
   postgres::Observation obs;
-  if (local.long_action.empty() && local.data_initialized) {
+  if (local.long_action == ha::LongAction::kNone && local.data_initialized) {
     obs = postgres_.Observe();
     // pg_controldata is a process per call; the identifier only changes when the data
     // directory is replaced, which happens in long actions (they clear the cache).
@@ -102,7 +103,7 @@ ha::HaInput Agent::Observe(const Result<model::ClusterSnapshot>& cluster) {
   // A primary that went down without a demotion of ours (a crash, the fence, kill -9) may hold
   // WAL the next leader never received: before it follows anyone, pg_rewind checks. (During long
   // actions nothing is observed, so only two real observations count.)
-  if (local.long_action.empty() && local.data_initialized && last_obs_.running &&
+  if (local.long_action == ha::LongAction::kNone && local.data_initialized && last_obs_.running &&
       !last_obs_.in_recovery && !obs.running) {
     rewind_needed_ = true;
   }
@@ -129,7 +130,7 @@ ha::HaInput Agent::Observe(const Result<model::ClusterSnapshot>& cluster) {
     in.failsafe_confirmed = last && ConfirmFailsafe(*last);
   }
   bool holds_lock = in.cluster.leader && in.cluster.leader->name == config_->name;
-  if (cluster.ok() && !holds_lock && local.long_action.empty()) {
+  if (cluster.ok() && !holds_lock && local.long_action == ha::LongAction::kNone) {
     MutexLock guard(lock_mutex_);
     lock_released_ = false;
   }
@@ -240,7 +241,7 @@ void Agent::Publish(const ha::HaInput& in, const postgres::Observation& obs) {
   status_.has_lock =
       (in.cluster.leader && in.cluster.leader->name == config_->name) || leads_by_failsafe;
   status_.state = MemberState(in);
-  if (!in.local.data_initialized && in.local.long_action.empty()) {
+  if (!in.local.data_initialized && in.local.long_action == ha::LongAction::kNone) {
     status_.role = "uninitialized";
   } else if (obs.running) {
     status_.role = obs.in_recovery ? "replica" : "master";

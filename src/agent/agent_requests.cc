@@ -11,17 +11,17 @@ namespace pgha::agent {
 using std::chrono::milliseconds;
 using std::chrono::seconds;
 
-std::optional<Status> Agent::AskLoop(RequestKind kind, const std::string& what, bool force,
+std::optional<Status> Agent::AskLoop(RequestKind kind, ha::LongAction what, bool force,
                                      milliseconds timeout) {
   uint64_t before = 0;
   {
     MutexLock lock(mutex_);
     LoopRequest& request = Request(kind);
     if (request.pending || long_action_ == what) {
-      return Error::Unavailable(what + " already in progress");
+      return Error::Unavailable(std::string(ha::LongActionName(what)) + " already in progress");
     }
-    if (!long_action_.empty() && !force) {
-      return Error::Unavailable(long_action_ + " in progress");
+    if (long_action_ != ha::LongAction::kNone && !force) {
+      return Error::Unavailable(std::string(ha::LongActionName(long_action_)) + " in progress");
     }
     request.pending = true;
     before = request.answered;
@@ -41,7 +41,7 @@ std::optional<Status> Agent::AskLoop(RequestKind kind, const std::string& what, 
 
 bool Agent::Asked(RequestKind kind) const {
   MutexLock lock(mutex_);
-  return Request(kind).pending && long_action_.empty();
+  return Request(kind).pending && long_action_ == ha::LongAction::kNone;
 }
 
 void Agent::Answer(RequestKind kind, Status status) {
@@ -54,7 +54,7 @@ void Agent::Answer(RequestKind kind, Status status) {
 }
 
 Status Agent::RestartPostgres(std::chrono::seconds timeout) {
-  auto answer = AskLoop(RequestKind::kRestart, "restart", false, timeout);
+  auto answer = AskLoop(RequestKind::kRestart, ha::LongAction::kRestart, false, timeout);
   if (!answer) {
     return Error::Unavailable("restart did not finish within " + std::to_string(timeout.count()) +
                               " s; it goes on in the background");
@@ -66,7 +66,7 @@ Status Agent::Reinitialize(bool force, bool from_leader) {
   clone_from_leader_ = from_leader;
   // The loop answers within one wait slice; a long action it must wait for (force) may take
   // longer, and then the reinitialize still happens after it.
-  return AskLoop(RequestKind::kReinitialize, "reinitialize", force, seconds(30))
+  return AskLoop(RequestKind::kReinitialize, ha::LongAction::kReinitialize, force, seconds(30))
       .value_or(OkStatus());
 }
 
@@ -140,7 +140,7 @@ void Agent::StartRequestedReinitialize(const ha::HaInput& in) {
   }
   PGHA_LOG_INFO("reinitializing: removing the data directory to clone it again from the leader");
   sysid_.clear();
-  StartLongAction("reinitialize", [this]() -> Status {
+  StartLongAction(ha::LongAction::kReinitialize, [this]() -> Status {
     (void)postgres_.Stop("immediate", seconds(config_->postgresql.pg_ctl_timeout));
     return postgres_.RemoveDataDirectory();
   });
@@ -166,22 +166,23 @@ void Agent::StartRestart(const ha::HaInput& in, std::function<void(Status)> fini
     }
   }
   PGHA_LOG_INFO("restarting PostgreSQL on request");
-  StartLongAction("restart", [this, finish, standby, leader, dynamic = dynamic_]() -> Status {
-    auto timeout = seconds(config_->postgresql.pg_ctl_timeout);
-    Status status = postgres_.Stop("fast", timeout);
-    if (status.ok()) {
-      PublishStopped();
-      status = postgres_.WriteConfig(dynamic, standby, leader ? &*leader : nullptr);
-    }
-    if (status.ok()) {
-      status = postgres_.Start(timeout);
-    }
-    if (status.ok()) {
-      Callback("on_restart", standby);
-    }
-    finish(status);
-    return status;
-  });
+  StartLongAction(ha::LongAction::kRestart,
+                  [this, finish, standby, leader, dynamic = dynamic_]() -> Status {
+                    auto timeout = seconds(config_->postgresql.pg_ctl_timeout);
+                    Status status = postgres_.Stop("fast", timeout);
+                    if (status.ok()) {
+                      PublishStopped();
+                      status = postgres_.WriteConfig(dynamic, standby, leader ? &*leader : nullptr);
+                    }
+                    if (status.ok()) {
+                      status = postgres_.Start(timeout);
+                    }
+                    if (status.ok()) {
+                      Callback("on_restart", standby);
+                    }
+                    finish(status);
+                    return status;
+                  });
 }
 
 Status Agent::ScheduleRestart(WallTime at, nlohmann::json shown,
@@ -219,7 +220,7 @@ void Agent::EvaluateScheduledRestart(const ha::HaInput& in) {
     scheduled = scheduled_restart_;
     status = status_;
   }
-  if (!scheduled || in.config.paused || !in.local.long_action.empty()) {
+  if (!scheduled || in.config.paused || in.local.long_action != ha::LongAction::kNone) {
     return;
   }
   if (!status.postmaster_start_time.empty() &&
@@ -262,7 +263,7 @@ void Agent::ApplyParameterChanges(const ha::HaInput& in) {
   }
   {
     MutexLock lock(mutex_);
-    if (!long_action_.empty()) {
+    if (long_action_ != ha::LongAction::kNone) {
       return;
     }
   }

@@ -65,7 +65,7 @@ void Agent::SyncLogicalSlotsFromLeader(const model::ClusterSnapshot& cluster,
   // The copy needs PostgreSQL stopped for a moment (Patroni does the same): a long action.
   model::Member source = *leader;
   std::vector<std::string> names = sync.copy;
-  StartLongAction("copy logical slots", [this, source, names]() -> Status {
+  StartLongAction(ha::LongAction::kCopyLogicalSlots, [this, source, names]() -> Status {
     auto states = postgres_.ReadLeaderSlotStates(source, names);
     if (!states.ok()) {
       return states.error();

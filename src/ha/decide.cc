@@ -502,12 +502,12 @@ bool IsFailoverPossible(const HaInput& in, const std::vector<std::string>& candi
 
 Decision Decide(const HaInput& in) {
   const auto& local = in.local;
-  if (!local.long_action.empty()) {
+  if (local.long_action != LongAction::kNone) {
     if (HoldsLock(in) && in.dcs_reachable) {
       return Make({{ActionKind::kUpdateLock, ""}},
-                  fmt::format("updated leader lock during {}", local.long_action));
+                  fmt::format("updated leader lock during {}", LongActionName(local.long_action)));
     }
-    return Make({}, fmt::format("{} in progress", local.long_action));
+    return Make({}, fmt::format("{} in progress", LongActionName(local.long_action)));
   }
   if (!in.dcs_reachable) {
     return DcsUnreachable(in);

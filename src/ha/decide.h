@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "common/clock.h"
+#include "ha/long_action.h"
 #include "ha/sync_replication.h"
 #include "model/cluster.h"
 
@@ -36,7 +37,7 @@ struct LocalState {
   std::string replicatefrom;       // tag: cascade from this member instead of the leader
   bool clone_from_leader = false;  // reinitialize --from-leader: ignore clonefrom members
   // A long action (initdb, basebackup, rewind, start) is running off the loop.
-  std::string long_action;  // "" when none
+  LongAction long_action = LongAction::kNone;
   // When the leader lock was last renewed successfully (primary only).
   std::optional<MonoTime> last_lock_renewal;
   // The postmaster died under us since the last cycle while we held the lock.

@@ -404,6 +404,28 @@ TEST_F(AgentCycleTest, ACloneThatFinishesAfterTheLeaderChangedFollowsTheNewLeade
   EXPECT_TRUE(node_.state().in_recovery);
 }
 
+TEST_F(AgentCycleTest, RequestsDuringALongActionAreRefusedWithItsName) {
+  AddMember("pg-1", "master", 0x3000000, 5433);
+  MakeLeader("pg-1");
+  Start(FakeNodeState{});  // an empty data directory
+  node_.Hold("CreateReplica");
+  Cycle();  // starts the clone
+  Cycle();  // publishes what runs
+  EXPECT_EQ(agent_->CurrentStatus().state, "creating replica");
+  auto restart = agent_->RestartPostgres(seconds(30));
+  ASSERT_FALSE(restart.ok());
+  EXPECT_EQ(restart.error().message(), "basebackup in progress");
+  auto reinit = agent_->Reinitialize(false);
+  ASSERT_FALSE(reinit.ok());
+  EXPECT_EQ(reinit.error().message(), "basebackup in progress");
+  node_.Release();
+  agent_->AwaitLongAction();
+  Cycle();  // starts the replica
+  Cycle();  // publishes it
+  EXPECT_EQ(agent_->CurrentStatus().state, "running")
+      << ::testing::PrintToString(node_.operations());
+}
+
 TEST_F(AgentCycleTest, AReplicaPromotesWhenTheLeaderIsGoneAndItIsTheHealthiest) {
   StartAsReplicaThenLoseTheLeader(0x2000000);
   Cycle();

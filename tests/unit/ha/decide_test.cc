@@ -394,12 +394,12 @@ TEST(DecideTest, ForeignDataDirectoryIsRefused) {
 
 TEST(DecideTest, LongActionRenewsTheLockIfHeld) {
   auto in = Situation("pg-1");
-  in.local.long_action = "bootstrap";
+  in.local.long_action = LongAction::kBootstrap;
   auto d = Decide(in);
   EXPECT_THAT(d.actions, ElementsAre(Action{ActionKind::kUpdateLock, ""}));
   EXPECT_EQ(d.reason, "updated leader lock during bootstrap");
   in.cluster.leader->name = "pg-0";
-  in.local.long_action = "basebackup";
+  in.local.long_action = LongAction::kBasebackup;
   d = Decide(in);
   EXPECT_THAT(d.actions, IsEmpty());
   EXPECT_EQ(d.reason, "basebackup in progress");
