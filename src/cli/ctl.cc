@@ -61,16 +61,20 @@ void PrintMemberFailure(CtlContext& ctx, const std::string& verb, const model::M
                     : response.error().message()));
 }
 
-std::string LocalTimestamp(WallTime at) {
+std::string FormatLocalTime(WallTime at, const char* format) {
   std::time_t seconds = std::chrono::system_clock::to_time_t(at);
   std::tm local{};
   localtime_r(&seconds, &local);
-  char text[32];
-  std::strftime(text, sizeof text, "%Y-%m-%d %H:%M:%S", &local);
+  char text[64];
+  return std::string(text, std::strftime(text, sizeof text, format, &local));
+}
+
+std::string LocalTimestamp(WallTime at) {
   auto micros = std::chrono::duration_cast<std::chrono::microseconds>(at.time_since_epoch()) %
                 std::chrono::seconds(1);
   // Python's "%f" gives six digits and patronictl drops the last one.
-  return fmt::format("{}.{:06}", text, micros.count()).substr(0, 25);
+  return fmt::format("{}.{:06}", FormatLocalTime(at, "%Y-%m-%d %H:%M:%S"), micros.count())
+      .substr(0, 25);
 }
 
 Result<std::optional<WallTime>> ParseScheduled(const std::string& text) {

@@ -70,6 +70,9 @@ std::string MemberNames(const std::vector<const model::Member*>& members);
 void PrintMemberFailure(CtlContext& ctx, const std::string& verb, const model::Member& member,
                         const Result<MemberResponse>& response);
 
+// `at` in the local zone, formatted as strftime's `format`.
+std::string FormatLocalTime(WallTime at, const char* format);
+
 // patronictl's timestamp before an answer: local time with microseconds trimmed as Python's
 // datetime prints them ("2026-11-25 19:53:34.02203").
 std::string LocalTimestamp(WallTime at);

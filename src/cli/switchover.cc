@@ -3,7 +3,6 @@
 #include <fmt/format.h>
 
 #include <algorithm>
-#include <ctime>
 
 #include "common/time_format.h"
 #include "model/codec.h"
@@ -81,11 +80,8 @@ Result<Plan> Decide(CtlContext& ctx, const model::ClusterSnapshot& cluster, Hand
   Plan plan{o.leader, o.candidate, std::nullopt};
   if (switchover) {
     if (!o.scheduled_given && !o.force) {
-      std::time_t in_an_hour = std::chrono::system_clock::to_time_t(ctx.clock.WallNow()) + 3600;
-      std::tm local{};
-      localtime_r(&in_an_hour, &local);
-      char example[32];
-      std::strftime(example, sizeof example, "%Y-%m-%dT%H:%M", &local);
+      std::string example =
+          FormatLocalTime(ctx.clock.WallNow() + std::chrono::hours(1), "%Y-%m-%dT%H:%M");
       auto answer =
           Prompt(ctx, std::string("When should the switchover take place (e.g. ") + example + " ) ",
                  "now");
