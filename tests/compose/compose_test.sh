@@ -53,7 +53,7 @@ cleanup() {
   local status=$?
   if [ "$status" -ne 0 ]; then
     eval "$("$COMPOSE" env)"
-    for c in pg-0 pg-1 pg-2 pg-router; do
+    for c in etcd-1 etcd-2 etcd-3 pg-0 pg-1 pg-2 pg-router; do
       echo "--- $PGHA_CONTAINER_PREFIX$c (log tail)"
       podman logs "$PGHA_CONTAINER_PREFIX$c" 2>&1 | grep -v ' kB (' | tail -25 || true
     done >&2
@@ -73,6 +73,7 @@ trap cleanup EXIT
 fail() {
   echo "FAIL: $*" >&2
   [ ! -s "$WORK/sql-errors" ] || { echo "--- psql's errors"; tail -5 "$WORK/sql-errors"; } >&2
+  [ ! -s "$WORK/etcd-unhealthy" ] || { echo "--- etcdctl endpoint health's answers"; tail -8 "$WORK/etcd-unhealthy"; } >&2
   exit 1
 }
 step() { echo "=== $*"; }
@@ -122,7 +123,7 @@ in_container_sql() {  # container statement: through the container's own Postgre
 step "one leader and two streaming replicas (patronictl inside pg-0)"
 eventually 120 "one leader and two streaming replicas" settled
 eventually 60 "the router routes to one primary and two replicas" router_ready
-ctl list
+eventually 30 "patronictl list inside pg-0" ctl list
 first=$(leader_name)
 
 step "writes through $POSTGRES_WRITE_HOST_PORT reach the primary, reads through $POSTGRES_READ_HOST_PORT a replica"
@@ -133,12 +134,21 @@ eventually 20 "the row on the read port" test "$(sql "$POSTGRES_READ_HOST_PORT" 
 [ "$(sql "$POSTGRES_READ_HOST_PORT" "SELECT pg_is_in_recovery()")" = t ] || fail "the read port reaches the primary"
 
 step "the seed's commands: etcdctl in etcd-1, psql in pg-0, docker-compose logs, pg_dump through the write port"
-podman exec "${PGHA_CONTAINER_PREFIX}etcd-1" etcdctl --endpoints=http://etcd-1:2379,http://etcd-2:2379,http://etcd-3:2379 \
-  endpoint health >"$WORK/etcd-health" 2>&1 || fail "etcdctl endpoint health: $(cat "$WORK/etcd-health")"
-[ "$(grep -c 'is healthy' "$WORK/etcd-health")" = 3 ] || fail "etcd: $(cat "$WORK/etcd-health")"
-podman exec "$PGHA_CONTAINER_PREFIX$first" psql -U postgres -Atc "SELECT count(*) FROM pg_stat_replication" >"$WORK/repl" ||
-  fail "docker exec $first psql -U postgres"
-[ "$(cat "$WORK/repl")" = 2 ] || fail "pg_stat_replication on $first has $(cat "$WORK/repl") rows"
+# A health probe of a follower can time out for a few seconds on a busy machine (CI saw two of three
+# members miss etcdctl's 5 s deadline once, 14 s after start, while the cluster served the agents):
+# a user would run it again, so the test does, and says when it had to.
+etcd_healthy() {
+  podman exec "${PGHA_CONTAINER_PREFIX}etcd-1" etcdctl --endpoints=http://etcd-1:2379,http://etcd-2:2379,http://etcd-3:2379 \
+    endpoint health >"$WORK/etcd-health" 2>&1 && [ "$(grep -c 'is healthy' "$WORK/etcd-health")" = 3 ] && return 0
+  grep -v '^{' "$WORK/etcd-health" | sed "s/^/  $(date +%T) /" >>"$WORK/etcd-unhealthy"
+  return 1
+}
+eventually 60 "etcdctl endpoint health: every member healthy" etcd_healthy
+[ ! -s "$WORK/etcd-unhealthy" ] || { echo "etcdctl endpoint health passed after earlier answers:"; cat "$WORK/etcd-unhealthy"; }
+replicas_on_first() {
+  [ "$(podman exec "$PGHA_CONTAINER_PREFIX$first" psql -U postgres -Atc "SELECT count(*) FROM pg_stat_replication")" = 2 ]
+}
+eventually 30 "two rows in pg_stat_replication on $first (docker exec $first psql -U postgres)" replicas_on_first
 (cd "$REPO" && docker-compose logs --no-color pg-0) >"$WORK/logs" 2>&1 || fail "docker-compose logs: $(tail -3 "$WORK/logs")"
 grep -q 'pgha 3.0.2 starting: member pg-0' "$WORK/logs" || fail "docker-compose logs pg-0 lacks the agent's log: $(tail -3 "$WORK/logs")"
 pg_dump -h 127.0.0.1 -p "$POSTGRES_WRITE_HOST_PORT" -U "$POSTGRES_USER" -t compose_test postgres >"$WORK/dump.sql" ||
