@@ -15,14 +15,15 @@
 #include <fstream>
 #include <iostream>
 #include <sstream>
-#include <thread>
 
 #include "api/http/client.h"
 #include "apps/etcd_from_config.h"
 #include "cli/ctl.h"
 #include "cli/edit_config.h"
+#include "cli/list.h"
 #include "cli/member_actions.h"
 #include "cli/pause.h"
+#include "cli/query.h"
 #include "cli/remove.h"
 #include "cli/switchover.h"
 #include "cli/table.h"
@@ -203,8 +204,6 @@ int RunVerb(Context& ctx, const std::string& cluster_name, Verb verb) {
   return *result;
 }
 
-std::string Timestamp() { return pgha::cli::LocalTimestamp(std::chrono::system_clock::now()); }
-
 void Print(const pgha::cli::Table& table, const std::string& fmt,
            const std::string& delimiter = "\t") {
   auto text = pgha::cli::RenderTable(table, fmt, delimiter);
@@ -214,156 +213,43 @@ void Print(const pgha::cli::Table& table, const std::string& fmt,
   std::cout << *text;
 }
 
-// patronictl's watching(): once, or every `interval` seconds (clearing the screen) until ^C.
-template <typename F>
-void Watching(bool w_flag, double interval, bool clear, F body) {
-  if (w_flag && interval <= 0) {
-    interval = 2;
+// `query` runs its SQL through libpq.
+class LibpqSession final : public pgha::cli::SqlSession {
+ public:
+  explicit LibpqSession(std::unique_ptr<pgha::postgres::Connection> conn)
+      : conn_(std::move(conn)) {}
+  // The simple protocol, as psycopg2's execute: a file may hold several statements. patronictl
+  // sets no statement timeout, so neither does pghactl.
+  Result<pgha::postgres::ResultSet> Query(const std::string& sql) override {
+    return conn_->QueryWithColumns(sql, pgha::MonoTime::max());
   }
-  if (interval > 0 && clear) {
-    std::cout << "\033[H\033[2J";
-  }
-  body();
-  while (interval > 0) {
-    std::cout.flush();
-    std::this_thread::sleep_for(std::chrono::duration<double>(interval));
-    if (clear) {
-      std::cout << "\033[H\033[2J";
-    }
-    body();
-  }
-}
+  std::string LastSqlState() const override { return conn_->LastSqlState(); }
 
-struct ListOptions {
-  std::vector<std::string> clusters;
-  bool extended = false;
-  bool timestamp = false;
-  std::string fmt = "pretty";
-  bool w_flag = false;
-  double watch = 0;
+ private:
+  std::unique_ptr<pgha::postgres::Connection> conn_;
 };
 
-void ListMembers(Context& ctx, const ListOptions& o, bool topology) {
+Result<std::unique_ptr<pgha::cli::SqlSession>> ConnectLibpq(const std::string& conninfo) {
+  auto conn = pgha::postgres::Connection::Open(conninfo);
+  if (!conn.ok()) {
+    return conn.error();
+  }
+  return std::unique_ptr<pgha::cli::SqlSession>(std::make_unique<LibpqSession>(std::move(*conn)));
+}
+
+// A read-only verb of src/cli that reads clusters by name: its Error is patronictl's "Error: ...".
+template <typename Verb>
+void RunReader(Context& ctx, Verb verb) {
   ctx.Load();
-  std::vector<std::string> names = o.clusters;
-  if (names.empty()) {
-    if (ctx.config.scope.empty()) {
-      std::cerr << "Listing members: No cluster names were provided\n";
-      return;
-    }
-    names.push_back(ctx.config.scope);
+  StdTerminal terminal;
+  pgha::cli::ClusterReader read =
+      [&](const std::string& scope) -> Result<pgha::model::ClusterSnapshot> {
+    return ctx.ReadCluster(scope);
+  };
+  Status status = verb(read, terminal);
+  if (!status.ok()) {
+    Fail(status.error().message());
   }
-  std::string fmt = topology ? "topology" : o.fmt;
-  Watching(o.w_flag, o.watch, true, [&] {
-    if (o.timestamp) {
-      std::cout << Timestamp() << "\n";
-    }
-    for (const auto& name : names) {
-      auto cluster = ctx.ReadCluster(name);
-      Print(pgha::cli::MembersTable(cluster, name, o.extended, topology), fmt);
-      if (fmt == "pretty" || fmt == "topology") {
-        auto info = pgha::cli::ServiceInfo(cluster);
-        if (!info.empty()) {
-          std::string joined;
-          for (const auto& line : info) {
-            joined += (joined.empty() ? "" : "\n ") + line;
-          }
-          std::cout << " " << joined << "\n";
-        }
-      }
-    }
-  });
-}
-
-struct QueryOptions {
-  std::string cluster;
-  std::string role, member, command, file, username, dbname, fmt = "tsv", delimiter = "\t";
-  bool password_prompt = false;
-  bool w_flag = false;
-  double watch = 0;
-};
-
-std::string ReadPassword() {
-  std::cerr << "Password: ";
-  std::string password;
-  std::getline(std::cin, password);
-  return password;
-}
-
-void Query(Context& ctx, QueryOptions o) {
-  if (!o.member.empty() && !o.role.empty()) {
-    Fail("--role and --member are mutually exclusive options");
-  }
-  std::string role = !o.member.empty() ? "any" : o.role.empty() ? "leader" : o.role;
-  if (!o.file.empty() && !o.command.empty()) {
-    Fail("--file and --command are mutually exclusive options");
-  }
-  if (o.file.empty() && o.command.empty()) {
-    Fail("You need to specify either --command or --file");
-  }
-  if (!o.file.empty()) {
-    std::ifstream in(o.file);
-    if (!in) {
-      Fail("cannot read " + o.file);
-    }
-    std::stringstream text;
-    text << in.rdbuf();
-    o.command = text.str();
-  }
-  std::string password = o.password_prompt ? ReadPassword() : "";
-  std::string scope = ctx.Scope(o.cluster);
-  Watching(o.w_flag, o.watch, false, [&] {
-    auto cluster = ctx.ReadCluster(scope);
-    const pgha::model::Member* m = pgha::cli::SelectMember(cluster, role, o.member);
-    std::string unavailable = !o.member.empty()
-                                  ? "No connection to member " + o.member + " is available"
-                                  : "No connection to role=" + role + " is available";
-    auto report = [&](const std::string& message) {
-      pgha::cli::Table table;
-      table.rows.push_back({Timestamp(), message});
-      Print(table, o.fmt, o.delimiter);
-    };
-    if (m == nullptr || m->host().empty()) {
-      report(unavailable);
-      return;
-    }
-    using pgha::postgres::QuoteConninfoValue;
-    std::string conninfo = "host=" + QuoteConninfoValue(m->host()) +
-                           " port=" + std::to_string(m->port() ? m->port() : 5432) +
-                           " fallback_application_name='Patroni ctl' connect_timeout=5";
-    if (!o.username.empty()) conninfo += " user=" + QuoteConninfoValue(o.username);
-    if (!password.empty()) conninfo += " password=" + QuoteConninfoValue(password);
-    if (!o.dbname.empty()) conninfo += " dbname=" + QuoteConninfoValue(o.dbname);
-    auto conn = pgha::postgres::Connection::Open(conninfo);
-    if (!conn.ok()) {
-      report(conn.error().message());
-      return;
-    }
-    if (role != "any" && role != "leader") {
-      auto recovery = (*conn)->Query("SELECT pg_catalog.pg_is_in_recovery()");
-      bool in_recovery = recovery.ok() && !recovery->empty() && (*recovery)[0][0] == "t";
-      bool wants_replica = role == "replica" || role == "standby" || role == "standby-leader";
-      if (in_recovery != wants_replica) {
-        report(unavailable);
-        return;
-      }
-    }
-    auto result = (*conn)->QueryWithColumns(o.command);
-    if (!result.ok()) {
-      report(result.error().message());
-      return;
-    }
-    pgha::cli::Table table;
-    table.columns = result->columns;
-    for (const auto& row : result->rows) {
-      std::vector<pgha::cli::Cell> cells;
-      for (const auto& value : row) {
-        cells.push_back(value ? pgha::cli::Cell(*value) : pgha::cli::Cell(nullptr));
-      }
-      table.rows.push_back(std::move(cells));
-    }
-    Print(table, o.fmt, o.delimiter);
-  });
 }
 
 std::string ReadFileOrStdin(const std::string& path) {
@@ -437,7 +323,7 @@ int main(int argc, char** argv) {
       ->envname("DCS_URL");
   app.add_flag("-k,--insecure", ctx.insecure, "Allow connections to SSL sites without certs");
 
-  ListOptions list_options;
+  pgha::cli::ListOptions list_options;
   auto add_list_options = [&](CLI::App* cmd, bool with_format) {
     cmd->add_option("cluster_names", list_options.clusters, "Clusters to list");
     if (with_format) {
@@ -445,8 +331,9 @@ int main(int argc, char** argv) {
       cmd->add_flag("-t,--timestamp", list_options.timestamp, "Print timestamp");
       cmd->add_option("-f,--format", list_options.fmt, "Output format (pretty, tsv, json, yaml)");
     }
-    cmd->add_flag("-W", list_options.w_flag, "Auto update the screen every 2 seconds");
-    cmd->add_option("-w,--watch", list_options.watch, "Auto update the screen every X seconds");
+    cmd->add_flag("-W", list_options.watch.w_flag, "Auto update the screen every 2 seconds");
+    cmd->add_option("-w,--watch", list_options.watch.interval,
+                    "Auto update the screen every X seconds");
   };
   auto* list = app.add_subcommand("list", "List the members of a cluster");
   add_list_options(list, true);
@@ -469,15 +356,15 @@ int main(int argc, char** argv) {
       ->check(CLI::IsMember(kRoles));
   dsn->add_option("-m,--member", member, "Generate a dsn for this member");
 
-  QueryOptions query_options;
+  pgha::cli::QueryOptions query_options;
   auto* query = app.add_subcommand("query", "Run SQL on a member (the leader by default)");
   query->add_option("cluster_name", query_options.cluster);
   query->add_option("--format", query_options.fmt, "Output format (pretty, tsv, json, yaml)");
   query->add_option("-f,--file", query_options.file, "Execute the SQL commands from this file");
   query->add_flag("--password", query_options.password_prompt, "force password prompt");
   query->add_option("-U,--username", query_options.username, "database user name");
-  query->add_flag("-W", query_options.w_flag, "Auto update the screen every 2 seconds");
-  query->add_option("-w,--watch", query_options.watch, "Auto update every X seconds");
+  query->add_flag("-W", query_options.watch.w_flag, "Auto update the screen every 2 seconds");
+  query->add_option("-w,--watch", query_options.watch.interval, "Auto update every X seconds");
   query->add_option("-r,--role", query_options.role, "The role of the query")
       ->check(CLI::IsMember(kRoles));
   query->add_option("-m,--member", query_options.member, "Query a specific member");
@@ -571,10 +458,12 @@ int main(int argc, char** argv) {
   CLI11_PARSE(app, argc, argv);
 
   try {
-    if (list->parsed()) {
-      ListMembers(ctx, list_options, false);
-    } else if (topology->parsed()) {
-      ListMembers(ctx, list_options, true);
+    if (list->parsed() || topology->parsed()) {
+      list_options.topology = topology->parsed();
+      RunReader(ctx, [&](const pgha::cli::ClusterReader& read, pgha::cli::Terminal& terminal) {
+        return pgha::cli::ListMembers(list_options, ctx.config.scope, read, terminal,
+                                      pgha::SystemClock::Instance());
+      });
     } else if (history->parsed()) {
       auto cluster = ctx.ReadCluster(ctx.Scope(cluster_name));
       Print(pgha::cli::HistoryTable(cluster), fmt);
@@ -596,7 +485,10 @@ int main(int argc, char** argv) {
       }
       std::cout << "host=" << m->host() << " port=" << (m->port() ? m->port() : 5432) << "\n";
     } else if (query->parsed()) {
-      Query(ctx, query_options);
+      RunReader(ctx, [&](const pgha::cli::ClusterReader& read, pgha::cli::Terminal& terminal) {
+        return pgha::cli::Query(query_options, ctx.config.scope, read, ConnectLibpq, terminal,
+                                pgha::SystemClock::Instance());
+      });
     } else if (pause->parsed() || resume->parsed()) {
       return RunVerb(ctx, cluster_name, [&](pgha::cli::CtlContext& c) {
         return pgha::cli::SetPaused(c, pause->parsed(), wait);

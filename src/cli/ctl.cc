@@ -73,9 +73,10 @@ std::string LocalTimestamp(WallTime at) {
   auto micros = std::chrono::duration_cast<std::chrono::microseconds>(at.time_since_epoch()) %
                 std::chrono::seconds(1);
   // Python's "%f" gives six digits and patronictl drops the last one.
-  return fmt::format("{}.{:06}", FormatLocalTime(at, "%Y-%m-%d %H:%M:%S"), micros.count())
-      .substr(0, 25);
+  return fmt::format("{}.{:06}", LocalTimestampSeconds(at), micros.count()).substr(0, 25);
 }
+
+std::string LocalTimestampSeconds(WallTime at) { return FormatLocalTime(at, "%Y-%m-%d %H:%M:%S"); }
 
 Result<std::optional<WallTime>> ParseScheduled(const std::string& text) {
   if (text.empty() || text == "now") {

@@ -77,6 +77,9 @@ std::string FormatLocalTime(WallTime at, const char* format);
 // datetime prints them ("2026-11-25 19:53:34.02203").
 std::string LocalTimestamp(WallTime at);
 
+// patronictl's timestamp(0), before `list -t` and on `query`'s message lines: whole seconds.
+std::string LocalTimestampSeconds(WallTime at);
+
 // patronictl's parse_scheduled: "now" (or nothing) is immediate; a time without a zone is
 // taken in the local zone.
 Result<std::optional<WallTime>> ParseScheduled(const std::string& text);

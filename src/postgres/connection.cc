@@ -122,6 +122,7 @@ Result<ResultSet> Connection::QueryWithColumns(const std::string& sql,
 }
 
 Result<ResultSet> Connection::QueryWithColumns(const std::string& sql, MonoTime deadline) {
+  last_sqlstate_.clear();
   if (broken_) {
     return Error::Unavailable("the connection was abandoned after a timeout");
   }
@@ -163,8 +164,12 @@ Result<ResultSet> Connection::QueryWithColumns(const std::string& sql, MonoTime 
 
 Result<ResultSet> Connection::TakeResult(PGresult* result) {
   auto status = PQresultStatus(result);
+  last_sqlstate_.clear();
   if (status != PGRES_TUPLES_OK && status != PGRES_COMMAND_OK) {
     std::string message = TrimmedMessage(PQresultErrorMessage(result));
+    if (const char* sqlstate = PQresultErrorField(result, PG_DIAG_SQLSTATE)) {
+      last_sqlstate_ = sqlstate;
+    }
     PQclear(result);
     if (PQstatus(conn_) != CONNECTION_OK) {
       return Error::Unavailable(message);

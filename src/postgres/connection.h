@@ -45,6 +45,9 @@ class Connection {
   Result<ResultSet> QueryWithColumns(const std::string& sql, MonoTime deadline);
   Status Execute(const std::string& sql, const std::vector<std::string>& params = {});
   bool ok() const;
+  // The SQLSTATE of the server's error for the last failed statement; empty when the last
+  // statement succeeded or failed without an answer from the server (a lost connection).
+  const std::string& LastSqlState() const { return last_sqlstate_; }
   // "host:port" as the connection resolved them (a socket directory for Unix sockets).
   std::string ServerAddress() const;
 
@@ -53,6 +56,7 @@ class Connection {
   Result<ResultSet> TakeResult(pg_result* result);
   pg_conn* conn_;
   bool broken_ = false;
+  std::string last_sqlstate_;
 };
 
 // Quotes a libpq connection-string value ('...' with \ and ' escaped).

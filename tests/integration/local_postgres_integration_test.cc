@@ -15,6 +15,7 @@
 
 #include "config/config.h"
 #include "config/yaml_json.h"
+#include "postgres/connection.h"
 #include "postgres/local_postgres.h"
 #include "support/ports.h"
 
@@ -33,6 +34,7 @@ class LocalPostgresTest : public ::testing::Test {
     ASSERT_NE(::mkdtemp(pattern), nullptr);
     dir_ = pattern;
     int port = testing::FreePort();
+    port_ = port;
     auto tree = config::YamlToJson(fmt::format(R"(
 scope: localpg
 name: n1
@@ -91,6 +93,7 @@ postgresql:
   std::string DataFile(const std::string& name) const { return dir_ + "/data/" + name; }
 
   std::string dir_;
+  int port_ = 0;
   config::Config config_;
   model::GlobalConfig dynamic_;
   std::unique_ptr<LocalPostgres> postgres_;
@@ -116,6 +119,26 @@ TEST_F(LocalPostgresTest, InitdbStartObserveAndStop) {
   EXPECT_EQ(postgres_->ControlState(), "shut down");
   EXPECT_GT(postgres_->LatestCheckpointLocation(), 0u);
   EXPECT_FALSE(postgres_->Observe().running);
+}
+
+// pghactl query prints the server's SQLSTATE of a failed statement, as patronictl does, and runs
+// a file of several statements through the simple protocol.
+TEST_F(LocalPostgresTest, AConnectionKeepsTheSqlstateOfTheLastFailure) {
+  StartPrimary();
+  auto conn =
+      Connection::Open(fmt::format("host=127.0.0.1 port={} user=postgres dbname=postgres", port_));
+  ASSERT_TRUE(conn.ok()) << conn.error().message();
+  auto bad = (*conn)->QueryWithColumns("SELECT no_such_column", MonoTime::max());
+  ASSERT_FALSE(bad.ok());
+  EXPECT_THAT(bad.error().message(), HasSubstr("no_such_column"));
+  EXPECT_EQ((*conn)->LastSqlState(), "42703");
+  auto two = (*conn)->QueryWithColumns("SELECT 1 AS a; SELECT 2 AS b", MonoTime::max());
+  ASSERT_TRUE(two.ok()) << two.error().message();
+  EXPECT_EQ(two->columns, std::vector<std::string>{"b"});
+  EXPECT_EQ((*conn)->LastSqlState(), "");
+  auto division = (*conn)->QueryWithColumns("SELECT 1/0", std::vector<std::string>{});
+  ASSERT_FALSE(division.ok());
+  EXPECT_EQ((*conn)->LastSqlState(), "22012");
 }
 
 TEST_F(LocalPostgresTest, CrashRecoveryBringsAKilledPrimaryToACleanShutdown) {
