@@ -2,8 +2,12 @@
 // PostgreSQL and to the DCS in each situation, with no server and no real time.
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+#include <unistd.h>
 
+#include <cstdio>
+#include <fstream>
 #include <future>
+#include <iterator>
 #include <nlohmann/json.hpp>
 #include <thread>
 
@@ -68,10 +72,12 @@ class AgentCycleTest : public ::testing::Test {
     dcs_.Put("config", config.dump());
   }
 
-  void Start(const FakeNodeState& state, const json& tree = BaseTree()) {
+  void Start(const FakeNodeState& state, const json& tree) {
     node_.set_state(state);
     agent_ = std::make_unique<Agent>(ConfigOf(tree), dcs_, node_, peers_, clock_);
   }
+  // With the test's configuration, tree_.
+  void Start(const FakeNodeState& state) { Start(state, tree_); }
 
   // Another member, registered in the DCS under a lease that each Cycle() keeps alive, and
   // answering its REST API with `role` and `wal_position` unless made unreachable.
@@ -163,6 +169,7 @@ class AgentCycleTest : public ::testing::Test {
     return value ? json::parse(*value) : json();
   }
 
+  json tree_ = BaseTree();
   FakeClock clock_;
   FakeDcs dcs_;
   FakeNode node_;
@@ -524,6 +531,73 @@ TEST_F(AgentCycleTest, AFailingPrePromoteGivesTheLockBackWithoutPromoting) {
   EXPECT_THAT(node_.operations(), Not(Contains("Promote")));
   EXPECT_EQ(dcs_.LeaderName(), "");
   EXPECT_TRUE(node_.state().in_recovery);
+}
+
+// watchdog.mode: required with a device that cannot be opened: no leadership at all.
+json RequiredWatchdogTree(const std::string& driver, const std::string& device) {
+  json tree = BaseTree();
+  tree["watchdog"] = {{"mode", "required"}, {"driver", driver}, {"device", device}};
+  return tree;
+}
+
+TEST_F(AgentCycleTest, ARequiredWatchdogThatCannotBeActivatedKeepsAReplicaFromPromoting) {
+  tree_ = RequiredWatchdogTree("default", "/nonexistent/watchdog");
+  StartAsReplicaThenLoseTheLeader(0x2000000);
+  Cycle();
+  EXPECT_THAT(node_.operations(), Not(Contains("Promote")));
+  EXPECT_THAT(node_.operations(), Not(Contains("RunPrePromote")));
+  EXPECT_EQ(dcs_.LeaderName(), "") << "the lock taken for the promotion is given back";
+  EXPECT_TRUE(node_.state().in_recovery);
+}
+
+TEST_F(AgentCycleTest, ARequiredWatchdogThatCannotBeActivatedKeepsANewClusterFromBootstrapping) {
+  dcs_.Delete("initialize");
+  Start(FakeNodeState{}, RequiredWatchdogTree("default", "/nonexistent/watchdog"));
+  Cycle();
+  agent_->AwaitLongAction();
+  Cycle();
+  EXPECT_FALSE(dcs_.Value("initialize").has_value());
+  EXPECT_THAT(node_.operations(), Not(Contains("Initdb")));
+  EXPECT_EQ(dcs_.LeaderName(), "");
+}
+
+// Patroni's test driver on a plain file: what the agent wrote to the device, in order.
+class WatchdogFile {
+ public:
+  WatchdogFile()
+      : path_(::testing::TempDir() + "pgha-agent-watchdog-" + std::to_string(::getpid())) {
+    std::ofstream(path_, std::ios::trunc).flush();
+  }
+  ~WatchdogFile() { std::remove(path_.c_str()); }
+  const std::string& path() const { return path_; }
+  std::string Written() const {
+    std::ifstream in(path_);
+    return std::string(std::istreambuf_iterator<char>(in), {});
+  }
+
+ private:
+  std::string path_;
+};
+
+TEST_F(AgentCycleTest, ARequiredWatchdogIsArmedOnPromotionPingedPerRenewalAndClosedOnDemotion) {
+  WatchdogFile device;
+  tree_ = RequiredWatchdogTree("testing", device.path());
+  StartAsReplicaThenLoseTheLeader(0x2000000);
+  Cycle();
+  ASSERT_EQ(dcs_.LeaderName(), "pg-0");
+  ASSERT_THAT(node_.operations(), Contains("Promote"));
+  // Activated before the promotion (the timeout is ttl 30 - safety_margin 5, then a ping), and
+  // pinged after the cycle for the lock it took.
+  EXPECT_EQ(device.Written(), "Ctimeout=25\n11");
+  Cycle();
+  Cycle();
+  EXPECT_EQ(device.Written(), "Ctimeout=25\n1111") << "one ping per renewal";
+  // Another member holds the lock now: the demoted node closes the device (magic close).
+  dcs_.Delete("leader");
+  MakeLeader("pg-2");
+  Cycle();
+  EXPECT_TRUE(node_.state().in_recovery || !node_.state().running);
+  EXPECT_EQ(device.Written(), "Ctimeout=25\n1111V");
 }
 
 TEST_F(AgentCycleTest, AStandbyClusterLeaderFollowsTheRemotePrimary) {
