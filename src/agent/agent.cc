@@ -198,12 +198,9 @@ void Agent::WaitForNextCycle(uint64_t events_before_cycle) {
   bool woken = false;
   {
     MutexLock lock(wake_mutex_);
-    while (!(woken = stop_ || wake_events_ != events_before_cycle)) {
-      if (wake_.wait_until(lock, deadline) == std::cv_status::timeout) {
-        woken = stop_ || wake_events_ != events_before_cycle;
-        break;
-      }
-    }
+    woken = WaitUntil(wake_, lock, deadline, [&]() REQUIRES(wake_mutex_) {
+      return stop_ || wake_events_ != events_before_cycle;
+    });
   }
   if (woken && postmaster_exited_.exchange(false)) {
     MutexLock state(mutex_);

@@ -30,11 +30,9 @@ std::optional<Status> Agent::AskLoop(RequestKind kind, ha::LongAction what, bool
   // The REST caller waits in real time, whatever clock the loop runs on.
   auto deadline = std::chrono::steady_clock::now() + timeout;
   MutexLock lock(mutex_);
-  while (Request(kind).answered == before) {
-    if (request_answered_.wait_until(lock, deadline) == std::cv_status::timeout &&
-        Request(kind).answered == before) {
-      return std::nullopt;
-    }
+  if (!WaitUntil(request_answered_, lock, deadline,
+                 [&]() REQUIRES(mutex_) { return Request(kind).answered != before; })) {
+    return std::nullopt;
   }
   return Request(kind).answer;
 }

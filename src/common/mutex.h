@@ -1,9 +1,11 @@
 // Mutex and MutexLock: std::mutex and a scoped lock that clang's thread-safety analysis
-// understands (common/thread_annotations.h). Wait on a condition with std::condition_variable_any
-// and the MutexLock itself: the analysis then knows the mutex is held again after the wait.
+// understands (common/thread_annotations.h). Wait on a condition with WaitUntil below (a
+// std::condition_variable_any and the MutexLock itself): the analysis then knows the mutex is
+// held again after the wait.
 #pragma once
 
 #include <chrono>
+#include <condition_variable>
 #include <mutex>
 
 #include "common/thread_annotations.h"
@@ -62,5 +64,20 @@ class SCOPED_CAPABILITY MutexLock {
   Mutex& mutex_;
   bool held_ = true;
 };
+
+// Waits on `cv` with `lock` held until `done()` holds or `deadline` passes, whichever is first,
+// through spurious wake-ups; returns done(). `done` runs with the lock held: declare the lambda
+// REQUIRES(the mutex) so that the analysis checks its body, which this template cannot.
+template <typename Clock, typename Duration, typename Done>
+bool WaitUntil(std::condition_variable_any& cv, MutexLock& lock,
+               std::chrono::time_point<Clock, Duration> deadline,
+               Done done) NO_THREAD_SAFETY_ANALYSIS {
+  while (!done()) {
+    if (cv.wait_until(lock, deadline) == std::cv_status::timeout) {
+      return done();
+    }
+  }
+  return true;
+}
 
 }  // namespace pgha

@@ -114,12 +114,8 @@ bool TopologyWatcher::Sleep(MutexLock& lock, milliseconds timeout) {
 }
 
 void TopologyWatcher::WaitFor(MutexLock& lock, milliseconds timeout, const bool* flag) {
-  auto until = std::chrono::steady_clock::now() + timeout;
-  while (!stopping_ && !(flag != nullptr && *flag)) {
-    if (wake_.wait_until(lock, until) == std::cv_status::timeout) {
-      return;
-    }
-  }
+  (void)WaitUntil(wake_, lock, std::chrono::steady_clock::now() + timeout,
+                  [&]() REQUIRES(mutex_) { return stopping_ || (flag != nullptr && *flag); });
 }
 
 void TopologyWatcher::DecisionLoop() {

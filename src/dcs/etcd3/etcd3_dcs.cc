@@ -438,9 +438,8 @@ void Etcd3Dcs::CacheLoop() {
         cache_ready_ = false;
       }
       MutexLock lock(mutex_);
-      auto until = std::chrono::steady_clock::now() + milliseconds(500);
-      while (!stopping_ && changed_.wait_until(lock, until) != std::cv_status::timeout) {
-      }
+      (void)WaitUntil(changed_, lock, std::chrono::steady_clock::now() + milliseconds(500),
+                      [&]() REQUIRES(mutex_) { return stopping_; });
       continue;
     }
     ApplyToCache(range->kvs, range->revision, true);
@@ -500,12 +499,8 @@ Status Etcd3Dcs::Ping() {
 bool Etcd3Dcs::WaitForChange(milliseconds timeout) {
   MutexLock lock(mutex_);
   uint64_t seen = change_counter_;
-  auto until = std::chrono::steady_clock::now() + timeout;
-  while (!stopping_ && change_counter_ == seen) {
-    if (changed_.wait_until(lock, until) == std::cv_status::timeout) {
-      break;
-    }
-  }
+  (void)WaitUntil(changed_, lock, std::chrono::steady_clock::now() + timeout,
+                  [&]() REQUIRES(mutex_) { return stopping_ || change_counter_ != seen; });
   return change_counter_ != seen && !stopping_;
 }
 
