@@ -140,6 +140,9 @@ postgres::Observation FakeNode::Observe() {
   obs.timeline = state_.timeline;
   obs.server_version = 150010;
   obs.postmaster_start_time = "2026-12-01 00:00:00.000000+00:00";
+  if (!state_.in_recovery) {
+    obs.wal_senders = state_.wal_senders;
+  }
   if (state_.in_recovery) {
     obs.received_location = state_.wal_position;
     obs.replayed_location = state_.wal_position;

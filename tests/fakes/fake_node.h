@@ -27,6 +27,8 @@ struct FakeNodeState {
   std::string following_host_port;  // its conn_url's host:port, as the walreceiver shows it
   uint64_t wal_position = 0x3000000;
   int64_t timeline = 1;
+  // What a primary shows in pg_stat_replication for synchronous replication.
+  std::vector<postgres::Observation::WalSender> wal_senders{};
 };
 
 class FakeNode final : public postgres::Node {

@@ -600,6 +600,71 @@ TEST_F(AgentCycleTest, ARequiredWatchdogIsArmedOnPromotionPingedPerRenewalAndClo
   EXPECT_EQ(device.Written(), "Ctimeout=25\n1111V");
 }
 
+// pg-0 leads with pg-1 and pg-2 streaming, both shown in pg_stat_replication as `sync_state`.
+FakeNodeState PrimaryWithSenders(const std::string& sync_state_1, const std::string& sync_state_2) {
+  FakeNodeState state = FakeNode::RunningPrimary();
+  state.wal_senders = {{"pg-1", sync_state_1, state.wal_position},
+                       {"pg-2", sync_state_2, state.wal_position}};
+  return state;
+}
+
+TEST_F(AgentCycleTest, SynchronousModeNamesAStandbyFirstAndPublishesItOnceItIsSynchronous) {
+  SetDynamicConfig({{"synchronous_mode", true}});
+  AddMember("pg-1", "replica", 0x3000000, 5433);
+  AddMember("pg-2", "replica", 0x3000000, 5434);
+  Start(PrimaryWithSenders("async", "async"));
+  Cycle();
+  Cycle();
+  ASSERT_EQ(dcs_.LeaderName(), "pg-0");
+  // Quoted: a name with a hyphen is not an identifier.
+  EXPECT_THAT(node_.operations(), Contains("SetSynchronousStandbyNames \"pg-1\""));
+  EXPECT_THAT(node_.operations(), Contains("Reload"));
+  // Not yet synchronous in PostgreSQL: the key names nobody, so no replica may take over.
+  auto sync = json::parse(dcs_.Value("sync").value_or("{}"));
+  EXPECT_EQ(sync.value("leader", ""), "pg-0");
+  EXPECT_TRUE(sync["sync_standby"].is_null()) << sync.dump();
+
+  node_.set_state(PrimaryWithSenders("sync", "async"));
+  node_.TakeOperations();
+  Cycle();
+  sync = json::parse(dcs_.Value("sync").value_or("{}"));
+  EXPECT_EQ(sync.value("sync_standby", ""), "pg-1") << sync.dump();
+  EXPECT_THAT(node_.operations(), Not(Contains(HasSubstr("SetSynchronousStandbyNames"))));
+
+  // The synchronous standby is gone: another takes its place, named in PostgreSQL first.
+  peers_.SetUnreachable("pg-1");
+  dcs_.Delete("members/pg-1");
+  leases_.erase("pg-1");
+  node_.set_state(PrimaryWithSenders("", "async"));
+  node_.TakeOperations();
+  Cycle();
+  EXPECT_THAT(node_.operations(), Contains("SetSynchronousStandbyNames \"pg-2\""));
+  node_.set_state(PrimaryWithSenders("", "sync"));
+  Cycle();
+  sync = json::parse(dcs_.Value("sync").value_or("{}"));
+  EXPECT_EQ(sync.value("sync_standby", ""), "pg-2") << sync.dump();
+}
+
+TEST_F(AgentCycleTest, QuorumModeMakesEveryStreamingReplicaAVoter) {
+  SetDynamicConfig({{"synchronous_mode", "quorum"}});
+  AddMember("pg-1", "replica", 0x3000000, 5433);
+  AddMember("pg-2", "replica", 0x3000000, 5434);
+  Start(PrimaryWithSenders("potential", "potential"));
+  for (int i = 0; i < 3; ++i) {
+    Cycle();
+  }
+  ASSERT_EQ(dcs_.LeaderName(), "pg-0");
+  EXPECT_THAT(node_.operations(), Contains(HasSubstr("SetSynchronousStandbyNames ANY 1")));
+  node_.set_state(PrimaryWithSenders("quorum", "quorum"));
+  for (int i = 0; i < 3; ++i) {
+    Cycle();
+  }
+  auto sync = json::parse(dcs_.Value("sync").value_or("{}"));
+  EXPECT_EQ(sync.value("leader", ""), "pg-0") << sync.dump();
+  EXPECT_EQ(sync.value("quorum", -1), 1) << sync.dump();
+  EXPECT_EQ(sync.value("sync_standby", ""), "pg-1,pg-2") << sync.dump();
+}
+
 TEST_F(AgentCycleTest, AStandbyClusterLeaderFollowsTheRemotePrimary) {
   SetDynamicConfig({{"standby_cluster", {{"host", "10.0.0.9"}, {"port", 5432}}}});
   FakeNodeState stopped = FakeNode::RunningReplica("", "");
