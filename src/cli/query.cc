@@ -120,11 +120,11 @@ Status Query(QueryOptions options, const std::string& configured_scope,
     if (role != "any" && role != "leader") {
       // The DCS may be behind: the member must be in the role asked for now.
       auto recovery = (*session)->Query("SELECT pg_catalog.pg_is_in_recovery()");
-      bool in_recovery =
-          !recovery->rows.empty() && !recovery->rows[0].empty() && recovery->rows[0][0] == "t";
       if (!recovery.ok()) {
         return report(SqlFailure((*session)->LastSqlState(), recovery.error()));
       }
+      bool in_recovery =
+          !recovery->rows.empty() && !recovery->rows[0].empty() && recovery->rows[0][0] == "t";
       bool wants_replica = role == "replica" || role == "standby" || role == "standby-leader";
       if (in_recovery != wants_replica) {
         return report(unavailable);

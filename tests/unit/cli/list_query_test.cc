@@ -171,6 +171,7 @@ struct FakeSql {
   struct Server {
     bool in_recovery = false;
     bool reachable = true;
+    bool recovery_check_fails = false;  // the role check is cancelled (statement_timeout)
   };
   std::map<std::string, Server> servers;  // by "host=... port=..." prefix of the conninfo
   std::vector<std::string> conninfos;
@@ -182,6 +183,10 @@ struct FakeSql {
     Result<postgres::ResultSet> Query(const std::string& sql) override {
       owner_.statements.push_back(sql);
       if (sql == "SELECT pg_catalog.pg_is_in_recovery()") {
+        if (server_.recovery_check_fails) {
+          sqlstate_ = "57014";
+          return Error::Invalid("ERROR:  canceling statement due to statement timeout");
+        }
         return postgres::ResultSet{{"pg_is_in_recovery"}, {{server_.in_recovery ? "t" : "f"}}};
       }
       if (sql.find("syntax error") != std::string::npos) {
@@ -279,6 +284,14 @@ TEST(QueryTest, AReplicaRoleIsCheckedOnTheServerItself) {
   // One line: patronictl's timestamp, a tab, and why nothing ran.
   EXPECT_EQ(WithoutTimestamp(promoted.terminal.out()),
             "<time>\tNo connection to role=replica is available\n");
+}
+
+TEST(QueryTest, AFailedRoleCheckIsALineAndTheStatementDoesNotRun) {
+  QueryRun run;
+  run.sql.servers["host='127.0.0.1' port=5433"].recovery_check_fails = true;
+  ASSERT_TRUE(run.Run({.role = "replica", .command = "SELECT 1"}).ok());
+  EXPECT_EQ(run.sql.statements, std::vector<std::string>{"SELECT pg_catalog.pg_is_in_recovery()"});
+  EXPECT_EQ(WithoutTimestamp(run.terminal.out()), "<time>\tERROR, SQLSTATE: 57014\n");
 }
 
 TEST(QueryTest, AMemberThatRefusesTheConnectionIsALine) {
