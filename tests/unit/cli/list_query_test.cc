@@ -2,10 +2,10 @@
 // repeats and ends, and how query picks the member, builds the connection and reports failures.
 #include <gtest/gtest.h>
 
+#include <cctype>
 #include <cstdio>
 #include <fstream>
 #include <map>
-#include <regex>
 
 #include "cli/list.h"
 #include "cli/query.h"
@@ -42,8 +42,27 @@ struct Reader {
 // patronictl's local timestamps to whole seconds ("2026-12-01 00:00:00", its timestamp(0)) as
 // "<time>": the local zone is the machine's.
 std::string WithoutTimestamp(const std::string& text) {
-  static const std::regex kTimestamp(R"(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d)");
-  return std::regex_replace(text, kTimestamp, "<time>");
+  // (std::regex trips GCC 12's -Wmaybe-uninitialized in the ASan build.)
+  const std::string shape = "dddd-dd-dd dd:dd:dd";
+  auto at = [&](size_t start) {
+    for (size_t i = 0; i < shape.size(); ++i) {
+      char c = text[start + i];
+      if (shape[i] == 'd' ? !std::isdigit(static_cast<unsigned char>(c)) : c != shape[i]) {
+        return false;
+      }
+    }
+    return true;
+  };
+  std::string out;
+  for (size_t i = 0; i < text.size();) {
+    if (i + shape.size() <= text.size() && at(i)) {
+      out += "<time>";
+      i += shape.size();
+    } else {
+      out += text[i++];
+    }
+  }
+  return out;
 }
 
 size_t Count(const std::string& text, const std::string& what) {
