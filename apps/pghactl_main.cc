@@ -14,6 +14,7 @@
 #include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <map>
 #include <sstream>
 
 #include "api/http/client.h"
@@ -143,17 +144,33 @@ struct Context {
     return pgha::api::http::CtlOptions(config, insecure);
   }
 
-  pgha::model::ClusterSnapshot ReadCluster(const std::string& scope) {
-    auto dcs = MakeDcs(scope);
+  // A cluster's keys through one etcd client per cluster for the whole run: a watching `list`
+  // or `query` reads every round, and a new client would discover the etcd members each time.
+  Result<pgha::model::ClusterSnapshot> LoadCluster(const std::string& scope) {
+    auto& dcs = dcs_by_scope[scope];
+    if (!dcs) {
+      dcs = MakeDcs(scope);
+    }
     auto cluster = dcs->LoadCluster();
     if (!cluster.ok()) {
-      Fail("cannot read the cluster from etcd: " + cluster.error().message());
+      return Error::Unavailable("cannot read the cluster from etcd: " + cluster.error().message());
     }
     for (const auto& problem : cluster->decode_errors) {
       std::cerr << "warning: " << problem << "\n";
     }
     return *cluster;
   }
+
+  pgha::model::ClusterSnapshot ReadCluster(const std::string& scope) {
+    auto cluster = LoadCluster(scope);
+    if (!cluster.ok()) {
+      Fail(cluster.error().message());
+    }
+    return *cluster;
+  }
+
+ private:
+  std::map<std::string, std::unique_ptr<pgha::dcs::etcd3::Etcd3Dcs>> dcs_by_scope;
 };
 
 // The verbs of src/cli reach the members through the HTTP client that honours the
@@ -242,10 +259,7 @@ template <typename Verb>
 void RunReader(Context& ctx, Verb verb) {
   ctx.Load();
   StdTerminal terminal;
-  pgha::cli::ClusterReader read =
-      [&](const std::string& scope) -> Result<pgha::model::ClusterSnapshot> {
-    return ctx.ReadCluster(scope);
-  };
+  pgha::cli::ClusterReader read = [&](const std::string& scope) { return ctx.LoadCluster(scope); };
   Status status = verb(read, terminal);
   if (!status.ok()) {
     Fail(status.error().message());
