@@ -25,6 +25,8 @@ BASE_IMAGE=localhost/bookworm:base
 export COMPOSE_PROJECT_NAME=${COMPOSE_PROJECT_NAME:-pgha}
 export CONTAINERS_CONF=$DIR/containers.conf CONTAINERS_STORAGE_CONF=$DIR/storage.conf
 export DOCKER_HOST=unix://$SOCK PGHA_IMAGE=$IMAGE PGHA_BASE_IMAGE=$BASE_IMAGE
+# podman's differences from Docker that docker-compose trips on (the file says which).
+export COMPOSE_FILE=$REPO/docker-compose.yml:$REPO/deploy/container/podman-compose.override.yml
 HEALTH_TIMEOUT=${PGHA_HEALTH_TIMEOUT:-300}
 PACKAGES=(podman runc netavark aardvark-dns iptables conmon debootstrap docker-compose uidmap)
 
@@ -246,8 +248,8 @@ case ${1:-} in
   clean) cmd_clean ;;
   build) prepare && build_image ;;
   env)
-    printf 'export CONTAINERS_CONF=%q CONTAINERS_STORAGE_CONF=%q DOCKER_HOST=%q COMPOSE_PROJECT_NAME=%q PGHA_IMAGE=%q\n' \
-      "$CONTAINERS_CONF" "$CONTAINERS_STORAGE_CONF" "$DOCKER_HOST" "$COMPOSE_PROJECT_NAME" "$IMAGE"
+    printf 'export CONTAINERS_CONF=%q CONTAINERS_STORAGE_CONF=%q DOCKER_HOST=%q COMPOSE_PROJECT_NAME=%q PGHA_IMAGE=%q COMPOSE_FILE=%q\n' \
+      "$CONTAINERS_CONF" "$CONTAINERS_STORAGE_CONF" "$DOCKER_HOST" "$COMPOSE_PROJECT_NAME" "$IMAGE" "$COMPOSE_FILE"
     ;;
   *) die "usage: $0 up|down|clean|build|env" ;;
 esac

@@ -7,7 +7,8 @@
 #   through the read port a replica -> `podman kill` of the primary's container: writes through
 #   the write port on a new primary; after `podman start` the old one rejoins as a replica ->
 #   `podman network disconnect` of the primary: it stops taking writes before another member takes
-#   any, and rejoins after `network connect` -> Prometheus has every target up -> clean leaves no
+#   any, and rejoins after `network connect` -> Prometheus has every target up -> pg-router
+#   recreated with PGHA_ROUTER=haproxy routes writes and reads the same way -> clean leaves no
 #   container, volume, network or firewall chain of the project.
 # usage: compose_test.sh
 set -euo pipefail
@@ -156,12 +157,18 @@ pg_dump -h 127.0.0.1 -p "$POSTGRES_WRITE_HOST_PORT" -U "$POSTGRES_USER" -t compo
 grep -q 'first' "$WORK/dump.sql" || fail "the dump lacks the row"
 
 step "podman kill of the primary's container ($first): writes through the write port on a new primary"
+kill_time=$(date +%T.%3N)
 podman kill -s KILL "$PGHA_CONTAINER_PREFIX$first" >/dev/null
 started=$SECONDS
 eventually 60 "a write through the write port after the kill" sql "$POSTGRES_WRITE_HOST_PORT" "INSERT INTO compose_test VALUES (2, 'after kill')"
 second=$(leader_name)
 { [ -n "$second" ] && [ "$second" != "$first" ]; } || fail "the leader after the kill is '$second'"
-echo "writes on $second $((SECONDS - started)) s after the kill"
+echo "writes on $second $((SECONDS - started)) s after the kill (killed at $kill_time); what the agent and the router logged:"
+# The steps in between, so that a slow run shows which one took the time.
+{
+  podman logs "$PGHA_CONTAINER_PREFIX$second" 2>&1 | grep -E 'acquired the leader lock|promoted self' | tail -2
+  podman logs "$PGHA_CONTAINER_PREFIX"pg-router 2>&1 | grep -E 'write port' | tail -3
+} | sed 's/^/  /'
 # (podman says it cannot reach systemd to schedule health checks; scripts/compose.sh runs them.)
 podman start "$PGHA_CONTAINER_PREFIX$first" >/dev/null 2>&1
 eventually 120 "$first rejoins as a streaming replica" settled
@@ -203,6 +210,18 @@ sys.exit(0 if len(targets) == 10 and not down else 1)'
 }
 # 3 agents, 3 exporters, the router and 3 etcd members.
 eventually 60 "every Prometheus target up" targets_up
+
+step "PGHA_ROUTER=haproxy: HAProxy in pg-router, with the seed's checks, routes the same way"
+(cd "$REPO" && PGHA_ROUTER=haproxy docker-compose up -d --no-deps --no-build pg-router) >"$WORK/haproxy.log" 2>&1 ||
+  fail "pg-router recreated with HAProxy: $(tail -5 "$WORK/haproxy.log")"
+podman exec "${PGHA_CONTAINER_PREFIX}pg-router" pgrep -x haproxy >/dev/null || fail "pg-router does not run HAProxy"
+writes_on_primary() { [ "$(sql "$POSTGRES_WRITE_HOST_PORT" "SELECT pg_is_in_recovery()")" = f ]; }
+reads_on_replica() { [ "$(sql "$POSTGRES_READ_HOST_PORT" "SELECT pg_is_in_recovery()")" = t ]; }
+eventually 60 "HAProxy's write port reaches the primary" writes_on_primary
+eventually 60 "HAProxy's read port reaches a replica" reads_on_replica
+sql "$POSTGRES_WRITE_HOST_PORT" "INSERT INTO compose_test VALUES (4, 'haproxy')" >/dev/null || fail "a write through HAProxy"
+curl -s -m 5 "http://127.0.0.1:$HAPROXY_METRICS_HOST_PORT/metrics" | grep -q '^haproxy_backend_active_servers{proxy="primary"} 1' ||
+  fail "HAProxy's /metrics lacks one active server in primary"
 
 step "clean removes the project's containers, volumes and network"
 "$COMPOSE" clean >"$WORK/clean.log" 2>&1 || fail "clean: $(tail -5 "$WORK/clean.log")"
