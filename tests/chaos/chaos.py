@@ -294,67 +294,31 @@ class Cluster:
 
     # nodes
     def write_config(self, i):
+        """The node's patroni.yml from the generator `make up` and the containers use
+        (scripts/topology_config.sh): the harness passes only its addresses and timings."""
         d = self.node_dir(i)
         os.makedirs(d, exist_ok=True)
         shutil.chown(d, "postgres", "postgres")
         os.chmod(d, 0o700)
         ip = self.net.node_ip[i]
         subnet = ipaddress.ip_network(f"{self.net.node_ip[0]}/{self.net.prefixlen}", strict=False)
-        hba = (f"  - local all all peer\n"
-               f"  - host replication replicator {subnet} scram-sha-256\n"
-               f"  - host all all {subnet} scram-sha-256\n")
-        hosts = ",".join(f"{e}:2379" for e in self.net.etcd_ip)
-        sync = {"sync": "    synchronous_mode: true\n", "quorum": "    synchronous_mode: quorum\n",
+        sync = {"sync": "synchronous_mode: true", "quorum": "synchronous_mode: quorum",
                 "async": ""}[self.mode]
-        config = f"""scope: chaos
-namespace: /service/
-name: n{i + 1}
-restapi:
-  listen: {ip}:8008
-  connect_address: {ip}:8008
-etcd3:
-  hosts: {hosts}
-log:
-  level: {self.log_level}
-bootstrap:
-  dcs:
-    ttl: {self.ttl}
-    loop_wait: {self.loop_wait}
-    retry_timeout: {self.retry_timeout}
-    maximum_lag_on_failover: 1048576
-{sync}    postgresql:
-      use_pg_rewind: true
-      use_slots: true
-      parameters:
-        wal_level: replica
-        hot_standby: 'on'
-        max_connections: 100
-        max_wal_senders: 10
-        max_replication_slots: 10
-        wal_keep_size: 128MB
-        wal_log_hints: 'on'
-        shared_buffers: 32MB
-  initdb:
-  - encoding: UTF8
-  - data-checksums
-postgresql:
-  listen: {ip}:5432
-  connect_address: {ip}:5432
-  data_dir: {d}/data
-  bin_dir: {PG_BIN}
-  pgpass: {d}/pgpass
-  authentication:
-    superuser:
-      username: postgres
-      password: {PASSWORD}
-    replication:
-      username: replicator
-      password: {PASSWORD}
-    rewind:
-      username: rewinder
-      password: {PASSWORD}
-  pg_hba:
-{hba}"""
+        env = dict(
+            os.environ, CONFIG_ORIGIN="tests/chaos/chaos.py", NODE_NAME=f"n{i + 1}", SCOPE="chaos",
+            ETCD_HOSTS=",".join(f"{e}:2379" for e in self.net.etcd_ip),
+            REST_LISTEN=f"{ip}:8008", REST_CONNECT=f"{ip}:8008",
+            RESTAPI_USER="admin", RESTAPI_PASSWORD=PASSWORD,
+            PG_LISTEN=f"{ip}:5432", PG_CONNECT=f"{ip}:5432", DATA_DIR=f"{d}/data", PG_BIN=PG_BIN,
+            PGPASS_FILE=f"{d}/pgpass", POSTGRES_USER="postgres", POSTGRES_PASSWORD=PASSWORD,
+            REPLICATION_USER="replicator", REPLICATION_PASSWORD=PASSWORD,
+            REWIND_USER="rewinder", REWIND_PASSWORD=PASSWORD, CLIENT_NETWORK=str(subnet),
+            PGHA_TTL=str(self.ttl), PGHA_LOOP_WAIT=str(self.loop_wait),
+            PGHA_RETRY_TIMEOUT=str(self.retry_timeout), PGHA_LOG_LEVEL=self.log_level,
+            PGHA_EXTRA_DCS=sync, PGHA_LOCAL_PARAMETERS="shared_buffers: 32MB")
+        config = subprocess.run(
+            ["bash", "-c", '. "$0" && node_config', os.path.join(REPO, "scripts", "topology_config.sh")],
+            env=env, check=True, capture_output=True, text=True).stdout
         path = os.path.join(d, "pgha.yml")
         with open(path, "w") as f:
             f.write(config)

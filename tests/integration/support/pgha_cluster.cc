@@ -8,6 +8,8 @@
 #include <filesystem>
 #include <fstream>
 #include <functional>
+#include <map>
+#include <sstream>
 #include <thread>
 
 #include "support/ports.h"
@@ -97,40 +99,66 @@ std::string PghaCluster::PostgresLog(int node, size_t max_bytes) const {
   return all.size() > max_bytes ? all.substr(all.size() - max_bytes) : all;
 }
 
+// The configuration comes from the generator `make up`, the containers and the chaos harness use
+// (scripts/topology_config.sh), so that these tests run what users run; only the test's own
+// settings (timings, extra DCS keys, a small and unsynced PostgreSQL) are passed in.
 void PghaCluster::WriteConfig(int node) {
   std::string hosts;
   for (const auto& h : etcd_->Hosts()) {
     hosts += (hosts.empty() ? "" : ",") + h;
   }
-  std::ofstream out(ConfigPath(node));
-  out << "scope: " << scope_ << "\n"
-      << "name: " << Name(node) << "\n"
-      << "restapi:\n  listen: 127.0.0.1:" << api_ports_[node] << "\n"
-      << "etcd3:\n  hosts: " << hosts << "\n"
-      << "bootstrap:\n  dcs:\n"
-      << "    ttl: " << options_.ttl << "\n"
-      << "    loop_wait: " << options_.loop_wait << "\n"
-      << "    retry_timeout: " << options_.retry_timeout << "\n"
-      << "    maximum_lag_on_failover: 1048576\n";
+  std::string extra_dcs;
   for (const auto& line : options_.extra_dcs) {
-    out << "    " << line << "\n";
+    extra_dcs += line + "\n";
   }
-  out << "    postgresql:\n      use_pg_rewind: " << (options_.use_pg_rewind ? "true" : "false")
-      << "\n      use_slots: true\n"
-      << "      parameters:\n        wal_keep_size: 64MB\n"
-      << "  initdb:\n  - encoding: UTF8\n  - data-checksums\n"
-      << "postgresql:\n  listen: 127.0.0.1:" << pg_ports_[node] << "\n"
-      << "  data_dir: " << DataDir(node) << "\n"
-      << "  bin_dir: /usr/lib/postgresql/15/bin\n"
-      << "  parameters:\n    shared_buffers: 16MB\n    fsync: 'off'\n"
-      << "  authentication:\n"
-      << "    superuser: {username: postgres, password: " << kSuperuserPassword << "}\n"
-      << "    replication: {username: replicator, password: repl-pw}\n"
-      << "    rewind: {username: rewind_user, password: rewind-pw}\n"
-      << "  pg_hba:\n"
-      << "  - local all all trust\n"
-      << "  - host replication replicator 127.0.0.1/32 scram-sha-256\n"
-      << "  - host all all 127.0.0.1/32 scram-sha-256\n";
+  auto number = [](double value) {
+    std::ostringstream out;
+    out << value;
+    return out.str();
+  };
+  std::string rest = "127.0.0.1:" + std::to_string(api_ports_[node]);
+  std::string pg = "127.0.0.1:" + std::to_string(pg_ports_[node]);
+  std::string node_dir = dir_->path() + "/" + Name(node);
+  std::map<std::string, std::string> env = {
+      {"CONFIG_ORIGIN", "the integration tests' PghaCluster"},
+      {"NODE_NAME", Name(node)},
+      {"SCOPE", scope_},
+      {"ETCD_HOSTS", hosts},
+      {"REST_LISTEN", rest},
+      {"REST_CONNECT", rest},
+      {"RESTAPI_USER", "admin"},
+      {"RESTAPI_PASSWORD", "test-rest-pw"},
+      {"PG_LISTEN", pg},
+      {"PG_CONNECT", pg},
+      {"DATA_DIR", DataDir(node)},
+      {"PG_BIN", "/usr/lib/postgresql/15/bin"},
+      {"PGPASS_FILE", node_dir + "/pgpass"},
+      {"POSTGRES_USER", "postgres"},
+      {"POSTGRES_PASSWORD", kSuperuserPassword},
+      {"REPLICATION_USER", "replicator"},
+      {"REPLICATION_PASSWORD", "repl-pw"},
+      {"REWIND_USER", "rewind_user"},
+      {"REWIND_PASSWORD", "rewind-pw"},
+      {"CLIENT_NETWORK", "127.0.0.1/32"},
+      {"PGHA_TTL", number(options_.ttl)},
+      {"PGHA_LOOP_WAIT", number(options_.loop_wait)},
+      {"PGHA_RETRY_TIMEOUT", number(options_.retry_timeout)},
+      {"PGHA_USE_PG_REWIND", options_.use_pg_rewind ? "true" : "false"},
+      {"PGHA_WAL_KEEP_SIZE", "64MB"},
+      {"PGHA_LOCAL_AUTH", "trust"},
+      {"PGHA_EXTRA_DCS", extra_dcs},
+      {"PGHA_LOCAL_PARAMETERS", "shared_buffers: 16MB\nfsync: 'off'\n"},
+  };
+  std::string config;
+  int rc = RunCommand({"bash", "-c", ". \"$0\" && node_config",
+                       std::string(PGHA_SOURCE_DIR) + "/scripts/topology_config.sh"},
+                      &config, env);
+  if (rc != 0) {
+    error_ =
+        "scripts/topology_config.sh node_config failed (" + std::to_string(rc) + "): " + config;
+    return;
+  }
+  std::ofstream(ConfigPath(node)) << config;
 }
 
 bool PghaCluster::StartNode(int node) {
