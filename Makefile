@@ -1,7 +1,7 @@
 # The two commands of the README:
 #   make up    install what is missing, build, and bring the cluster up
 #   make test  install what is missing, build, and run every test
-.PHONY: setup build test up down status clean bench chaos format coverage compose-up compose-down compose-clean compose-test
+.PHONY: setup build test up down status clean bench bench-smoke chaos format coverage compose-up compose-down compose-clean compose-test
 
 setup:
 	scripts/setup.sh
@@ -52,6 +52,10 @@ bench: build
 	bench/rest_idle_bench.sh
 	/usr/bin/python3 bench/router_bench.py
 	bench/cold_start_bench.sh
+
+# Every benchmark once with tiny parameters (CI runs it: a benchmark that no longer runs fails).
+bench-smoke: build
+	bench/smoke.sh
 
 # The long fault-injection run (issue 6): MODE=sync|async, FAULTS=n; the report goes to bench/results.
 MODE ?= sync
