@@ -17,6 +17,7 @@
 #include "config/yaml_json.h"
 #include "postgres/connection.h"
 #include "postgres/local_postgres.h"
+#include "router/scram.h"
 #include "support/ports.h"
 
 namespace pgha::postgres {
@@ -139,6 +140,32 @@ TEST_F(LocalPostgresTest, AConnectionKeepsTheSqlstateOfTheLastFailure) {
   auto division = (*conn)->QueryWithColumns("SELECT 1/0", std::vector<std::string>{});
   ASSERT_FALSE(division.ok());
   EXPECT_EQ((*conn)->LastSqlState(), "22012");
+}
+
+// The router's session mode checks clients' SCRAM proofs against the verifier PostgreSQL stores
+// in pg_authid: the same password, salt and iteration count give that verifier byte for byte.
+TEST_F(LocalPostgresTest, TheRoutersScramVerifierIsTheOnePostgresStores) {
+  StartPrimary();
+  auto conn =
+      Connection::Open(fmt::format("host=127.0.0.1 port={} user=postgres dbname=postgres", port_));
+  ASSERT_TRUE(conn.ok()) << conn.error().message();
+  auto created = (*conn)->QueryWithColumns(
+      "SET password_encryption = 'scram-sha-256'; "
+      "CREATE ROLE scram_user LOGIN PASSWORD 'pencil and paper'",
+      MonoTime::max());
+  ASSERT_TRUE(created.ok()) << created.error().message();
+  auto stored = (*conn)->QueryWithColumns(
+      "SELECT rolpassword FROM pg_authid WHERE rolname = 'scram_user'", MonoTime::max());
+  ASSERT_TRUE(stored.ok()) << stored.error().message();
+  ASSERT_EQ(stored->rows.size(), 1u);
+  ASSERT_TRUE(stored->rows[0][0].has_value());
+  const std::string& text = *stored->rows[0][0];
+  auto parsed = router::scram::ParseVerifier(text);
+  ASSERT_TRUE(parsed.ok()) << parsed.error().message();
+  EXPECT_EQ(parsed->iterations, 4096);
+  EXPECT_EQ(router::scram::FormatVerifier(
+                router::scram::MakeVerifier("pencil and paper", parsed->salt, parsed->iterations)),
+            text);
 }
 
 TEST_F(LocalPostgresTest, CrashRecoveryBringsAKilledPrimaryToACleanShutdown) {
