@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <cstdint>
 
+#include "router/pg_bytes.h"
+
 namespace pgha::router {
 namespace {
 
@@ -11,20 +13,6 @@ constexpr uint32_t kSslRequestCode = 80877103;
 constexpr uint32_t kGssEncRequestCode = 80877104;
 constexpr uint32_t kCancelRequestCode = 80877102;
 constexpr size_t kMaxStartupLength = 10000;  // PostgreSQL's MAX_STARTUP_PACKET_LENGTH
-
-void PutInt32(std::string& out, uint32_t value) {
-  out.push_back(static_cast<char>((value >> 24) & 0xff));
-  out.push_back(static_cast<char>((value >> 16) & 0xff));
-  out.push_back(static_cast<char>((value >> 8) & 0xff));
-  out.push_back(static_cast<char>(value & 0xff));
-}
-
-uint32_t GetInt32(std::string_view bytes, size_t at) {
-  return (static_cast<uint32_t>(static_cast<unsigned char>(bytes[at])) << 24) |
-         (static_cast<uint32_t>(static_cast<unsigned char>(bytes[at + 1])) << 16) |
-         (static_cast<uint32_t>(static_cast<unsigned char>(bytes[at + 2])) << 8) |
-         static_cast<uint32_t>(static_cast<unsigned char>(bytes[at + 3]));
-}
 
 void PutField(std::string& out, char code, std::string_view value) {
   out.push_back(code);

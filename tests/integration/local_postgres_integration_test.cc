@@ -1,22 +1,28 @@
 // LocalPostgres against a real PostgreSQL 15: the agent's hands on its own node (initdb, start,
 // observe, stop, crash recovery, timeline history). PostgreSQL refuses to run as root, so this
 // binary runs as the postgres user: started as root, main() runs it again through runuser.
+#include <arpa/inet.h>
 #include <fmt/format.h>
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+#include <netinet/in.h>
 #include <signal.h>
 #include <stdlib.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
+#include <optional>
 #include <thread>
 
 #include "config/config.h"
 #include "config/yaml_json.h"
 #include "postgres/connection.h"
 #include "postgres/local_postgres.h"
+#include "router/pg_messages.h"
 #include "router/scram.h"
 #include "support/ports.h"
 
@@ -52,7 +58,8 @@ postgresql:
   authentication:
     superuser: {{username: postgres, password: pw}}
     replication: {{username: replicator, password: pw}}
-  pg_hba: [local all all trust, host all all 127.0.0.1/32 trust]
+  pg_hba: [local all all trust, host all scram_user 127.0.0.1/32 scram-sha-256,
+           host all all 127.0.0.1/32 trust]
 )",
                                                fmt::arg("port", port), fmt::arg("dir", dir_)));
     ASSERT_TRUE(tree.ok()) << tree.error().message();
@@ -166,6 +173,133 @@ TEST_F(LocalPostgresTest, TheRoutersScramVerifierIsTheOnePostgresStores) {
   EXPECT_EQ(router::scram::FormatVerifier(
                 router::scram::MakeVerifier("pencil and paper", parsed->salt, parsed->iterations)),
             text);
+}
+
+// A plaintext protocol connection to the test's server, for speaking the login by hand.
+class RawSession {
+ public:
+  explicit RawSession(int port) {
+    fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
+    timeval timeout{5, 0};
+    ::setsockopt(fd_, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof(timeout));
+    sockaddr_in address{};
+    address.sin_family = AF_INET;
+    address.sin_port = htons(static_cast<uint16_t>(port));
+    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    connected_ = ::connect(fd_, reinterpret_cast<sockaddr*>(&address), sizeof(address)) == 0;
+  }
+  ~RawSession() { ::close(fd_); }
+  bool connected() const { return connected_; }
+  bool Send(const std::string& bytes) {
+    return ::send(fd_, bytes.data(), bytes.size(), MSG_NOSIGNAL) ==
+           static_cast<ssize_t>(bytes.size());
+  }
+  // The next message from the server; nullopt when the connection ends or 5 s pass.
+  std::optional<router::Message> Receive() {
+    while (true) {
+      if (auto message = reader_.Next()) {
+        return message;
+      }
+      char buffer[4096];
+      ssize_t n = ::recv(fd_, buffer, sizeof(buffer), 0);
+      if (n <= 0) {
+        return std::nullopt;
+      }
+      reader_.Feed(std::string_view(buffer, static_cast<size_t>(n)));
+    }
+  }
+
+ private:
+  int fd_ = -1;
+  bool connected_ = false;
+  router::MessageReader reader_;
+};
+
+// What the router's session mode rests on, against a real server: a client logs in to the
+// router with its password (SCRAM), the router learns the ClientKey from the proof, and with that
+// key alone it logs in to PostgreSQL as the client's role; a key that is not the role's is
+// refused by PostgreSQL itself.
+TEST_F(LocalPostgresTest, TheRouterLogsInToPostgresWithTheKeyALoginRevealed) {
+  namespace scram = router::scram;
+  StartPrimary();
+  auto conn =
+      Connection::Open(fmt::format("host=127.0.0.1 port={} user=postgres dbname=postgres", port_));
+  ASSERT_TRUE(conn.ok()) << conn.error().message();
+  ASSERT_TRUE((*conn)
+                  ->QueryWithColumns("SET password_encryption = 'scram-sha-256'; "
+                                     "CREATE ROLE scram_user LOGIN PASSWORD 'correct horse'",
+                                     MonoTime::max())
+                  .ok());
+  auto stored = (*conn)->QueryWithColumns(
+      "SELECT rolpassword FROM pg_authid WHERE rolname = 'scram_user'", MonoTime::max());
+  ASSERT_TRUE(stored.ok() && stored->rows.size() == 1 && stored->rows[0][0].has_value());
+  auto verifier = scram::ParseVerifier(*stored->rows[0][0]);
+  ASSERT_TRUE(verifier.ok()) << verifier.error().message();
+
+  // The client, who knows the password, logs in to the router.
+  scram::ServerExchange router_side(*verifier, scram::RandomNonce());
+  scram::ClientExchange client(scram::ClientKeyOf("correct horse", *verifier), *verifier,
+                               scram::RandomNonce());
+  auto server_first = router_side.OnClientFirst(client.ClientFirst());
+  ASSERT_TRUE(server_first.ok());
+  auto client_final = client.OnServerFirst(*server_first);
+  ASSERT_TRUE(client_final.ok());
+  ASSERT_TRUE(router_side.OnClientFinal(*client_final).ok());
+  ASSERT_TRUE(router_side.authenticated());
+
+  // The router logs in to PostgreSQL with the learned key; `key` decides what PostgreSQL says.
+  auto login = [&](const std::string& key) -> std::string {
+    RawSession session(port_);
+    if (!session.connected() ||
+        !session.Send(router::StartupMessage({{"user", "scram_user"}, {"database", "postgres"}}))) {
+      return "no connection";
+    }
+    scram::ClientExchange router_as_client(key, *verifier, scram::RandomNonce());
+    while (auto message = session.Receive()) {
+      if (auto error = router::ParseErrorResponse(*message)) {
+        return "error " + error->sqlstate;
+      }
+      if (message->type == 'Z') {
+        return "ready";
+      }
+      auto request = router::ParseAuthentication(*message);
+      if (!request) {
+        continue;  // ParameterStatus, BackendKeyData
+      }
+      switch (static_cast<router::AuthCode>(request->code)) {
+        case router::AuthCode::kSasl: {
+          auto mechanisms = router::SaslMechanisms(request->data);
+          if (std::find(mechanisms.begin(), mechanisms.end(), "SCRAM-SHA-256") ==
+              mechanisms.end()) {
+            return "no SCRAM-SHA-256 offered";
+          }
+          session.Send(
+              router::SaslInitialResponse("SCRAM-SHA-256", router_as_client.ClientFirst()));
+          break;
+        }
+        case router::AuthCode::kSaslContinue: {
+          auto final_message = router_as_client.OnServerFirst(request->data);
+          if (!final_message.ok()) {
+            return final_message.error().message();
+          }
+          session.Send(router::SaslResponse(*final_message));
+          break;
+        }
+        case router::AuthCode::kSaslFinal:
+          if (!router_as_client.OnServerFinal(request->data).ok()) {
+            return "the server's signature is wrong";
+          }
+          break;
+        case router::AuthCode::kOk:
+          break;
+        default:
+          return "unexpected authentication request " + std::to_string(request->code);
+      }
+    }
+    return "connection ended";
+  };
+  EXPECT_EQ(login(router_side.client_key()), "ready");
+  EXPECT_EQ(login(scram::ClientKeyOf("wrong horse", *verifier)), "error 28P01");
 }
 
 TEST_F(LocalPostgresTest, CrashRecoveryBringsAKilledPrimaryToACleanShutdown) {
