@@ -1,6 +1,7 @@
 // Any bytes as a message stream to the router's session mode: the reader never crashes, never
 // returns a message longer than the stream had, and returns the same messages however the
-// stream is cut; the authentication parsers take any body.
+// stream is cut; the authentication parsers and the session state take any message, from
+// either side.
 #include <cstdint>
 #include <cstdlib>
 #include <string>
@@ -8,6 +9,7 @@
 #include <vector>
 
 #include "router/pg_messages.h"
+#include "router/session_state.h"
 
 using pgha::router::Message;
 using pgha::router::MessageReader;
@@ -37,7 +39,14 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (cut.size() != all.size() || whole.failed() != pieces.failed()) {
     std::abort();
   }
+  pgha::router::SessionState session;
   for (size_t i = 0; i < all.size(); ++i) {
+    // Even messages as the client's, odd ones as the server's.
+    if (i % 2 == 0) {
+      session.OnClientMessage(all[i]);
+    } else {
+      session.OnServerMessage(all[i]);
+    }
     if (cut[i].type != all[i].type || cut[i].body != all[i].body) {
       std::abort();
     }
