@@ -35,7 +35,6 @@
 #include "common/subprocess.h"
 #include "common/time_format.h"
 #include "config/config.h"
-#include "config/yaml_json.h"
 #include "dcs/etcd3/etcd3_dcs.h"
 #include "model/codec.h"
 #include "postgres/connection.h"
@@ -481,23 +480,17 @@ int main(int argc, char** argv) {
     } else if (history->parsed()) {
       auto cluster = ctx.ReadCluster(ctx.Scope(cluster_name));
       Print(pgha::cli::HistoryTable(cluster), fmt);
-    } else if (show_config->parsed()) {
+    } else if (show_config->parsed() || dsn->parsed()) {
+      if (dsn->parsed() && !member.empty() && !role.empty()) {
+        Fail("--role and --member are mutually exclusive options");  // before reading the DCS
+      }
       auto cluster = ctx.ReadCluster(ctx.Scope(cluster_name));
-      if (!cluster.config) {
-        Fail("the cluster has no dynamic configuration in the DCS");
+      auto text = show_config->parsed() ? pgha::cli::ShowConfig(cluster)
+                                        : pgha::cli::Dsn(cluster, role, member);
+      if (!text.ok()) {
+        Fail(text.error().message());
       }
-      std::cout << pgha::config::JsonToYaml(cluster.config->data.raw()) << "\n";
-    } else if (dsn->parsed()) {
-      if (!member.empty() && !role.empty()) {
-        Fail("--role and --member are mutually exclusive options");
-      }
-      std::string effective = !member.empty() ? "any" : role.empty() ? "leader" : role;
-      auto cluster = ctx.ReadCluster(ctx.Scope(cluster_name));
-      const auto* m = pgha::cli::SelectMember(cluster, effective, member);
-      if (m == nullptr) {
-        Fail("Can not find a suitable member");
-      }
-      std::cout << "host=" << m->host() << " port=" << (m->port() ? m->port() : 5432) << "\n";
+      std::cout << *text << "\n";
     } else if (query->parsed()) {
       RunReader(ctx, [&](const pgha::cli::ClusterReader& read, pgha::cli::Terminal& terminal) {
         return pgha::cli::Query(query_options, ctx.config.scope, read, ConnectLibpq, terminal,

@@ -4,6 +4,7 @@
 #include <map>
 #include <set>
 
+#include "config/yaml_json.h"
 #include "model/cluster_view.h"
 
 namespace pgha::cli {
@@ -225,6 +226,27 @@ const model::Member* SelectMember(const model::ClusterSnapshot& cluster, const s
     }
   }
   return nullptr;
+}
+
+Result<std::string> ShowConfig(const model::ClusterSnapshot& cluster) {
+  if (!cluster.config) {
+    return Error::NotFound("the cluster has no dynamic configuration in the DCS");
+  }
+  return config::JsonToYaml(cluster.config->data.raw());
+}
+
+Result<std::string> Dsn(const model::ClusterSnapshot& cluster, const std::string& role,
+                        const std::string& member) {
+  if (!member.empty() && !role.empty()) {
+    return Error::Invalid("--role and --member are mutually exclusive options");
+  }
+  std::string effective = !member.empty() ? "any" : role.empty() ? "leader" : role;
+  const model::Member* chosen = SelectMember(cluster, effective, member);
+  if (chosen == nullptr) {
+    return Error::NotFound("Can not find a suitable member");
+  }
+  return "host=" + chosen->host() +
+         " port=" + std::to_string(chosen->port() ? chosen->port() : 5432);
 }
 
 }  // namespace pgha::cli

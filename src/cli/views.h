@@ -1,12 +1,13 @@
 // What pghactl's read-only verbs show, as patronictl 3.0.2 shows it: the member list (and its
-// topology order), the service lines under it, and the failover history. Pure functions of a
-// cluster snapshot.
+// topology order), the service lines under it, the failover history, the dynamic configuration
+// and a member's DSN. Pure functions of a cluster snapshot.
 #pragma once
 
 #include <string>
 #include <vector>
 
 #include "cli/table.h"
+#include "common/result.h"
 #include "model/cluster.h"
 
 namespace pgha::cli {
@@ -26,5 +27,13 @@ Table HistoryTable(const model::ClusterSnapshot& cluster);
 // master, standby-leader, replica, standby or any. Null when none matches.
 const model::Member* SelectMember(const model::ClusterSnapshot& cluster, const std::string& role,
                                   const std::string& name);
+
+// `show-config`: the dynamic configuration (the config key) as YAML.
+Result<std::string> ShowConfig(const model::ClusterSnapshot& cluster);
+
+// `dsn`: "host=H port=P" of the member `member` names, or else the one `role` selects (the
+// leader when both are empty); both at once is an error, as in patronictl.
+Result<std::string> Dsn(const model::ClusterSnapshot& cluster, const std::string& role,
+                        const std::string& member);
 
 }  // namespace pgha::cli

@@ -152,5 +152,36 @@ TEST(ViewsTest, SelectMemberByRole) {
   EXPECT_EQ(SelectMember(cluster, "leader", ""), nullptr);
 }
 
+TEST(ViewsTest, DsnOfTheLeaderAMemberOrARole) {
+  auto cluster = Snapshot("after-failover-dcs.txt");
+  const model::Member* leader = SelectMember(cluster, "leader", "");
+  ASSERT_NE(leader, nullptr);
+  auto expected = "host=" + leader->host() + " port=" + std::to_string(leader->port());
+  EXPECT_EQ(Dsn(cluster, "", "").value(), expected);
+  EXPECT_EQ(Dsn(cluster, "primary", "").value(), expected);
+  const model::Member* pg2 = SelectMember(cluster, "any", "pg-2");
+  ASSERT_NE(pg2, nullptr);
+  EXPECT_EQ(Dsn(cluster, "", "pg-2").value(),
+            "host=" + pg2->host() + " port=" + std::to_string(pg2->port()));
+  EXPECT_EQ(Dsn(cluster, "replica", "pg-2").error().message(),
+            "--role and --member are mutually exclusive options");
+  EXPECT_EQ(Dsn(cluster, "", "pg-9").error().message(), "Can not find a suitable member");
+  cluster.leader.reset();
+  EXPECT_FALSE(Dsn(cluster, "", "").ok());
+}
+
+TEST(ViewsTest, ShowConfigPrintsTheConfigKeyAsYaml) {
+  auto cluster = Snapshot("after-failover-dcs.txt");
+  ASSERT_TRUE(cluster.config.has_value());
+  auto text = ShowConfig(cluster);
+  ASSERT_TRUE(text.ok()) << text.error().message();
+  auto back = config::YamlToJson(*text);
+  ASSERT_TRUE(back.ok()) << *text;
+  EXPECT_EQ(*back, cluster.config->data.raw());
+  cluster.config.reset();
+  EXPECT_EQ(ShowConfig(cluster).error().message(),
+            "the cluster has no dynamic configuration in the DCS");
+}
+
 }  // namespace
 }  // namespace pgha::cli
