@@ -136,6 +136,7 @@ std::optional<ServerError> ParseErrorResponse(const Message& message) {
     return std::nullopt;
   }
   ServerError error;
+  bool have_sqlstate = false, have_message = false;  // a field given twice: the first counts
   size_t at = 0;
   while (at < message.body.size() && message.body[at] != '\0') {
     char code = message.body[at];
@@ -144,10 +145,12 @@ std::optional<ServerError> ParseErrorResponse(const Message& message) {
       break;
     }
     std::string value = message.body.substr(at + 1, end - at - 1);
-    if (code == 'C') {
+    if (code == 'C' && !have_sqlstate) {
       error.sqlstate = std::move(value);
-    } else if (code == 'M') {
+      have_sqlstate = true;
+    } else if (code == 'M' && !have_message) {
       error.message = std::move(value);
+      have_message = true;
     }
     at = end + 1;
   }

@@ -4,6 +4,7 @@
 #include <cstdint>
 
 #include "router/pg_bytes.h"
+#include "router/pg_messages.h"
 
 namespace pgha::router {
 namespace {
@@ -33,9 +34,7 @@ std::string FatalErrorResponse(std::string_view sqlstate, std::string_view messa
   PutField(fields, 'C', sqlstate);
   PutField(fields, 'M', message);
   fields.push_back('\0');
-  std::string out = "E";
-  PutInt32(out, static_cast<uint32_t>(fields.size() + 4));
-  return out + fields;
+  return Frame('E', fields);
 }
 
 OpeningMessage ParseClientOpening(std::string_view bytes) {
@@ -134,24 +133,12 @@ GreetingVerdict ClassifyServerGreeting(std::string_view bytes) {
   if (bytes.size() < 1 + static_cast<size_t>(length)) {
     return {};
   }
-  std::string_view fields = bytes.substr(5, length - 4);
-  size_t at = 0;
-  while (at < fields.size() && fields[at] != '\0') {
-    char code = fields[at++];
-    size_t end = fields.find('\0', at);
-    if (end == std::string_view::npos) {
-      break;
-    }
-    if (code == 'C') {
-      std::string sqlstate(fields.substr(at, end - at));
-      if (sqlstate == "57P01" || sqlstate == "57P02" || sqlstate == "57P03") {
-        return {ServerGreeting::kRetryable, sqlstate};
-      }
-      return {ServerGreeting::kPassOn, sqlstate};
-    }
-    at = end + 1;
+  auto error = ParseErrorResponse(Message{'E', std::string(bytes.substr(5, length - 4))});
+  const std::string& sqlstate = error->sqlstate;
+  if (sqlstate == "57P01" || sqlstate == "57P02" || sqlstate == "57P03") {
+    return {ServerGreeting::kRetryable, sqlstate};
   }
-  return {ServerGreeting::kPassOn, ""};
+  return {ServerGreeting::kPassOn, sqlstate};
 }
 
 }  // namespace pgha::router

@@ -89,7 +89,7 @@ bool ValidNonce(std::string_view nonce) {
   return true;
 }
 
-// "a=1,b=2" -> {{'a', "1"}, {'b', "2"}}; nullopt-like error for anything not attr=value.
+// "a=1,b=2" -> {{'a', "1"}, {'b', "2"}}; Invalid for anything that is not attr=value.
 Result<std::vector<std::pair<char, std::string_view>>> Attributes(std::string_view text) {
   std::vector<std::pair<char, std::string_view>> out;
   size_t at = 0;
