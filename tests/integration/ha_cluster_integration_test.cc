@@ -80,9 +80,13 @@ TEST_F(HaClusterTest, FormsWithOnePrimaryAndTwoStreamingReplicas) {
     EXPECT_EQ(cluster_->HttpStatus(i, "/replica", "OPTIONS"), is_primary ? 503 : 200);
     EXPECT_EQ(cluster_->HttpStatus(i, "/health"), 200);
     EXPECT_EQ(cluster_->HttpStatus(i, "/patroni"), 200);
-    EXPECT_THAT(
-        cluster_->HttpBody(i, "/patroni"),
-        HasSubstr(is_primary ? "\"role\": \"master\"" : "\"replication_state\": \"streaming\""));
+    // /patroni reports the agent's last cycle: a replica whose row is already visible may still
+    // show its state from before streaming began for up to a loop_wait.
+    std::string expected =
+        is_primary ? "\"role\": \"master\"" : "\"replication_state\": \"streaming\"";
+    WaitUntil([&] { return cluster_->HttpBody(i, "/patroni").find(expected) != std::string::npos; },
+              std::chrono::seconds(5));
+    EXPECT_THAT(cluster_->HttpBody(i, "/patroni"), HasSubstr(expected));
   }
   // Writes on a replica are refused.
   int replica = (primary_ + 1) % 3;
