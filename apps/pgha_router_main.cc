@@ -3,8 +3,10 @@
 // node's patroni.yml (scope, namespace, etcd3, restapi/ctl credentials) plus its `router:`
 // section and PGHA_ROUTER_* variables. SIGHUP reloads the router settings; SIGTERM drains.
 #include <signal.h>
+#include <unistd.h>
 
 #include <CLI/CLI.hpp>
+#include <array>
 #include <atomic>
 #include <iostream>
 #include <thread>
@@ -62,6 +64,14 @@ pgha::Result<Loaded> Load(const std::string& path, const Overrides& overrides) {
   auto settings = pgha::router::ParseRouterSettings(section, options.environment);
   if (!settings.ok()) {
     return settings.error();
+  }
+  if (settings->name.empty()) {
+    // Unique per router of a cluster as long as no two share a host and a write port.
+    std::array<char, 256> host{};
+    if (::gethostname(host.data(), host.size() - 1) != 0) {
+      host = {'r', 'o', 'u', 't', 'e', 'r'};
+    }
+    settings->name = std::string(host.data()) + "-" + std::to_string(settings->write_listen.port);
   }
   return Loaded{std::move(*config), *settings};
 }
@@ -221,6 +231,8 @@ int main(int argc, char** argv) {
   }
   watcher_for_refusals = nullptr;
   watcher.Stop();
+  // This router's key goes with its lease: no leader waits for a router that is gone.
+  (void)dcs.ReleaseLease();
   proxy.CloseAll();
   proxy.Stop();
   stats->Stop();

@@ -411,6 +411,15 @@ void Agent::Shutdown() {
     return;
   }
   bool leader = cluster.ok() && cluster->leader && cluster->leader->name == config_->name;
+  int64_t notice = 0;
+  if (leader) {
+    auto wait = RouterWaitBeforeStop();
+    if (wait > milliseconds::zero()) {
+      auto announced_at = clock_.Now();
+      notice = AnnounceHandover(model::HandoverReason::kShutdown, "", wait);
+      AwaitRouters(notice, announced_at, announced_at + wait);
+    }
+  }
   auto stopped = postgres_.Stop("fast", seconds(config_->postgresql.pg_ctl_timeout));
   if (!stopped.ok()) {
     PGHA_LOG_ERROR("{}", stopped.error().message());
@@ -422,6 +431,21 @@ void Agent::Shutdown() {
     auto deleted = dcs_.DeleteLeader();
     PGHA_LOG_INFO("leader key {}", deleted.ok() && *deleted ? "deleted" : "could not be deleted");
   }
+  WithdrawHandover(notice);
+}
+
+milliseconds Agent::RouterWaitBeforeStop() const {
+  if (!last_lock_renewal_) {
+    return milliseconds::zero();
+  }
+  // The loop no longer renews the lock: the fence (agent/fence.cc) would kill PostgreSQL at
+  // ttl less its margin after the last renewal. Half of what is left goes to the routers, the
+  // other half to the stop itself.
+  double margin = std::min(config_->watchdog.safety_margin, ha_config_.ttl / 4);
+  auto fence_deadline = *last_lock_renewal_ + std::chrono::duration_cast<MonoTime::duration>(
+                                                  duration<double>(ha_config_.ttl - margin));
+  auto left = std::chrono::duration_cast<milliseconds>(fence_deadline - clock_.Now());
+  return std::clamp(left / 2, milliseconds::zero(), kRouterAcknowledgeWait);
 }
 
 }  // namespace pgha::agent

@@ -42,6 +42,11 @@ namespace pgha::agent {
 // The Patroni version pgha advertises in member keys: peers parse it to pick protocol features.
 inline constexpr const char* kAdvertisedPatroniVersion = "3.0.2";
 
+// How long a leader about to stop PostgreSQL waits for the routers to acknowledge its notice
+// (model/handover_notice.h): a router in session mode lets running transactions finish first,
+// 5 s by default, and acknowledges then.
+constexpr std::chrono::milliseconds kRouterAcknowledgeWait{6000};
+
 // How often a member observes and publishes while the leadership moves.
 constexpr double kTransitionRecheckSeconds = 0.5;
 
@@ -181,6 +186,17 @@ class Agent {
   // When no candidate gets that far, starts again as primary and drops the failover key.
   Status HandOver(const std::string& candidate, const model::ClusterSnapshot& cluster,
                   const model::GlobalConfig& dynamic, const ha::HaConfig& ha);
+  // The notice to the routers before PostgreSQL stops for a handover (agent_router_notice.cc):
+  // its revision, 0 when the DCS did not take it. AwaitRouters waits for every
+  // router's acknowledgement, until `deadline`; WithdrawHandover removes the notice (nothing for
+  // 0).
+  int64_t AnnounceHandover(model::HandoverReason reason, const std::string& candidate,
+                           std::chrono::milliseconds wait);
+  void AwaitRouters(int64_t notice_revision, MonoTime announced_at, MonoTime deadline);
+  void WithdrawHandover(int64_t notice_revision);
+  // How long a graceful stop of the leader may wait for the routers: bounded by what is left of
+  // the lock it no longer renews.
+  std::chrono::milliseconds RouterWaitBeforeStop() const;
   // Writes the standby configuration for `leader` and starts PostgreSQL as its replica.
   Status StartFollowing(const model::GlobalConfig& dynamic, const model::Member& leader);
   // Callbacks: `action` with this node's role; AfterStart picks on_start, or on_role_change when

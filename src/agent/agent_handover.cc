@@ -2,6 +2,7 @@
 // synchronous standby promotes.
 
 #include <algorithm>
+#include <functional>
 
 #include "agent/agent.h"
 #include "common/log.h"
@@ -20,11 +21,21 @@ Status Agent::HandOver(const std::string& candidate, const model::ClusterSnapsho
   auto handover_started = clock_.Now();
   PGHA_LOG_INFO("manual failover: handing over to {}",
                 candidate.empty() ? std::string("the healthiest replica") : candidate);
+  // The routers hold new write connections from now on and acknowledge; the checkpoint runs
+  // meanwhile. However the handover ends, the notice is withdrawn.
+  auto announced_at = clock_.Now();
+  int64_t notice =
+      AnnounceHandover(model::HandoverReason::kSwitchover, candidate, kRouterAcknowledgeWait);
+  struct Withdrawal {
+    std::function<void()> run;
+    ~Withdrawal() { run(); }
+  } withdrawal{[this, notice] { WithdrawHandover(notice); }};
   // Most dirty buffers are written now, while clients still run, so the shutdown checkpoint
   // (during which nobody can write) is short.
   if (auto checkpoint = postgres_.Checkpoint(); !checkpoint.ok()) {
     PGHA_LOG_WARN("checkpoint before switchover failed: {}", checkpoint.error().message());
   }
+  AwaitRouters(notice, announced_at, announced_at + kRouterAcknowledgeWait);
   // A fast stop disconnects clients and refuses new ones; walsenders send everything up to the
   // shutdown checkpoint to connected replicas before the postmaster exits.
   PGHA_RETURN_IF_ERROR(postgres_.Stop("fast", timeout));

@@ -57,6 +57,10 @@ class Dcs {
   virtual Status RegisterMember(const std::string& value) = 0;
   virtual Status WriteStatus(const std::string& value) = 0;
   virtual Status WriteFailsafe(const std::string& value) = 0;
+  // The leader's notice of a planned handover, pgha/handover, on this process's lease so that it
+  // goes with the agent (model/handover_notice.h). Returns the notice's revision, its identity.
+  virtual Result<int64_t> AnnounceHandover(const std::string& value) = 0;
+  virtual Status WithdrawHandover() = 0;
   // Removes every key of the cluster (patronictl remove).
   virtual Status DeleteCluster() = 0;
 

@@ -207,6 +207,24 @@ ClusterSnapshot BuildSnapshot(const std::vector<KeyValue>& keys, int64_t revisio
       if (!name.empty() && name.find('/') == std::string::npos) {
         snapshot.registered_members.push_back(std::move(name));
       }
+    } else if (kv.key == kHandoverKey) {
+      auto notice = DecodeHandoverNotice(kv.value);
+      if (notice.ok()) {
+        snapshot.handover = *notice;
+        snapshot.handover->mod_revision = kv.mod_revision;
+      } else {
+        note(kv.key, notice.error());
+      }
+    } else if (kv.key.rfind(kRoutersPrefix, 0) == 0) {
+      std::string name = kv.key.substr(std::string_view(kRoutersPrefix).size());
+      if (name.empty() || name.find('/') != std::string::npos) {
+        continue;
+      }
+      if (auto router = DecodeRouterPresence(name, kv.value); router.ok()) {
+        snapshot.routers.push_back(*router);
+      } else {
+        note(kv.key, router.error());
+      }
     } else if (kv.key == "config") {
       auto config = DecodeConfig(kv.value);
       if (config.ok()) {
@@ -274,6 +292,8 @@ ClusterSnapshot BuildSnapshot(const std::vector<KeyValue>& keys, int64_t revisio
   std::sort(snapshot.members.begin(), snapshot.members.end(),
             [](const Member& a, const Member& b) { return a.name < b.name; });
   std::sort(snapshot.registered_members.begin(), snapshot.registered_members.end());
+  std::sort(snapshot.routers.begin(), snapshot.routers.end(),
+            [](const RouterPresence& a, const RouterPresence& b) { return a.name < b.name; });
   return snapshot;
 }
 

@@ -14,6 +14,7 @@
 
 #include "common/clock.h"
 #include "model/global_config.h"
+#include "model/handover_notice.h"
 
 namespace pgha::model {
 
@@ -120,6 +121,8 @@ struct ClusterSnapshot {
   ClusterStatus status;
   std::optional<std::map<std::string, std::string>> failsafe;
   std::vector<std::string> registered_members;  // pgha/members/*, sorted
+  std::optional<HandoverNotice> handover;       // pgha/handover
+  std::vector<RouterPresence> routers;          // pgha/routers/*, sorted by name
   std::vector<std::string> decode_errors;  // "members/pg-1: ..." for values that did not decode
 
   const Member* FindMember(const std::string& name) const;

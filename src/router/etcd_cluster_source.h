@@ -16,6 +16,9 @@ class EtcdClusterSource final : public ClusterSource {
   void SetChangeListener(std::function<void()> on_change) override {
     dcs_.SetChangeListener(std::move(on_change));
   }
+  Status PublishRouter(const std::string& name, const std::string& value) override {
+    return dcs_.KeepRouterKey(name, value);
+  }
 
  private:
   dcs::etcd3::Etcd3Dcs& dcs_;

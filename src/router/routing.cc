@@ -36,6 +36,17 @@ bool SwitchoverPending(const RoutingInput& in, const RouterSettings& settings) {
   return in.failover_seen_at && in.now - *in.failover_seen_at < settings.switchover_hold;
 }
 
+// The leader announced that it is about to stop PostgreSQL (a switchover, a graceful stop): new
+// writes wait for the next primary. Bounded like a switchover: the notice of a leader that
+// neither stops nor withdraws it holds writes for switchover_hold at most.
+bool HandoverPending(const RoutingInput& in, const RouterSettings& settings) {
+  const auto& notice = in.cluster->handover;
+  if (!notice || !in.cluster->leader || notice->leader != in.cluster->leader->name) {
+    return false;  // none, or from a member that no longer leads: the handover is over
+  }
+  return in.handover_seen_at && in.now - *in.handover_seen_at < settings.switchover_hold;
+}
+
 void DecidePrimaryFromDcs(const RoutingInput& in, const RouterSettings& settings, Routes& out) {
   const auto& cluster = *in.cluster;
   if (!cluster.leader) {
@@ -59,6 +70,11 @@ void DecidePrimaryFromDcs(const RoutingInput& in, const RouterSettings& settings
   }
   if (SwitchoverPending(in, settings)) {
     out.no_primary_reason = "switchover in progress";
+    return;
+  }
+  if (HandoverPending(in, settings)) {
+    out.no_primary_reason = "leader " + leader->name + " announced a " +
+                            model::HandoverReasonName(in.cluster->handover->reason);
     return;
   }
   out.primary = backend;

@@ -41,6 +41,8 @@ struct RoutingInput {
   MonoTime now{};
   // When the router first saw the current failover key (a switchover or failover request).
   std::optional<MonoTime> failover_seen_at;
+  // When the router first saw the current handover notice (model/handover_notice.h).
+  std::optional<MonoTime> handover_seen_at;
 };
 
 struct Routes {

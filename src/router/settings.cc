@@ -90,6 +90,13 @@ Apply Setter(T RouterSettings::*field, Parse parse) {
 
 const std::map<std::string, Apply>& Keys() {
   static const std::map<std::string, Apply> keys = {
+      {"name", Setter(&RouterSettings::name,
+                      [](const std::string& t) -> Result<std::string> {
+                        if (t.empty() || t.find('/') != std::string::npos) {
+                          return Error::Invalid("'" + t + "' is empty or holds a '/'");
+                        }
+                        return t;
+                      })},
       {"write_listen", Setter(&RouterSettings::write_listen, ParseListen)},
       {"read_listen", Setter(&RouterSettings::read_listen, ParseListen)},
       {"stats_listen", Setter(&RouterSettings::stats_listen, ParseListen)},

@@ -23,6 +23,9 @@ enum class ReadFallback { kPrimary, kReject };
 enum class OnLeaderChange { kClose, kKeep };
 
 struct RouterSettings {
+  // This router's name in etcd (pgha/routers/<name>), under which it acknowledges a leader's
+  // handover notice. Empty: the host name and the write port, set when the router starts.
+  std::string name;
   config::HostPort write_listen{"0.0.0.0", 5000};
   config::HostPort read_listen{"0.0.0.0", 5001};
   config::HostPort stats_listen{"0.0.0.0", 8484};

@@ -153,6 +153,10 @@ std::string RenderMetrics(const RouterView& v) {
   w.Sample("pgha_router_retargets_total", "", static_cast<double>(t.primary_changes));
   w.Family("pgha_router_route_changes_total", "counter", "Changes of either port's targets.");
   w.Sample("pgha_router_route_changes_total", "", static_cast<double>(t.route_changes));
+  w.Family("pgha_router_handover_notices_acknowledged_total", "counter",
+           "Leaders' handover notices this router acknowledged in etcd (writes held).");
+  w.Sample("pgha_router_handover_notices_acknowledged_total", "",
+           static_cast<double>(t.handovers_acknowledged));
   w.Family("pgha_router_apply_delay_seconds", "summary",
            "From an etcd watch event to the routes it changed being applied.");
   w.Sample("pgha_router_apply_delay_seconds_sum", "", t.apply_delay_sum_seconds);

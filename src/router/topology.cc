@@ -152,6 +152,13 @@ void TopologyWatcher::DecisionLoop() {
     } else {
       failover_seen_.reset();
     }
+    if (cluster_ && cluster_->handover) {
+      if (!handover_seen_ || handover_seen_->first != cluster_->handover->mod_revision) {
+        handover_seen_ = std::make_pair(cluster_->handover->mod_revision, now);
+      }
+    } else {
+      handover_seen_.reset();
+    }
     RoutingInput input;
     input.cluster = cluster_;
     input.dcs_reachable = dcs_reachable_ && cached.ok();
@@ -159,6 +166,9 @@ void TopologyWatcher::DecisionLoop() {
     input.wall_now = clock_.WallNow();
     if (failover_seen_) {
       input.failover_seen_at = failover_seen_->second;
+    }
+    if (handover_seen_) {
+      input.handover_seen_at = handover_seen_->second;
     }
     auto fresh_for = 3 * settings->check_interval;
     for (const auto& [name, answer] : probes_) {
@@ -169,6 +179,7 @@ void TopologyWatcher::DecisionLoop() {
     status_.dcs_reachable = input.dcs_reachable;
     Routes routes = DecideRoutes(input, *settings);
     if (routes == status_.routes && !first) {
+      WantAcknowledgement();
       continue;
     }
     Routes before = status_.routes;
@@ -189,6 +200,17 @@ void TopologyWatcher::DecisionLoop() {
       status_.apply_delay_sum_seconds += delay;
       ++status_.apply_delay_count;
     }
+    WantAcknowledgement();
+  }
+}
+
+void TopologyWatcher::WantAcknowledgement() {
+  // Called once the routes decided with the current notice in view are applied: a notice that
+  // holds writes is acknowledged only when new writes are held.
+  if (handover_seen_ && handover_seen_->first > ack_wanted_) {
+    ack_wanted_ = handover_seen_->first;
+    ack_due_ = true;
+    wake_.notify_all();
   }
 }
 
@@ -215,8 +237,32 @@ void TopologyWatcher::EtcdCheckLoop() {
       changed_ = true;
       wake_.notify_all();
     }
-    WaitFor(lock, settings_->check_interval, nullptr);
+    KeepRouterKey(lock);
+    WaitFor(lock, settings_->check_interval, &ack_due_);
   }
+}
+
+void TopologyWatcher::KeepRouterKey(MutexLock& lock) {
+  ack_due_ = false;
+  int64_t acknowledged = ack_wanted_;
+  std::string name = settings_->name;
+  if (name.empty()) {
+    return;
+  }
+  lock.unlock();
+  // Every interval: the write is skipped while the key is current, and restores it when the
+  // lease was lost.
+  auto kept = source_.PublishRouter(name, model::EncodeRouterPresence({name, acknowledged}));
+  lock.lock();
+  if (!kept.ok()) {
+    PGHA_LOG_WARN("could not write this router's key in etcd: {}", kept.error().message());
+    return;
+  }
+  if (acknowledged != ack_written_ && acknowledged != 0) {
+    ++status_.handovers_acknowledged;
+    PGHA_LOG_INFO("acknowledged the leader's handover notice (revision {})", acknowledged);
+  }
+  ack_written_ = acknowledged;
 }
 
 void TopologyWatcher::MemberCheckLoop() {

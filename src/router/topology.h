@@ -2,7 +2,8 @@
 //  - the decision thread wakes on every change etcd's watch delivers (and every check_interval),
 //    reads the watch-fed cache (never etcd itself), decides and hands changed Routes to `apply`;
 //  - the etcd check pings etcd linearizably every check_interval, so a frozen or partitioned etcd
-//    (whose cache would look fine) is noticed;
+//    (whose cache would look fine) is noticed, and keeps this router's key, through which it
+//    acknowledges a leader's handover notice once the routes that hold writes are applied;
 //  - the member checks ask every member's REST API (/primary of the leader, /replica of the
 //    others) every check_interval.
 //
@@ -37,6 +38,8 @@ class ClusterSource {
   virtual MonoTime LastChangeAt() = 0;
   // Called from the watch's thread on every change; must not block.
   virtual void SetChangeListener(std::function<void()> on_change) = 0;
+  // Keeps this router's key, pgha/routers/<name>, at `value` (model/handover_notice.h).
+  virtual Status PublishRouter(const std::string& name, const std::string& value) = 0;
 };
 
 // A member's REST API, as HAProxy's checks ask it.
@@ -58,6 +61,7 @@ struct TopologyStatus {
   double last_apply_delay_seconds = 0;  // watch event -> routes applied, the last change
   double apply_delay_sum_seconds = 0;
   int64_t apply_delay_count = 0;
+  int64_t handovers_acknowledged = 0;  // leaders' handover notices acknowledged in etcd
 };
 
 class TopologyWatcher {
@@ -81,6 +85,10 @@ class TopologyWatcher {
   void DecisionLoop();
   void EtcdCheckLoop();
   void MemberCheckLoop();
+  // Marks the handover notice in view for acknowledgement (the routes for it are applied).
+  void WantAcknowledgement() REQUIRES(mutex_);
+  // Writes this router's key with the newest acknowledgement (the etcd thread).
+  void KeepRouterKey(MutexLock& lock) REQUIRES(mutex_);
   // Waits on wake_ for up to `timeout`, or until stopping.
   bool Sleep(MutexLock& lock, std::chrono::milliseconds timeout) REQUIRES(mutex_);
   // Waits on wake_ for up to `timeout`, or until stopping or `*flag`.
@@ -105,6 +113,12 @@ class TopologyWatcher {
   std::map<std::string, std::pair<ProbeAnswer, MonoTime>> probes_ GUARDED_BY(mutex_);
   // The failover key's revision, and when it was first seen.
   std::optional<std::pair<int64_t, MonoTime>> failover_seen_ GUARDED_BY(mutex_);
+  // The handover notice's revision, and when it was first seen.
+  std::optional<std::pair<int64_t, MonoTime>> handover_seen_ GUARDED_BY(mutex_);
+  // The newest notice whose routes are applied (to acknowledge), and the one acknowledged.
+  int64_t ack_wanted_ GUARDED_BY(mutex_) = 0;
+  int64_t ack_written_ GUARDED_BY(mutex_) = -1;
+  bool ack_due_ GUARDED_BY(mutex_) = false;  // wakes the etcd thread to write it now
   TopologyStatus status_ GUARDED_BY(mutex_);
 
   std::thread decision_thread_, etcd_thread_, member_thread_;

@@ -120,6 +120,19 @@ void FakeDcs::PutLocked(const std::string& key, const std::string& value, int64_
   kv.mod_revision = revision_;
   kv.lease = lease;
   Notify(key);
+  if (key == model::kHandoverKey) {
+    int64_t notice = revision_;
+    for (const auto& [router, router_lease] : acknowledging_routers_) {
+      PutLocked(model::kRoutersPrefix + router, model::EncodeRouterPresence({router, notice}),
+                router_lease);
+    }
+  }
+}
+
+void FakeDcs::AcknowledgeHandoversAs(const std::string& router, int64_t lease) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  acknowledging_routers_[router] = lease;
+  PutLocked(model::kRoutersPrefix + router, model::EncodeRouterPresence({router, 0}), lease);
 }
 
 void FakeDcs::DeleteLocked(const std::string& key) {
@@ -303,6 +316,20 @@ Status FakeDcs::WriteStatus(const std::string& value) {
 
 Status FakeDcs::WriteFailsafe(const std::string& value) {
   return PlainPut("WriteFailsafe", "failsafe", value);
+}
+
+Result<int64_t> FakeDcs::AnnounceHandover(const std::string& value) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  PGHA_RETURN_IF_ERROR(Enter("AnnounceHandover"));
+  PutLocked(model::kHandoverKey, value, OwnLeaseLocked());
+  return keys_[model::kHandoverKey].mod_revision;
+}
+
+Status FakeDcs::WithdrawHandover() {
+  std::lock_guard<std::mutex> lock(mutex_);
+  PGHA_RETURN_IF_ERROR(Enter("WithdrawHandover"));
+  DeleteLocked(model::kHandoverKey);
+  return OkStatus();
 }
 
 Status FakeDcs::DeleteCluster() {

@@ -34,6 +34,10 @@ class FakeDcs final : public dcs::Dcs {
   // When `key` is deleted, it is written again at once with `value` on `lease`: another member
   // that wins a race the instant it opens (a candidate taking the lock a handover released).
   void ReplaceWhenDeleted(const std::string& key, const std::string& value, int64_t lease);
+  // A router that acknowledges every handover notice the moment it is written, as one in L4
+  // mode does (pgha/routers/<router> on `lease`; model/handover_notice.h). A router that never
+  // acknowledges is a plain Put of its key.
+  void AcknowledgeHandoversAs(const std::string& router, int64_t lease);
   // The holder of the leader key, "" when none.
   std::string LeaderName() const;
 
@@ -67,6 +71,8 @@ class FakeDcs final : public dcs::Dcs {
   Status RegisterMember(const std::string& value) override;
   Status WriteStatus(const std::string& value) override;
   Status WriteFailsafe(const std::string& value) override;
+  Result<int64_t> AnnounceHandover(const std::string& value) override;
+  Status WithdrawHandover() override;
   Status DeleteCluster() override;
   Status Ping() override;
   void SetChangeListener(std::function<void()> on_change) override;
@@ -106,6 +112,7 @@ class FakeDcs final : public dcs::Dcs {
   std::map<std::string, int> calls_;
   std::function<void()> on_change_;
   std::map<std::string, std::pair<std::string, int64_t>> replacements_;
+  std::map<std::string, int64_t> acknowledging_routers_;  // name -> lease
 };
 
 }  // namespace pgha::testing

@@ -39,15 +39,28 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   (void)DecodeFailover(value);
   (void)DecodeSync(value);
   (void)DecodeFailsafe(value);
+  if (auto n = DecodeHandoverNotice(value); n.ok()) {
+    auto again = DecodeHandoverNotice(EncodeHandoverNotice(*n));
+    if (!again.ok() || again->leader != n->leader || again->reason != n->reason) {
+      __builtin_trap();
+    }
+  }
+  if (auto r = DecodeRouterPresence("fuzz", value); r.ok()) {
+    auto again = DecodeRouterPresence("fuzz", EncodeRouterPresence(*r));
+    if (!again.ok() || again->acknowledged != r->acknowledged) {
+      __builtin_trap();
+    }
+  }
   auto parsed = nlohmann::json::parse(value, nullptr, false);
   if (!parsed.is_discarded()) {
     (void)pgha::dcs::etcd3::ParseWatchResponse(parsed);
     (void)pgha::dcs::etcd3::ParseKeyValue(parsed);
   }
   std::vector<KeyValue> keys = {
-      {"leader", value},        {"members/x", value}, {"config", value}, {"status", value},
-      {"history", value},       {"failover", value},  {"sync", value},   {"failsafe", value},
-      {"optime/leader", value}, {"initialize", value}};
+      {"leader", value},     {"members/x", value},     {"config", value},
+      {"status", value},     {"history", value},       {"failover", value},
+      {"sync", value},       {"failsafe", value},      {"optime/leader", value},
+      {"initialize", value}, {"pgha/handover", value}, {"pgha/routers/x", value}};
   (void)BuildSnapshot(keys, 1);
   return 0;
 }

@@ -66,6 +66,15 @@ stop_load switchover
 echo "switchover: $(field switchover acked) transactions, 0 failed, longest stall $(field switchover longest_stall_s) s;" \
   "held clients $(metric 'pgha_router_connections_held_total{listener="write"}')"
 [ "$(sql "$WRITE" "SELECT inet_server_port()")" = "$(port_of "$candidate")" ] || fail "writes do not reach $candidate"
+# The old leader told the router before it stopped PostgreSQL, and waited for its acknowledgement
+# (model/handover_notice.h).
+grep -q "acknowledged the leader's handover notice" "$PGHA_STATE_DIR/log/router.log" ||
+  fail "the router did not acknowledge the leader's handover notice"
+grep -q "router(s) acknowledged the handover notice within" "$PGHA_STATE_DIR/log/$leader.log" ||
+  fail "$leader did not see the router's acknowledgement: $(grep -i 'router' "$PGHA_STATE_DIR/log/$leader.log" | tail -3)"
+[ "$(metric pgha_router_handover_notices_acknowledged_total)" -ge 1 ] ||
+  fail "the router counts no acknowledged notice"
+grep "router(s) acknowledged the handover notice within" "$PGHA_STATE_DIR/log/$leader.log" | tail -1
 
 step "kill -9 of the primary node under the same load: writes land on the new primary"
 leader=$candidate

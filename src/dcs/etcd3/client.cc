@@ -748,6 +748,10 @@ Status Etcd3Client::Watch(const WatchOptions& options,
         if (stopped || (canceller != nullptr && canceller->cancelled())) {
           break;
         }
+        if (canceller != nullptr && canceller->TakeInterrupt()) {
+          // The caller no longer trusts what it built from this watch: it reads the range again.
+          return OkStatus();
+        }
         json create = {{"key", Base64Encode(options.key)}, {"progress_notify", true}};
         if (!options.range_end.empty()) {
           create["range_end"] = Base64Encode(options.range_end);
@@ -802,6 +806,9 @@ Status Etcd3Client::Watch(const WatchOptions& options,
                                              options.idle_timeout, on_data, canceller);
         if (stopped || (canceller != nullptr && canceller->cancelled())) {
           break;
+        }
+        if (canceller != nullptr && canceller->TakeInterrupt()) {
+          return OkStatus();
         }
         if (result.ok() && *result == 200 && saw_data) {
           backoff = milliseconds{100};

@@ -224,22 +224,11 @@ Status Etcd3Dcs::TouchMember(const std::string& value) {
       return OkStatus();
     }
   }
-  auto put = client_->Put(Key("members/" + options_.member_name), value, lease);
+  auto put = PutOnLease(Key("members/" + options_.member_name), value);
   if (!put.ok()) {
-    if (put.error().IsNotFound()) {
-      auto granted = GrantLease();
-      if (!granted.ok()) {
-        return granted.error();
-      }
-      auto again = client_->Put(Key("members/" + options_.member_name), value, *granted);
-      if (!again.ok()) {
-        return again.error();
-      }
-      lease = *granted;
-    } else {
-      return put.error();
-    }
+    return put.error();
   }
+  lease = put->second;
   MutexLock lock(mutex_);
   last_member_value_ = value;
   last_member_lease_ = lease;
@@ -320,6 +309,56 @@ Result<bool> Etcd3Dcs::DeleteSyncState(std::optional<int64_t> rev) {
 
 Status Etcd3Dcs::SetHistoryValue(const std::string& value) {
   auto put = client_->Put(Key("history"), value);
+  return put.ok() ? OkStatus() : Status(put.error());
+}
+
+Result<std::pair<int64_t, int64_t>> Etcd3Dcs::PutOnLease(const std::string& key,
+                                                         const std::string& value) {
+  PGHA_RETURN_IF_ERROR(RefreshLease(false));
+  int64_t lease = lease_id();
+  auto put = client_->Put(key, value, lease);
+  if (!put.ok() && put.error().IsNotFound()) {
+    // The lease expired in etcd before our keepalive said so: a new one, and the put again.
+    auto granted = GrantLease();
+    if (!granted.ok()) {
+      return granted.error();
+    }
+    lease = *granted;
+    put = client_->Put(key, value, lease);
+  }
+  if (!put.ok()) {
+    return put.error();
+  }
+  return std::make_pair(*put, lease);
+}
+
+Result<int64_t> Etcd3Dcs::AnnounceHandover(const std::string& value) {
+  auto put = PutOnLease(Key(model::kHandoverKey), value);
+  if (!put.ok()) {
+    return put.error();
+  }
+  return put->first;
+}
+
+Status Etcd3Dcs::WithdrawHandover() {
+  auto deleted = client_->DeleteRange(Key(model::kHandoverKey));
+  return deleted.ok() ? OkStatus() : Status(deleted.error());
+}
+
+Status Etcd3Dcs::KeepRouterKey(const std::string& name, const std::string& value) {
+  PGHA_RETURN_IF_ERROR(RefreshLease(false));
+  int64_t lease = lease_id();
+  std::string relative = std::string(model::kRoutersPrefix) + name;
+  {
+    // Written again only when its value changed or it is not on the current lease (expired).
+    MutexLock lock(mutex_);
+    auto it = cache_.find(relative);
+    if (cache_ready_ && it != cache_.end() && it->second.lease == lease &&
+        it->second.value == value) {
+      return OkStatus();
+    }
+  }
+  auto put = PutOnLease(Key(relative), value);
   return put.ok() ? OkStatus() : Status(put.error());
 }
 

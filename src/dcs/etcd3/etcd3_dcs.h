@@ -54,6 +54,8 @@ class Etcd3Dcs final : public Dcs {
   Status RegisterMember(const std::string& value) override;
   Status WriteStatus(const std::string& value) override;
   Status WriteFailsafe(const std::string& value) override;
+  Result<int64_t> AnnounceHandover(const std::string& value) override;
+  Status WithdrawHandover() override;
   Status DeleteCluster() override;
   void SetChangeListener(std::function<void()> on_change) override;
   // Blocks until a change the listener would hear of, or `timeout`; true when woken by one.
@@ -67,6 +69,10 @@ class Etcd3Dcs final : public Dcs {
   void SetTimings(double ttl_seconds, double loop_wait_seconds,
                   double retry_timeout_seconds) override;
 
+  // A router's pgha/routers/<name> on this process's lease (model/handover_notice.h); a put
+  // only when the value changed or the key is gone from the lease.
+  Status KeepRouterKey(const std::string& name, const std::string& value);
+
   // Revokes this process's lease, so its member key (and leader key, if held) vanish at once.
   Status ReleaseLease();
   int64_t lease_id() const;
@@ -74,6 +80,9 @@ class Etcd3Dcs final : public Dcs {
  private:
   Status RefreshLease(bool force);
   Result<int64_t> GrantLease();
+  // Puts `key` on this process's lease (granting a new one when etcd forgot it); returns the
+  // put's revision and the lease used.
+  Result<std::pair<int64_t, int64_t>> PutOnLease(const std::string& key, const std::string& value);
   Result<bool> CasPut(const std::string& key, const std::string& value,
                       std::optional<int64_t> mod_revision);
   Result<bool> CasDelete(const std::string& key, std::optional<int64_t> mod_revision);

@@ -28,15 +28,19 @@ using HttpHeaders = std::map<std::string, std::string>;
 class StreamCanceller {
  public:
   void Cancel();
-  // Aborts the stream in flight, if any; unlike Cancel, streams started later run.
+  // Aborts the stream in flight, if any, and asks the watch to return to its caller (which reads
+  // the range again) instead of resuming; unlike Cancel, streams started later run.
   void Interrupt();
   bool cancelled() const;
+  // Whether Interrupt was called since the last call of this; clears it.
+  bool TakeInterrupt();
   // Called by the transport: registers how to abort the stream in flight (or clears it).
   void SetAbort(std::function<void()> abort);
 
  private:
   mutable Mutex mutex_;
   bool cancelled_ GUARDED_BY(mutex_) = false;
+  bool interrupted_ GUARDED_BY(mutex_) = false;
   std::function<void()> abort_ GUARDED_BY(mutex_);
 };
 

@@ -2,6 +2,7 @@
 #include <httplib.h>
 
 #include <mutex>
+#include <utility>
 #include <vector>
 
 #include "dcs/etcd3/http_transport.h"
@@ -20,9 +21,15 @@ void StreamCanceller::Cancel() {
 
 void StreamCanceller::Interrupt() {
   MutexLock lock(mutex_);
+  interrupted_ = true;
   if (abort_) {
     abort_();
   }
+}
+
+bool StreamCanceller::TakeInterrupt() {
+  MutexLock lock(mutex_);
+  return std::exchange(interrupted_, false);
 }
 
 bool StreamCanceller::cancelled() const {

@@ -696,6 +696,88 @@ TEST_F(AgentCycleTest, AGracefulStopInMaintenanceModeLeavesPostgresAndTheLock) {
   EXPECT_THAT(node_.operations(), Not(Contains(HasSubstr("Stop"))));
   EXPECT_EQ(dcs_.LeaderName(), "pg-0");
   EXPECT_TRUE(node_.state().running);
+  EXPECT_EQ(dcs_.Calls("AnnounceHandover"), 0) << "nothing stops: the routers are not told";
+}
+
+// The routers' notice (model/handover_notice.h), as seen from the leader.
+TEST_F(AgentCycleTest, AGracefulStopOfTheLeaderWaitsForTheRoutersBeforeStopping) {
+  StartAsLeader();
+  dcs_.AcknowledgeHandoversAs("router-a", dcs_.GrantLease(30));
+  dcs_.AcknowledgeHandoversAs("router-b", dcs_.GrantLease(30));
+  clock_.AdvanceOnSleep();  // Shutdown runs on this thread: a wait would move time itself
+  auto before = clock_.Now();
+  agent_->Shutdown();
+  EXPECT_EQ(dcs_.Calls("AnnounceHandover"), 1);
+  auto acknowledged = [this](const std::string& router) {
+    return json::parse(dcs_.Value(std::string(model::kRoutersPrefix) + router).value_or("{}"))
+        .value("acknowledged", int64_t{0});
+  };
+  EXPECT_GT(acknowledged("router-a"), 0);
+  EXPECT_EQ(acknowledged("router-a"), acknowledged("router-b"));
+  EXPECT_LT(clock_.Now() - before, std::chrono::milliseconds(100))
+      << "both acknowledged at once: no wait";
+  EXPECT_THAT(node_.operations(), ElementsAre("Stop fast"));
+  EXPECT_EQ(dcs_.LeaderName(), "");
+  EXPECT_FALSE(dcs_.Value(model::kHandoverKey)) << "withdrawn once PostgreSQL stopped";
+}
+
+TEST_F(AgentCycleTest, AGracefulStopGoesOnWithoutARouterThatNeverAcknowledges) {
+  StartAsLeader();
+  dcs_.Put(std::string(model::kRoutersPrefix) + "silent",
+           model::EncodeRouterPresence({"silent", 0}), dcs_.GrantLease(30));
+  clock_.AdvanceOnSleep();
+  auto before = clock_.Now();
+  agent_->Shutdown();
+  auto waited = clock_.Now() - before;
+  EXPECT_GE(waited, kRouterAcknowledgeWait);
+  EXPECT_LT(waited, kRouterAcknowledgeWait + std::chrono::milliseconds(100));
+  EXPECT_THAT(node_.operations(), ElementsAre("Stop fast"));
+  EXPECT_EQ(dcs_.LeaderName(), "");
+  EXPECT_FALSE(dcs_.Value(model::kHandoverKey));
+}
+
+TEST_F(AgentCycleTest, AGracefulStopWaitsForRoutersOnlyWhileItsLockIsSafe) {
+  StartAsLeader();
+  dcs_.Put(std::string(model::kRoutersPrefix) + "silent",
+           model::EncodeRouterPresence({"silent", 0}), dcs_.GrantLease(60));
+  // The last renewal was 21 s ago: the fence fires at 25 s (ttl 30 less its margin of 5), so
+  // half of the 4 s left may go to the routers.
+  clock_.Advance(seconds(21));
+  clock_.AdvanceOnSleep();
+  auto before = clock_.Now();
+  agent_->Shutdown();
+  auto waited = clock_.Now() - before;
+  EXPECT_GE(waited, std::chrono::milliseconds(2000));
+  EXPECT_LT(waited, std::chrono::milliseconds(2100));
+  EXPECT_THAT(node_.operations(), ElementsAre("Stop fast"));
+}
+
+TEST_F(AgentCycleTest, AGracefulStopOfAReplicaTellsNoRouter) {
+  AddMember("pg-1", "master", 0x3000000, 5433);
+  MakeLeader("pg-1");
+  Start(FakeNode::RunningReplica("pg-1", "pg-1"));
+  Cycle();
+  agent_->Shutdown();
+  EXPECT_EQ(dcs_.Calls("AnnounceHandover"), 0);
+  EXPECT_THAT(node_.operations(), Contains("Stop fast"));
+}
+
+TEST_F(AgentCycleTest, ASwitchoverTellsTheRoutersBeforeItReleasesTheLock) {
+  StartAsLeader();
+  dcs_.AcknowledgeHandoversAs("router-a", dcs_.GrantLease(30));
+  dcs_.ReplaceWhenDeleted("leader", "pg-1", leases_.at("pg-1"));
+  dcs_.Put("failover", R"({"leader": "pg-0", "member": "pg-1"})");
+  Cycle();
+  agent_->AwaitLongAction();
+  EXPECT_EQ(dcs_.LeaderName(), "pg-1");
+  auto router =
+      json::parse(dcs_.Value(std::string(model::kRoutersPrefix) + "router-a").value_or("{}"));
+  int64_t notice = router.value("acknowledged", int64_t{0});
+  EXPECT_GT(notice, 0);
+  EXPECT_LT(notice, dcs_.ModRevision("leader")) << "the notice came before the lock moved";
+  EXPECT_FALSE(dcs_.Value(model::kHandoverKey)) << "withdrawn after the handover";
+  EXPECT_THAT(node_.operations(),
+              ElementsAre("Checkpoint", "Stop fast", "WriteConfig standby pg-1", "Start replica"));
 }
 
 TEST_F(AgentCycleTest, InMaintenanceModeACrashedPrimaryIsLeftAsItIs) {

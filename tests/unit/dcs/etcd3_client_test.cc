@@ -421,6 +421,34 @@ TEST(Etcd3ClientTest, WatchReassemblesSplitMessagesAndResumesAfterTheLastRevisio
   EXPECT_EQ(start_revisions[2], 13);
 }
 
+// Etcd3Dcs drops its cache when a keepalive fails, and interrupts the watch so that the cache is
+// read again: a watch that resumed on its own would leave the cache marked stale for good.
+TEST(Etcd3ClientTest, AnInterruptedWatchReturnsToItsCallerInsteadOfResuming) {
+  Fixture f;
+  f.transport->SetHandler(EtcdDiscovery(
+      kUrls, [](const RecordedRequest&) -> Result<HttpResponse> { return Ok(json::object()); }));
+  StreamCanceller canceller;
+  int streams = 0;
+  f.transport->SetStreamHandler([&](const RecordedRequest&) {
+    ++streams;
+    ScriptedStream stream;
+    if (streams == 1) {
+      canceller.Interrupt();  // the cache was dropped while this stream ran; it was aborted
+    } else {
+      canceller.Cancel();  // a resumed watch: end the test
+    }
+    stream.status = Error::Unavailable("aborted");
+    return stream;
+  });
+  auto status = f.client->Watch(
+      WatchOptions{"a", "b", 5, std::chrono::seconds(1)}, [](const WatchBatch&) { return true; },
+      &canceller);
+  EXPECT_TRUE(status.ok());
+  EXPECT_EQ(streams, 1) << "the watch resumed instead of returning";
+  EXPECT_FALSE(canceller.cancelled());
+  EXPECT_FALSE(canceller.TakeInterrupt()) << "the interrupt was taken once";
+}
+
 TEST(Etcd3ClientTest, WatchReportsCompaction) {
   Fixture f;
   f.transport->SetHandler(EtcdDiscovery(

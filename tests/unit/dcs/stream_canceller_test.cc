@@ -39,7 +39,7 @@ TEST(StreamCancellerTest, ClearingTheAbortWaitsForAnAbortUnderWay) {
   }
 }
 
-TEST(StreamCancellerTest, InterruptWithNoStreamInFlightDoesNothing) {
+TEST(StreamCancellerTest, InterruptWithNoStreamInFlightAbortsNothing) {
   StreamCanceller canceller;
   canceller.Interrupt();
   EXPECT_FALSE(canceller.cancelled());
@@ -49,6 +49,8 @@ TEST(StreamCancellerTest, InterruptWithNoStreamInFlightDoesNothing) {
   canceller.SetAbort(nullptr);
   canceller.Interrupt();
   EXPECT_EQ(calls, 1);
+  EXPECT_TRUE(canceller.TakeInterrupt()) << "the watch learns of it when it looks next";
+  EXPECT_FALSE(canceller.TakeInterrupt());
 }
 
 }  // namespace

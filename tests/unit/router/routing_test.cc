@@ -185,6 +185,35 @@ TEST(RoutingTest, AnAnnouncedSwitchoverHoldsWritesForABoundedTime) {
   EXPECT_TRUE(DecideRoutes(in, RouterSettings{}).primary);
 }
 
+TEST(RoutingTest, TheLeadersHandoverNoticeHoldsWritesForABoundedTime) {
+  auto in = Healthy();
+  model::HandoverNotice notice;
+  notice.leader = "pg-0";
+  notice.reason = model::HandoverReason::kShutdown;
+  notice.mod_revision = 42;
+  in.cluster->handover = notice;
+  in.handover_seen_at = kNow - seconds(1);
+  auto routes = DecideRoutes(in, RouterSettings{});
+  EXPECT_FALSE(routes.primary);
+  EXPECT_EQ(routes.no_primary_reason, "leader pg-0 announced a shutdown");
+  EXPECT_THAT(Names(routes.readers), ElementsAre("pg-1", "pg-2")) << "reads go on";
+
+  in.handover_seen_at = kNow - seconds(11);  // past switchover_hold (10 s)
+  EXPECT_TRUE(DecideRoutes(in, RouterSettings{}).primary);
+}
+
+TEST(RoutingTest, AHandoverNoticeOfAMemberThatNoLongerLeadsHoldsNothing) {
+  auto in = Healthy();
+  model::HandoverNotice notice;
+  notice.leader = "pg-1";  // it handed over to pg-0 and has not withdrawn its notice yet
+  notice.mod_revision = 42;
+  in.cluster->handover = notice;
+  in.handover_seen_at = kNow;
+  auto routes = DecideRoutes(in, RouterSettings{});
+  ASSERT_TRUE(routes.primary);
+  EXPECT_EQ(routes.primary->member, "pg-0");
+}
+
 TEST(RoutingTest, AScheduledSwitchoverHoldsWritesFromWhenItFallsDue) {
   auto in = Healthy();
   in.failover_seen_at = kNow - seconds(3600);  // written an hour ago

@@ -5,7 +5,9 @@
 
 #include <gtest/gtest.h>
 
+#include <map>
 #include <mutex>
+#include <nlohmann/json.hpp>
 #include <set>
 #include <thread>
 
@@ -50,6 +52,26 @@ class FakeSource final : public ClusterSource {
     std::lock_guard lock(mutex_);
     reachable_ = reachable;
   }
+  Status PublishRouter(const std::string& name, const std::string& value) override {
+    std::function<void(const std::string&)> on_publish;
+    {
+      std::lock_guard lock(mutex_);
+      routers_[name] = value;
+      on_publish = on_publish_;
+    }
+    if (on_publish) on_publish(value);
+    return OkStatus();
+  }
+  // What the router wrote last as `name`'s key; "" when nothing.
+  std::string RouterKey(const std::string& name) {
+    std::lock_guard lock(mutex_);
+    return routers_.count(name) ? routers_[name] : "";
+  }
+  // Called with every value the router writes (before Start).
+  void OnPublish(std::function<void(const std::string&)> on_publish) {
+    std::lock_guard lock(mutex_);
+    on_publish_ = std::move(on_publish);
+  }
 
  private:
   std::mutex mutex_;  // guards the members below
@@ -57,6 +79,8 @@ class FakeSource final : public ClusterSource {
   bool reachable_ = true;
   MonoTime changed_at_{};
   std::function<void()> listener_;
+  std::map<std::string, std::string> routers_;
+  std::function<void(const std::string&)> on_publish_;
 };
 
 class FakeChecker final : public MemberChecker {
@@ -109,6 +133,10 @@ class Recorder {
     last_ = routes;
   }
   // Waits up to `timeout` for routes matching `wanted`.
+  Routes Last() {
+    std::lock_guard lock(mutex_);
+    return last_;
+  }
   bool Eventually(const std::function<bool(const Routes&)>& wanted,
                   milliseconds timeout = milliseconds(3000)) {
     auto deadline = std::chrono::steady_clock::now() + timeout;
@@ -202,6 +230,69 @@ TEST(TopologyWatcherTest, AnAnnouncedSwitchoverHoldsWritesOnlyForItsBound) {
       milliseconds(500)));
   // The leader never acts on it: after switchover_hold (300 ms) writes go to it again.
   ASSERT_TRUE(applied.Eventually(PrimaryIs("pg-0"), milliseconds(2000)));
+  watcher.Stop();
+}
+
+TEST(TopologyWatcherTest, AHandoverNoticeIsAcknowledgedOnceWritesAreHeld) {
+  FakeSource source;
+  FakeChecker checker;
+  Recorder applied;
+  source.Publish(LedBy("pg-0"));
+  RouterSettings settings = *Fast();
+  settings.name = "router-t";
+  settings.switchover_hold = milliseconds(5000);
+  // What the proxy held when each acknowledgement went out.
+  std::mutex seen_mutex;
+  std::vector<std::pair<int64_t, bool>> acknowledged_with_primary;
+  source.OnPublish([&](const std::string& value) {
+    int64_t acknowledged = nlohmann::json::parse(value).value("acknowledged", int64_t{-1});
+    std::lock_guard lock(seen_mutex);
+    acknowledged_with_primary.emplace_back(acknowledged, applied.Last().primary.has_value());
+  });
+  TopologyWatcher watcher(source, checker, SystemClock::Instance(),
+                          std::make_shared<const RouterSettings>(settings),
+                          [&applied](const Routes& r) { applied(r); });
+  watcher.Start();
+  ASSERT_TRUE(applied.Eventually(PrimaryIs("pg-0")));
+  auto key = [&source] {
+    auto value = source.RouterKey("router-t");
+    return value.empty() ? int64_t{-1} : nlohmann::json::parse(value).value("acknowledged", -1);
+  };
+  for (int i = 0; i < 100 && key() != 0; ++i) {
+    std::this_thread::sleep_for(milliseconds(10));
+  }
+  EXPECT_EQ(key(), 0) << "the router's key is written before any notice";
+
+  auto announced = LedBy("pg-0");
+  model::HandoverNotice notice;
+  notice.leader = "pg-0";
+  notice.candidate = "pg-1";
+  notice.mod_revision = 9;
+  announced.handover = notice;
+  source.Publish(announced);
+  ASSERT_TRUE(applied.Eventually(
+      [](const Routes& r) {
+        return !r.primary && r.no_primary_reason == "leader pg-0 announced a switchover";
+      },
+      milliseconds(500)));
+  for (int i = 0; i < 100 && key() != 9; ++i) {
+    std::this_thread::sleep_for(milliseconds(10));
+  }
+  EXPECT_EQ(key(), 9);
+  {
+    std::lock_guard lock(seen_mutex);
+    for (const auto& [revision, primary] : acknowledged_with_primary) {
+      if (revision == 9) {
+        EXPECT_FALSE(primary) << "acknowledged while new writes still went to the old primary";
+      }
+    }
+  }
+  EXPECT_EQ(watcher.Status().handovers_acknowledged, 1);
+  // The new leader: writes go to it at once, the notice of pg-0 notwithstanding.
+  auto moved = LedBy("pg-1");
+  moved.handover = notice;
+  source.Publish(moved);
+  ASSERT_TRUE(applied.Eventually(PrimaryIs("pg-1"), milliseconds(500)));
   watcher.Stop();
 }
 
