@@ -1,7 +1,7 @@
 # The two commands of the README:
 #   make up    install what is missing, build, and bring the cluster up
 #   make test  install what is missing, build, and run every test
-.PHONY: setup build test up down status clean bench bench-smoke chaos format coverage compose-up compose-down compose-clean compose-test
+.PHONY: setup build test up down status clean bench bench-smoke chaos chaos-short format coverage compose-up compose-down compose-clean compose-test
 
 setup:
 	scripts/setup.sh
@@ -56,6 +56,10 @@ bench: build
 # Every benchmark once with tiny parameters (CI runs it: a benchmark that no longer runs fails).
 bench-smoke: build
 	bench/smoke.sh
+
+# One fault of each kind against a synchronous-mode cluster (about 3 minutes; CI runs it).
+chaos-short: build
+	ctest --preset release -L chaos --timeout 1200 --no-tests=error
 
 # The long fault-injection run (issue 6): MODE=sync|async, FAULTS=n; the report goes to bench/results.
 MODE ?= sync
