@@ -217,8 +217,17 @@ void TopologyWatcher::WantAcknowledgement() {
 void TopologyWatcher::EtcdCheckLoop() {
   MutexLock lock(mutex_);
   while (!stopping_) {
+    ack_due_ = false;
+    int64_t acknowledged = ack_wanted_;
+    std::string name = settings_->name;
     lock.unlock();
     auto pinged = source_.Ping();
+    // This router's key, every interval: the write is skipped while the key is current, and
+    // restores it when the lease was lost.
+    std::optional<pgha::Status> kept;
+    if (pinged.ok() && !name.empty()) {
+      kept = source_.PublishRouter(name, model::EncodeRouterPresence({name, acknowledged}));
+    }
     lock.lock();
     bool reachable = pinged.ok();
     if (reachable) {
@@ -237,23 +246,14 @@ void TopologyWatcher::EtcdCheckLoop() {
       changed_ = true;
       wake_.notify_all();
     }
-    KeepRouterKey(lock);
+    if (kept) {
+      NoteRouterKey(*kept, acknowledged);  // a failure is written again at the next round
+    }
     WaitFor(lock, settings_->check_interval, &ack_due_);
   }
 }
 
-void TopologyWatcher::KeepRouterKey(MutexLock& lock) {
-  ack_due_ = false;
-  int64_t acknowledged = ack_wanted_;
-  std::string name = settings_->name;
-  if (name.empty()) {
-    return;
-  }
-  lock.unlock();
-  // Every interval: the write is skipped while the key is current, and restores it when the
-  // lease was lost.
-  auto kept = source_.PublishRouter(name, model::EncodeRouterPresence({name, acknowledged}));
-  lock.lock();
+void TopologyWatcher::NoteRouterKey(const pgha::Status& kept, int64_t acknowledged) {
   if (!kept.ok()) {
     PGHA_LOG_WARN("could not write this router's key in etcd: {}", kept.error().message());
     return;

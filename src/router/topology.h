@@ -87,8 +87,8 @@ class TopologyWatcher {
   void MemberCheckLoop();
   // Marks the handover notice in view for acknowledgement (the routes for it are applied).
   void WantAcknowledgement() REQUIRES(mutex_);
-  // Writes this router's key with the newest acknowledgement (the etcd thread).
-  void KeepRouterKey(MutexLock& lock) REQUIRES(mutex_);
+  // Counts and logs what writing this router's key with `acknowledged` gave (the etcd thread).
+  void NoteRouterKey(const pgha::Status& kept, int64_t acknowledged) REQUIRES(mutex_);
   // Waits on wake_ for up to `timeout`, or until stopping.
   bool Sleep(MutexLock& lock, std::chrono::milliseconds timeout) REQUIRES(mutex_);
   // Waits on wake_ for up to `timeout`, or until stopping or `*flag`.
