@@ -98,7 +98,17 @@ Status FakeDcs::Enter(const char* method) {
   if (unreachable_) {
     return Error::Unavailable("etcd: all endpoints unreachable");
   }
+  if (auto failing = failing_calls_.find(method);
+      failing != failing_calls_.end() && failing->second > 0) {
+    --failing->second;
+    return Error::Unavailable(std::string("etcd: ") + method + " did not succeed in time");
+  }
   return OkStatus();
+}
+
+void FakeDcs::FailNextCalls(const std::string& method, int count) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  failing_calls_[method] = count;
 }
 
 bool FakeDcs::CompareFails() {

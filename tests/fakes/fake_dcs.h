@@ -48,6 +48,9 @@ class FakeDcs final : public dcs::Dcs {
   void SetCallDelay(std::chrono::milliseconds delay);
   // The next `count` conditional writes (leader race, renewal, CAS) find another node's write.
   void FailNextCompares(int count);
+  // The next `count` calls of `method` ("UpdateLeader", ...) fail as an unreachable DCS would,
+  // while every other call works (the watch-fed cache still answers reads).
+  void FailNextCalls(const std::string& method, int count);
   // Calls made, by method name ("UpdateLeader", ...).
   int Calls(const std::string& method) const;
 
@@ -109,6 +112,7 @@ class FakeDcs final : public dcs::Dcs {
   bool unreachable_ = false;
   std::chrono::milliseconds call_delay_{0};
   int failing_compares_ = 0;
+  std::map<std::string, int> failing_calls_;
   std::map<std::string, int> calls_;
   std::function<void()> on_change_;
   std::map<std::string, std::pair<std::string, int64_t>> replacements_;

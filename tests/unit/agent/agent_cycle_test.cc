@@ -216,6 +216,85 @@ TEST_F(AgentCycleTest, ALeaderCutOffFromTheDcsForRetryTimeoutStopsTakingWrites) 
   EXPECT_EQ(agent_->LastReason(), "demoting self because DCS is not accessible and I was a leader");
 }
 
+TEST_F(AgentCycleTest, ARenewalThatFailsForRetryTimeoutDemotesTheLeader) {
+  StartAsLeader();
+  node_.TakeOperations();
+  // The cache still answers reads; only the renewal cannot reach etcd (10 s since the last).
+  dcs_.FailNextCalls("UpdateLeader", 1);
+  Cycle();
+  // Patroni's demotion when the lock could not be updated: an immediate stop, then read-only.
+  EXPECT_THAT(node_.operations(),
+              ElementsAre("Stop immediate", "WriteConfig standby", "Launch replica"));
+  EXPECT_TRUE(node_.state().in_recovery);
+}
+
+TEST_F(AgentCycleTest, ARenewalThatFailsWithFailsafeConfirmedKeepsThePrimary) {
+  SetDynamicConfig({{"failsafe_mode", true}});
+  StartAsLeader();
+  Cycle();  // the failsafe key lists the members
+  peers_.SetFailsafeAnswer("http://127.0.0.1:6433/patroni", true);
+  peers_.SetFailsafeAnswer("http://127.0.0.1:6434/patroni", true);
+  node_.TakeOperations();
+  dcs_.FailNextCalls("UpdateLeader", 1);
+  Cycle();
+  EXPECT_EQ(node_.Count("Stop"), 0) << ::testing::PrintToString(node_.operations());
+  EXPECT_FALSE(node_.state().in_recovery);
+  EXPECT_EQ(peers_.failsafe_posts().size(), 2u) << "both members were asked";
+}
+
+TEST_F(AgentCycleTest, ALostLeaderRaceLeavesTheReplicaAsItIs) {
+  StartAsReplicaThenLoseTheLeader(0x2000000);
+  dcs_.FailNextCalls("AttemptToAcquireLeader", 1);
+  Cycle();
+  EXPECT_THAT(node_.operations(), Not(Contains("Promote")));
+  EXPECT_TRUE(node_.state().in_recovery);
+  EXPECT_EQ(dcs_.LeaderName(), "");
+  Cycle();  // the next race succeeds
+  EXPECT_EQ(dcs_.LeaderName(), "pg-0");
+  EXPECT_THAT(node_.operations(), Contains("Promote"));
+}
+
+TEST_F(AgentCycleTest, AFailedPromotionIsTriedAgainWhileTheLockIsHeld) {
+  StartAsReplicaThenLoseTheLeader(0x2000000);
+  node_.Fail("Promote", Error::Unavailable("pg_ctl promote: server did not promote in time"));
+  Cycle();
+  EXPECT_EQ(dcs_.LeaderName(), "pg-0");
+  EXPECT_TRUE(node_.state().in_recovery);
+  EXPECT_EQ(agent_->CurrentStatus().metrics.failovers, 0u);
+  node_.ClearFailures();
+  Cycle();
+  EXPECT_FALSE(node_.state().in_recovery) << ::testing::PrintToString(node_.operations());
+  EXPECT_EQ(agent_->CurrentStatus().metrics.failovers, 1u);
+}
+
+TEST_F(AgentCycleTest, AConfigurationThatCannotBeWrittenDoesNotStartPostgres) {
+  StartAsLeader();
+  node_.Crash();
+  node_.TakeOperations();
+  node_.Fail("WriteConfig", Error::Unavailable("postgresql.conf: No space left on device"));
+  Cycle();
+  EXPECT_EQ(node_.Count("Start"), 0) << ::testing::PrintToString(node_.operations());
+  EXPECT_FALSE(node_.state().running);
+  node_.ClearFailures();
+  Cycle();
+  EXPECT_TRUE(node_.state().running);
+  EXPECT_FALSE(node_.state().in_recovery);
+}
+
+TEST_F(AgentCycleTest, AStandbyConfigurationThatCannotBeWrittenDoesNotStartTheReplica) {
+  StartAsReplica();
+  node_.Crash();
+  node_.TakeOperations();
+  node_.Fail("WriteConfig", Error::Unavailable("postgresql.conf: No space left on device"));
+  Cycle();
+  EXPECT_EQ(node_.Count("Start"), 0) << ::testing::PrintToString(node_.operations());
+  node_.ClearFailures();
+  Cycle();
+  EXPECT_TRUE(node_.state().running);
+  EXPECT_TRUE(node_.state().in_recovery);
+  EXPECT_EQ(node_.state().following, "pg-1");
+}
+
 TEST_F(AgentCycleTest, FailsafeKeepsTheLeaderWhenEveryMemberAccepts) {
   SetDynamicConfig({{"failsafe_mode", true}});
   StartAsLeader();
