@@ -295,6 +295,56 @@ TEST_F(AgentCycleTest, AStandbyConfigurationThatCannotBeWrittenDoesNotStartTheRe
   EXPECT_EQ(node_.state().following, "pg-1");
 }
 
+TEST_F(AgentCycleTest, AStartThatFailsIsTriedAgainAtTheNextCycle) {
+  StartAsLeader();
+  node_.Crash();
+  node_.TakeOperations();
+  node_.Fail("Start", Error::Unavailable("pg_ctl: could not start server"));
+  Cycle();
+  EXPECT_FALSE(node_.state().running);
+  node_.ClearFailures();
+  Cycle();
+  EXPECT_TRUE(node_.state().running) << ::testing::PrintToString(node_.operations());
+  EXPECT_EQ(dcs_.LeaderName(), "pg-0");
+}
+
+TEST_F(AgentCycleTest, AnEmptyNodeThatLosesTheInitializeRaceDoesNotBootstrap) {
+  dcs_.Delete("initialize");
+  Start(FakeNodeState{});
+  dcs_.FailNextCompares(1);  // another node created the initialize key first
+  Cycle();
+  agent_->AwaitLongAction();
+  EXPECT_EQ(node_.Count("Initdb"), 0) << ::testing::PrintToString(node_.operations());
+  EXPECT_FALSE(node_.state().data_initialized);
+}
+
+TEST_F(AgentCycleTest, AFailedCloneRemovesWhatItCopied) {
+  AddMember("pg-1", "master", 0x3000000, 5433);
+  MakeLeader("pg-1");
+  Start(FakeNodeState{});  // an empty data directory
+  node_.Fail("CreateReplica", Error::Unavailable("pg_basebackup: connection refused"));
+  Cycle();
+  agent_->AwaitLongAction();
+  EXPECT_THAT(node_.operations(), ElementsAre("CreateReplica pg-1", "RemoveDataDirectory"));
+  EXPECT_FALSE(node_.state().data_initialized);
+  node_.ClearFailures();
+  CycleThroughLongAction();
+  EXPECT_TRUE(node_.state().running) << ::testing::PrintToString(node_.operations());
+  EXPECT_EQ(node_.state().following, "pg-1");
+}
+
+TEST_F(AgentCycleTest, AFailoverKeyThatCannotBeClearedIsClearedAtTheNextCycle) {
+  StartAsLeader();
+  dcs_.Put("failover", R"({"leader": "pg-0", "member": "pg-9"})");
+  dcs_.FailNextCalls("SetFailoverValue", 1);
+  Cycle();
+  agent_->AwaitLongAction();
+  EXPECT_EQ(dcs_.Value("failover"), R"({"leader": "pg-0", "member": "pg-9"})");
+  Cycle();
+  EXPECT_NE(dcs_.Value("failover").value_or("{}"), R"({"leader": "pg-0", "member": "pg-9"})");
+  EXPECT_EQ(node_.Count("Stop"), 0);
+}
+
 TEST_F(AgentCycleTest, FailsafeKeepsTheLeaderWhenEveryMemberAccepts) {
   SetDynamicConfig({{"failsafe_mode", true}});
   StartAsLeader();
