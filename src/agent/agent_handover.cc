@@ -23,7 +23,6 @@ Status Agent::HandOver(const std::string& candidate, const model::ClusterSnapsho
                 candidate.empty() ? std::string("the healthiest replica") : candidate);
   // The routers hold new write connections from now on and acknowledge; the checkpoint runs
   // meanwhile. However the handover ends, the notice is withdrawn.
-  auto announced_at = clock_.Now();
   int64_t notice =
       AnnounceHandover(model::HandoverReason::kSwitchover, candidate, kRouterAcknowledgeWait);
   struct Withdrawal {
@@ -35,7 +34,7 @@ Status Agent::HandOver(const std::string& candidate, const model::ClusterSnapsho
   if (auto checkpoint = postgres_.Checkpoint(); !checkpoint.ok()) {
     PGHA_LOG_WARN("checkpoint before switchover failed: {}", checkpoint.error().message());
   }
-  AwaitRouters(notice, announced_at, announced_at + kRouterAcknowledgeWait);
+  AwaitRouters(notice, handover_started, handover_started + kRouterAcknowledgeWait);
   // A fast stop disconnects clients and refuses new ones; walsenders send everything up to the
   // shutdown checkpoint to connected replicas before the postmaster exits.
   PGHA_RETURN_IF_ERROR(postgres_.Stop("fast", timeout));
