@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <fstream>
 #include <future>
@@ -918,6 +919,185 @@ TEST_F(AgentCycleTest, InMaintenanceModeACrashedPrimaryIsLeftAsItIs) {
   Cycle();
   EXPECT_THAT(node_.operations(), Not(Contains(HasSubstr("Start"))));
   EXPECT_EQ(dcs_.LeaderName(), "pg-0") << "Patroni keeps the lock while paused";
+}
+
+// The execute step's remaining branches: each situation that reaches it, and what it leaves.
+TEST_F(AgentCycleTest, AnEmptyNodeIsRestoredWithoutALeaderWhenAMethodNeedsNone) {
+  tree_["postgresql"]["create_replica_methods"] = {"restore", "basebackup"};
+  tree_["postgresql"]["restore"] = {{"command", "/bin/true"}, {"no_leader", true}};
+  Start(FakeNodeState{});
+  Cycle();
+  agent_->AwaitLongAction();
+  EXPECT_THAT(node_.operations(),
+              ElementsAre("CreateReplica <no leader>", "WriteConfig standby", "Start replica"));
+  EXPECT_TRUE(node_.state().running);
+  EXPECT_TRUE(node_.state().in_recovery) << "a restored node replays; it does not lead";
+  EXPECT_EQ(dcs_.LeaderName(), "");
+}
+
+TEST_F(AgentCycleTest, APrimaryBroughtToANewScopeRecordsItsSystemIdentifierWithTheLock) {
+  dcs_.Delete("initialize");
+  Start(FakeNode::RunningPrimary());
+  Cycle();
+  EXPECT_EQ(dcs_.LeaderName(), "pg-0") << agent_->LastReason();
+  EXPECT_EQ(dcs_.Value("initialize"), FakeNode::RunningPrimary().sysid);
+}
+
+TEST_F(AgentCycleTest, ACrashedLeaderWithPrimaryStartTimeoutZeroReleasesTheLockInsteadOfStarting) {
+  SetDynamicConfig({{"primary_start_timeout", 0}});
+  StartAsLeader();
+  node_.Crash();
+  Cycle();
+  EXPECT_EQ(dcs_.LeaderName(), "") << agent_->LastReason();
+  EXPECT_THAT(node_.operations(), Not(Contains(HasSubstr("Start"))));
+}
+
+TEST_F(AgentCycleTest, ASynchronousPromotionWaitsWhileTheSyncKeyCannotBeClaimed) {
+  SetDynamicConfig({{"synchronous_mode", true}});
+  dcs_.Put("sync", R"({"leader": "pg-1", "sync_standby": "pg-0"})");
+  StartAsReplicaThenLoseTheLeader(0x2000000);
+  dcs_.FailNextCalls("SetSyncStateValue", 1);
+  Cycle();
+  EXPECT_THAT(node_.operations(), Not(Contains("Promote"))) << agent_->LastReason();
+  EXPECT_TRUE(node_.state().in_recovery);
+  Cycle();
+  EXPECT_THAT(node_.operations(), Contains("Promote")) << agent_->LastReason();
+  EXPECT_EQ(json::parse(dcs_.Value("sync").value_or("{}")).value("leader", ""), "pg-0");
+}
+
+TEST_F(AgentCycleTest, ACheckpointThatFailsAfterThePromotionLeavesTheNewPrimaryInCharge) {
+  StartAsReplicaThenLoseTheLeader(0x2000000);
+  node_.Fail("Checkpoint", Error::Unavailable("checkpoint: server closed the connection"));
+  Cycle();
+  EXPECT_THAT(node_.operations(), Contains("Promote"));
+  EXPECT_THAT(node_.operations(), Contains("WriteConfig primary"))
+      << "what follows the checkpoint still runs";
+  EXPECT_FALSE(node_.state().in_recovery);
+  EXPECT_EQ(dcs_.LeaderName(), "pg-0");
+  EXPECT_EQ(MemberKey("pg-0").value("role", ""), "master");
+}
+
+TEST_F(AgentCycleTest, APrimaryToldItLeadsAStandbyClusterStartsAgainAsAStandby) {
+  StartAsLeader();
+  SetDynamicConfig({{"standby_cluster", {{"host", "10.0.0.9"}, {"port", 5432}}}});
+  Cycle();
+  Cycle();
+  EXPECT_THAT(node_.operations(), Contains("Stop fast"));
+  EXPECT_THAT(node_.operations(), Contains(HasSubstr("WriteConfig standby")));
+  EXPECT_TRUE(node_.state().running);
+  EXPECT_TRUE(node_.state().in_recovery);
+  EXPECT_EQ(dcs_.LeaderName(), "pg-0");
+  EXPECT_EQ(MemberKey("pg-0").value("role", ""), "standby_leader");
+}
+
+TEST_F(AgentCycleTest, ARunningStandbyLeaderIsReloadedNotRestartedToFollowTheRemotePrimary) {
+  SetDynamicConfig({{"standby_cluster", {{"host", "10.0.0.9"}, {"port", 5432}}}});
+  Start(FakeNode::RunningReplica("", ""));
+  Cycle();
+  Cycle();
+  EXPECT_EQ(dcs_.LeaderName(), "pg-0");
+  EXPECT_THAT(node_.operations(), Contains("Reload"));
+  EXPECT_THAT(node_.operations(), Not(Contains(HasSubstr("Stop"))));
+  EXPECT_THAT(node_.operations(), Not(Contains(HasSubstr("Start"))));
+}
+
+TEST_F(AgentCycleTest, AStandbyLeaderThatCannotStartIsTriedAgain) {
+  SetDynamicConfig({{"standby_cluster", {{"host", "10.0.0.9"}, {"port", 5432}}}});
+  FakeNodeState stopped = FakeNode::RunningReplica("", "");
+  stopped.running = false;
+  Start(stopped);
+  node_.Fail("Start", Error::Unavailable("pg_ctl: could not start server"));
+  Cycle();
+  Cycle();
+  EXPECT_FALSE(node_.state().running);
+  EXPECT_EQ(MemberKey("pg-0").value("role", ""), "replica") << "not a standby leader yet";
+  node_.ClearFailures();
+  Cycle();
+  EXPECT_TRUE(node_.state().running) << ::testing::PrintToString(node_.operations());
+  Cycle();  // the member key shows the role from the cycle after the start
+  EXPECT_EQ(MemberKey("pg-0").value("role", ""), "standby_leader");
+}
+
+TEST_F(AgentCycleTest,
+       AReplicaThatCannotWriteTheNewLeadersConfigurationKeepsFollowingAndTriesAgain) {
+  StartAsReplica();
+  AddMember("pg-2", "master", 0x3000000, 5434);
+  dcs_.Delete("leader");
+  MakeLeader("pg-2");
+  node_.Fail("WriteConfig", Error::Unavailable("could not write postgresql.conf: disk full"));
+  Cycle();
+  EXPECT_THAT(node_.operations(), Not(Contains("Reload")));
+  EXPECT_EQ(node_.state().following, "pg-1");
+  node_.ClearFailures();
+  Cycle();
+  EXPECT_EQ(node_.state().following, "pg-2");
+}
+
+TEST_F(AgentCycleTest, ALeaderKeyWithoutAMemberKeyIsNotFollowed) {
+  StartAsReplica();
+  dcs_.Delete("leader");
+  dcs_.Put("leader", "pg-9");  // a leader whose member key is gone: no address to follow
+  Cycle();
+  EXPECT_THAT(node_.operations(), Not(Contains(HasSubstr("WriteConfig"))));
+  EXPECT_EQ(node_.state().following, "pg-1");
+}
+
+TEST_F(AgentCycleTest, AnOldPrimaryDoesNotRewindFromALeaderWithoutAMemberKey) {
+  SetDynamicConfig({{"postgresql", {{"use_pg_rewind", true}}}});
+  StartAsLeader();
+  dcs_.Delete("leader");
+  MakeLeader("pg-1");
+  Cycle();  // demoted: it must rewind before it follows pg-1
+  dcs_.Delete("leader");
+  dcs_.Put("leader", "pg-9");
+  node_.TakeOperations();
+  Cycle();
+  agent_->AwaitLongAction();
+  EXPECT_THAT(node_.operations(), Not(Contains(HasSubstr("Rewind"))));
+}
+
+TEST_F(AgentCycleTest, AFailedRewindRemovesTheDataDirectoryWhenConfiguredAndTheNodeIsClonedAgain) {
+  tree_["postgresql"]["remove_data_directory_on_rewind_failure"] = true;
+  SetDynamicConfig({{"postgresql", {{"use_pg_rewind", true}}}});
+  StartAsLeader();
+  dcs_.Delete("leader");
+  MakeLeader("pg-1");
+  node_.Fail("Rewind", Error::Unavailable("pg_rewind: could not find common ancestor"));
+  Cycle();  // demoted
+  CycleThroughLongAction();
+  agent_->AwaitLongAction();
+  node_.ClearFailures();
+  CycleThroughLongAction();
+  agent_->AwaitLongAction();
+  Cycle();
+  auto ops = node_.operations();
+  auto rewind = std::find(ops.begin(), ops.end(), "Rewind pg-1");
+  auto removed = std::find(rewind, ops.end(), "RemoveDataDirectory");
+  auto cloned = std::find(removed, ops.end(), "CreateReplica pg-1");
+  EXPECT_NE(cloned, ops.end()) << "rewind, remove, clone in that order: "
+                               << ::testing::PrintToString(ops);
+  EXPECT_EQ(std::count(ops.begin(), ops.end(), "Rewind pg-1"), 1) << "no second rewind";
+  EXPECT_TRUE(node_.state().running);
+  EXPECT_EQ(node_.state().following, "pg-1");
+}
+
+TEST_F(AgentCycleTest, AStaleViewOfTheLockAfterTheHandoverReleasedItIsNotRenewed) {
+  StartAsLeader();
+  dcs_.ReplaceWhenDeleted("leader", "pg-1", leases_.at("pg-1"));
+  dcs_.Put("failover", R"({"leader": "pg-0", "member": "pg-1"})");
+  node_.Hold("WriteConfig");  // the handover stops after releasing the lock, before following
+  Cycle();
+  for (int i = 0; i < 1000 && dcs_.LeaderName() != "pg-1"; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  ASSERT_EQ(dcs_.LeaderName(), "pg-1");
+  // A cycle that still reads the key as ours (a cache behind etcd): it must not renew.
+  dcs_.Put("leader", "pg-0");
+  int renewals = dcs_.Calls("UpdateLeader");
+  agent_->Step();
+  EXPECT_EQ(dcs_.Calls("UpdateLeader"), renewals) << agent_->LastReason();
+  node_.Release();
+  agent_->AwaitLongAction();
 }
 
 }  // namespace

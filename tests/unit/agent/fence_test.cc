@@ -16,13 +16,17 @@ namespace {
 using std::chrono::milliseconds;
 using std::chrono::seconds;
 
-// A process with a child of its own, as a postmaster has backends.
+// A process with a child of its own, as a postmaster has backends. It leads its own process
+// group, so that Reap can take the child too: a `sleep` left behind would hold the test's output
+// pipe open, and ctest would wait for it.
 pid_t StartPostmasterStandIn() {
   pid_t pid = ::fork();
   if (pid == 0) {
+    ::setpgid(0, 0);
     ::execlp("sh", "sh", "-c", "sleep 30 & wait", static_cast<char*>(nullptr));
     ::_exit(127);
   }
+  ::setpgid(pid, pid);                             // both sides: whichever runs first
   std::this_thread::sleep_for(milliseconds(100));  // let it fork its child
   return pid;
 }
@@ -41,6 +45,7 @@ bool KilledWithin(pid_t pid, milliseconds limit) {
 }
 
 void Reap(pid_t pid) {
+  ::kill(-pid, SIGKILL);
   ::kill(pid, SIGKILL);
   ::waitpid(pid, nullptr, 0);
 }
