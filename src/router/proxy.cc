@@ -10,6 +10,7 @@
 #include "common/log.h"
 #include "common/mutex.h"
 #include "common/open_files.h"
+#include "router/host_resolver.h"
 #include "router/pg_wire.h"
 
 namespace pgha::router {
@@ -83,6 +84,8 @@ struct Proxy::Impl {
   std::map<std::string, Steady::time_point> down_until GUARDED_BY(mutex);
   size_t next_reader GUARDED_BY(mutex) = 0;            // where the next tie-break starts
   std::function<void(const std::string&)> on_refusal;  // set before Start, then read only
+  // Host names of backends; a test may replace it before Start.
+  std::unique_ptr<HostResolver> host_resolver = std::make_unique<HostResolver>();
   // Open sessions' servers, by key.
   std::map<CancelKey, Backend> cancel_keys GUARDED_BY(mutex);
 
@@ -334,11 +337,8 @@ class Session : public std::enable_shared_from_this<Session> {
   }
 
   awaitable<bool> Connect(const Backend& backend) {
-    tcp::resolver resolver(client_.get_executor());
-    auto [resolve_error, endpoints] =
-        co_await resolver.async_resolve(backend.host, std::to_string(backend.port), kNoThrow);
-    if (resolve_error || closed_) {
-      ConnectFailed(backend, resolve_error ? resolve_error.message() : "client left");
+    auto endpoints = co_await Resolve(backend);
+    if (!endpoints) {
       co_return false;
     }
     server_ = tcp::socket(client_.get_executor());
@@ -351,7 +351,7 @@ class Session : public std::enable_shared_from_this<Session> {
         self->server_.close(ignored);
       }
     });
-    auto [error, endpoint] = co_await asio::async_connect(server_, endpoints, kNoThrow);
+    auto [error, endpoint] = co_await asio::async_connect(server_, *endpoints, kNoThrow);
     timer.cancel();
     if (error || *timed_out || closed_) {
       ConnectFailed(backend, *timed_out ? "timed out" : error ? error.message() : "client left");
@@ -373,6 +373,47 @@ class Session : public std::enable_shared_from_this<Session> {
     }
     backend_ = backend;
     co_return true;
+  }
+
+  // The backend's addresses, looked up off this thread (host_resolver.h) for at most
+  // connect_timeout. nullopt when the lookup failed or timed out (ConnectFailed has run), or when
+  // the write port's leader moved on meanwhile (the caller picks again at once).
+  awaitable<std::optional<std::vector<tcp::endpoint>>> Resolve(const Backend& backend) {
+    auto deadline = Steady::now() + settings_->connect_timeout;
+    asio::steady_timer poll(client_.get_executor());
+    while (!closed_) {
+      auto answer = proxy_.host_resolver->Lookup(backend.host);
+      if (answer.state == HostResolver::Answer::State::kResolved) {
+        std::vector<tcp::endpoint> endpoints;
+        for (const auto& text : answer.addresses) {
+          asio::error_code error;
+          auto address = asio::ip::make_address(text, error);
+          if (!error) {
+            endpoints.emplace_back(address, static_cast<uint16_t>(backend.port));
+          }
+        }
+        co_return endpoints;
+      }
+      if (answer.state == HostResolver::Answer::State::kFailed) {
+        ConnectFailed(backend, answer.error);
+        co_return std::nullopt;
+      }
+      if (port_ == Port::kWrite && !cancel_target_) {
+        MutexLock lock(proxy_.mutex);
+        if (proxy_.routes.leader != backend.member) {
+          co_return std::nullopt;
+        }
+      }
+      auto now = Steady::now();
+      if (now >= deadline) {
+        ConnectFailed(backend,
+                      fmt::format("no address for {} within connect_timeout", backend.host));
+        co_return std::nullopt;
+      }
+      poll.expires_after(std::min<Steady::duration>(milliseconds(10), deadline - now));
+      co_await poll.async_wait(kNoThrow);
+    }
+    co_return std::nullopt;
   }
 
   void ConnectFailed(const Backend& backend, const std::string& why) {
@@ -976,6 +1017,11 @@ void Proxy::Stop() {
   impl.threads.clear();
   // Sessions still queued in the contexts are destroyed with them, before the counters.
   impl.contexts.clear();
+}
+
+void Proxy::SetHostResolver(
+    std::function<Result<std::vector<std::string>>(const std::string&)> resolve) {
+  impl_->host_resolver = std::make_unique<HostResolver>(std::move(resolve));
 }
 
 void Proxy::SetRefusalListener(std::function<void(const std::string&)> on_refusal) {

@@ -81,6 +81,11 @@ class Proxy {
   // connection. Set before Start.
   void SetRefusalListener(std::function<void(const std::string& member)> on_refusal);
 
+  // How backend host names become addresses (host_resolver.h); getaddrinfo unless a test sets
+  // another before Start.
+  void SetHostResolver(
+      std::function<Result<std::vector<std::string>>(const std::string& host)> resolve);
+
   ProxyStats Stats() const;
   int64_t ActiveConnections() const;
   // The ports bound (useful when the settings ask for port 0 in tests).

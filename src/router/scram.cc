@@ -168,6 +168,28 @@ std::string ClientKeyOf(std::string_view password, const Verifier& verifier) {
   return Hmac(SaltedPassword(password, verifier.salt, verifier.iterations), "Client Key");
 }
 
+namespace {
+
+std::string RandomBytes(size_t count) {
+  std::string bytes(count, '\0');
+  if (RAND_bytes(reinterpret_cast<unsigned char*>(bytes.data()), static_cast<int>(count)) != 1) {
+    std::abort();  // as in RandomNonce: no secret from a failed generator
+  }
+  return bytes;
+}
+
+}  // namespace
+
+Verifier MockVerifier(std::string_view user) {
+  static const std::string process_secret = RandomBytes(32);
+  Verifier mock;
+  mock.iterations = 4096;  // PostgreSQL's default scram_iterations
+  mock.salt = Sha256(process_secret + std::string(user)).substr(0, 16);
+  mock.stored_key = RandomBytes(kKeyBytes);
+  mock.server_key = RandomBytes(kKeyBytes);
+  return mock;
+}
+
 std::string RandomNonce() {
   unsigned char bytes[18];
   if (RAND_bytes(bytes, sizeof(bytes)) != 1) {

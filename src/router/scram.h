@@ -86,6 +86,11 @@ class ClientExchange {
   std::string auth_message_;
 };
 
+// A verifier for a role that has none (no such role, or no SCRAM secret), so that its exchange
+// looks like any other: the same salt for the same name for the life of the process, as
+// PostgreSQL's mock authentication gives, and keys that match no password.
+Verifier MockVerifier(std::string_view user);
+
 // 18 random bytes in base64, as PostgreSQL makes its nonces.
 std::string RandomNonce();
 

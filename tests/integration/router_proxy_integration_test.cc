@@ -12,6 +12,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <condition_variable>
 #include <functional>
 #include <mutex>
 #include <thread>
@@ -271,6 +272,52 @@ TEST_F(ProxyTest, AClientWithoutAPrimaryIsHeldAndForwardedWhenOneAppears) {
   EXPECT_EQ(stats.write.held_total, 1);
   EXPECT_GT(stats.write.hold_seconds_sum, 0.2);
   EXPECT_EQ(stats.members["write"]["pg-0"].active, 1);
+}
+
+// The old leader's host name no longer answers (a killed container's, whose name the container
+// network's DNS stops answering at once): the clients of the new leader, the one already waiting
+// for that name and the ones after it, are served within the hold timeout.
+TEST_F(ProxyTest, AHostNameThatNeverResolvesHoldsUpNoClientOfTheNextLeader) {
+  struct Gate {
+    std::mutex mutex;
+    std::condition_variable opened;
+    bool open = false;
+  };
+  auto gate = std::make_shared<Gate>();
+  FakeServer server(Greeter);
+  RouterSettings settings = TestSettings();
+  settings.connect_timeout = milliseconds(60000);  // only the move of the leader can free it
+  proxy_ = std::make_unique<Proxy>(settings);
+  proxy_->SetHostResolver([gate](const std::string& host) -> Result<std::vector<std::string>> {
+    if (host == "old-leader.test") {
+      std::unique_lock lock(gate->mutex);
+      gate->opened.wait(lock, [&] { return gate->open; });
+      return Error::Unavailable("cannot resolve old-leader.test: no answer");
+    }
+    return std::vector<std::string>{"127.0.0.1"};
+  });
+  ASSERT_TRUE(proxy_->Start().ok());
+  auto leader_at = [&server](const std::string& member, const std::string& host) {
+    Routes routes;
+    routes.primary = Backend{member, host, server.port(), ""};
+    routes.leader = member;
+    return routes;
+  };
+  proxy_->Apply(leader_at("pg-0", "old-leader.test"));
+  int waiting = Client(Port::kWrite);
+  SendAll(waiting, StartupMessage("waiting"));
+  std::this_thread::sleep_for(milliseconds(200));
+  proxy_->Apply(leader_at("pg-1", "new-leader.test"));
+  int after = Client(Port::kWrite);
+  SendAll(after, StartupMessage("after"));
+  EXPECT_EQ(Read(waiting, kAuthOk.size()), kAuthOk);
+  EXPECT_EQ(Read(after, kAuthOk.size()), kAuthOk);
+  EXPECT_EQ(server.accepted(), 2);
+  {
+    std::lock_guard lock(gate->mutex);
+    gate->open = true;
+  }
+  gate->opened.notify_all();
 }
 
 TEST_F(ProxyTest, AHeldClientGetsAClearErrorAfterTheHoldTimeout) {
