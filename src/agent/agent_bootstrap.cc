@@ -143,7 +143,8 @@ Status Agent::BootstrapStandbyCluster(const model::GlobalConfig& dynamic,
   // is the standby leader.
   auto source = StandbyClusterSource(dynamic);
   if (!source) {
-    return fail(Error::Invalid("bootstrap.dcs.standby_cluster: no host to replicate from"));
+    return fail(Error::Invalid(
+        "bootstrap.dcs.standby_cluster: neither a host to replicate from nor a restore_command"));
   }
   std::vector<std::string> methods;
   nlohmann::json listed =
@@ -179,23 +180,32 @@ Status Agent::BootstrapStandbyCluster(const model::GlobalConfig& dynamic,
   }
   SetFollowing(model::kStandbyClusterSource);
   NoteRole("standby_leader", true);
-  PGHA_LOG_INFO("initialized a standby cluster of {}:{} (system identifier {})", source->host(),
-                source->port(), sysid);
+  PGHA_LOG_INFO("initialized a standby cluster of {} (system identifier {})",
+                source->host().empty()
+                    ? std::string("the WAL archive (standby_cluster.restore_command)")
+                    : fmt::format("{}:{}", source->host(), source->port()),
+                sysid);
   return OkStatus();
 }
 
 std::optional<model::Member> Agent::StandbyClusterSource(const model::GlobalConfig& dynamic) {
   nlohmann::json section = dynamic.standby_cluster();
   std::string host = section.value("host", std::string());
-  if (host.empty()) {
+  auto restore = section.find("restore_command");
+  bool archive =
+      restore != section.end() && restore->is_string() && !restore->get<std::string>().empty();
+  if (host.empty() && !archive) {
     return std::nullopt;
+  }
+  model::Member source;
+  source.name = model::kStandbyClusterSource;
+  if (host.empty()) {
+    return source;  // the archive alone: no conn_url, so no primary_conninfo
   }
   int64_t port = 5432;
   if (auto it = section.find("port"); it != section.end()) {
     port = static_cast<int64_t>(model::JsonAsNumber(*it).value_or(5432));
   }
-  model::Member source;
-  source.name = model::kStandbyClusterSource;
   std::string url_host = host.find(':') != std::string::npos ? "[" + host + "]" : host;
   source.data = {{"conn_url", fmt::format("postgres://{}:{}/postgres", url_host, port)}};
   return source;

@@ -211,7 +211,8 @@ bool Agent::Execute(const ha::Action& action, const ha::HaInput& in) {
     case ActionKind::kFollowRemote: {
       auto source = StandbyClusterSource(dynamic_);
       if (!source) {
-        PGHA_LOG_ERROR("standby_cluster names no host to replicate from");
+        PGHA_LOG_ERROR(
+            "standby_cluster names neither a host to replicate from nor a restore_command");
         return false;
       }
       Status done = OkStatus();

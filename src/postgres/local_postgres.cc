@@ -469,7 +469,9 @@ Status LocalPostgres::WriteConfig(const model::GlobalConfig& dynamic, bool stand
     // archive settings the standby_cluster section names, not this cluster's.
     bool remote = leader != nullptr && leader->name == model::kStandbyClusterSource;
     json standby_cluster = dynamic.standby_cluster();
-    if (leader != nullptr && !config_->tags.nostream) {
+    // A standby cluster fed by its archive alone (standby_cluster without a host) has no
+    // primary to stream from.
+    if (leader != nullptr && !config_->tags.nostream && !leader->host().empty()) {
       conf += "primary_conninfo = " + GucValue(ReplicationConninfo(*leader)) + "\n";
       std::string slot = remote
                              ? standby_cluster.value("primary_slot_name", "")
@@ -1087,6 +1089,13 @@ Status LocalPostgres::CreateReplica(const model::Member* source, std::vector<std
       if (source == nullptr) {
         continue;
       }
+      if (source->host().empty()) {
+        last = Error::Invalid(
+            "basebackup needs a host to copy from; a standby cluster fed by its archive alone "
+            "lists a restore method in standby_cluster.create_replica_methods");
+        PGHA_LOG_ERROR("creating the replica with basebackup failed: {}", last.error().message());
+        continue;
+      }
       last = Basebackup(*source);
     } else {
       last = RunReplicaMethod(method, source);
@@ -1140,8 +1149,9 @@ Status LocalPostgres::RunReplicaMethod(const std::string& method, const model::M
     options["role"] = "replica";
     options["datadir"] = pg.data_dir;
     options["connstring"] =
-        source ? MemberConninfo(*source, pg.replication, pg.database, PasswordIn::kEnvironment)
-               : "";
+        source && !source->host().empty()
+            ? MemberConninfo(*source, pg.replication, pg.database, PasswordIn::kEnvironment)
+            : "";
   }
   if (source && !pg.replication.password.empty()) {
     env["PGPASSWORD"] = pg.replication.password;

@@ -6,6 +6,7 @@
 
 #include <map>
 #include <optional>
+#include <system_error>
 #include <thread>
 
 #include "common/mutex.h"
@@ -67,20 +68,28 @@ HostResolver::Answer HostResolver::Lookup(const std::string& host) {
   }
   if (!fresh && !entry.in_flight) {
     entry.in_flight = true;
-    std::thread([shared = shared_, host] {
-      auto found = shared->resolve(host);
-      MutexLock done(shared->mutex);
-      Entry& resolved = shared->entries[host];
-      resolved.in_flight = false;
-      resolved.answered_at = Steady::now();
-      resolved.failed = !found.ok() || found->empty();
-      if (resolved.failed) {
-        resolved.error = found.ok() ? "no address" : found.error().message();
-      } else {
-        resolved.resolved_at = resolved.answered_at;
-        resolved.addresses = std::move(found).value();
-      }
-    }).detach();
+    try {
+      std::thread([shared = shared_, host] {
+        auto found = shared->resolve(host);
+        MutexLock done(shared->mutex);
+        Entry& resolved = shared->entries[host];
+        resolved.in_flight = false;
+        resolved.answered_at = Steady::now();
+        resolved.failed = !found.ok() || found->empty();
+        if (resolved.failed) {
+          resolved.error = found.ok() ? "no address" : found.error().message();
+        } else {
+          resolved.resolved_at = resolved.answered_at;
+          resolved.addresses = std::move(found).value();
+        }
+      }).detach();
+    } catch (const std::system_error& error) {
+      // Out of threads (a process limit): this lookup fails; the next one tries again.
+      entry.in_flight = false;
+      answer.state = Answer::State::kFailed;
+      answer.error = std::string("cannot start a lookup of ") + host + ": " + error.what();
+      return answer;
+    }
   }
   if (entry.resolved_at && now - *entry.resolved_at < shared_->usable_for &&
       (fresh || entry.in_flight)) {

@@ -61,7 +61,18 @@ void FakeNode::Release() {
 }
 
 void FakeNode::WaitIfHeld(const std::string& operation, std::unique_lock<std::mutex>& lock) {
+  if (held_ != operation) {
+    return;
+  }
+  ++waiting_;
+  released_.notify_all();  // AwaitHeldCall
   released_.wait(lock, [&] { return held_ != operation; });
+  --waiting_;
+}
+
+bool FakeNode::AwaitHeldCall() {
+  std::unique_lock<std::mutex> lock(mutex_);
+  return released_.wait_for(lock, std::chrono::seconds(10), [this] { return waiting_ > 0; });
 }
 
 std::vector<std::string> FakeNode::operations() const {
@@ -168,7 +179,8 @@ Status FakeNode::Initdb() {
 
 Status FakeNode::WriteConfig(const model::GlobalConfig&, bool standby, const model::Member* leader,
                              bool) {
-  std::lock_guard<std::mutex> lock(mutex_);
+  std::unique_lock<std::mutex> lock(mutex_);
+  WaitIfHeld("WriteConfig", lock);
   std::string line = standby ? "WriteConfig standby" : "WriteConfig primary";
   if (leader != nullptr) {
     line += " " + leader->name;

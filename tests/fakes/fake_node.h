@@ -50,6 +50,8 @@ class FakeNode final : public postgres::Node {
   // a long action that a test lets finish when it chooses.
   void Hold(const std::string& operation);
   void Release();
+  // Waits (10 s at most) until a call is waiting on the hold; false if none came.
+  bool AwaitHeldCall();
   // Every operation so far, oldest first; Take empties the record.
   std::vector<std::string> operations() const;
   std::vector<std::string> TakeOperations();
@@ -108,6 +110,7 @@ class FakeNode final : public postgres::Node {
   mutable std::mutex mutex_;  // guards every member below
   std::condition_variable released_;
   std::string held_;
+  int waiting_ = 0;  // calls waiting on the hold
   FakeNodeState state_;
   std::map<std::string, Error> failures_;
   mutable std::vector<std::string> operations_;

@@ -357,6 +357,32 @@ TEST_F(LocalPostgresTest, PromotionWritesTheTimelineHistory) {
   EXPECT_GT(history[0].lsn, 0u);
 }
 
+// A standby cluster fed by its WAL archive alone (standby_cluster with a restore_command and no
+// host): its leader runs as a standby with the archive settings and no primary_conninfo.
+TEST_F(LocalPostgresTest, AStandbyFedByItsArchiveAloneRunsWithoutAPrimary) {
+  StartPrimary();
+  ASSERT_TRUE(postgres_->Stop("fast", seconds(60)).ok());
+  std::string restore = fmt::format("cp {}/archive/%f %p", dir_);
+  nlohmann::json raw = config_.bootstrap.dcs;
+  raw["standby_cluster"] = {{"restore_command", restore}};
+  model::Member source;
+  source.name = model::kStandbyClusterSource;
+  ASSERT_TRUE(postgres_->WriteConfig(model::GlobalConfig(raw), true, &source).ok());
+  auto started = postgres_->Start(seconds(60));
+  ASSERT_TRUE(started.ok()) << started.error().message();
+  EXPECT_TRUE(postgres_->Observe().in_recovery);
+  auto conn =
+      Connection::Open(fmt::format("host=127.0.0.1 port={} user=postgres dbname=postgres", port_));
+  ASSERT_TRUE(conn.ok()) << conn.error().message();
+  auto settings = (*conn)->QueryWithColumns(
+      "SELECT current_setting('primary_conninfo'), current_setting('restore_command')",
+      MonoTime::max());
+  ASSERT_TRUE(settings.ok()) << settings.error().message();
+  ASSERT_EQ(settings->rows.size(), 1u);
+  EXPECT_EQ(settings->rows[0][0].value_or("?"), "");
+  EXPECT_EQ(settings->rows[0][1].value_or("?"), restore);
+}
+
 }  // namespace
 }  // namespace pgha::postgres
 

@@ -65,6 +65,8 @@ class AgentCycleTest : public ::testing::Test {
     dcs_.Put("initialize", kSysid);
     SetDynamicConfig(json::object());
   }
+  // A test that failed while it held a node operation must not leave its long action waiting.
+  void TearDown() override { node_.Release(); }
 
   // The DCS config key: ttl 30, loop_wait 10, retry_timeout 10 and `extra`.
   void SetDynamicConfig(const json& extra) {
@@ -1085,11 +1087,10 @@ TEST_F(AgentCycleTest, AStaleViewOfTheLockAfterTheHandoverReleasedItIsNotRenewed
   StartAsLeader();
   dcs_.ReplaceWhenDeleted("leader", "pg-1", leases_.at("pg-1"));
   dcs_.Put("failover", R"({"leader": "pg-0", "member": "pg-1"})");
-  node_.Hold("WriteConfig");  // the handover stops after releasing the lock, before following
+  // The handover stops once it released the lock and found the new leader, before following it.
+  node_.Hold("WriteConfig");
   Cycle();
-  for (int i = 0; i < 1000 && dcs_.LeaderName() != "pg-1"; ++i) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(1));
-  }
+  ASSERT_TRUE(node_.AwaitHeldCall());
   ASSERT_EQ(dcs_.LeaderName(), "pg-1");
   // A cycle that still reads the key as ours (a cache behind etcd): it must not renew.
   dcs_.Put("leader", "pg-0");
@@ -1098,6 +1099,7 @@ TEST_F(AgentCycleTest, AStaleViewOfTheLockAfterTheHandoverReleasedItIsNotRenewed
   EXPECT_EQ(dcs_.Calls("UpdateLeader"), renewals) << agent_->LastReason();
   node_.Release();
   agent_->AwaitLongAction();
+  EXPECT_EQ(node_.state().following, "pg-1");
 }
 
 }  // namespace
