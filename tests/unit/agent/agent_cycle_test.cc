@@ -1102,5 +1102,65 @@ TEST_F(AgentCycleTest, AStaleViewOfTheLockAfterTheHandoverReleasedItIsNotRenewed
   EXPECT_EQ(node_.state().following, "pg-1");
 }
 
+TEST_F(AgentCycleTest, AStandbyClusterFedByItsArchiveAloneHasAStandbyLeader) {
+  SetDynamicConfig({{"standby_cluster", {{"restore_command", "cp /archive/%f %p"}}}});
+  FakeNodeState stopped = FakeNode::RunningReplica("", "");
+  stopped.running = false;
+  Start(stopped);
+  Cycle();
+  Cycle();
+  Cycle();
+  EXPECT_EQ(dcs_.LeaderName(), "pg-0");
+  EXPECT_THAT(node_.operations(), Contains("WriteConfig standby (standby_cluster)"));
+  EXPECT_TRUE(node_.state().running);
+  EXPECT_TRUE(node_.state().in_recovery);
+  EXPECT_EQ(MemberKey("pg-0").value("role", ""), "standby_leader");
+}
+
+TEST_F(AgentCycleTest, AStandbyClusterSectionWithNothingToFollowConfiguresNothing) {
+  SetDynamicConfig({{"standby_cluster", {{"primary_slot_name", "standby"}}}});
+  Start(FakeNode::RunningReplica("", ""));
+  Cycle();
+  Cycle();
+  EXPECT_EQ(dcs_.LeaderName(), "pg-0") << agent_->LastReason();
+  EXPECT_THAT(node_.operations(), Not(Contains(HasSubstr("WriteConfig"))));
+  EXPECT_THAT(node_.operations(), Not(Contains("Promote")));
+  EXPECT_TRUE(node_.state().in_recovery) << "never a primary in a standby cluster";
+}
+
+TEST_F(AgentCycleTest, AStandbyLeaderThatCannotReloadIsTriedAgain) {
+  SetDynamicConfig({{"standby_cluster", {{"host", "10.0.0.9"}, {"port", 5432}}}});
+  Start(FakeNode::RunningReplica("", ""));
+  node_.Fail("Reload", Error::Unavailable("pg_ctl reload: server not running"));
+  Cycle();
+  Cycle();
+  const std::string follow = "WriteConfig standby (standby_cluster)";
+  int written = node_.Count(follow);
+  EXPECT_GE(written, 2) << "tried at each cycle while the reload fails";
+  node_.ClearFailures();
+  Cycle();
+  EXPECT_EQ(node_.Count(follow), written + 1);
+  Cycle();
+  EXPECT_EQ(node_.Count(follow), written + 1) << "following: nothing more to do";
+}
+
+TEST_F(AgentCycleTest, TheLeaderWritesTheConfigKeyWhenTheClusterHasNone) {
+  StartAsLeader();
+  dcs_.Delete("config");
+  Cycle();
+  ASSERT_TRUE(dcs_.Value("config").has_value());
+  EXPECT_EQ(json::parse(*dcs_.Value("config")).value("ttl", 0), 30);
+}
+
+TEST_F(AgentCycleTest, ADemotionWhoseFastStopFailsStopsImmediately) {
+  StartAsLeader();
+  dcs_.SetUnreachable(true);
+  node_.Fail("Stop", Error::Timeout("pg_ctl: server does not shut down"));
+  Cycle();
+  EXPECT_THAT(node_.operations(), Contains("Stop fast"));
+  EXPECT_THAT(node_.operations(), Contains("Stop immediate"))
+      << "past the lock's time a fast stop gives way to an immediate one";
+}
+
 }  // namespace
 }  // namespace pgha::agent
