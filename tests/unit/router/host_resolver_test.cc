@@ -71,6 +71,15 @@ class HostResolverTest : public ::testing::Test {
     return answer;
   }
 
+  // Waits (2 s at most) until `host` was looked up `count` times: a lookup's thread may start
+  // a moment after the call that started it returned.
+  void WaitForCalls(const std::string& host, int count) {
+    auto deadline = std::chrono::steady_clock::now() + milliseconds(2000);
+    while (dns_->Calls(host) < count && std::chrono::steady_clock::now() < deadline) {
+      std::this_thread::sleep_for(milliseconds(1));
+    }
+  }
+
   std::shared_ptr<FakeDns> dns_ = std::make_shared<FakeDns>();
 };
 
@@ -101,6 +110,7 @@ TEST_F(HostResolverTest, ANameThatNeverAnswersHoldsUpNoOtherName) {
   EXPECT_EQ(resolver.Lookup("pg-0").state, State::kPending);
   EXPECT_EQ(Settled(resolver, "pg-1").state, State::kResolved);
   EXPECT_EQ(resolver.Lookup("pg-0").state, State::kPending);
+  WaitForCalls("pg-0", 1);  // its thread may start after pg-1's answer came
   EXPECT_EQ(dns_->Calls("pg-0"), 1) << "one lookup of a name at a time";
   dns_->Release();
   EXPECT_EQ(Settled(resolver, "pg-0").state, State::kResolved);
@@ -127,10 +137,7 @@ TEST_F(HostResolverTest, TheLastAddressesAreGivenWhileANewerLookupRuns) {
   auto answer = resolver.Lookup("pg-2");  // starts the second lookup, which is held
   EXPECT_EQ(answer.state, State::kResolved);
   EXPECT_THAT(answer.addresses, ElementsAre("10.0.0.1"));
-  auto deadline = std::chrono::steady_clock::now() + milliseconds(2000);
-  while (dns_->Calls("pg-2") < 2 && std::chrono::steady_clock::now() < deadline) {
-    std::this_thread::sleep_for(milliseconds(1));
-  }
+  WaitForCalls("pg-2", 2);
   EXPECT_EQ(dns_->Calls("pg-2"), 2) << "the newer lookup runs meanwhile";
   EXPECT_EQ(resolver.Lookup("pg-2").state, State::kResolved) << "still, while it is held";
 }
