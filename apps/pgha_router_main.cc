@@ -17,6 +17,7 @@
 #include "config/config.h"
 #include "config/environment.h"
 #include "dcs/etcd3/etcd3_dcs.h"
+#include "postgres/connection.h"
 #include "router/etcd_cluster_source.h"
 #include "router/proxy.h"
 #include "router/rest_member_checker.h"
@@ -84,6 +85,60 @@ pgha::api::http::ClientOptions CheckOptions(const pgha::config::Config& config) 
   return options;
 }
 
+// The session mode's auth query: the role's SCRAM verifier as the primary stores it, through
+// auth_user (by default the superuser of the same file). A role without one (no row, NULL, an
+// md5 or no password) is nullopt, which the router treats as any wrong password.
+pgha::router::SessionMode::VerifierLookup MakeVerifierLookup(
+    const pgha::config::Config& config, const pgha::router::RouterSettings& settings) {
+  std::string user = settings.auth_user;
+  std::string password = settings.auth_password;
+  if (user.empty()) {
+    const auto& raw = config.raw;
+    auto superuser = nlohmann::json::json_pointer("/postgresql/authentication/superuser");
+    if (raw.contains(superuser) && raw[superuser].is_object()) {
+      user = raw[superuser].value("username", "");
+      password = raw[superuser].value("password", "");
+    }
+  }
+  std::string dbname = settings.auth_dbname;
+  std::string query = settings.auth_query;
+  auto timeout = settings.connect_timeout;
+  return [user, password, dbname, query, timeout](const pgha::router::Backend& primary,
+                                                  const std::string& role)
+             -> pgha::Result<std::optional<pgha::router::scram::Verifier>> {
+    if (user.empty()) {
+      return pgha::Error::Invalid(
+          "router.auth_user is not set and the file names no postgresql superuser");
+    }
+    using pgha::postgres::QuoteConninfoValue;
+    std::string conninfo = "host=" + QuoteConninfoValue(primary.host) +
+                           " port=" + std::to_string(primary.port) +
+                           " user=" + QuoteConninfoValue(user) +
+                           " dbname=" + QuoteConninfoValue(dbname);
+    if (!password.empty()) {
+      conninfo += " password=" + QuoteConninfoValue(password);
+    }
+    auto deadline = pgha::SystemClock::Instance().Now() + 2 * timeout;
+    auto connection = pgha::postgres::Connection::Open(conninfo, deadline, "pgha-router");
+    if (!connection.ok()) {
+      return connection.error();
+    }
+    auto rows = (*connection)->Query(query, {role});
+    if (!rows.ok()) {
+      return rows.error();
+    }
+    if (rows->empty() || rows->front().empty() || !rows->front().back()) {
+      return std::optional<pgha::router::scram::Verifier>();
+    }
+    // PgBouncer's queries give (name, secret); a lone column is the secret.
+    auto verifier = pgha::router::scram::ParseVerifier(*rows->front().back());
+    if (!verifier.ok()) {
+      return std::optional<pgha::router::scram::Verifier>();
+    }
+    return std::optional<pgha::router::scram::Verifier>(*verifier);
+  };
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -147,17 +202,27 @@ int main(int argc, char** argv) {
       watcher->RecheckMembers();
     }
   });
+  proxy.SetVerifierLookup(MakeVerifierLookup(config, *settings));
+  std::atomic<pgha::router::TopologyWatcher*> watcher_for_drains{nullptr};
+  proxy.SetDrainedListener([&watcher_for_drains] {
+    if (auto* watcher = watcher_for_drains.load()) {
+      watcher->RecheckAcknowledgement();
+    }
+  });
   if (auto started = proxy.Start(); !started.ok()) {
     PGHA_LOG_ERROR("{}", started.error().message());
     return 1;
   }
-  PGHA_LOG_INFO("routing cluster {}: writes on {}, reads on {}", config.scope,
-                settings->write_listen.ToString(), settings->read_listen.ToString());
+  PGHA_LOG_INFO("routing cluster {}: writes on {} ({} mode), reads on {}", config.scope,
+                settings->write_listen.ToString(), pgha::router::ProxyModeName(settings->mode),
+                settings->read_listen.ToString());
   pgha::router::TopologyWatcher watcher(
       source, checker, pgha::SystemClock::Instance(), settings,
       [&proxy](const pgha::router::Routes& routes) { proxy.Apply(routes); });
+  watcher.SetAcknowledgementGate([&proxy] { return proxy.Drained(); });
   watcher.Start();
   watcher_for_refusals = &watcher;
+  watcher_for_drains = &watcher;
 
   std::atomic<bool> draining{false};
   const auto started_at = pgha::SystemClock::Instance().Now();
@@ -230,6 +295,7 @@ int main(int argc, char** argv) {
     }
   }
   watcher_for_refusals = nullptr;
+  watcher_for_drains = nullptr;
   watcher.Stop();
   // This router's key goes with its lease: no leader waits for a router that is gone.
   (void)dcs.ReleaseLease();

@@ -145,6 +145,9 @@ std::optional<ServerError> ParseErrorResponse(const Message& message) {
       break;
     }
     std::string value = message.body.substr(at + 1, end - at - 1);
+    if (code == 'V' || (code == 'S' && error.severity.empty())) {
+      error.severity = value;  // 'V' is never translated; 'S' may be
+    }
     if (code == 'C' && !have_sqlstate) {
       error.sqlstate = std::move(value);
       have_sqlstate = true;
@@ -155,6 +158,11 @@ std::optional<ServerError> ParseErrorResponse(const Message& message) {
     at = end + 1;
   }
   return error;
+}
+
+bool IsFatalError(const Message& message) {
+  auto error = ParseErrorResponse(message);
+  return error && (error->severity == "FATAL" || error->severity == "PANIC");
 }
 
 }  // namespace pgha::router

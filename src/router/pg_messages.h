@@ -83,9 +83,12 @@ std::optional<SaslInitial> ParseSaslInitialResponse(const Message& message);
 
 // The SQLSTATE and message of an ErrorResponse ('E'); nullopt for another type.
 struct ServerError {
+  std::string severity;  // ERROR, FATAL, PANIC (the untranslated field when there is one)
   std::string sqlstate;
   std::string message;
 };
 std::optional<ServerError> ParseErrorResponse(const Message& message);
+// An ErrorResponse whose severity ends the session (FATAL or PANIC).
+bool IsFatalError(const Message& message);
 
 }  // namespace pgha::router

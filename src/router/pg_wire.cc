@@ -28,13 +28,34 @@ void PutField(std::string& out, char code, std::string_view value) {
 }  // namespace
 
 std::string FatalErrorResponse(std::string_view sqlstate, std::string_view message) {
+  return ErrorResponse("FATAL", sqlstate, message);
+}
+
+std::string ErrorResponse(std::string_view severity, std::string_view sqlstate,
+                          std::string_view message) {
   std::string fields;
-  PutField(fields, 'S', "FATAL");
-  PutField(fields, 'V', "FATAL");
+  PutField(fields, 'S', severity);
+  PutField(fields, 'V', severity);
   PutField(fields, 'C', sqlstate);
   PutField(fields, 'M', message);
   fields.push_back('\0');
   return Frame('E', fields);
+}
+
+std::string CancelRequest(const CancelKey& key) {
+  std::string out;
+  PutInt32(out, 16);
+  PutInt32(out, kCancelRequestCode);
+  PutInt32(out, key.process_id);
+  PutInt32(out, key.secret);
+  return out;
+}
+
+std::string BackendKeyData(const CancelKey& key) {
+  std::string body;
+  PutInt32(body, key.process_id);
+  PutInt32(body, key.secret);
+  return Frame('K', body);
 }
 
 OpeningMessage ParseClientOpening(std::string_view bytes) {

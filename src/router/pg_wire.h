@@ -16,6 +16,9 @@ namespace pgha::router {
 // A FATAL ErrorResponse with `sqlstate` and `message`, as libpq reports it: also valid as the
 // answer to an SSLRequest or GSSENCRequest, which libpq reads as an error from the server.
 std::string FatalErrorResponse(std::string_view sqlstate, std::string_view message);
+// An ErrorResponse of `severity` ("ERROR", "FATAL").
+std::string ErrorResponse(std::string_view severity, std::string_view sqlstate,
+                          std::string_view message);
 
 enum class ClientOpening {
   kIncomplete,  // fewer bytes than the length field announces, or than the length field itself
@@ -64,6 +67,10 @@ struct CancelKey {
 
 // The key of a CancelRequest (16 bytes: length, code, process id, secret); nullopt otherwise.
 std::optional<CancelKey> CancelRequestKey(std::string_view bytes);
+// A CancelRequest for `key`.
+std::string CancelRequest(const CancelKey& key);
+// A BackendKeyData message giving `key`.
+std::string BackendKeyData(const CancelKey& key);
 
 // Reads a server's messages from the start of a plaintext session, in pieces as they arrive,
 // until it has seen the session's BackendKeyData or ReadyForQuery (or anything malformed).

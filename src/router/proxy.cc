@@ -12,6 +12,7 @@
 #include "common/open_files.h"
 #include "router/host_resolver.h"
 #include "router/pg_wire.h"
+#include "router/session_mode.h"
 
 namespace pgha::router {
 
@@ -88,6 +89,10 @@ struct Proxy::Impl {
   std::unique_ptr<HostResolver> host_resolver = std::make_unique<HostResolver>();
   // Open sessions' servers, by key.
   std::map<CancelKey, Backend> cancel_keys GUARDED_BY(mutex);
+  // The write port's clients in `mode: session` (made at Start; the two below are set before).
+  std::unique_ptr<SessionMode> session_mode;
+  SessionMode::VerifierLookup verifier_lookup;
+  std::function<void()> on_drained;
 
   asio::io_context& NextContext() {
     return *contexts[next_context.fetch_add(1, std::memory_order_relaxed) % contexts.size()];
@@ -759,7 +764,11 @@ awaitable<void> Proxy::Impl::AcceptLoop(Port port, std::shared_ptr<tcp::acceptor
       current = settings;
     }
     auto& listener = counters[Index(port)];
-    if (listener.active.load() >= static_cast<int64_t>(current->maxconn)) {
+    int64_t active = listener.active.load();
+    if (port == Port::kWrite) {
+      active += session_mode->Stats().active;
+    }
+    if (active >= static_cast<int64_t>(current->maxconn)) {
       ++listener.refused_maxconn;
       // Told why, as PostgreSQL tells a client over max_connections; a flood of them is bounded
       // too, and beyond the bound a client is just closed.
@@ -775,6 +784,10 @@ awaitable<void> Proxy::Impl::AcceptLoop(Port port, std::shared_ptr<tcp::acceptor
         asio::error_code ignored;
         socket.close(ignored);
       }
+      continue;
+    }
+    if (port == Port::kWrite && current->mode == ProxyMode::kSession) {
+      session_mode->Accept(std::move(socket), current);
       continue;
     }
     std::make_shared<Session>(*this, port, std::move(socket), current)->Start();
@@ -857,6 +870,9 @@ Status Proxy::Start() {
     impl.contexts.push_back(std::make_unique<asio::io_context>(1));
     impl.work.push_back(asio::make_work_guard(*impl.contexts.back()));
   }
+  impl.session_mode = std::make_unique<SessionMode>(*impl.host_resolver, settings);
+  impl.session_mode->SetVerifierLookup(impl.verifier_lookup);
+  impl.session_mode->SetDrainedListener(impl.on_drained);
   auto write = impl.Bind(settings->write_listen);
   if (!write.ok()) {
     return write.error().WithContext("write port");
@@ -911,6 +927,9 @@ void Proxy::Apply(const Routes& routes) {
   for (auto& session : to_close) {
     session->CloseUnlessTo(leader);
   }
+  if (impl.session_mode) {
+    impl.session_mode->Apply(routes);
+  }
 }
 
 Status Proxy::Reload(const RouterSettings& settings) {
@@ -939,6 +958,9 @@ Status Proxy::Reload(const RouterSettings& settings) {
     MutexLock lock(impl.mutex);
     accepting = impl.accepting;
     impl.settings = std::make_shared<const RouterSettings>(settings);
+    if (impl.session_mode) {
+      impl.session_mode->SetSettings(impl.settings);
+    }
     for (int i = 0; i < 2; ++i) {
       if (rebound[i]) {
         retired[i] = impl.acceptors[i];
@@ -998,6 +1020,9 @@ void Proxy::CloseAll() {
   for (auto& session : open) {
     session->CloseFromOutside();
   }
+  if (impl.session_mode) {
+    impl.session_mode->CloseAll();
+  }
 }
 
 void Proxy::Stop() {
@@ -1017,7 +1042,18 @@ void Proxy::Stop() {
   impl.threads.clear();
   // Sessions still queued in the contexts are destroyed with them, before the counters.
   impl.contexts.clear();
+  impl.session_mode.reset();
 }
+
+void Proxy::SetVerifierLookup(SessionMode::VerifierLookup lookup) {
+  impl_->verifier_lookup = std::move(lookup);
+}
+
+void Proxy::SetDrainedListener(std::function<void()> on_drained) {
+  impl_->on_drained = std::move(on_drained);
+}
+
+bool Proxy::Drained() const { return !impl_->session_mode || impl_->session_mode->Drained(); }
 
 void Proxy::SetHostResolver(
     std::function<Result<std::vector<std::string>>(const std::string&)> resolve) {
@@ -1050,6 +1086,11 @@ ProxyStats Proxy::Stats() const {
     s.bytes_to_clients = c.bytes_to_clients;
     s.retried = c.retried;
   }
+  if (impl.session_mode) {
+    out.session = impl.session_mode->Stats();
+    out.write.active += out.session.active;
+    out.write.total += out.session.total;
+  }
   MutexLock lock(impl.mutex);
   out.members["write"] = impl.members[0];
   out.members["read"] = impl.members[1];
@@ -1057,7 +1098,8 @@ ProxyStats Proxy::Stats() const {
 }
 
 int64_t Proxy::ActiveConnections() const {
-  return impl_->counters[0].active.load() + impl_->counters[1].active.load();
+  int64_t session = impl_->session_mode ? impl_->session_mode->Stats().active : 0;
+  return impl_->counters[0].active.load() + impl_->counters[1].active.load() + session;
 }
 
 int Proxy::write_port() const {

@@ -21,6 +21,7 @@
 
 #include "common/result.h"
 #include "router/routing.h"
+#include "router/session_mode.h"
 #include "router/settings.h"
 
 namespace pgha::router {
@@ -54,6 +55,7 @@ struct ProxyStats {
   ListenerStats write, read;
   // By port, then member name.
   std::map<std::string, std::map<std::string, MemberStats>> members;
+  SessionModeStats session;  // the write port's clients in `mode: session`
 };
 
 class Proxy {
@@ -85,6 +87,14 @@ class Proxy {
   // another before Start.
   void SetHostResolver(
       std::function<Result<std::vector<std::string>>(const std::string& host)> resolve);
+
+  // Session mode: how a client's SCRAM verifier is fetched (session_mode.h), and who is told
+  // when Drained() may have become true. Set before Start.
+  void SetVerifierLookup(SessionMode::VerifierLookup lookup);
+  void SetDrainedListener(std::function<void()> on_drained);
+  // No session-mode client has a transaction under way (always true in l4 mode): a leader's
+  // handover notice may be acknowledged.
+  bool Drained() const;
 
   ProxyStats Stats() const;
   int64_t ActiveConnections() const;

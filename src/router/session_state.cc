@@ -88,12 +88,19 @@ void SessionState::OnClientMessage(const Message& message) {
       ++queries_in_flight_;
       OnSql(CString(message.body));
       break;
+    case 'B':  // Bind, Execute, Describe, Flush: answered at the next Sync
+    case 'E':
+    case 'D':
+    case 'H':
+      unsynced_ = true;
+      break;
     case 'P': {  // Parse: statement name, query, parameter types
       std::string name = CString(message.body);
       std::string query = CString(message.body, name.size() + 1);
       if (!name.empty()) {
         prepared_[name] = message.body;
       }
+      unsynced_ = true;
       OnSql(query);
       break;
     }
@@ -101,14 +108,24 @@ void SessionState::OnClientMessage(const Message& message) {
       if (!message.body.empty() && message.body[0] == 'S') {
         prepared_.erase(CString(message.body, 1));
       }
+      unsynced_ = true;
       break;
     case 'S':  // Sync
     case 'F':  // FunctionCall
       ++queries_in_flight_;
+      unsynced_ = false;
       break;
     default:
       break;
   }
+}
+
+void SessionState::ForgetServer() {
+  transaction_status_ = 'I';
+  queries_in_flight_ = 0;
+  in_copy_ = false;
+  unsynced_ = false;
+  pending_settings_.clear();
 }
 
 void SessionState::OnServerMessage(const Message& message) {
@@ -206,6 +223,20 @@ void SessionState::OnSql(const std::string& sql) {
       Pin("a session-level advisory lock");
     }
   }
+}
+
+bool EndsTransactionBlock(std::string_view sql) {
+  auto statements = Statements(sql);
+  if (statements.size() != 1) {
+    return false;
+  }
+  std::string s = Lower(statements[0]);
+  for (std::string_view verb : {"rollback", "abort", "commit", "end"}) {
+    if (s == verb || s == std::string(verb) + " work" || s == std::string(verb) + " transaction") {
+      return true;
+    }
+  }
+  return false;
 }
 
 std::vector<std::string> SessionState::ReplayStatements() const {

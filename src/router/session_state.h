@@ -14,6 +14,7 @@
 #include <map>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -21,15 +22,28 @@
 
 namespace pgha::router {
 
+// Whether `sql` is one statement that ends a transaction block (ROLLBACK, ABORT, COMMIT, END,
+// with or without WORK/TRANSACTION and a semicolon): what a client sends to leave a failed block.
+bool EndsTransactionBlock(std::string_view sql);
+
 class SessionState {
  public:
   void OnClientMessage(const Message& message);
   void OnServerMessage(const Message& message);
+  // The server went away: what was under way there is gone (no transaction, nothing in flight);
+  // the settings and prepared statements to replay stay.
+  void ForgetServer();
 
   // 'I' idle, 'T' in a transaction block, 'E' in a failed one (the last ReadyForQuery's).
   char transaction_status() const { return transaction_status_; }
   // Between transactions with nothing in flight: the moment a session can be moved.
-  bool AtRest() const { return transaction_status_ == 'I' && queries_in_flight_ == 0 && !in_copy_; }
+  bool AtRest() const {
+    return transaction_status_ == 'I' && queries_in_flight_ == 0 && !in_copy_ && !unsynced_;
+  }
+  // Simple queries and Syncs sent and not yet answered by ReadyForQuery.
+  int queries_in_flight() const { return queries_in_flight_; }
+  // Extended-protocol messages (Parse, Bind, Execute, ...) sent since the last Sync.
+  bool unsynced() const { return unsynced_; }
   // Why the session cannot be moved at all (empty: it can).
   const std::optional<std::string>& pinned_reason() const { return pinned_reason_; }
 
@@ -50,6 +64,7 @@ class SessionState {
   char transaction_status_ = 'I';
   int queries_in_flight_ = 0;  // simple queries and Syncs not yet answered by ReadyForQuery
   bool in_copy_ = false;
+  bool unsynced_ = false;
   std::optional<std::string> pinned_reason_;
   std::vector<std::pair<std::string, std::string>> settings_;  // lower-cased name, statement
   std::vector<std::pair<std::string, std::string>> pending_settings_;  // inside a block

@@ -74,6 +74,15 @@ Result<bool> ParseBool(const std::string& text) {
   return Error::Invalid("'" + text + "' is not true or false");
 }
 
+Result<std::string> Text(const std::string& text) { return text; }
+
+Result<std::string> NonEmpty(const std::string& text) {
+  if (text.empty()) {
+    return Error::Invalid("must not be empty");
+  }
+  return text;
+}
+
 using Apply = std::function<Status(const std::string& text, RouterSettings& out)>;
 
 template <typename T, typename Parse>
@@ -150,6 +159,22 @@ const std::map<std::string, Apply>& Keys() {
                                return static_cast<size_t>(*bytes);
                              })},
       {"tcp_keepalive", Setter(&RouterSettings::tcp_keepalive, ParseBool)},
+      {"mode", Setter(&RouterSettings::mode,
+                      [](const std::string& t) -> Result<ProxyMode> {
+                        if (t == "l4") {
+                          return ProxyMode::kL4;
+                        }
+                        if (t == "session") {
+                          return ProxyMode::kSession;
+                        }
+                        return Error::Invalid("'" + t + "' is not l4 or session");
+                      })},
+      {"pause_timeout", Setter(&RouterSettings::pause_timeout, ParsePositiveDuration)},
+      {"auth_user", Setter(&RouterSettings::auth_user, Text)},
+      {"auth_password", Setter(&RouterSettings::auth_password, Text)},
+      {"auth_dbname", Setter(&RouterSettings::auth_dbname, NonEmpty)},
+      {"auth_query", Setter(&RouterSettings::auth_query, NonEmpty)},
+      {"auth_cache_ttl", Setter(&RouterSettings::auth_cache_ttl, ParsePositiveDuration)},
   };
   return keys;
 }
@@ -212,5 +237,7 @@ const char* ReadFallbackName(ReadFallback value) {
 const char* OnLeaderChangeName(OnLeaderChange value) {
   return value == OnLeaderChange::kClose ? "close" : "keep";
 }
+
+const char* ProxyModeName(ProxyMode value) { return value == ProxyMode::kL4 ? "l4" : "session"; }
 
 }  // namespace pgha::router

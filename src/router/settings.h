@@ -21,6 +21,9 @@ namespace pgha::router {
 enum class ReadFallback { kPrimary, kReject };
 // What happens to open write connections when their member loses the leader key.
 enum class OnLeaderChange { kClose, kKeep };
+// How the write port relays: bytes (l4), or PostgreSQL messages, logging clients in itself
+// and carrying their sessions to a new primary (session; docs/router.md).
+enum class ProxyMode { kL4, kSession };
 
 struct RouterSettings {
   // This router's name in etcd (pgha/routers/<name>), under which it acknowledges a leader's
@@ -43,6 +46,18 @@ struct RouterSettings {
   size_t threads = 2;
   size_t buffer_bytes = 16 * 1024;  // per direction and connection
   bool tcp_keepalive = true;
+  ProxyMode mode = ProxyMode::kL4;
+  // Session mode: how long transactions under way may run on once a switchover is announced
+  // before they end with an error and the router acknowledges.
+  std::chrono::milliseconds pause_timeout{5000};
+  // Session mode: the role, password and database of the auth query that fetches a client's
+  // SCRAM verifier (empty user: postgresql.authentication.superuser of the same file).
+  std::string auth_user;
+  std::string auth_password;
+  std::string auth_dbname = "postgres";
+  std::string auth_query = "SELECT passwd FROM pg_catalog.pg_shadow WHERE usename = $1";
+  // Session mode: how long a fetched verifier is used before it is fetched again.
+  std::chrono::milliseconds auth_cache_ttl{60000};
 };
 
 // `section` is the `router:` mapping (null or absent: defaults); `environment` supplies
@@ -52,5 +67,6 @@ Result<RouterSettings> ParseRouterSettings(const nlohmann::json& section,
 
 const char* ReadFallbackName(ReadFallback value);
 const char* OnLeaderChangeName(OnLeaderChange value);
+const char* ProxyModeName(ProxyMode value);
 
 }  // namespace pgha::router

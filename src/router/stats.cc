@@ -172,6 +172,50 @@ std::string RenderMetrics(const RouterView& v) {
            "Since etcd last answered a linearizable read (-1: never).");
   w.Sample("pgha_router_etcd_last_ok_age_seconds", "",
            t.last_dcs_ok ? duration<double>(v.now - *t.last_dcs_ok).count() : -1);
+  const SessionModeStats& session = v.proxy.session;
+  struct SessionFigure {
+    const char* name;
+    const char* type;
+    const char* help;
+    double value;
+  };
+  const SessionFigure session_figures[] = {
+      {"pgha_router_session_clients", "gauge", "Session-mode clients open on the write port.",
+       static_cast<double>(session.active)},
+      {"pgha_router_session_logins_refused_total", "counter",
+       "Session-mode logins refused (wrong password, unknown role, malformed login).",
+       static_cast<double>(session.logins_refused)},
+      {"pgha_router_session_moved_total", "counter",
+       "Sessions carried to another server (a switchover, a failover).",
+       static_cast<double>(session.moved)},
+      {"pgha_router_session_pinned_closed_total", "counter",
+       "Sessions closed because their state (a temporary table, LISTEN, ...) could not move.",
+       static_cast<double>(session.pinned_closed)},
+      {"pgha_router_session_transactions_lost_total", "counter",
+       "Transactions whose server went away under them (the client got an error).",
+       static_cast<double>(session.transactions_lost)},
+      {"pgha_router_session_pause_timeouts_total", "counter",
+       "Transactions cut because they ran past pause_timeout during a handover.",
+       static_cast<double>(session.pause_timeouts)},
+      {"pgha_router_session_pauses_total", "counter",
+       "Times the sessions paused for a switchover or a handover.",
+       static_cast<double>(session.pauses)},
+      {"pgha_router_session_paused", "gauge", "1 while session-mode queries are held.",
+       session.paused ? 1.0 : 0.0},
+      {"pgha_router_session_queries_held_total", "counter",
+       "Queries and logins that waited for a primary.", static_cast<double>(session.queries_held)},
+      {"pgha_router_session_hold_seconds_total", "counter", "Time they waited, in all.",
+       session.hold_seconds_sum},
+      {"pgha_router_session_verifier_lookups_total", "counter",
+       "Auth queries run to fetch a role's verifier.",
+       static_cast<double>(session.verifier_lookups)},
+      {"pgha_router_session_verifier_lookup_errors_total", "counter",
+       "Auth queries that failed.", static_cast<double>(session.verifier_lookup_errors)},
+  };
+  for (const auto& figure : session_figures) {
+    w.Family(figure.name, figure.type, figure.help);
+    w.Sample(figure.name, "", figure.value);
+  }
   w.Family("pgha_router_uptime_seconds", "gauge", "Since the router started.");
   w.Sample("pgha_router_uptime_seconds", "", duration<double>(v.now - v.started).count());
   return w.Take();

@@ -97,6 +97,17 @@ void TopologyWatcher::SetSettings(std::shared_ptr<const RouterSettings> settings
   wake_.notify_all();
 }
 
+void TopologyWatcher::SetAcknowledgementGate(std::function<bool()> ready) {
+  MutexLock lock(mutex_);
+  acknowledgement_gate_ = std::move(ready);
+}
+
+void TopologyWatcher::RecheckAcknowledgement() {
+  MutexLock lock(mutex_);
+  changed_ = true;
+  wake_.notify_all();
+}
+
 void TopologyWatcher::RecheckMembers() {
   MutexLock lock(mutex_);
   recheck_ = true;
@@ -207,6 +218,10 @@ void TopologyWatcher::DecisionLoop() {
 void TopologyWatcher::WantAcknowledgement() {
   // Called once the routes decided with the current notice in view are applied: a notice that
   // holds writes is acknowledged only when new writes are held.
+  if (handover_seen_ && handover_seen_->first > ack_wanted_ && acknowledgement_gate_ &&
+      !acknowledgement_gate_()) {
+    return;  // asked again through RecheckAcknowledgement, or at the next interval
+  }
   if (handover_seen_ && handover_seen_->first > ack_wanted_) {
     ack_wanted_ = handover_seen_->first;
     ack_due_ = true;

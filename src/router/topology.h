@@ -79,6 +79,11 @@ class TopologyWatcher {
   // A member refused a connection: check every member now rather than at the next interval, so
   // a dead replica leaves the read port at once. Cheap to call often; never blocks.
   void RecheckMembers();
+  // A handover notice is acknowledged only once `ready` says so as well (the session mode's
+  // sessions have finished their transactions); it is asked under this watcher's lock, so it
+  // must not call back. RecheckAcknowledgement asks again now.
+  void SetAcknowledgementGate(std::function<bool()> ready);
+  void RecheckAcknowledgement();
   TopologyStatus Status() const;
 
  private:
@@ -120,6 +125,7 @@ class TopologyWatcher {
   int64_t ack_written_ GUARDED_BY(mutex_) = -1;
   bool ack_due_ GUARDED_BY(mutex_) = false;  // wakes the etcd thread to write it now
   TopologyStatus status_ GUARDED_BY(mutex_);
+  std::function<bool()> acknowledgement_gate_ GUARDED_BY(mutex_);
 
   std::thread decision_thread_, etcd_thread_, member_thread_;
 };

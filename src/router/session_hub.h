@@ -1,0 +1,81 @@
+// What a session-mode connection shares with the others (session_mode.h): the routes and the
+// pause, the verifier cache and the thread its auth queries run on, the cancel keys, the
+// registry of open sessions and the figures. Internal to the session mode.
+//
+// Thread-safety: every method may be called from any thread; `mutex` guards what it names.
+#pragma once
+
+#include <asio.hpp>
+#include <atomic>
+#include <chrono>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "common/mutex.h"
+#include "router/session_mode.h"
+
+namespace pgha::router {
+
+struct SessionMode::Hub : std::enable_shared_from_this<SessionMode::Hub> {
+  Hub(HostResolver& resolver, std::shared_ptr<const RouterSettings> settings);
+
+  struct Target {
+    std::optional<Backend> primary;  // nullopt: writes are held
+    std::string waiting_for;         // why, when they are
+  };
+  Target CurrentTarget() const;
+  std::shared_ptr<const RouterSettings> CurrentSettings() const;
+
+  // A cached verifier of `user` still within auth_cache_ttl.
+  std::optional<std::optional<scram::Verifier>> CachedVerifier(const std::string& user);
+  // Runs the auth query (blocking: call it on lookup_pool) and caches what it found.
+  Result<std::optional<scram::Verifier>> FetchVerifier(const Backend& primary,
+                                                       const std::string& user);
+  // The verifier proved wrong (a failed login, a server holding another): fetch it next time.
+  void ForgetVerifier(const std::string& user);
+
+  void Register(SessionConnection* connection, std::weak_ptr<SessionConnection> weak);
+  void Unregister(SessionConnection* connection);
+  // A key for a new session's client, mapped to it until Unregister.
+  CancelKey IssueCancelKey(SessionConnection* connection);
+  // A CancelRequest from a client: to the session it names, if any.
+  void Cancel(const CancelKey& key);
+  // The sessions open now (references taken outside the mutex's hold on their lifetime).
+  std::vector<std::shared_ptr<SessionConnection>> Open();
+  // A session finished its transaction: tell the listener when the pause has drained.
+  void NoteRested();
+
+  HostResolver& resolver;
+  asio::thread_pool lookup_pool{1};  // auth queries, off the I/O threads
+
+  struct Counters {
+    std::atomic<int64_t> active{0}, total{0}, logins_refused{0}, moved{0}, pinned_closed{0},
+        transactions_lost{0}, pause_timeouts{0}, pauses{0}, queries_held{0}, hold_micros{0},
+        verifier_lookups{0}, verifier_lookup_errors{0};
+  } counters;
+
+  mutable Mutex mutex;
+  std::shared_ptr<const RouterSettings> settings GUARDED_BY(mutex);
+  Routes routes GUARDED_BY(mutex);
+  bool paused GUARDED_BY(mutex) = false;
+  uint64_t pause_number GUARDED_BY(mutex) = 0;  // which pause the timer below belongs to
+  std::unique_ptr<asio::steady_timer> pause_timer GUARDED_BY(mutex);
+  std::map<SessionConnection*, std::weak_ptr<SessionConnection>> connections GUARDED_BY(mutex);
+  std::map<CancelKey, SessionConnection*> cancel_keys GUARDED_BY(mutex);
+  std::mt19937 random GUARDED_BY(mutex){std::random_device{}()};
+  struct CachedEntry {
+    std::optional<scram::Verifier> verifier;
+    std::chrono::steady_clock::time_point fetched;
+  };
+  std::map<std::string, CachedEntry> verifiers GUARDED_BY(mutex);
+  SessionMode::VerifierLookup lookup GUARDED_BY(mutex);
+  std::function<void()> on_drained GUARDED_BY(mutex);
+  bool shut_down GUARDED_BY(mutex) = false;
+};
+
+}  // namespace pgha::router
