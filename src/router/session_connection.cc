@@ -23,6 +23,8 @@ constexpr auto kNoThrow = asio::experimental::as_tuple(asio::use_awaitable);
 constexpr milliseconds kLoginTimeout{60000};
 // A held query looks for a primary again this often without being woken.
 constexpr milliseconds kHoldPoll{200};
+// How long a client told why its session ends may still send before the socket closes.
+constexpr milliseconds kLinger{2000};
 
 std::string Reframe(const Message& message) { return Frame(message.type, message.body); }
 
@@ -33,7 +35,8 @@ SessionConnection::SessionConnection(std::shared_ptr<SessionMode::Hub> hub, tcp:
     : hub_(std::move(hub)),
       settings_(std::move(settings)),
       client_(std::move(client)),
-      wake_(client_.get_executor()) {
+      wake_(client_.get_executor()),
+      linger_(client_.get_executor()) {
   // Waits on these never time out; each write that completes wakes them.
   for (Outbox* box : {&to_client_, &to_server_}) {
     box->drained = std::make_unique<asio::steady_timer>(client_.get_executor(),
@@ -204,7 +207,7 @@ awaitable<std::optional<Backend>> SessionConnection::WaitForPrimary() {
   auto started = Steady::now();
   auto deadline = started + settings_->connect_hold_timeout;
   bool held = false;
-  while (!closed_) {
+  while (!ending()) {
     auto target = hub_->CurrentTarget();
     if (target.primary) {
       if (held) {
@@ -232,7 +235,7 @@ awaitable<std::optional<Backend>> SessionConnection::WaitForPrimary() {
 
 awaitable<bool> SessionConnection::OpenServer(bool first) {
   auto hold_started = Steady::now();
-  while (!closed_) {
+  while (!ending()) {
     auto primary = co_await WaitForPrimary();
     if (!primary) {
       co_return false;
@@ -240,7 +243,7 @@ awaitable<bool> SessionConnection::OpenServer(bool first) {
     std::string why;
     auto socket = co_await ConnectToBackend(*primary, hub_->resolver, settings_->connect_timeout,
                                             settings_->tcp_keepalive, &why);
-    if (closed_) {
+    if (ending()) {
       co_return false;
     }
     auto retry_later = [&]() -> bool {
@@ -278,7 +281,7 @@ awaitable<bool> SessionConnection::OpenServer(bool first) {
       }
       next = server_login.Feed(std::string_view(chunk.data(), n));
     }
-    if (closed_) {
+    if (ending()) {
       co_return false;
     }
     if (next != ServerLogin::Next::kReady) {
@@ -362,9 +365,9 @@ awaitable<bool> SessionConnection::OpenServer(bool first) {
             }
           }
         }
-        if (error || closed_) {
+        if (error || ending()) {
           DropServer();
-          if (closed_) {
+          if (ending()) {
             co_return false;
           }
           continue;  // the new server went away too: try again
@@ -388,12 +391,21 @@ awaitable<void> SessionConnection::ClientLoop() {
       Close();
       co_return;
     }
+    if (closing_) {
+      continue;  // told why the session ends: what comes now is dropped
+    }
     reader.Feed(std::string_view(buffer.data(), n));
     while (auto message = reader.Next()) {
       co_await OnClientMessage(std::move(*message));
       if (closed_) {
         co_return;
       }
+      if (closing_) {
+        break;
+      }
+    }
+    if (closing_) {
+      continue;
     }
     if (reader.failed()) {
       co_await CloseWith("08P01", "pgha-router: invalid message length");
@@ -406,6 +418,11 @@ awaitable<void> SessionConnection::ClientLoop() {
 awaitable<void> SessionConnection::OnClientMessage(Message message) {
   if (message.type == 'X') {  // Terminate: the server sees the connection end
     Close();
+    co_return;
+  }
+  if (!pinned_end_.empty()) {
+    ++hub_->counters.pinned_closed;
+    co_await CloseWith("57P01", pinned_end_);
     co_return;
   }
   if (lost_) {
@@ -461,9 +478,9 @@ awaitable<void> SessionConnection::ServerLoop(std::shared_ptr<SessionConnection>
                                               uint64_t generation) {
   std::vector<char> buffer(settings_->buffer_bytes);
   MessageReader reader;
-  while (!closed_ && generation == generation_) {
+  while (!closed_ && !closing_ && generation == generation_) {
     auto [error, n] = co_await server->async_read_some(asio::buffer(buffer), kNoThrow);
-    if (closed_ || generation != generation_) {
+    if (closed_ || closing_ || generation != generation_) {
       co_return;  // the session ended, or moved on to another server
     }
     if (error) {
@@ -499,15 +516,16 @@ void SessionConnection::ServerLost(const std::string& reason) {
   bool at_rest = state_.AtRest();
   DropServer();
   if (state_.pinned_reason()) {
-    ++hub_->counters.pinned_closed;
-    asio::co_spawn(client_.get_executor(),
-                   CloseWithOf(shared_from_this(), "57P01",
-                               "terminating connection due to administrator command: "
-                                      "pgha-router: " +
-                                          reason + "; this session holds " +
-                                          *state_.pinned_reason() +
-                                          ", which cannot be carried to another server"),
-                   asio::detached);
+    pinned_end_ = "terminating connection due to administrator command: pgha-router: " + reason +
+                  "; this session holds " + *state_.pinned_reason() +
+                  ", which cannot be carried to another server";
+    if (!at_rest) {
+      ++hub_->counters.pinned_closed;
+      asio::co_spawn(client_.get_executor(), CloseWithOf(shared_from_this(), "57P01", pinned_end_),
+                     asio::detached);
+    }
+    // At rest, the error answers the client's next message: libpq drops an error that comes
+    // while the connection is idle and reports only "server closed the connection".
     return;
   }
   if (!at_rest) {
@@ -538,7 +556,7 @@ void SessionConnection::DropServer() {
 }
 
 void SessionConnection::SendToClient(std::string_view bytes) {
-  if (bytes.empty() || closed_) {
+  if (bytes.empty() || closed_ || closing_) {
     return;
   }
   to_client_.pending.append(bytes);
@@ -618,9 +636,27 @@ awaitable<void> SessionConnection::CloseWithOf(std::shared_ptr<SessionConnection
 }
 
 awaitable<void> SessionConnection::CloseWith(std::string sqlstate, std::string message) {
+  if (closing_ || closed_) {
+    co_return;
+  }
   SendToClient(FatalErrorResponse(sqlstate, message));
   co_await FlushClient();
-  Close();
+  if (closed_) {
+    co_return;
+  }
+  // Half-closed, not closed: a client that is sending a query right now would get a reset,
+  // which on Linux discards the error before libpq reads it. What it sends meanwhile is read
+  // and dropped, for at most kLinger.
+  closing_ = true;
+  DropServer();
+  asio::error_code ignored;
+  client_.shutdown(tcp::socket::shutdown_send, ignored);
+  linger_.expires_after(kLinger);
+  linger_.async_wait([weak = weak_from_this()](const asio::error_code&) {
+    if (auto self = weak.lock()) {
+      self->Close();
+    }
+  });
 }
 
 awaitable<void> SessionConnection::FlushClient() {

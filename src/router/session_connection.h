@@ -91,10 +91,11 @@ class SessionConnection : public std::enable_shared_from_this<SessionConnection>
   asio::awaitable<void> FlushClient();
   static asio::awaitable<void> SendCancel(std::shared_ptr<SessionConnection> self,
                                           Backend backend, CancelKey key);
-  // Tells the client why (FATAL), then closes.
+  // Tells the client why (FATAL), then closes (after a linger).
   asio::awaitable<void> CloseWith(std::string sqlstate, std::string message);
   static asio::awaitable<void> CloseWithOf(std::shared_ptr<SessionConnection> self,
                                            std::string sqlstate, std::string message);
+  bool ending() const { return closed_ || closing_; }
   void UpdateBusy();
   void Close();
 
@@ -107,6 +108,7 @@ class SessionConnection : public std::enable_shared_from_this<SessionConnection>
   std::optional<CancelKey> server_key_;
   CancelKey client_key_for_cancel_;
   asio::steady_timer wake_;  // a held query's wait
+  asio::steady_timer linger_;  // the end of a half-closed session's linger
   Outbox to_client_, to_server_;
   ClientLogin login_{false};
   std::vector<std::pair<std::string, std::string>> parameters_;
@@ -114,7 +116,9 @@ class SessionConnection : public std::enable_shared_from_this<SessionConnection>
   scram::Verifier verifier_;
   SessionState state_;
   std::optional<LostTransaction> lost_;
+  std::string pinned_end_;  // a pinned session's server went away: why it ends
   std::atomic<bool> busy_{false};
+  bool closing_ = false;  // told the client why it ends (CloseWith); lingering before Close
   bool closed_ = false;
   bool registered_ = false;
 };
