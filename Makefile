@@ -52,6 +52,7 @@ bench: build
 	bench/rest_idle_bench.sh
 	/usr/bin/python3 bench/router_bench.py
 	bench/cold_start_bench.sh
+	/usr/bin/python3 bench/session_bench.py
 
 # Every benchmark once with tiny parameters (CI runs it: a benchmark that no longer runs fails).
 bench-smoke: build

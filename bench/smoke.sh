@@ -5,7 +5,7 @@
 # figures of runs this short are not the benchmark's, and its report files are not kept. Run as root, after
 # `make build`. A failure prints the tail of that benchmark's output.
 #   bench/smoke.sh [name...]   (default: all of etcd_client failover exporter_scrape rest_idle
-#                               router cold_start stack)
+#                               router cold_start stack session)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 [ "$(id -u)" = 0 ] || { echo "run as root: the benchmarks run PostgreSQL as the postgres user" >&2; exit 2; }
@@ -21,12 +21,15 @@ run_rest_idle() { bench/rest_idle_bench.sh --idle "0 8" --checks 3; }
 # by pgbench may rightly cost the primary its lock.
 run_router() { $PY bench/router_bench.py --settings 6/1/2 --trials 1 --seconds 3 --out "$WORK/results"; }
 run_cold_start() { bench/cold_start_bench.sh 1; }
+run_session() {
+  $PY bench/session_bench.py --trials 1 --seconds 12 --throughput-seconds 3 --out "$WORK/results"
+}
 run_stack() {
   $PY bench/stack_bench.py --settings 6/1/2 --trials 1 --footprint-seconds 3 --out "$WORK/results"
 }
 
 names=("$@")
-[ "${#names[@]}" -gt 0 ] || names=(etcd_client failover exporter_scrape rest_idle router cold_start stack)
+[ "${#names[@]}" -gt 0 ] || names=(etcd_client failover exporter_scrape rest_idle router cold_start stack session)
 failed=()
 for name in "${names[@]}"; do
   declare -F "run_$name" >/dev/null || { echo "unknown benchmark: $name" >&2; exit 2; }

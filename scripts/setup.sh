@@ -14,6 +14,8 @@ PACKAGES=(
   # servers and tools the tests and the topology run for real
   postgresql-15 postgresql-client-15 etcd-server etcd-client haproxy prometheus patroni
   prometheus-postgres-exporter bc
+  # the session-mode benchmark's reference pooler (bench/session_bench.py)
+  pgbouncer
   openssl curl iproute2 procps python3-psycopg2 nftables
   # make coverage
   gcovr
