@@ -103,40 +103,40 @@ pgha::router::SessionMode::VerifierLookup MakeVerifierLookup(
   std::string dbname = settings.auth_dbname;
   std::string query = settings.auth_query;
   auto timeout = settings.connect_timeout;
-  return [user, password, dbname, query, timeout](const pgha::router::Backend& primary,
-                                                  const std::string& role)
-             -> pgha::Result<std::optional<pgha::router::scram::Verifier>> {
-    if (user.empty()) {
-      return pgha::Error::Invalid(
-          "router.auth_user is not set and the file names no postgresql superuser");
-    }
-    using pgha::postgres::QuoteConninfoValue;
-    std::string conninfo = "host=" + QuoteConninfoValue(primary.host) +
-                           " port=" + std::to_string(primary.port) +
-                           " user=" + QuoteConninfoValue(user) +
-                           " dbname=" + QuoteConninfoValue(dbname);
-    if (!password.empty()) {
-      conninfo += " password=" + QuoteConninfoValue(password);
-    }
-    auto deadline = pgha::SystemClock::Instance().Now() + 2 * timeout;
-    auto connection = pgha::postgres::Connection::Open(conninfo, deadline, "pgha-router");
-    if (!connection.ok()) {
-      return connection.error();
-    }
-    auto rows = (*connection)->Query(query, {role});
-    if (!rows.ok()) {
-      return rows.error();
-    }
-    if (rows->empty() || rows->front().empty() || !rows->front().back()) {
-      return std::optional<pgha::router::scram::Verifier>();
-    }
-    // PgBouncer's queries give (name, secret); a lone column is the secret.
-    auto verifier = pgha::router::scram::ParseVerifier(*rows->front().back());
-    if (!verifier.ok()) {
-      return std::optional<pgha::router::scram::Verifier>();
-    }
-    return std::optional<pgha::router::scram::Verifier>(*verifier);
-  };
+  return
+      [user, password, dbname, query, timeout](
+          const pgha::router::Backend& primary,
+          const std::string& role) -> pgha::Result<std::optional<pgha::router::scram::Verifier>> {
+        if (user.empty()) {
+          return pgha::Error::Invalid(
+              "router.auth_user is not set and the file names no postgresql superuser");
+        }
+        using pgha::postgres::QuoteConninfoValue;
+        std::string conninfo =
+            "host=" + QuoteConninfoValue(primary.host) + " port=" + std::to_string(primary.port) +
+            " user=" + QuoteConninfoValue(user) + " dbname=" + QuoteConninfoValue(dbname);
+        if (!password.empty()) {
+          conninfo += " password=" + QuoteConninfoValue(password);
+        }
+        auto deadline = pgha::SystemClock::Instance().Now() + 2 * timeout;
+        auto connection = pgha::postgres::Connection::Open(conninfo, deadline, "pgha-router");
+        if (!connection.ok()) {
+          return connection.error();
+        }
+        auto rows = (*connection)->Query(query, {role});
+        if (!rows.ok()) {
+          return rows.error();
+        }
+        if (rows->empty() || rows->front().empty() || !rows->front().back()) {
+          return std::optional<pgha::router::scram::Verifier>();
+        }
+        // PgBouncer's queries give (name, secret); a lone column is the secret.
+        auto verifier = pgha::router::scram::ParseVerifier(*rows->front().back());
+        if (!verifier.ok()) {
+          return std::optional<pgha::router::scram::Verifier>();
+        }
+        return std::optional<pgha::router::scram::Verifier>(*verifier);
+      };
 }
 
 }  // namespace

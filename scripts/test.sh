@@ -42,7 +42,8 @@ ctest --preset asan -L 'unit|process|fuzz' -j "$jobs" --timeout 300 --no-tests=e
 
 # ThreadSanitizer, built with clang so that -Wthread-safety also checks the lock annotations
 # (common/mutex.h) at compile time: the unit and process tests, then the servers that run in the
-# test process and two handovers whose agents are built the same way. A report from any of these
+# test process (the router's session mode against a real PostgreSQL among them) and two handovers
+# whose agents are built the same way. A report from any of these
 # processes (the agents included, through log_path) fails the run.
 next_phase "tsan build"
 cmake --preset tsan -G Ninja >/dev/null
@@ -55,7 +56,7 @@ TSAN_OPTIONS="log_path=$tsan_reports/report" ctest --preset tsan -L 'unit|proces
   --timeout 300 --no-tests=error || tsan_failed=1
 TSAN_OPTIONS="log_path=$tsan_reports/report" ctest --preset tsan -L integration --timeout 600 -j "$jobs" \
   --no-tests=error \
-  -R '^(RestServerTest|TlsTest|ProxyTest)\.|^HaClusterTest\.SigtermOfThePrimaryAgentHandsOverAtOnce$|^SlowLoopTest\.' ||
+  -R '^(RestServerTest|TlsTest|ProxyTest|SessionModeTest)\.|^HaClusterTest\.SigtermOfThePrimaryAgentHandsOverAtOnce$|^SlowLoopTest\.' ||
   tsan_failed=1
 if compgen -G "$tsan_reports/report.*" >/dev/null; then
   cat "$tsan_reports"/report.*

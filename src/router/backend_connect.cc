@@ -13,9 +13,9 @@ using Steady = std::chrono::steady_clock;
 constexpr auto kNoThrow = asio::experimental::as_tuple(asio::use_awaitable);
 
 asio::awaitable<std::optional<tcp::socket>> ConnectToBackend(const Backend& backend,
-                                                            HostResolver& resolver,
-                                                            std::chrono::milliseconds timeout,
-                                                            bool keepalive, std::string* why) {
+                                                             HostResolver& resolver,
+                                                             std::chrono::milliseconds timeout,
+                                                             bool keepalive, std::string* why) {
   auto executor = co_await asio::this_coro::executor;
   auto deadline = Steady::now() + timeout;
   std::vector<tcp::endpoint> endpoints;

@@ -39,8 +39,8 @@ SessionConnection::SessionConnection(std::shared_ptr<SessionMode::Hub> hub, tcp:
       linger_(client_.get_executor()) {
   // Waits on these never time out; each write that completes wakes them.
   for (Outbox* box : {&to_client_, &to_server_}) {
-    box->drained = std::make_unique<asio::steady_timer>(client_.get_executor(),
-                                                        Steady::time_point::max());
+    box->drained =
+        std::make_unique<asio::steady_timer>(client_.get_executor(), Steady::time_point::max());
   }
   ++hub_->counters.active;
   ++hub_->counters.total;
@@ -189,8 +189,8 @@ awaitable<std::optional<std::optional<scram::Verifier>>> SessionConnection::Look
   if (!primary) {
     co_return std::nullopt;
   }
-  auto fetched = co_await asio::co_spawn(hub_->lookup_pool, Fetch(hub_, *primary, user),
-                                         asio::use_awaitable);
+  auto fetched =
+      co_await asio::co_spawn(hub_->lookup_pool, Fetch(hub_, *primary, user), asio::use_awaitable);
   if (!fetched) {
     Close();
     co_return std::nullopt;
@@ -253,8 +253,8 @@ awaitable<bool> SessionConnection::OpenServer(bool first) {
       PGHA_LOG_WARN("session mode: cannot connect to {} ({}:{}): {}", primary->member,
                     primary->host, primary->port, why);
       if (!retry_later()) {
-        co_await CloseWith("08006", "pgha-router: cannot connect to the primary " +
-                                        primary->member + ": " + why);
+        co_await CloseWith(
+            "08006", "pgha-router: cannot connect to the primary " + primary->member + ": " + why);
         co_return false;
       }
       wake_.expires_after(kHoldPoll);
@@ -298,11 +298,11 @@ awaitable<bool> SessionConnection::OpenServer(bool first) {
         co_await CloseWith(server_login.server_error()->sqlstate,
                            server_login.server_error()->message);
       } else {
-        co_await CloseWith("08006", "pgha-router: cannot log in to the primary " +
-                                        primary->member + ": " +
-                                        (next == ServerLogin::Next::kRead
-                                             ? std::string("the server closed the connection")
-                                             : server_login.failure()));
+        co_await CloseWith(
+            "08006",
+            "pgha-router: cannot log in to the primary " + primary->member + ": " +
+                (next == ServerLogin::Next::kRead ? std::string("the server closed the connection")
+                                                  : server_login.failure()));
       }
       co_return false;
     }
@@ -458,10 +458,11 @@ awaitable<bool> SessionConnection::BeforeQuery() {
   }
   if (state_.pinned_reason()) {
     ++hub_->counters.pinned_closed;
-    co_await CloseWith("57P01", "terminating connection due to administrator command: "
-                                "pgha-router: the primary changed and this session holds " +
-                                    *state_.pinned_reason() +
-                                    ", which cannot be carried to the new primary");
+    co_await CloseWith("57P01",
+                       "terminating connection due to administrator command: "
+                       "pgha-router: the primary changed and this session holds " +
+                           *state_.pinned_reason() +
+                           ", which cannot be carried to the new primary");
     co_return false;
   }
   if (server_) {
@@ -484,8 +485,7 @@ awaitable<void> SessionConnection::ServerLoop(std::shared_ptr<SessionConnection>
       co_return;  // the session ended, or moved on to another server
     }
     if (error) {
-      ServerLost(error == asio::error::eof ? "the server closed the connection"
-                                           : error.message());
+      ServerLost(error == asio::error::eof ? "the server closed the connection" : error.message());
       co_return;
     }
     reader.Feed(std::string_view(buffer.data(), n));

@@ -89,8 +89,8 @@ class SessionConnection : public std::enable_shared_from_this<SessionConnection>
   asio::awaitable<void> WaitForRoom(Outbox& box);
   // Waits until everything for the client is written.
   asio::awaitable<void> FlushClient();
-  static asio::awaitable<void> SendCancel(std::shared_ptr<SessionConnection> self,
-                                          Backend backend, CancelKey key);
+  static asio::awaitable<void> SendCancel(std::shared_ptr<SessionConnection> self, Backend backend,
+                                          CancelKey key);
   // Tells the client why (FATAL), then closes (after a linger).
   asio::awaitable<void> CloseWith(std::string sqlstate, std::string message);
   static asio::awaitable<void> CloseWithOf(std::shared_ptr<SessionConnection> self,
@@ -107,7 +107,7 @@ class SessionConnection : public std::enable_shared_from_this<SessionConnection>
   std::optional<Backend> backend_;
   std::optional<CancelKey> server_key_;
   CancelKey client_key_for_cancel_;
-  asio::steady_timer wake_;  // a held query's wait
+  asio::steady_timer wake_;    // a held query's wait
   asio::steady_timer linger_;  // the end of a half-closed session's linger
   Outbox to_client_, to_server_;
   ClientLogin login_{false};

@@ -34,7 +34,7 @@ std::optional<std::optional<scram::Verifier>> SessionMode::Hub::CachedVerifier(
 }
 
 Result<std::optional<scram::Verifier>> SessionMode::Hub::FetchVerifier(const Backend& primary,
-                                                                        const std::string& user) {
+                                                                       const std::string& user) {
   SessionMode::VerifierLookup fetch;
   {
     MutexLock lock(mutex);
@@ -175,29 +175,30 @@ void SessionMode::Apply(const Routes& routes) {
       uint64_t number = ++hub_->pause_number;
       hub_->pause_timer =
           std::make_unique<asio::steady_timer>(hub_->lookup_pool, hub_->settings->pause_timeout);
-      hub_->pause_timer->async_wait([weak = std::weak_ptr<Hub>(hub_), number](
-                                        const asio::error_code& error) {
-        auto hub = weak.lock();
-        if (error || !hub) {
-          return;
-        }
-        {
-          MutexLock hub_lock(hub->mutex);
-          if (!hub->paused || hub->pause_number != number) {
-            return;
-          }
-        }
-        auto busy = hub->Open();
-        std::erase_if(busy, [](const auto& connection) { return !connection->busy(); });
-        if (!busy.empty()) {
-          PGHA_LOG_WARN("session mode: {} transaction(s) still under way after pause_timeout; "
-                        "cutting them",
-                        busy.size());
-        }
-        for (auto& connection : busy) {
-          connection->CutTransaction();
-        }
-      });
+      hub_->pause_timer->async_wait(
+          [weak = std::weak_ptr<Hub>(hub_), number](const asio::error_code& error) {
+            auto hub = weak.lock();
+            if (error || !hub) {
+              return;
+            }
+            {
+              MutexLock hub_lock(hub->mutex);
+              if (!hub->paused || hub->pause_number != number) {
+                return;
+              }
+            }
+            auto busy = hub->Open();
+            std::erase_if(busy, [](const auto& connection) { return !connection->busy(); });
+            if (!busy.empty()) {
+              PGHA_LOG_WARN(
+                  "session mode: {} transaction(s) still under way after pause_timeout; "
+                  "cutting them",
+                  busy.size());
+            }
+            for (auto& connection : busy) {
+              connection->CutTransaction();
+            }
+          });
     }
     if (!hub_->paused) {
       hub_->pause_timer.reset();

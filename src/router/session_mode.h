@@ -40,9 +40,9 @@ struct SessionModeStats {
   int64_t pause_timeouts = 0;     // transactions cut at pause_timeout
   int64_t pauses = 0;             // switchovers and handovers that paused the sessions
   bool paused = false;
-  int64_t queries_held = 0;       // queries that waited for a primary
-  double hold_seconds_sum = 0;    // and how long, in all
-  int64_t verifier_lookups = 0;   // auth queries run
+  int64_t queries_held = 0;      // queries that waited for a primary
+  double hold_seconds_sum = 0;   // and how long, in all
+  int64_t verifier_lookups = 0;  // auth queries run
   int64_t verifier_lookup_errors = 0;
 };
 

@@ -209,8 +209,8 @@ std::string RenderMetrics(const RouterView& v) {
       {"pgha_router_session_verifier_lookups_total", "counter",
        "Auth queries run to fetch a role's verifier.",
        static_cast<double>(session.verifier_lookups)},
-      {"pgha_router_session_verifier_lookup_errors_total", "counter",
-       "Auth queries that failed.", static_cast<double>(session.verifier_lookup_errors)},
+      {"pgha_router_session_verifier_lookup_errors_total", "counter", "Auth queries that failed.",
+       static_cast<double>(session.verifier_lookup_errors)},
   };
   for (const auto& figure : session_figures) {
     w.Family(figure.name, figure.type, figure.help);

@@ -24,6 +24,7 @@
 #include "postgres/local_postgres.h"
 #include "router/pg_messages.h"
 #include "router/scram.h"
+#include "support/local_postgres_fixture.h"
 #include "support/ports.h"
 
 namespace pgha::postgres {
@@ -34,78 +35,7 @@ using std::chrono::milliseconds;
 using std::chrono::seconds;
 using ::testing::HasSubstr;
 
-class LocalPostgresTest : public ::testing::Test {
- protected:
-  void SetUp() override {
-    char pattern[] = "/tmp/pgha-localpg-XXXXXX";
-    ASSERT_NE(::mkdtemp(pattern), nullptr);
-    dir_ = pattern;
-    int port = testing::FreePort();
-    port_ = port;
-    auto tree = config::YamlToJson(fmt::format(R"(
-scope: localpg
-name: n1
-restapi: {{listen: 127.0.0.1:8008}}
-etcd3: {{hosts: 127.0.0.1:2379}}
-bootstrap:
-  dcs: {{postgresql: {{use_pg_rewind: true, parameters: {{wal_keep_size: 16MB}}}}}}
-  initdb: [{{encoding: UTF8}}]
-postgresql:
-  listen: 127.0.0.1:{port}
-  data_dir: {dir}/data
-  bin_dir: /usr/lib/postgresql/15/bin
-  parameters: {{shared_buffers: 16MB, fsync: 'off', unix_socket_directories: '{dir}'}}
-  authentication:
-    superuser: {{username: postgres, password: pw}}
-    replication: {{username: replicator, password: pw}}
-  pg_hba: [local all all trust, host all scram_user 127.0.0.1/32 scram-sha-256,
-           host all all 127.0.0.1/32 trust]
-)",
-                                               fmt::arg("port", port), fmt::arg("dir", dir_)));
-    ASSERT_TRUE(tree.ok()) << tree.error().message();
-    auto config = config::ConfigFromTree(*tree);
-    ASSERT_TRUE(config.ok()) << config.error().message();
-    config_ = *config;
-    postgres_ = std::make_unique<LocalPostgres>(std::make_shared<const config::Config>(config_));
-    dynamic_ = model::GlobalConfig(config_.bootstrap.dcs);
-  }
-
-  void TearDown() override {
-    if (postgres_ && postgres_->PostmasterAlive()) {
-      (void)postgres_->Stop("immediate", seconds(30));
-    }
-    postgres_.reset();
-    std::error_code ec;
-    fs::remove_all(dir_, ec);
-  }
-
-  // A primary that ran and accepted a write.
-  void StartPrimary() {
-    ASSERT_TRUE(postgres_->Initdb().ok());
-    ASSERT_TRUE(postgres_->WriteConfig(dynamic_, false, nullptr).ok());
-    auto started = postgres_->Start(seconds(60));
-    ASSERT_TRUE(started.ok()) << started.error().message();
-  }
-
-  // kill -9, as a crash or the fence would.
-  void KillPostmaster() {
-    auto pid = postgres_->PostmasterPid();
-    ASSERT_TRUE(pid.has_value());
-    ASSERT_EQ(::kill(*pid, SIGKILL), 0);
-    for (int i = 0; i < 100 && postgres_->PostmasterAlive(); ++i) {
-      std::this_thread::sleep_for(milliseconds(50));
-    }
-    ASSERT_FALSE(postgres_->PostmasterAlive());
-  }
-
-  std::string DataFile(const std::string& name) const { return dir_ + "/data/" + name; }
-
-  std::string dir_;
-  int port_ = 0;
-  config::Config config_;
-  model::GlobalConfig dynamic_;
-  std::unique_ptr<LocalPostgres> postgres_;
-};
+class LocalPostgresTest : public testing::LocalPostgresFixture {};
 
 TEST_F(LocalPostgresTest, InitdbStartObserveAndStop) {
   EXPECT_FALSE(postgres_->DataInitialized());
@@ -385,22 +315,3 @@ TEST_F(LocalPostgresTest, AStandbyFedByItsArchiveAloneRunsWithoutAPrimary) {
 
 }  // namespace
 }  // namespace pgha::postgres
-
-// PostgreSQL refuses to run as root: as root, run this binary again as the postgres user.
-int main(int argc, char** argv) {
-  if (::geteuid() == 0) {
-    std::vector<char*> args = {const_cast<char*>("runuser"), const_cast<char*>("-u"),
-                               const_cast<char*>("postgres"), const_cast<char*>("--")};
-    std::string self = std::filesystem::canonical("/proc/self/exe").string();
-    args.push_back(self.data());
-    for (int i = 1; i < argc; ++i) {
-      args.push_back(argv[i]);
-    }
-    args.push_back(nullptr);
-    ::execvp("runuser", args.data());
-    perror("runuser");
-    return 1;
-  }
-  ::testing::InitGoogleTest(&argc, argv);
-  return RUN_ALL_TESTS();
-}

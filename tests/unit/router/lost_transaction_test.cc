@@ -91,8 +91,7 @@ TEST(LostTransactionTest, AnExtendedRollbackLeavesTheFailedBlock) {
   LostTransaction lost(state, "the server went away");
   EXPECT_EQ(Read(lost.OnClientMessage(Parse("ROLLBACK"))), (Lines{"1"}));
   EXPECT_EQ(Read(lost.OnClientMessage(Message{'B', std::string(10, '\0')})), (Lines{"2"}));
-  EXPECT_EQ(Read(lost.OnClientMessage(Message{'E', std::string(5, '\0')})),
-            (Lines{"C ROLLBACK"}));
+  EXPECT_EQ(Read(lost.OnClientMessage(Message{'E', std::string(5, '\0')})), (Lines{"C ROLLBACK"}));
   EXPECT_EQ(Read(lost.OnClientMessage(Message{'S', ""})), (Lines{"Z I"}));
   EXPECT_TRUE(lost.over());
 }

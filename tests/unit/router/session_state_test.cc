@@ -51,6 +51,36 @@ TEST(SessionStateTest, AtRestOnlyBetweenTransactionsWithNothingInFlight) {
   EXPECT_FALSE(session.pinned_reason().has_value());
 }
 
+// Parse, Bind and Execute go before their Sync: a session between them has sent half a query,
+// which a new server would never see.
+TEST(SessionStateTest, AnExtendedQueryIsInFlightFromItsFirstMessageNotOnlyFromItsSync) {
+  SessionState session;
+  session.OnClientMessage(Parse("", "SELECT 1"));
+  EXPECT_FALSE(session.AtRest());
+  EXPECT_TRUE(session.unsynced());
+  session.OnClientMessage(Message{'B', std::string(10, '\0')});
+  session.OnClientMessage(Message{'E', std::string(5, '\0')});
+  EXPECT_FALSE(session.AtRest());
+  session.OnClientMessage(Message{'S', ""});
+  EXPECT_FALSE(session.unsynced());
+  EXPECT_EQ(session.queries_in_flight(), 1);
+  EXPECT_FALSE(session.AtRest());
+  session.OnServerMessage(Ready('I'));
+  EXPECT_TRUE(session.AtRest());
+}
+
+TEST(SessionStateTest, OnlyAStatementThatEndsATransactionBlockEndsOne) {
+  EXPECT_TRUE(EndsTransactionBlock("ROLLBACK"));
+  EXPECT_TRUE(EndsTransactionBlock("  rollback ; "));
+  EXPECT_TRUE(EndsTransactionBlock("ABORT"));
+  EXPECT_TRUE(EndsTransactionBlock("commit work"));
+  EXPECT_TRUE(EndsTransactionBlock("END TRANSACTION;"));
+  EXPECT_FALSE(EndsTransactionBlock("ROLLBACK TO SAVEPOINT a"));
+  EXPECT_FALSE(EndsTransactionBlock("SELECT 1; ROLLBACK"));
+  EXPECT_FALSE(EndsTransactionBlock("INSERT INTO t VALUES (1)"));
+  EXPECT_FALSE(EndsTransactionBlock(""));
+}
+
 TEST(SessionStateTest, SetsAreReplayedInOrderAndResetForgetsThem) {
   SessionState session;
   RunQuery(session, "SET search_path TO app, public", "SET", 'I');

@@ -1,0 +1,182 @@
+// The router's session mode (router/session_mode.h) in front of a real PostgreSQL 15, with the
+// routes given by hand as the topology watcher would give them: SCRAM logins against the verifier
+// the auth query fetches, a query held while writes are held, a session carried to a new server
+// connection with its SET when its server went away meanwhile, a pause that waits for a
+// transaction under way and cuts it at pause_timeout, and the client's way out of the failed
+// transaction it is then in.
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <thread>
+
+#include "postgres/connection.h"
+#include "router/proxy.h"
+#include "support/local_postgres_fixture.h"
+
+namespace pgha::postgres {
+namespace {
+
+using std::chrono::milliseconds;
+using std::chrono::seconds;
+using ::testing::HasSubstr;
+
+class SessionModeTest : public testing::LocalPostgresFixture {
+ protected:
+  void SetUp() override {
+    LocalPostgresFixture::SetUp();
+    StartPrimary();
+    admin_ = Open("user=postgres");
+    ASSERT_NE(admin_, nullptr);
+    for (const char* sql : {"SET password_encryption = 'scram-sha-256'",
+                            "CREATE ROLE scram_user LOGIN PASSWORD 'correct horse'",
+                            "CREATE TABLE t(a int)", "GRANT ALL ON t TO scram_user"}) {
+      auto done = admin_->Execute(sql);
+      ASSERT_TRUE(done.ok()) << sql << ": " << done.error().message();
+    }
+    router::RouterSettings settings;
+    settings.mode = router::ProxyMode::kSession;
+    settings.write_listen = {"127.0.0.1", 0};
+    settings.read_listen = {"127.0.0.1", 0};
+    settings.pause_timeout = milliseconds(1000);
+    settings.connect_hold_timeout = seconds(20);
+    proxy_ = std::make_unique<router::Proxy>(settings);
+    int port = port_;
+    // The auth query as pgha-router runs it, as the superuser (trusted on loopback here).
+    proxy_->SetVerifierLookup(
+        [port](const router::Backend&,
+               const std::string& user) -> Result<std::optional<router::scram::Verifier>> {
+          auto conn = Connection::Open(
+              fmt::format("host=127.0.0.1 port={} user=postgres dbname=postgres", port));
+          if (!conn.ok()) {
+            return conn.error();
+          }
+          auto rows = (*conn)->Query("SELECT passwd FROM pg_shadow WHERE usename = $1", {user});
+          if (!rows.ok()) {
+            return rows.error();
+          }
+          if (rows->empty() || !rows->front()[0]) {
+            return std::optional<router::scram::Verifier>();
+          }
+          auto verifier = router::scram::ParseVerifier(*rows->front()[0]);
+          return verifier.ok() ? std::optional<router::scram::Verifier>(*verifier) : std::nullopt;
+        });
+    proxy_->SetDrainedListener([this] { ++drained_calls_; });
+    ASSERT_TRUE(proxy_->Start().ok());
+    routes_.leader = "n1";
+    routes_.primary = router::Backend{"n1", "127.0.0.1", port_, ""};
+    proxy_->Apply(routes_);
+    paused_ = routes_;
+    paused_.primary.reset();
+    paused_.no_primary_reason = "a switchover is announced";
+  }
+
+  void TearDown() override {
+    if (proxy_) {
+      proxy_->Stop();
+    }
+    LocalPostgresFixture::TearDown();
+  }
+
+  std::unique_ptr<Connection> Open(const std::string& who, int port = 0) {
+    auto conn =
+        Connection::Open(fmt::format("host=127.0.0.1 port={} dbname=postgres "
+                                     "sslmode=disable {}",
+                                     port == 0 ? port_ : port, who));
+    EXPECT_TRUE(conn.ok()) << conn.error().message();
+    return conn.ok() ? std::move(*conn) : nullptr;
+  }
+
+  std::unique_ptr<Connection> ThroughRouter() {
+    return Open("user=scram_user password='correct horse'", proxy_->write_port());
+  }
+
+  std::string One(Connection& conn, const std::string& sql) {
+    auto rows = conn.Query(sql);
+    EXPECT_TRUE(rows.ok()) << rows.error().message();
+    return rows.ok() && !rows->empty() && rows->front()[0] ? *rows->front()[0] : "";
+  }
+
+  std::unique_ptr<Connection> admin_;
+  std::unique_ptr<router::Proxy> proxy_;
+  router::Routes routes_, paused_;
+  std::atomic<int> drained_calls_{0};
+};
+
+TEST_F(SessionModeTest, TheRouterChecksThePasswordItselfAndLogsInWithTheRevealedKey) {
+  auto client = ThroughRouter();
+  ASSERT_NE(client, nullptr);
+  EXPECT_EQ(One(*client, "SELECT current_user"), "scram_user");
+  auto wrong = Connection::Open(fmt::format(
+      "host=127.0.0.1 port={} dbname=postgres sslmode=disable user=scram_user password=wrong",
+      proxy_->write_port()));
+  ASSERT_FALSE(wrong.ok());
+  EXPECT_THAT(wrong.error().message(),
+              HasSubstr("password authentication failed for user \"scram_user\""));
+  auto nobody = Connection::Open(
+      fmt::format("host=127.0.0.1 port={} dbname=postgres sslmode=disable user=nobody password=x",
+                  proxy_->write_port()));
+  ASSERT_FALSE(nobody.ok());
+  EXPECT_THAT(nobody.error().message(),
+              HasSubstr("password authentication failed for user \"nobody\""));
+  EXPECT_EQ(proxy_->Stats().session.logins_refused, 2);
+}
+
+TEST_F(SessionModeTest, AQueryWaitsOutAPauseAndTheSessionMovesWithItsSetting) {
+  auto client = ThroughRouter();
+  ASSERT_NE(client, nullptr);
+  ASSERT_TRUE(client->Execute("SET application_name = 'carried'").ok());
+  std::string first_backend = One(*client, "SELECT pg_backend_pid()");
+
+  proxy_->Apply(paused_);
+  EXPECT_TRUE(proxy_->Drained());  // nothing under way
+  std::atomic<bool> answered{false};
+  std::string setting, backend;
+  std::thread query([&] {
+    auto rows = client->Query("SELECT current_setting('application_name'), pg_backend_pid()");
+    if (rows.ok() && rows->size() == 1) {
+      setting = rows->front()[0].value_or("");
+      backend = rows->front()[1].value_or("");
+    }
+    answered = true;
+  });
+  std::this_thread::sleep_for(milliseconds(500));
+  EXPECT_FALSE(answered) << "a query ran while writes were held";
+  // The old server ends the session meanwhile, as a primary that stops does.
+  EXPECT_EQ(One(*admin_, "SELECT pg_terminate_backend(" + first_backend + ")"), "t");
+  std::this_thread::sleep_for(milliseconds(200));
+  proxy_->Apply(routes_);
+  query.join();
+  EXPECT_EQ(setting, "carried");
+  EXPECT_NE(backend, first_backend);
+  EXPECT_FALSE(backend.empty());
+  EXPECT_EQ(proxy_->Stats().session.moved, 1);
+  EXPECT_EQ(proxy_->Stats().session.transactions_lost, 0);
+}
+
+TEST_F(SessionModeTest, APauseWaitsForATransactionUnderWayAndCutsItAtPauseTimeout) {
+  auto client = ThroughRouter();
+  ASSERT_NE(client, nullptr);
+  ASSERT_TRUE(client->Execute("BEGIN").ok());
+  ASSERT_TRUE(client->Execute("INSERT INTO t VALUES (1)").ok());
+  proxy_->Apply(paused_);
+  EXPECT_FALSE(proxy_->Drained());
+  for (int i = 0; i < 100 && !proxy_->Drained(); ++i) {
+    std::this_thread::sleep_for(milliseconds(50));
+  }
+  EXPECT_TRUE(proxy_->Drained()) << "pause_timeout (1 s) did not cut the transaction";
+  EXPECT_GE(drained_calls_.load(), 1);
+  EXPECT_EQ(proxy_->Stats().session.pause_timeouts, 1);
+  proxy_->Apply(routes_);
+  // The transaction is gone: the client learns it at its next statement, leaves the failed
+  // block with ROLLBACK and carries on; the row was never committed.
+  auto next = client->Execute("INSERT INTO t VALUES (2)");
+  ASSERT_FALSE(next.ok());
+  EXPECT_THAT(next.error().message(), HasSubstr("pause_timeout"));
+  EXPECT_TRUE(client->Execute("ROLLBACK").ok());
+  EXPECT_EQ(One(*client, "SELECT count(*) FROM t"), "0");
+  EXPECT_EQ(One(*admin_, "SELECT count(*) FROM t"), "0");
+}
+
+}  // namespace
+}  // namespace pgha::postgres
