@@ -88,6 +88,21 @@ void SessionConnection::CutTransaction() {
   });
 }
 
+void SessionConnection::LeaderMoved(std::string leader) {
+  asio::post(client_.get_executor(), [self = shared_from_this(), leader = std::move(leader)] {
+    if (!self->backend_ || self->backend_->member == leader || self->ending()) {
+      return;
+    }
+    if (self->state_.AtRest()) {
+      self->DropServer();  // the next query goes to the new leader
+      return;
+    }
+    // A transaction on a member that lost the key must not go on writing there.
+    self->ServerLost(self->backend_->member + " no longer holds the leader key (" +
+                     (leader.empty() ? std::string("nobody") : leader) + " does)");
+  });
+}
+
 void SessionConnection::CloseFromOutside() {
   asio::post(client_.get_executor(), [self = shared_from_this()] { self->Close(); });
 }

@@ -43,6 +43,9 @@ class SessionConnection : public std::enable_shared_from_this<SessionConnection>
   void Cancel();
   // pause_timeout passed: a transaction still under way is cut.
   void CutTransaction();
+  // Another member took the leader key: a transaction on the old one is cut, a session at rest
+  // leaves it.
+  void LeaderMoved(std::string leader);
   void CloseFromOutside();
   // A transaction or query is under way on a server (the pause waits for none to be).
   bool busy() const { return busy_.load(); }

@@ -163,9 +163,11 @@ void SessionMode::SetSettings(std::shared_ptr<const RouterSettings> settings) {
 }
 
 void SessionMode::Apply(const Routes& routes) {
+  bool leader_moved = false;
   {
     MutexLock lock(hub_->mutex);
     bool was_paused = hub_->paused;
+    leader_moved = !routes.leader.empty() && hub_->routes.leader != routes.leader;
     hub_->routes = routes;
     hub_->paused = !routes.primary.has_value();
     if (hub_->paused && !was_paused && !hub_->shut_down) {
@@ -205,6 +207,9 @@ void SessionMode::Apply(const Routes& routes) {
     }
   }
   for (auto& connection : hub_->Open()) {
+    if (leader_moved) {
+      connection->LeaderMoved(routes.leader);
+    }
     connection->Wake();
   }
 }
