@@ -871,6 +871,12 @@ Status Proxy::Start() {
     impl.work.push_back(asio::make_work_guard(*impl.contexts.back()));
   }
   impl.session_mode = std::make_unique<SessionMode>(*impl.host_resolver, settings);
+  if (!settings->tls_certificate.empty()) {
+    auto tls = impl.session_mode->UseCertificate(settings->tls_certificate, settings->tls_key);
+    if (!tls.ok()) {
+      return tls;
+    }
+  }
   impl.session_mode->SetVerifierLookup(impl.verifier_lookup);
   impl.session_mode->SetDrainedListener(impl.on_drained);
   auto write = impl.Bind(settings->write_listen);

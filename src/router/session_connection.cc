@@ -35,6 +35,7 @@ SessionConnection::SessionConnection(std::shared_ptr<SessionMode::Hub> hub, tcp:
     : hub_(std::move(hub)),
       settings_(std::move(settings)),
       client_(std::move(client)),
+      login_(hub_->tls != nullptr),
       wake_(client_.get_executor()),
       linger_(client_.get_executor()) {
   // Waits on these never time out; each write that completes wakes them.
@@ -126,6 +127,16 @@ awaitable<std::optional<Result<std::optional<scram::Verifier>>>> SessionConnecti
   co_return hub->FetchVerifier(primary, user);
 }
 
+awaitable<std::tuple<asio::error_code, size_t>> SessionConnection::ReadClient(
+    asio::mutable_buffer buffer) {
+  if (tls_) {
+    auto result = co_await tls_->async_read_some(buffer, kNoThrow);
+    co_return result;
+  }
+  auto result = co_await client_.async_read_some(buffer, kNoThrow);
+  co_return result;
+}
+
 awaitable<void> SessionConnection::Run() {
   // (Each co_await's result goes to a variable first: GCC 12 miscompiles `if (!co_await f())`
   // in some coroutines, a crash seen here.)
@@ -153,7 +164,7 @@ awaitable<bool> SessionConnection::Login() {
     SendToClient(login_.TakeOutput());
     switch (next) {
       case ClientLogin::Next::kRead: {
-        auto [error, n] = co_await client_.async_read_some(asio::buffer(chunk), kNoThrow);
+        auto [error, n] = co_await ReadClient(asio::buffer(chunk));
         if (error) {
           Close();
           co_return false;
@@ -181,7 +192,23 @@ awaitable<bool> SessionConnection::Login() {
         client_key_ = login_.client_key();
         verifier_ = login_.verifier();
         co_return true;
-      case ClientLogin::Next::kStartTls:  // never asked: this router offers no TLS yet
+      case ClientLogin::Next::kStartTls: {
+        // The 'S' goes in clear; everything after it inside TLS.
+        co_await FlushClient();
+        if (ending() || !hub_->tls) {
+          Close();
+          co_return false;
+        }
+        tls_ = std::make_unique<asio::ssl::stream<tcp::socket&>>(client_, *hub_->tls);
+        auto [error] = co_await tls_->async_handshake(asio::ssl::stream_base::server, kNoThrow);
+        if (error) {
+          PGHA_LOG_DEBUG("session mode: a client's TLS handshake failed: {}", error.message());
+          Close();
+          co_return false;
+        }
+        next = ClientLogin::Next::kRead;
+        break;
+      }
       case ClientLogin::Next::kClose:
         if (!login_.user().empty()) {
           ++hub_->counters.logins_refused;
@@ -401,7 +428,7 @@ awaitable<void> SessionConnection::ClientLoop() {
   std::vector<char> buffer(settings_->buffer_bytes);
   MessageReader reader;
   while (!closed_) {
-    auto [error, n] = co_await client_.async_read_some(asio::buffer(buffer), kNoThrow);
+    auto [error, n] = co_await ReadClient(asio::buffer(buffer));
     if (error) {
       Close();
       co_return;
@@ -597,7 +624,14 @@ awaitable<void> SessionConnection::WriteClient() {
   while (!to_client_.pending.empty() && !closed_) {
     std::string batch;
     batch.swap(to_client_.pending);
-    auto [error, n] = co_await asio::async_write(client_, asio::buffer(batch), kNoThrow);
+    asio::error_code error;
+    if (tls_) {
+      auto [tls_error, n] = co_await asio::async_write(*tls_, asio::buffer(batch), kNoThrow);
+      error = tls_error;
+    } else {
+      auto [tcp_error, n] = co_await asio::async_write(client_, asio::buffer(batch), kNoThrow);
+      error = tcp_error;
+    }
     to_client_.drained->cancel();
     if (error) {
       Close();

@@ -17,10 +17,12 @@
 #pragma once
 
 #include <asio.hpp>
+#include <asio/ssl.hpp>
 #include <atomic>
 #include <memory>
 #include <optional>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include "router/client_login.h"
@@ -66,6 +68,8 @@ class SessionConnection : public std::enable_shared_from_this<SessionConnection>
   static asio::awaitable<std::optional<Result<std::optional<scram::Verifier>>>> Fetch(
       std::shared_ptr<SessionMode::Hub> hub, Backend primary, std::string user);
   asio::awaitable<void> Run();
+  // A read from the client, through TLS once it is on.
+  asio::awaitable<std::tuple<asio::error_code, size_t>> ReadClient(asio::mutable_buffer buffer);
   asio::awaitable<bool> Login();
   asio::awaitable<std::optional<std::optional<scram::Verifier>>> LookUpVerifier();
   // Waits for a primary up to connect_hold_timeout; nullopt: the client was told why and closed.
@@ -105,6 +109,9 @@ class SessionConnection : public std::enable_shared_from_this<SessionConnection>
   std::shared_ptr<SessionMode::Hub> hub_;
   std::shared_ptr<const RouterSettings> settings_;  // as when the client arrived
   asio::ip::tcp::socket client_;
+  ClientLogin login_;  // offers TLS when the hub has a certificate
+  // Set once the client asked for TLS and the handshake ran: all its bytes go through it.
+  std::unique_ptr<asio::ssl::stream<asio::ip::tcp::socket&>> tls_;
   std::shared_ptr<asio::ip::tcp::socket> server_;  // null: no server now
   uint64_t generation_ = 0;                        // of server_: a replaced one's loop stops
   std::optional<Backend> backend_;
@@ -113,7 +120,6 @@ class SessionConnection : public std::enable_shared_from_this<SessionConnection>
   asio::steady_timer wake_;    // a held query's wait
   asio::steady_timer linger_;  // the end of a half-closed session's linger
   Outbox to_client_, to_server_;
-  ClientLogin login_{false};
   std::vector<std::pair<std::string, std::string>> parameters_;
   std::string client_key_;
   scram::Verifier verifier_;

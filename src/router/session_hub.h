@@ -6,6 +6,7 @@
 #pragma once
 
 #include <asio.hpp>
+#include <asio/ssl.hpp>
 #include <atomic>
 #include <chrono>
 #include <functional>
@@ -51,6 +52,8 @@ struct SessionMode::Hub : std::enable_shared_from_this<SessionMode::Hub> {
   void NoteRested();
 
   HostResolver& resolver;
+  // The router's certificate for clients' TLS (tls_certificate, tls_key); null: TLS is declined.
+  std::shared_ptr<asio::ssl::context> tls;
   asio::thread_pool lookup_pool{1};  // auth queries, off the I/O threads
 
   struct Counters {

@@ -142,6 +142,25 @@ SessionMode::~SessionMode() {
   hub_->lookup_pool.join();
 }
 
+Status SessionMode::UseCertificate(const std::string& certificate_file,
+                                   const std::string& key_file) {
+  auto context = std::make_shared<asio::ssl::context>(asio::ssl::context::tls_server);
+  context->set_options(asio::ssl::context::default_workarounds | asio::ssl::context::no_sslv2 |
+                       asio::ssl::context::no_sslv3 | asio::ssl::context::no_tlsv1 |
+                       asio::ssl::context::no_tlsv1_1);
+  asio::error_code error;
+  context->use_certificate_chain_file(certificate_file, error);
+  if (error) {
+    return Error::Invalid("router.tls_certificate " + certificate_file + ": " + error.message());
+  }
+  context->use_private_key_file(key_file, asio::ssl::context::pem, error);
+  if (error) {
+    return Error::Invalid("router.tls_key " + key_file + ": " + error.message());
+  }
+  hub_->tls = std::move(context);
+  return OkStatus();
+}
+
 void SessionMode::SetVerifierLookup(VerifierLookup lookup) {
   MutexLock lock(hub_->mutex);
   hub_->lookup = std::move(lookup);

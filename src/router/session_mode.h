@@ -60,6 +60,9 @@ class SessionMode {
   SessionMode(const SessionMode&) = delete;
   SessionMode& operator=(const SessionMode&) = delete;
 
+  // Before the first Accept: the certificate and key (PEM files) for clients' TLS. An error
+  // names the file that cannot be used.
+  Status UseCertificate(const std::string& certificate_file, const std::string& key_file);
   // Before the first Accept.
   void SetVerifierLookup(VerifierLookup lookup);
   // Called (from any thread; it must not block) when Drained() may have become true.

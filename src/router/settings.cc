@@ -175,6 +175,8 @@ const std::map<std::string, Apply>& Keys() {
       {"auth_dbname", Setter(&RouterSettings::auth_dbname, NonEmpty)},
       {"auth_query", Setter(&RouterSettings::auth_query, NonEmpty)},
       {"auth_cache_ttl", Setter(&RouterSettings::auth_cache_ttl, ParsePositiveDuration)},
+      {"tls_certificate", Setter(&RouterSettings::tls_certificate, Text)},
+      {"tls_key", Setter(&RouterSettings::tls_key, Text)},
   };
   return keys;
 }
@@ -221,6 +223,9 @@ Result<RouterSettings> ParseRouterSettings(const json& section,
     if (auto applied = it->second(value, settings); !applied.ok()) {
       return applied.error().WithContext(name);
     }
+  }
+  if (settings.tls_certificate.empty() != settings.tls_key.empty()) {
+    return Error::Invalid("router: tls_certificate and tls_key go together");
   }
   if (settings.write_listen.port == settings.read_listen.port &&
       settings.write_listen.host == settings.read_listen.host) {

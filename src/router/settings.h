@@ -56,6 +56,10 @@ struct RouterSettings {
   std::string auth_password;
   std::string auth_dbname = "postgres";
   std::string auth_query = "SELECT passwd FROM pg_catalog.pg_shadow WHERE usename = $1";
+  // Session mode: the certificate and key (PEM files) with which the router answers a client's
+  // TLS request; both empty: TLS is declined and the client goes on in clear or gives up.
+  std::string tls_certificate;
+  std::string tls_key;
   // Session mode: how long a fetched verifier is used before it is fetched again.
   std::chrono::milliseconds auth_cache_ttl{60000};
 };
