@@ -7,7 +7,7 @@
 // Refusals are PostgreSQL's own, so a client learns no more from the router than from a server:
 // a role that does not exist, or has no SCRAM secret, goes through the same exchange as one that
 // does (with a made-up verifier) and ends the same way, "password authentication failed for user".
-// No port uses it yet: the session mode's data path is still to be built (docs/router.md).
+// The session mode's connections use it (session_connection.h).
 //
 // Thread-safety: none; one client's login runs on one thread.
 #pragma once

@@ -1,7 +1,7 @@
 // PostgreSQL protocol v3 messages after the opening (a type byte, a length, a body), and the ones
 // a SCRAM login exchanges, for the router's session mode: the router reads a client's and a
 // server's message streams, and speaks the authentication part of both (scram.h does the
-// arithmetic). No port uses them yet.
+// arithmetic).
 //
 // Thread-safety: pure functions; a MessageReader belongs to one stream.
 #pragma once

@@ -9,6 +9,9 @@
 // waits. When the leader key moves, write connections to the member that lost it are closed at
 // once (on_leader_change: close).
 //
+// With `mode: session` the write port's clients are handed to the session mode instead
+// (session_mode.h), which speaks PostgreSQL's protocol and carries sessions across a switchover.
+//
 // Thread-safety: all public methods may be called from any thread.
 #pragma once
 

@@ -5,7 +5,7 @@
 // switchover). The router never knows the password: a server that asks for it in clear or as
 // md5 cannot be logged in to, and says so.
 //
-// No port uses it yet: the session mode's data path is still to be built (docs/router.md).
+// The session mode's connections use it (session_connection.h).
 //
 // Thread-safety: none; one login runs on one thread.
 #pragma once

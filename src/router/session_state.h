@@ -1,6 +1,6 @@
 // What the router knows of one client session from the protocol messages going both ways, for
 // the session mode: whether the session can be moved to another server right now, what must be
-// set up again there, and why it can never move (it is pinned). No port uses it yet.
+// set up again there, and why it can never move (it is pinned).
 //
 // A session is pinned by state that lives only in its server backend and cannot be rebuilt by
 // replaying statements: a temporary table, LISTEN, a session-level advisory lock, a cursor

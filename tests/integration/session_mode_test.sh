@@ -118,6 +118,18 @@ echo "pgbench: $processed transactions, 0 failed, every one in pgbench_history;"
 grep -q "acknowledged the leader's handover notice" "$WORK/session-router.log" ||
   fail "the session router did not acknowledge the handover notice"
 
+step "pgbench -M prepared -c 4 -j 2 -T 20 through a switchover: named statements parsed again on the new primary"
+PGPASSWORD=$POSTGRES_PASSWORD "$PGBENCH" -M prepared -c 4 -j 2 -T 20 -h 127.0.0.1 -p "$SW" -U postgres postgres \
+  >"$WORK/pgbench-prepared.log" 2>&1 &
+BENCH=$!
+sleep 7
+switch_over
+wait "$BENCH" || fail "pgbench -M prepared failed: $(tail -15 "$WORK/pgbench-prepared.log")"
+grep -q "number of failed transactions: 0 " "$WORK/pgbench-prepared.log" ||
+  fail "pgbench -M prepared had failed transactions: $(tail -15 "$WORK/pgbench-prepared.log")"
+echo "pgbench -M prepared: $(awk '/actually processed/ {print $6}' "$WORK/pgbench-prepared.log") transactions, 0 failed"
+eventually 60 "$SWITCHED_TO leads with two streaming replicas" settled
+
 step "pooled psycopg2 clients through a switchover; a session with a temporary table is closed"
 rm -f "$WORK/stop"
 $PY - "$SW" "$WORK/stop" >"$WORK/pool.json" 2>"$WORK/pool.err" <<'PYEOF' &
