@@ -161,6 +161,12 @@ awaitable<bool> SessionConnection::Login() {
   std::array<char, 4096> chunk{};
   ClientLogin::Next next = ClientLogin::Next::kRead;
   while (!closed_) {
+    if (next == ClientLogin::Next::kClose && !login_.user().empty()) {
+      // Counted before the refusal is sent: whoever reads the figures after the client saw it
+      // finds it counted.
+      ++hub_->counters.logins_refused;
+      hub_->ForgetVerifier(login_.user());  // a changed password is looked up again
+    }
     SendToClient(login_.TakeOutput());
     switch (next) {
       case ClientLogin::Next::kRead: {
@@ -210,10 +216,6 @@ awaitable<bool> SessionConnection::Login() {
         break;
       }
       case ClientLogin::Next::kClose:
-        if (!login_.user().empty()) {
-          ++hub_->counters.logins_refused;
-          hub_->ForgetVerifier(login_.user());  // a changed password is looked up again
-        }
         co_await FlushClient();
         Close();
         co_return false;

@@ -161,7 +161,8 @@ TEST_F(SessionModeTest, APauseWaitsForATransactionUnderWayAndCutsItAtPauseTimeou
   ASSERT_TRUE(client->Execute("INSERT INTO t VALUES (1)").ok());
   proxy_->Apply(paused_);
   EXPECT_FALSE(proxy_->Drained());
-  for (int i = 0; i < 100 && !proxy_->Drained(); ++i) {
+  // The listener is told just after the last transaction ends: wait for both.
+  for (int i = 0; i < 100 && !(proxy_->Drained() && drained_calls_.load() > 0); ++i) {
     std::this_thread::sleep_for(milliseconds(50));
   }
   EXPECT_TRUE(proxy_->Drained()) << "pause_timeout (1 s) did not cut the transaction";
