@@ -85,10 +85,11 @@ pgha::api::http::ClientOptions CheckOptions(const pgha::config::Config& config) 
   return options;
 }
 
-// The session mode's auth query: the role's SCRAM verifier as the primary stores it, through
-// auth_user (by default the superuser of the same file). A role without one (no row, NULL, an
-// md5 or no password) is nullopt, which the router treats as any wrong password.
-pgha::router::SessionMode::VerifierLookup MakeVerifierLookup(
+// The session mode's auth query: the role's stored password (SCRAM verifier, md5 hash or NULL)
+// as the primary holds it, through auth_user (by default the superuser of the same file). No row,
+// or a secret in a form the router cannot use, is nullopt, which the router treats as any wrong
+// password.
+pgha::router::SessionMode::SecretLookup MakeSecretLookup(
     const pgha::config::Config& config, const pgha::router::RouterSettings& settings) {
   std::string user = settings.auth_user;
   std::string password = settings.auth_password;
@@ -103,40 +104,43 @@ pgha::router::SessionMode::VerifierLookup MakeVerifierLookup(
   std::string dbname = settings.auth_dbname;
   std::string query = settings.auth_query;
   auto timeout = settings.connect_timeout;
-  return
-      [user, password, dbname, query, timeout](
-          const pgha::router::Backend& primary,
-          const std::string& role) -> pgha::Result<std::optional<pgha::router::scram::Verifier>> {
-        if (user.empty()) {
-          return pgha::Error::Invalid(
-              "router.auth_user is not set and the file names no postgresql superuser");
-        }
-        using pgha::postgres::QuoteConninfoValue;
-        std::string conninfo =
-            "host=" + QuoteConninfoValue(primary.host) + " port=" + std::to_string(primary.port) +
-            " user=" + QuoteConninfoValue(user) + " dbname=" + QuoteConninfoValue(dbname);
-        if (!password.empty()) {
-          conninfo += " password=" + QuoteConninfoValue(password);
-        }
-        auto deadline = pgha::SystemClock::Instance().Now() + 2 * timeout;
-        auto connection = pgha::postgres::Connection::Open(conninfo, deadline, "pgha-router");
-        if (!connection.ok()) {
-          return connection.error();
-        }
-        auto rows = (*connection)->Query(query, {role});
-        if (!rows.ok()) {
-          return rows.error();
-        }
-        if (rows->empty() || rows->front().empty() || !rows->front().back()) {
-          return std::optional<pgha::router::scram::Verifier>();
-        }
-        // PgBouncer's queries give (name, secret); a lone column is the secret.
-        auto verifier = pgha::router::scram::ParseVerifier(*rows->front().back());
-        if (!verifier.ok()) {
-          return std::optional<pgha::router::scram::Verifier>();
-        }
-        return std::optional<pgha::router::scram::Verifier>(*verifier);
-      };
+  return [user, password, dbname, query, timeout](
+             const pgha::router::Backend& primary,
+             const std::string& role) -> pgha::Result<std::optional<pgha::router::StoredSecret>> {
+    if (user.empty()) {
+      return pgha::Error::Invalid(
+          "router.auth_user is not set and the file names no postgresql superuser");
+    }
+    using pgha::postgres::QuoteConninfoValue;
+    std::string conninfo =
+        "host=" + QuoteConninfoValue(primary.host) + " port=" + std::to_string(primary.port) +
+        " user=" + QuoteConninfoValue(user) + " dbname=" + QuoteConninfoValue(dbname);
+    if (!password.empty()) {
+      conninfo += " password=" + QuoteConninfoValue(password);
+    }
+    auto deadline = pgha::SystemClock::Instance().Now() + 2 * timeout;
+    auto connection = pgha::postgres::Connection::Open(conninfo, deadline, "pgha-router");
+    if (!connection.ok()) {
+      return connection.error();
+    }
+    auto rows = (*connection)->Query(query, {role});
+    if (!rows.ok()) {
+      return rows.error();
+    }
+    if (rows->empty() || rows->front().empty()) {
+      return std::optional<pgha::router::StoredSecret>();
+    }
+    // PgBouncer's queries give (name, secret); a lone column is the secret.
+    const auto& column = rows->front().back();
+    auto secret = pgha::router::ParseStoredSecret(column ? std::optional<std::string_view>(*column)
+                                                         : std::nullopt);
+    if (!secret.ok()) {
+      PGHA_LOG_WARN("session mode: role \"{}\" cannot log in through the router: {}", role,
+                    secret.error().message());
+      return std::optional<pgha::router::StoredSecret>();
+    }
+    return std::optional<pgha::router::StoredSecret>(*secret);
+  };
 }
 
 }  // namespace
@@ -202,7 +206,7 @@ int main(int argc, char** argv) {
       watcher->RecheckMembers();
     }
   });
-  proxy.SetVerifierLookup(MakeVerifierLookup(config, *settings));
+  proxy.SetSecretLookup(MakeSecretLookup(config, *settings));
   std::atomic<pgha::router::TopologyWatcher*> watcher_for_drains{nullptr};
   proxy.SetDrainedListener([&watcher_for_drains] {
     if (auto* watcher = watcher_for_drains.load()) {

@@ -1,6 +1,7 @@
 #include "router/client_login.h"
 
 #include <fmt/format.h>
+#include <openssl/crypto.h>
 
 #include "router/pg_bytes.h"
 
@@ -47,11 +48,12 @@ ClientLogin::Next ClientLogin::Feed(std::string_view bytes) {
     case Stage::kOpening:
       opening_.append(bytes);
       return Opening();
-    case Stage::kVerifier:
-      reader_.Feed(bytes);  // sent early; read once the verifier is known
-      return Next::kLookUpVerifier;
+    case Stage::kSecret:
+      reader_.Feed(bytes);  // sent early; read once the secret is known
+      return Next::kLookUpSecret;
     case Stage::kSaslInitial:
     case Stage::kSaslResponse:
+    case Stage::kMd5Response:
       reader_.Feed(bytes);
       return Authentication();
     case Stage::kDone:
@@ -102,7 +104,7 @@ ClientLogin::Next ClientLogin::Opening() {
         std::string rest = opening_.substr(opening.length);
         opening_.clear();
         Next next = Startup(packet);
-        if (next == Next::kLookUpVerifier && !rest.empty()) {
+        if (next == Next::kLookUpSecret && !rest.empty()) {
           reader_.Feed(rest);
         }
         return next;
@@ -155,17 +157,31 @@ ClientLogin::Next ClientLogin::Startup(std::string_view packet) {
   if (minor > kMinorVersion || !unrecognised.empty()) {
     output_ += NegotiateProtocolVersion(unrecognised);
   }
-  stage_ = Stage::kVerifier;
-  return Next::kLookUpVerifier;
+  stage_ = Stage::kSecret;
+  return Next::kLookUpSecret;
 }
 
-ClientLogin::Next ClientLogin::OnVerifier(std::optional<scram::Verifier> verifier) {
-  if (stage_ != Stage::kVerifier) {
+ClientLogin::Next ClientLogin::OnSecret(std::optional<StoredSecret> secret) {
+  if (stage_ != Stage::kSecret) {
     return Next::kClose;
   }
-  role_known_ = verifier.has_value();
-  verifier_ = role_known_ ? std::move(*verifier) : scram::MockVerifier(user_);
-  exchange_.emplace(verifier_, scram::RandomNonce());
+  role_known_ = secret.has_value();
+  if (role_known_) {
+    secret_ = std::move(*secret);
+  }
+  if (role_known_ && secret_.kind == StoredSecret::Kind::kNone) {
+    // No password to check: a server lets the role in only if its pg_hba.conf trusts the
+    // router's connection, and the router's login to it finds out.
+    stage_ = Stage::kDone;
+    return Next::kAuthenticated;
+  }
+  if (role_known_ && secret_.kind == StoredSecret::Kind::kMd5) {
+    md5_salt_ = scram::RandomBytes(4);
+    output_ += AuthenticationMd5Password(md5_salt_);
+    stage_ = Stage::kMd5Response;
+    return Authentication();
+  }
+  exchange_.emplace(role_known_ ? secret_.scram : scram::MockVerifier(user_), scram::RandomNonce());
   output_ += AuthenticationSasl({std::string(kScram)});
   stage_ = Stage::kSaslInitial;
   return Authentication();
@@ -179,8 +195,23 @@ ClientLogin::Next ClientLogin::Authentication() {
       return Next::kClose;
     }
     if (message->type != 'p') {
-      return Refuse("08P01", fmt::format("expected SASL response, got message type {}",
+      return Refuse("08P01", fmt::format("expected {} response, got message type {}",
+                                         stage_ == Stage::kMd5Response ? "password" : "SASL",
                                          static_cast<int>(message->type)));
+    }
+    if (stage_ == Stage::kMd5Response) {
+      auto answer = ParsePasswordMessage(*message);
+      if (!answer) {
+        return Refuse("08P01", "invalid password packet");
+      }
+      std::string expected = Md5Response(secret_.md5, md5_salt_);
+      // In constant time: how much of an answer matched must not show in when it is refused.
+      if (answer->size() != expected.size() ||
+          CRYPTO_memcmp(answer->data(), expected.data(), expected.size()) != 0) {
+        return Refuse("28P01", failed);
+      }
+      stage_ = Stage::kDone;
+      return Next::kAuthenticated;
     }
     if (stage_ == Stage::kSaslInitial) {
       auto initial = ParseSaslInitialResponse(*message);

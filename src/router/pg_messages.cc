@@ -78,6 +78,10 @@ std::string AuthenticationSaslFinal(std::string_view data) {
   return Authentication(AuthCode::kSaslFinal, data);
 }
 
+std::string AuthenticationMd5Password(std::string_view salt) {
+  return Authentication(AuthCode::kMd5Password, salt);
+}
+
 std::optional<AuthenticationRequest> ParseAuthentication(const Message& message) {
   if (message.type != 'R' || message.body.size() < 4) {
     return std::nullopt;
@@ -109,6 +113,23 @@ std::string SaslInitialResponse(std::string_view mechanism, std::string_view dat
 }
 
 std::string SaslResponse(std::string_view data) { return Frame('p', data); }
+
+std::string PasswordMessage(std::string_view password) {
+  std::string body(password);
+  body.push_back('\0');
+  return Frame('p', body);
+}
+
+std::optional<std::string> ParsePasswordMessage(const Message& message) {
+  if (message.type != 'p' || message.body.empty() || message.body.back() != '\0') {
+    return std::nullopt;
+  }
+  std::string password = message.body.substr(0, message.body.size() - 1);
+  if (password.find('\0') != std::string::npos) {
+    return std::nullopt;
+  }
+  return password;
+}
 
 std::optional<SaslInitial> ParseSaslInitialResponse(const Message& message) {
   if (message.type != 'p') {

@@ -60,10 +60,12 @@ std::string AuthenticationOk();
 std::string AuthenticationSasl(const std::vector<std::string>& mechanisms);
 std::string AuthenticationSaslContinue(std::string_view data);
 std::string AuthenticationSaslFinal(std::string_view data);
+// `salt`: the 4 bytes the client hashes its md5 answer with.
+std::string AuthenticationMd5Password(std::string_view salt);
 
 struct AuthenticationRequest {
   int32_t code = 0;
-  std::string data;  // after the code: the mechanism list of kSasl, the SCRAM data of 11 and 12
+  std::string data;  // after the code: kSasl's mechanisms, 11's and 12's SCRAM data, kMd5's salt
 };
 // An 'R' message's code and data; nullopt for another type or a body shorter than the code.
 std::optional<AuthenticationRequest> ParseAuthentication(const Message& message);
@@ -73,6 +75,10 @@ std::vector<std::string> SaslMechanisms(std::string_view data);
 // The client's answers (type 'p').
 std::string SaslInitialResponse(std::string_view mechanism, std::string_view data);
 std::string SaslResponse(std::string_view data);
+// A PasswordMessage: a password in clear or an md5 answer, NUL-terminated.
+std::string PasswordMessage(std::string_view password);
+// Its text; nullopt for another type or a body that is not one NUL-terminated string.
+std::optional<std::string> ParsePasswordMessage(const Message& message);
 
 struct SaslInitial {
   std::string mechanism;

@@ -91,7 +91,7 @@ struct Proxy::Impl {
   std::map<CancelKey, Backend> cancel_keys GUARDED_BY(mutex);
   // The write port's clients in `mode: session` (made at Start; the two below are set before).
   std::unique_ptr<SessionMode> session_mode;
-  SessionMode::VerifierLookup verifier_lookup;
+  SessionMode::SecretLookup secret_lookup;
   std::function<void()> on_drained;
 
   asio::io_context& NextContext() {
@@ -877,7 +877,7 @@ Status Proxy::Start() {
       return tls;
     }
   }
-  impl.session_mode->SetVerifierLookup(impl.verifier_lookup);
+  impl.session_mode->SetSecretLookup(impl.secret_lookup);
   impl.session_mode->SetDrainedListener(impl.on_drained);
   auto write = impl.Bind(settings->write_listen);
   if (!write.ok()) {
@@ -1051,8 +1051,8 @@ void Proxy::Stop() {
   impl.session_mode.reset();
 }
 
-void Proxy::SetVerifierLookup(SessionMode::VerifierLookup lookup) {
-  impl_->verifier_lookup = std::move(lookup);
+void Proxy::SetSecretLookup(SessionMode::SecretLookup lookup) {
+  impl_->secret_lookup = std::move(lookup);
 }
 
 void Proxy::SetDrainedListener(std::function<void()> on_drained) {

@@ -91,9 +91,9 @@ class Proxy {
   void SetHostResolver(
       std::function<Result<std::vector<std::string>>(const std::string& host)> resolve);
 
-  // Session mode: how a client's SCRAM verifier is fetched (session_mode.h), and who is told
+  // Session mode: how a role's stored secret is fetched (session_mode.h), and who is told
   // when Drained() may have become true. Set before Start.
-  void SetVerifierLookup(SessionMode::VerifierLookup lookup);
+  void SetSecretLookup(SessionMode::SecretLookup lookup);
   void SetDrainedListener(std::function<void()> on_drained);
   // No session-mode client has a transaction under way (always true in l4 mode): a leader's
   // handover notice may be acknowledged.

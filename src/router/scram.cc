@@ -168,17 +168,15 @@ std::string ClientKeyOf(std::string_view password, const Verifier& verifier) {
   return Hmac(SaltedPassword(password, verifier.salt, verifier.iterations), "Client Key");
 }
 
-namespace {
-
 std::string RandomBytes(size_t count) {
   std::string bytes(count, '\0');
   if (RAND_bytes(reinterpret_cast<unsigned char*>(bytes.data()), static_cast<int>(count)) != 1) {
-    std::abort();  // as in RandomNonce: no secret from a failed generator
+    // OpenSSL's generator failing is not something a session can work around; a secret from a
+    // failed generator must not be used.
+    std::abort();
   }
   return bytes;
 }
-
-}  // namespace
 
 Verifier MockVerifier(std::string_view user) {
   static const std::string process_secret = RandomBytes(32);
@@ -190,15 +188,7 @@ Verifier MockVerifier(std::string_view user) {
   return mock;
 }
 
-std::string RandomNonce() {
-  unsigned char bytes[18];
-  if (RAND_bytes(bytes, sizeof(bytes)) != 1) {
-    // OpenSSL's generator failing is not something a session can work around; a nonce from a
-    // failed generator must not be used.
-    std::abort();
-  }
-  return Base64Encode(std::string_view(reinterpret_cast<const char*>(bytes), sizeof(bytes)));
-}
+std::string RandomNonce() { return Base64Encode(RandomBytes(18)); }
 
 ServerExchange::ServerExchange(Verifier verifier, std::string server_nonce)
     : verifier_(std::move(verifier)), server_nonce_(std::move(server_nonce)) {}

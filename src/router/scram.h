@@ -13,6 +13,7 @@
 // Thread-safety: values and single-session objects; use one exchange from one thread at a time.
 #pragma once
 
+#include <cstddef>
 #include <string>
 #include <string_view>
 
@@ -93,5 +94,7 @@ Verifier MockVerifier(std::string_view user);
 
 // 18 random bytes in base64, as PostgreSQL makes its nonces.
 std::string RandomNonce();
+// `count` bytes from OpenSSL's generator (the process aborts if it fails: no weak secret).
+std::string RandomBytes(size_t count);
 
 }  // namespace pgha::router::scram

@@ -10,14 +10,24 @@ namespace pgha::router {
 namespace {
 
 constexpr std::string_view kScram = "SCRAM-SHA-256";
+constexpr size_t kMd5SaltBytes = 4;
+
+std::string UserOf(const std::vector<std::pair<std::string, std::string>>& parameters) {
+  for (const auto& [name, value] : parameters) {
+    if (name == "user") {
+      return value;
+    }
+  }
+  return "";
+}
 
 }  // namespace
 
 ServerLogin::ServerLogin(std::vector<std::pair<std::string, std::string>> parameters,
-                         std::string client_key, scram::Verifier verifier)
+                         std::string client_key, StoredSecret secret)
     : parameters_(std::move(parameters)),
       client_key_(std::move(client_key)),
-      verifier_(std::move(verifier)) {}
+      secret_(std::move(secret)) {}
 
 std::string ServerLogin::Start() { return StartupMessage(parameters_); }
 
@@ -110,7 +120,10 @@ ServerLogin::Next ServerLogin::OnAuthentication(const AuthenticationRequest& req
       if (std::find(mechanisms.begin(), mechanisms.end(), kScram) == mechanisms.end()) {
         return Fail("the server offers no SCRAM-SHA-256");
       }
-      exchange_.emplace(client_key_, verifier_, scram::RandomNonce());
+      if (secret_.kind != StoredSecret::Kind::kScram || client_key_.empty()) {
+        return CannotAnswer(kScram);
+      }
+      exchange_.emplace(client_key_, secret_.scram, scram::RandomNonce());
       output_ += SaslInitialResponse(kScram, exchange_->ClientFirst());
       return Next::kRead;
     }
@@ -136,14 +149,46 @@ ServerLogin::Next ServerLogin::OnAuthentication(const AuthenticationRequest& req
       sasl_final_seen_ = true;
       return Next::kRead;
     }
-    case AuthCode::kCleartextPassword:
     case AuthCode::kMd5Password:
-      return Fail(
-          "the server asks for the password itself (password or md5 in pg_hba.conf); the router "
-          "only has the client's SCRAM key: use scram-sha-256 for connections from the router");
+      if (secret_.kind != StoredSecret::Kind::kMd5) {
+        return CannotAnswer("md5");
+      }
+      if (request.data.size() != kMd5SaltBytes) {
+        return Fail("malformed md5 authentication request from the server");
+      }
+      output_ += PasswordMessage(Md5Response(secret_.md5, request.data));
+      return Next::kRead;
+    case AuthCode::kCleartextPassword:
+      return CannotAnswer("a clear-text password");
   }
   return Fail(fmt::format("the server asks for an authentication the router does not speak ({})",
                           request.code));
+}
+
+ServerLogin::Next ServerLogin::CannotAnswer(std::string_view method) {
+  std::string user = UserOf(parameters_);
+  switch (secret_.kind) {
+    case StoredSecret::Kind::kNone:
+      // What the server itself answers a role without a password once the client is asked for
+      // one: the client learns nothing more through the router.
+      server_error_ = ServerError{
+          "FATAL", "28P01", fmt::format("password authentication failed for user \"{}\"", user)};
+      return Fail(
+          fmt::format("the server asks for {} and role \"{}\" has no password", method, user));
+    case StoredSecret::Kind::kMd5:
+      return Fail(fmt::format(
+          "the server asks for {} and the password of role \"{}\" is stored as md5: use md5 in "
+          "pg_hba.conf for connections from the router, or set the password again under "
+          "password_encryption = scram-sha-256",
+          method, user));
+    case StoredSecret::Kind::kScram:
+      break;
+  }
+  return Fail(fmt::format(
+      "the server asks for {}, which the router cannot answer (it never knows the password, "
+      "only the SCRAM key role \"{}\" proved): use scram-sha-256 in pg_hba.conf for connections "
+      "from the router",
+      method, user));
 }
 
 }  // namespace pgha::router

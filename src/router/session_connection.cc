@@ -122,9 +122,9 @@ awaitable<void> SessionConnection::WriteServerOf(std::shared_ptr<SessionConnecti
   co_await self->WriteServer();
 }
 
-awaitable<std::optional<Result<std::optional<scram::Verifier>>>> SessionConnection::Fetch(
+awaitable<std::optional<Result<std::optional<StoredSecret>>>> SessionConnection::Fetch(
     std::shared_ptr<SessionMode::Hub> hub, Backend primary, std::string user) {
-  co_return hub->FetchVerifier(primary, user);
+  co_return hub->FetchSecret(primary, user);
 }
 
 awaitable<std::tuple<asio::error_code, size_t>> SessionConnection::ReadClient(
@@ -138,8 +138,9 @@ awaitable<std::tuple<asio::error_code, size_t>> SessionConnection::ReadClient(
 }
 
 awaitable<void> SessionConnection::Run() {
-  // (Each co_await's result goes to a variable first: GCC 12 miscompiles `if (!co_await f())`
-  // in some coroutines, a crash seen here.)
+  // (Each co_await's result goes to a variable first, and each argument made of temporaries
+  // too: GCC 12 miscompiles `if (!co_await f())` in some coroutines and freed a temporary made
+  // in a co_await's arguments twice, two crashes seen here.)
   bool logged_in = co_await Login();
   if (!logged_in) {
     co_return;
@@ -165,7 +166,7 @@ awaitable<bool> SessionConnection::Login() {
       // Counted before the refusal is sent: whoever reads the figures after the client saw it
       // finds it counted.
       ++hub_->counters.logins_refused;
-      hub_->ForgetVerifier(login_.user());  // a changed password is looked up again
+      hub_->ForgetSecret(login_.user());  // a changed password is looked up again
     }
     SendToClient(login_.TakeOutput());
     switch (next) {
@@ -178,12 +179,12 @@ awaitable<bool> SessionConnection::Login() {
         next = login_.Feed(std::string_view(chunk.data(), n));
         break;
       }
-      case ClientLogin::Next::kLookUpVerifier: {
-        auto verifier = co_await LookUpVerifier();
-        if (!verifier) {
+      case ClientLogin::Next::kLookUpSecret: {
+        auto secret = co_await LookUpSecret();
+        if (!secret) {
           co_return false;  // told why and closed
         }
-        next = login_.OnVerifier(*verifier);
+        next = login_.OnSecret(*secret);
         break;
       }
       case ClientLogin::Next::kCancel:
@@ -196,7 +197,7 @@ awaitable<bool> SessionConnection::Login() {
         deadline.cancel();
         parameters_ = login_.startup_parameters();
         client_key_ = login_.client_key();
-        verifier_ = login_.verifier();
+        secret_ = login_.secret();
         co_return true;
       case ClientLogin::Next::kStartTls: {
         // The 'S' goes in clear; everything after it inside TLS.
@@ -224,9 +225,9 @@ awaitable<bool> SessionConnection::Login() {
   co_return false;
 }
 
-awaitable<std::optional<std::optional<scram::Verifier>>> SessionConnection::LookUpVerifier() {
+awaitable<std::optional<std::optional<StoredSecret>>> SessionConnection::LookUpSecret() {
   const std::string& user = login_.user();
-  if (auto cached = hub_->CachedVerifier(user)) {
+  if (auto cached = hub_->CachedSecret(user)) {
     co_return *cached;
   }
   auto primary = co_await WaitForPrimary();
@@ -240,8 +241,9 @@ awaitable<std::optional<std::optional<scram::Verifier>>> SessionConnection::Look
     co_return std::nullopt;
   }
   if (!fetched->ok()) {
-    co_await CloseWith("08001", "pgha-router: cannot look up the password verifier of role \"" +
-                                    user + "\": " + fetched->error().message());
+    std::string message = "pgha-router: cannot look up the stored password of role \"" + user +
+                          "\": " + fetched->error().message();
+    co_await CloseWith("08001", std::move(message));
     co_return std::nullopt;
   }
   co_return **fetched;
@@ -266,9 +268,10 @@ awaitable<std::optional<Backend>> SessionConnection::WaitForPrimary() {
     }
     auto now = Steady::now();
     if (now >= deadline) {
-      co_await CloseWith("57P03",
-                         fmt::format("pgha-router: no primary within {} ms: {}",
-                                     settings_->connect_hold_timeout.count(), target.waiting_for));
+      std::string message =
+          fmt::format("pgha-router: no primary within {} ms: {}",
+                      settings_->connect_hold_timeout.count(), target.waiting_for);
+      co_await CloseWith("57P03", std::move(message));
       co_return std::nullopt;
     }
     wake_.expires_after(std::min<Steady::duration>(kHoldPoll, deadline - now));
@@ -297,8 +300,9 @@ awaitable<bool> SessionConnection::OpenServer(bool first) {
       PGHA_LOG_WARN("session mode: cannot connect to {} ({}:{}): {}", primary->member,
                     primary->host, primary->port, why);
       if (!retry_later()) {
-        co_await CloseWith(
-            "08006", "pgha-router: cannot connect to the primary " + primary->member + ": " + why);
+        std::string message =
+            "pgha-router: cannot connect to the primary " + primary->member + ": " + why;
+        co_await CloseWith("08006", std::move(message));
         co_return false;
       }
       wake_.expires_after(kHoldPoll);
@@ -306,7 +310,7 @@ awaitable<bool> SessionConnection::OpenServer(bool first) {
       continue;
     }
     auto server = std::make_shared<tcp::socket>(std::move(*socket));
-    ServerLogin server_login(parameters_, client_key_, verifier_);
+    ServerLogin server_login(parameters_, client_key_, secret_);
     std::string out = server_login.Start();
     ServerLogin::Next next = ServerLogin::Next::kRead;
     std::array<char, 4096> chunk{};
@@ -336,18 +340,27 @@ awaitable<bool> SessionConnection::OpenServer(bool first) {
         continue;
       }
       if (server_login.verifier_outdated()) {
-        hub_->ForgetVerifier(login_.user());
+        hub_->ForgetSecret(login_.user());
       }
+      if (first && server_login.server_error() &&
+          server_login.server_error()->sqlstate == "28P01") {
+        // The server refused the role's password, or a role without one (no trust): a refused
+        // login, and a secret worth looking up again.
+        ++hub_->counters.logins_refused;
+        hub_->ForgetSecret(login_.user());
+      }
+      // The words go to variables first: GCC 12 frees a temporary made inside a co_await's
+      // arguments twice (a double free seen here).
+      std::string sqlstate = "08006";
+      std::string message =
+          "pgha-router: cannot log in to the primary " + primary->member + ": " +
+          (next == ServerLogin::Next::kRead ? std::string("the server closed the connection")
+                                            : server_login.failure());
       if (first && server_login.server_error()) {
-        co_await CloseWith(server_login.server_error()->sqlstate,
-                           server_login.server_error()->message);
-      } else {
-        co_await CloseWith(
-            "08006",
-            "pgha-router: cannot log in to the primary " + primary->member + ": " +
-                (next == ServerLogin::Next::kRead ? std::string("the server closed the connection")
-                                                  : server_login.failure()));
+        sqlstate = server_login.server_error()->sqlstate;
+        message = server_login.server_error()->message;
       }
+      co_await CloseWith(std::move(sqlstate), std::move(message));
       co_return false;
     }
     server_ = server;
@@ -466,7 +479,8 @@ awaitable<void> SessionConnection::OnClientMessage(Message message) {
   }
   if (!pinned_end_.empty()) {
     ++hub_->counters.pinned_closed;
-    co_await CloseWith("57P01", pinned_end_);
+    std::string why = pinned_end_;
+    co_await CloseWith("57P01", std::move(why));
     co_return;
   }
   if (lost_) {
@@ -502,11 +516,11 @@ awaitable<bool> SessionConnection::BeforeQuery() {
   }
   if (state_.pinned_reason()) {
     ++hub_->counters.pinned_closed;
-    co_await CloseWith("57P01",
-                       "terminating connection due to administrator command: "
-                       "pgha-router: the primary changed and this session holds " +
-                           *state_.pinned_reason() +
-                           ", which cannot be carried to the new primary");
+    std::string message =
+        "terminating connection due to administrator command: pgha-router: the primary changed "
+        "and this session holds " +
+        *state_.pinned_reason() + ", which cannot be carried to the new primary";
+    co_await CloseWith("57P01", std::move(message));
     co_return false;
   }
   if (server_) {

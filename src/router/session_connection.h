@@ -1,7 +1,8 @@
 // One client of the session mode (session_mode.h), from its first byte to its last:
-//  1. its login, answered by the router (client_login.h), against the verifier the auth query
+//  1. its login, answered by the router (client_login.h), against the secret the auth query
 //     fetched;
-//  2. a server connection on the primary, logged in with the client's ClientKey
+//  2. a server connection on the primary, logged in with what the client's login left (its
+//     SCRAM ClientKey, the md5 hash, or nothing for a server that trusts the router)
 //     (server_login.h); the server's greeting goes to the client with a cancel key of the
 //     router's own, which stays the same whatever server the session is on;
 //  3. messages relayed both ways and read (session_state.h) to know when the session is at rest.
@@ -65,13 +66,13 @@ class SessionConnection : public std::enable_shared_from_this<SessionConnection>
   static asio::awaitable<void> WriteServerOf(std::shared_ptr<SessionConnection> self);
   // The auth query, on the hub's lookup thread (in an optional: co_spawn wants a result it can
   // make empty).
-  static asio::awaitable<std::optional<Result<std::optional<scram::Verifier>>>> Fetch(
+  static asio::awaitable<std::optional<Result<std::optional<StoredSecret>>>> Fetch(
       std::shared_ptr<SessionMode::Hub> hub, Backend primary, std::string user);
   asio::awaitable<void> Run();
   // A read from the client, through TLS once it is on.
   asio::awaitable<std::tuple<asio::error_code, size_t>> ReadClient(asio::mutable_buffer buffer);
   asio::awaitable<bool> Login();
-  asio::awaitable<std::optional<std::optional<scram::Verifier>>> LookUpVerifier();
+  asio::awaitable<std::optional<std::optional<StoredSecret>>> LookUpSecret();
   // Waits for a primary up to connect_hold_timeout; nullopt: the client was told why and closed.
   asio::awaitable<std::optional<Backend>> WaitForPrimary();
   // A server for the session on the primary; `first`: the client gets its greeting, otherwise
@@ -122,7 +123,7 @@ class SessionConnection : public std::enable_shared_from_this<SessionConnection>
   Outbox to_client_, to_server_;
   std::vector<std::pair<std::string, std::string>> parameters_;
   std::string client_key_;
-  scram::Verifier verifier_;
+  StoredSecret secret_;
   SessionState state_;
   std::optional<LostTransaction> lost_;
   std::string pinned_end_;  // a pinned session's server went away: why it ends

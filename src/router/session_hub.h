@@ -1,5 +1,5 @@
 // What a session-mode connection shares with the others (session_mode.h): the routes and the
-// pause, the verifier cache and the thread its auth queries run on, the cancel keys, the
+// pause, the cache of stored secrets and the thread its auth queries run on, the cancel keys, the
 // registry of open sessions and the figures. Internal to the session mode.
 //
 // Thread-safety: every method may be called from any thread; `mutex` guards what it names.
@@ -32,13 +32,12 @@ struct SessionMode::Hub : std::enable_shared_from_this<SessionMode::Hub> {
   Target CurrentTarget() const;
   std::shared_ptr<const RouterSettings> CurrentSettings() const;
 
-  // A cached verifier of `user` still within auth_cache_ttl.
-  std::optional<std::optional<scram::Verifier>> CachedVerifier(const std::string& user);
+  // A cached secret of `user` still within auth_cache_ttl.
+  std::optional<std::optional<StoredSecret>> CachedSecret(const std::string& user);
   // Runs the auth query (blocking: call it on lookup_pool) and caches what it found.
-  Result<std::optional<scram::Verifier>> FetchVerifier(const Backend& primary,
-                                                       const std::string& user);
-  // The verifier proved wrong (a failed login, a server holding another): fetch it next time.
-  void ForgetVerifier(const std::string& user);
+  Result<std::optional<StoredSecret>> FetchSecret(const Backend& primary, const std::string& user);
+  // The secret proved wrong (a failed login, a server holding another): fetch it next time.
+  void ForgetSecret(const std::string& user);
 
   void Register(SessionConnection* connection, std::weak_ptr<SessionConnection> weak);
   void Unregister(SessionConnection* connection);
@@ -72,11 +71,11 @@ struct SessionMode::Hub : std::enable_shared_from_this<SessionMode::Hub> {
   std::map<CancelKey, SessionConnection*> cancel_keys GUARDED_BY(mutex);
   std::mt19937 random GUARDED_BY(mutex){std::random_device{}()};
   struct CachedEntry {
-    std::optional<scram::Verifier> verifier;
+    std::optional<StoredSecret> secret;
     std::chrono::steady_clock::time_point fetched;
   };
-  std::map<std::string, CachedEntry> verifiers GUARDED_BY(mutex);
-  SessionMode::VerifierLookup lookup GUARDED_BY(mutex);
+  std::map<std::string, CachedEntry> secrets GUARDED_BY(mutex);
+  SessionMode::SecretLookup lookup GUARDED_BY(mutex);
   std::function<void()> on_drained GUARDED_BY(mutex);
   bool shut_down GUARDED_BY(mutex) = false;
 };

@@ -23,19 +23,18 @@ std::shared_ptr<const RouterSettings> SessionMode::Hub::CurrentSettings() const 
   return settings;
 }
 
-std::optional<std::optional<scram::Verifier>> SessionMode::Hub::CachedVerifier(
-    const std::string& user) {
+std::optional<std::optional<StoredSecret>> SessionMode::Hub::CachedSecret(const std::string& user) {
   MutexLock lock(mutex);
-  auto it = verifiers.find(user);
-  if (it == verifiers.end() || Steady::now() - it->second.fetched > settings->auth_cache_ttl) {
+  auto it = secrets.find(user);
+  if (it == secrets.end() || Steady::now() - it->second.fetched > settings->auth_cache_ttl) {
     return std::nullopt;
   }
-  return it->second.verifier;
+  return it->second.secret;
 }
 
-Result<std::optional<scram::Verifier>> SessionMode::Hub::FetchVerifier(const Backend& primary,
-                                                                       const std::string& user) {
-  SessionMode::VerifierLookup fetch;
+Result<std::optional<StoredSecret>> SessionMode::Hub::FetchSecret(const Backend& primary,
+                                                                  const std::string& user) {
+  SessionMode::SecretLookup fetch;
   {
     MutexLock lock(mutex);
     if (shut_down) {
@@ -55,13 +54,13 @@ Result<std::optional<scram::Verifier>> SessionMode::Hub::FetchVerifier(const Bac
     return found;
   }
   MutexLock lock(mutex);
-  verifiers[user] = CachedEntry{*found, Steady::now()};
+  secrets[user] = CachedEntry{*found, Steady::now()};
   return found;
 }
 
-void SessionMode::Hub::ForgetVerifier(const std::string& user) {
+void SessionMode::Hub::ForgetSecret(const std::string& user) {
   MutexLock lock(mutex);
-  verifiers.erase(user);
+  secrets.erase(user);
 }
 
 void SessionMode::Hub::Register(SessionConnection* connection,
@@ -161,7 +160,7 @@ Status SessionMode::UseCertificate(const std::string& certificate_file,
   return OkStatus();
 }
 
-void SessionMode::SetVerifierLookup(VerifierLookup lookup) {
+void SessionMode::SetSecretLookup(SecretLookup lookup) {
   MutexLock lock(hub_->mutex);
   hub_->lookup = std::move(lookup);
 }

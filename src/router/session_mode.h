@@ -1,10 +1,11 @@
 // The write port's session mode (setting `mode: session`): the router logs clients in itself
-// (SCRAM-SHA-256 against the verifier PostgreSQL holds, fetched with the auth query), opens
-// each session's server connection with the client's ClientKey, and relays PostgreSQL
+// (against the secret PostgreSQL holds for the role, fetched with the auth query: SCRAM-SHA-256,
+// md5, or none where the servers trust the router), opens each session's server connection with
+// what the client's login left (its SCRAM ClientKey, the md5 hash), and relays PostgreSQL
 // messages, so that it can carry an idle session to a new primary (session_connection.h).
 //
 // This class is what the sessions share: the routes, the pause a switchover brings (from the
-// moment the routes hold writes until they name a primary again), the verifiers fetched, the
+// moment the routes hold writes until they name a primary again), the secrets fetched, the
 // cancel keys handed to clients, the figures. A pause is over for the leader once no session
 // has a transaction under way; after pause_timeout those still under way are cut (their clients
 // get an error for the transaction and carry on). Whoever acknowledges the leader's handover
@@ -27,6 +28,7 @@
 #include "router/routing.h"
 #include "router/scram.h"
 #include "router/settings.h"
+#include "router/stored_secret.h"
 
 namespace pgha::router {
 
@@ -50,10 +52,11 @@ class SessionConnection;
 
 class SessionMode {
  public:
-  // Fetches a role's verifier from the primary (the auth query): nullopt when the role has
-  // none, an error when the query could not run. Blocking; called on a lookup thread.
-  using VerifierLookup = std::function<Result<std::optional<scram::Verifier>>(
-      const Backend& primary, const std::string& user)>;
+  // Fetches a role's stored secret from the primary (the auth query): nullopt when there is no
+  // such role or its secret cannot be read, an error when the query could not run. Blocking;
+  // called on a lookup thread.
+  using SecretLookup = std::function<Result<std::optional<StoredSecret>>(const Backend& primary,
+                                                                         const std::string& user)>;
 
   SessionMode(HostResolver& resolver, std::shared_ptr<const RouterSettings> settings);
   ~SessionMode();
@@ -64,7 +67,7 @@ class SessionMode {
   // names the file that cannot be used.
   Status UseCertificate(const std::string& certificate_file, const std::string& key_file);
   // Before the first Accept.
-  void SetVerifierLookup(VerifierLookup lookup);
+  void SetSecretLookup(SecretLookup lookup);
   // Called (from any thread; it must not block) when Drained() may have become true.
   void SetDrainedListener(std::function<void()> on_drained);
 

@@ -1,19 +1,21 @@
-// Any bytes as a stored verifier, as a client's SCRAM messages to the router and as a server's
-// to the router: nothing crashes or reads past the input, and no exchange ends authenticated
-// without the right proof (the verifier here is for a password the input cannot know).
-// The input is split at its first two newlines: client-first, client-final, the rest.
+// Any bytes as a stored verifier (and as any stored secret), as a client's SCRAM messages to the
+// router and as a server's to the router: nothing crashes or reads past the input, and no exchange
+// ends authenticated without the right proof (the verifier here is for a password the input cannot
+// know). The input is split at its first two newlines: client-first, client-final, the rest.
 #include <cstdint>
 #include <cstdlib>
 #include <string>
 #include <string_view>
 
 #include "router/scram.h"
+#include "router/stored_secret.h"
 
 namespace scram = pgha::router::scram;
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   std::string_view bytes(reinterpret_cast<const char*>(data), size);
   (void)scram::ParseVerifier(bytes);
+  (void)pgha::router::ParseStoredSecret(bytes);
 
   size_t first_end = bytes.find('\n');
   std::string_view first = bytes.substr(0, first_end);

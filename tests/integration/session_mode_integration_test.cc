@@ -1,9 +1,9 @@
 // The router's session mode (router/session_mode.h) in front of a real PostgreSQL 15, with the
-// routes given by hand as the topology watcher would give them: SCRAM logins against the verifier
-// the auth query fetches, a query held while writes are held, a session carried to a new server
-// connection with its SET when its server went away meanwhile, a pause that waits for a
-// transaction under way and cuts it at pause_timeout, and the client's way out of the failed
-// transaction it is then in.
+// routes given by hand as the topology watcher would give them: SCRAM, md5 and trust logins
+// against the secret the auth query fetches, as the server's pg_hba.conf allows them, a query held
+// while writes are held, a session carried to a new server connection with its SET when its server
+// went away meanwhile, a pause that waits for a transaction under way and cuts it at pause_timeout,
+// and the client's way out of the failed transaction it is then in.
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
@@ -43,9 +43,9 @@ class SessionModeTest : public testing::LocalPostgresFixture {
     proxy_ = std::make_unique<router::Proxy>(settings);
     int port = port_;
     // The auth query as pgha-router runs it, as the superuser (trusted on loopback here).
-    proxy_->SetVerifierLookup(
+    proxy_->SetSecretLookup(
         [port](const router::Backend&,
-               const std::string& user) -> Result<std::optional<router::scram::Verifier>> {
+               const std::string& user) -> Result<std::optional<router::StoredSecret>> {
           auto conn = Connection::Open(
               fmt::format("host=127.0.0.1 port={} user=postgres dbname=postgres", port));
           if (!conn.ok()) {
@@ -55,11 +55,13 @@ class SessionModeTest : public testing::LocalPostgresFixture {
           if (!rows.ok()) {
             return rows.error();
           }
-          if (rows->empty() || !rows->front()[0]) {
-            return std::optional<router::scram::Verifier>();
+          if (rows->empty()) {
+            return std::optional<router::StoredSecret>();
           }
-          auto verifier = router::scram::ParseVerifier(*rows->front()[0]);
-          return verifier.ok() ? std::optional<router::scram::Verifier>(*verifier) : std::nullopt;
+          const auto& column = rows->front()[0];
+          auto secret = router::ParseStoredSecret(column ? std::optional<std::string_view>(*column)
+                                                         : std::nullopt);
+          return secret.ok() ? std::optional<router::StoredSecret>(*secret) : std::nullopt;
         });
     proxy_->SetDrainedListener([this] { ++drained_calls_; });
     ASSERT_TRUE(proxy_->Start().ok());
@@ -120,6 +122,65 @@ TEST_F(SessionModeTest, TheRouterChecksThePasswordItselfAndLogsInWithTheRevealed
   EXPECT_THAT(nobody.error().message(),
               HasSubstr("password authentication failed for user \"nobody\""));
   EXPECT_EQ(proxy_->Stats().session.logins_refused, 2);
+}
+
+TEST_F(SessionModeTest, Md5AndTrustLoginsGoAsTheServersPgHbaAllowsAndTheirSessionsMove) {
+  for (const char* sql :
+       {"SET password_encryption = 'md5'", "CREATE ROLE md5_user LOGIN PASSWORD 'battery staple'",
+        "CREATE ROLE trusted_user LOGIN", "CREATE ROLE no_password_user LOGIN",
+        "SET password_encryption = 'scram-sha-256'",
+        "CREATE ROLE clear_user LOGIN PASSWORD 'in the clear'"}) {
+    auto done = admin_->Execute(sql);
+    ASSERT_TRUE(done.ok()) << sql << ": " << done.error().message();
+  }
+  auto through_router = [&](const std::string& who) {
+    return Connection::Open(fmt::format("host=127.0.0.1 port={} dbname=postgres sslmode=disable {}",
+                                        proxy_->write_port(), who));
+  };
+  // md5: the router checks the client's md5 answer and answers the server's challenge itself.
+  auto md5 = through_router("user=md5_user password='battery staple'");
+  ASSERT_TRUE(md5.ok()) << md5.error().message();
+  EXPECT_EQ(One(**md5, "SELECT current_user"), "md5_user");
+  auto md5_wrong = through_router("user=md5_user password='battery'");
+  ASSERT_FALSE(md5_wrong.ok());
+  EXPECT_THAT(md5_wrong.error().message(),
+              HasSubstr("password authentication failed for user \"md5_user\""));
+  // A role without a password, trusted by the server: nothing is asked.
+  auto trusted = through_router("user=trusted_user");
+  ASSERT_TRUE(trusted.ok()) << trusted.error().message();
+  EXPECT_EQ(One(**trusted, "SELECT current_user"), "trusted_user");
+  // A role without a password that the server does not trust: the server's own refusal.
+  auto untrusted = through_router("user=no_password_user");
+  ASSERT_FALSE(untrusted.ok());
+  EXPECT_THAT(untrusted.error().message(),
+              HasSubstr("password authentication failed for user \"no_password_user\""));
+  // A server that wants the password in clear: the router never has it, and says what to change.
+  auto clear = through_router("user=clear_user password='in the clear'");
+  ASSERT_FALSE(clear.ok());
+  EXPECT_THAT(clear.error().message(), HasSubstr("a clear-text password"));
+  // A refusal of the server's own for a login it otherwise allows, word for word.
+  auto no_database = through_router("user=trusted_user dbname=no_such_database");
+  ASSERT_FALSE(no_database.ok());
+  EXPECT_THAT(no_database.error().message(),
+              HasSubstr("database \"no_such_database\" does not exist"));
+  EXPECT_EQ(proxy_->Stats().session.logins_refused, 2) << "md5_user's and no_password_user's";
+
+  // Both sessions carry on on a new server connection, logged in again without the client.
+  for (auto* client : {md5->get(), trusted->get()}) {
+    std::string backend = One(*client, "SELECT pg_backend_pid()");
+    EXPECT_EQ(One(*admin_, "SELECT pg_terminate_backend(" + backend + ")"), "t");
+    for (int i = 0; i < 100; ++i) {  // until the router has seen its server go
+      if (One(*admin_, "SELECT count(*) FROM pg_stat_activity WHERE pid = " + backend) == "0") {
+        break;
+      }
+      std::this_thread::sleep_for(milliseconds(50));
+    }
+    std::this_thread::sleep_for(milliseconds(200));
+    std::string moved = One(*client, "SELECT pg_backend_pid()");
+    EXPECT_FALSE(moved.empty());
+    EXPECT_NE(moved, backend);
+  }
+  EXPECT_EQ(proxy_->Stats().session.moved, 2);
 }
 
 TEST_F(SessionModeTest, AQueryWaitsOutAPauseAndTheSessionMovesWithItsSetting) {

@@ -1,6 +1,7 @@
 // A PostgreSQL 15 of its own for a test: a temporary directory, a free port, LocalPostgres on a
-// node configuration whose pg_hba trusts local and loopback connections except the role
-// scram_user, which must log in with SCRAM. TearDown stops the postmaster (immediate) and removes
+// node configuration whose pg_hba trusts local and loopback connections except a few roles:
+// scram_user and no_password_user must log in with SCRAM, md5_user with md5, clear_user with a
+// clear-text password. TearDown stops the postmaster (immediate) and removes
 // the directory. The test binary runs as the postgres user (run_as_postgres_main.cc).
 #pragma once
 
@@ -48,6 +49,8 @@ postgresql:
     superuser: {{username: postgres, password: pw}}
     replication: {{username: replicator, password: pw}}
   pg_hba: [local all all trust, host all scram_user 127.0.0.1/32 scram-sha-256,
+           host all no_password_user 127.0.0.1/32 scram-sha-256,
+           host all md5_user 127.0.0.1/32 md5, host all clear_user 127.0.0.1/32 password,
            host all all 127.0.0.1/32 trust]
 )",
                                                fmt::arg("port", port), fmt::arg("dir", dir_)));

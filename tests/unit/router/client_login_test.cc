@@ -1,6 +1,6 @@
 // The session mode's client login without sockets: a client that knows the password (scram.h's
-// client side, as libpq computes it) against the router's side, and every refusal PostgreSQL
-// would give.
+// client side and an md5 answer, as libpq computes them) against the router's side, a role
+// without a password, and every refusal PostgreSQL would give.
 #include "router/client_login.h"
 
 #include <gmock/gmock.h>
@@ -68,14 +68,22 @@ AuthenticationRequest AuthenticationIn(const std::string& bytes) {
   return request.value_or(AuthenticationRequest{});
 }
 
+StoredSecret ScramSecret(const scram::Verifier& verifier) {
+  StoredSecret secret;
+  secret.kind = StoredSecret::Kind::kScram;
+  secret.scram = verifier;
+  return secret;
+}
+
 class ClientLoginTest : public ::testing::Test {
  protected:
   // Startup as `user`, then the SCRAM exchange with `password` against `verifier` (what the
   // auth query found; nullopt: nothing). Returns how the login ends.
   Next LogIn(ClientLogin& login, const std::string& user, const std::string& password,
              std::optional<scram::Verifier> verifier) {
-    EXPECT_EQ(login.Feed(Startup({{"user", user}, {"database", "app"}})), Next::kLookUpVerifier);
-    EXPECT_EQ(login.OnVerifier(verifier), Next::kRead);
+    EXPECT_EQ(login.Feed(Startup({{"user", user}, {"database", "app"}})), Next::kLookUpSecret);
+    EXPECT_EQ(login.OnSecret(verifier ? std::optional(ScramSecret(*verifier)) : std::nullopt),
+              Next::kRead);
     auto sasl = AuthenticationIn(login.TakeOutput());
     EXPECT_EQ(sasl.code, static_cast<int32_t>(AuthCode::kSasl));
     EXPECT_THAT(SaslMechanisms(sasl.data), ElementsAre("SCRAM-SHA-256"));
@@ -147,13 +155,13 @@ TEST_F(ClientLoginTest, BytesInPiecesLogInAsBytesAtOnce) {
   for (size_t i = 0; i + 1 < startup.size(); ++i) {
     EXPECT_EQ(login.Feed(startup.substr(i, 1)), Next::kRead);
   }
-  EXPECT_EQ(login.Feed(startup.substr(startup.size() - 1)), Next::kLookUpVerifier);
+  EXPECT_EQ(login.Feed(startup.substr(startup.size() - 1)), Next::kLookUpSecret);
   EXPECT_EQ(login.database(), "alice") << "the database defaults to the user's name";
 }
 
 TEST_F(ClientLoginTest, AnSslRequestIsAnsweredNWithoutACertificateAndTheLoginGoesOn) {
   ClientLogin login(false);
-  EXPECT_EQ(login.Feed(kSslRequest + Startup({{"user", "alice"}})), Next::kLookUpVerifier);
+  EXPECT_EQ(login.Feed(kSslRequest + Startup({{"user", "alice"}})), Next::kLookUpSecret);
   EXPECT_EQ(login.TakeOutput(), "N");
 }
 
@@ -161,7 +169,7 @@ TEST_F(ClientLoginTest, AnSslRequestIsAnsweredSWithACertificateAndTheLoginGoesOn
   ClientLogin login(true);
   EXPECT_EQ(login.Feed(kSslRequest), Next::kStartTls);
   EXPECT_EQ(login.TakeOutput(), "S");
-  EXPECT_EQ(login.Feed(Startup({{"user", "alice"}})), Next::kLookUpVerifier);
+  EXPECT_EQ(login.Feed(Startup({{"user", "alice"}})), Next::kLookUpSecret);
 }
 
 TEST_F(ClientLoginTest, CleartextSentAlongWithAnSslRequestIsRefused) {
@@ -194,7 +202,7 @@ TEST_F(ClientLoginTest, ACancelRequestIsRecognisedWithItsKey) {
 TEST_F(ClientLoginTest, ANewerMinorVersionAndUnknownProtocolOptionsAreNegotiatedDown) {
   ClientLogin login(false);
   EXPECT_EQ(login.Feed(Startup({{"user", "alice"}, {"_pq_.compression", "on"}}, 2)),
-            Next::kLookUpVerifier);
+            Next::kLookUpSecret);
   auto messages = Messages(login.TakeOutput());
   ASSERT_EQ(messages.size(), 1u);
   EXPECT_EQ(messages[0].type, 'v');
@@ -248,8 +256,8 @@ TEST_F(ClientLoginTest, SaslMessagesPostgresRefusesAreRefused) {
            {oversized, "08P01"},
        }) {
     ClientLogin login(false);
-    ASSERT_EQ(login.Feed(Startup({{"user", "alice"}})), Next::kLookUpVerifier);
-    ASSERT_EQ(login.OnVerifier(verifier_), Next::kRead);
+    ASSERT_EQ(login.Feed(Startup({{"user", "alice"}})), Next::kLookUpSecret);
+    ASSERT_EQ(login.OnSecret(ScramSecret(verifier_)), Next::kRead);
     (void)login.TakeOutput();
     EXPECT_EQ(login.Feed(message), Next::kClose) << message;
     EXPECT_EQ(ErrorIn(login.TakeOutput()).sqlstate, sqlstate) << message;
@@ -259,11 +267,54 @@ TEST_F(ClientLoginTest, SaslMessagesPostgresRefusesAreRefused) {
 
 TEST_F(ClientLoginTest, AClientThatQuitsAtThePasswordPromptIsClosedWithoutAnError) {
   ClientLogin login(false);
-  ASSERT_EQ(login.Feed(Startup({{"user", "alice"}})), Next::kLookUpVerifier);
-  ASSERT_EQ(login.OnVerifier(verifier_), Next::kRead);
+  ASSERT_EQ(login.Feed(Startup({{"user", "alice"}})), Next::kLookUpSecret);
+  ASSERT_EQ(login.OnSecret(ScramSecret(verifier_)), Next::kRead);
   (void)login.TakeOutput();
   EXPECT_EQ(login.Feed(Frame('X', "")), Next::kClose);
   EXPECT_TRUE(login.TakeOutput().empty());
+}
+
+TEST_F(ClientLoginTest, AnMd5SecretIsCheckedWithAnMd5ChallengeAndLeavesNoClientKey) {
+  StoredSecret md5;
+  md5.kind = StoredSecret::Kind::kMd5;
+  md5.md5 = Md5Secret("battery staple", "bob").substr(3);
+  for (const auto& [password, expected] : std::vector<std::pair<std::string, Next>>{
+           {"battery staple", Next::kAuthenticated}, {"battery stapler", Next::kClose}}) {
+    ClientLogin login(false);
+    ASSERT_EQ(login.Feed(Startup({{"user", "bob"}})), Next::kLookUpSecret);
+    ASSERT_EQ(login.OnSecret(md5), Next::kRead);
+    auto challenge = AuthenticationIn(login.TakeOutput());
+    ASSERT_EQ(challenge.code, static_cast<int32_t>(AuthCode::kMd5Password));
+    ASSERT_EQ(challenge.data.size(), 4u) << "a 4-byte salt";
+    // What libpq sends: md5(md5(password || user) || salt).
+    std::string answer = Md5Response(Md5Secret(password, "bob").substr(3), challenge.data);
+    EXPECT_EQ(login.Feed(PasswordMessage(answer)), expected) << password;
+    std::string output = login.TakeOutput();
+    if (expected == Next::kAuthenticated) {
+      EXPECT_TRUE(output.empty()) << "AuthenticationOk comes with the server's greeting";
+      EXPECT_TRUE(login.client_key().empty());
+      EXPECT_EQ(login.secret().kind, StoredSecret::Kind::kMd5);
+    } else {
+      auto error = ErrorIn(output);
+      EXPECT_EQ(error.sqlstate, "28P01");
+      EXPECT_EQ(error.message, "password authentication failed for user \"bob\"");
+    }
+  }
+  ClientLogin malformed(false);
+  ASSERT_EQ(malformed.Feed(Startup({{"user", "bob"}})), Next::kLookUpSecret);
+  ASSERT_EQ(malformed.OnSecret(md5), Next::kRead);
+  (void)malformed.TakeOutput();
+  EXPECT_EQ(malformed.Feed(Frame('p', "no terminator")), Next::kClose);
+  EXPECT_EQ(ErrorIn(malformed.TakeOutput()).sqlstate, "08P01");
+}
+
+TEST_F(ClientLoginTest, ARoleWithoutAPasswordIsAskedNothingAndTheServerDecides) {
+  ClientLogin login(false);
+  ASSERT_EQ(login.Feed(Startup({{"user", "carol"}})), Next::kLookUpSecret);
+  EXPECT_EQ(login.OnSecret(StoredSecret{}), Next::kAuthenticated);
+  EXPECT_TRUE(login.TakeOutput().empty());
+  EXPECT_EQ(login.secret().kind, StoredSecret::Kind::kNone);
+  EXPECT_TRUE(login.client_key().empty());
 }
 
 }  // namespace

@@ -1,6 +1,6 @@
 // The session mode's login to a server without sockets: the router proving itself with a
-// client's ClientKey to a server side played by scram.h's ServerExchange, and the ways a server
-// can refuse or misbehave.
+// client's ClientKey to a server side played by scram.h's ServerExchange, answering an md5
+// challenge from the stored hash, and the ways a server can refuse or misbehave.
 #include "router/server_login.h"
 
 #include <gmock/gmock.h>
@@ -48,6 +48,12 @@ class ServerLoginTest : public ::testing::Test {
  protected:
   scram::Verifier verifier_ = scram::MakeVerifier("correct horse", "0123456789abcdef", 4096);
   std::string client_key_ = scram::ClientKeyOf("correct horse", verifier_);
+  StoredSecret secret_ = [this] {
+    StoredSecret secret;
+    secret.kind = StoredSecret::Kind::kScram;
+    secret.scram = verifier_;
+    return secret;
+  }();
   std::vector<std::pair<std::string, std::string>> parameters_ = {{"user", "alice"},
                                                                   {"database", "app"}};
 
@@ -69,7 +75,7 @@ class ServerLoginTest : public ::testing::Test {
 };
 
 TEST_F(ServerLoginTest, TheClientKeyLogsInAndTheGreetingIsKept) {
-  ServerLogin login(parameters_, client_key_, verifier_);
+  ServerLogin login(parameters_, client_key_, secret_);
   EXPECT_EQ(login.Start(), StartupMessage(parameters_));
   Next after_first = Next::kFailed;
   auto server = Exchange(login, verifier_, &after_first);
@@ -93,7 +99,7 @@ TEST_F(ServerLoginTest, TheClientKeyLogsInAndTheGreetingIsKept) {
 }
 
 TEST_F(ServerLoginTest, AServerHoldingAnotherVerifierSaysTheCachedOneIsOutdated) {
-  ServerLogin login(parameters_, client_key_, verifier_);
+  ServerLogin login(parameters_, client_key_, secret_);
   (void)login.Start();
   Next after_first = Next::kRead;
   (void)Exchange(login, scram::MakeVerifier("new password", "fedcba9876543210", 4096),
@@ -103,7 +109,7 @@ TEST_F(ServerLoginTest, AServerHoldingAnotherVerifierSaysTheCachedOneIsOutdated)
 }
 
 TEST_F(ServerLoginTest, AServerThatCannotProveItKnowsTheVerifierIsRefused) {
-  ServerLogin login(parameters_, client_key_, verifier_);
+  ServerLogin login(parameters_, client_key_, secret_);
   (void)login.Start();
   (void)Exchange(login, verifier_);
   (void)login.TakeOutput();
@@ -113,7 +119,7 @@ TEST_F(ServerLoginTest, AServerThatCannotProveItKnowsTheVerifierIsRefused) {
 }
 
 TEST_F(ServerLoginTest, AnAcceptanceBeforeTheServerProvedItselfIsRefused) {
-  ServerLogin login(parameters_, client_key_, verifier_);
+  ServerLogin login(parameters_, client_key_, secret_);
   (void)login.Start();
   (void)Exchange(login, verifier_);
   EXPECT_EQ(login.Feed(AuthenticationOk() + ReadyForQuery()), Next::kFailed);
@@ -121,14 +127,14 @@ TEST_F(ServerLoginTest, AnAcceptanceBeforeTheServerProvedItselfIsRefused) {
 }
 
 TEST_F(ServerLoginTest, TrustLogsInWithoutAnExchange) {
-  ServerLogin login(parameters_, client_key_, verifier_);
+  ServerLogin login(parameters_, client_key_, secret_);
   (void)login.Start();
   EXPECT_EQ(login.Feed(AuthenticationOk() + ReadyForQuery()), Next::kReady);
   EXPECT_TRUE(login.TakeOutput().empty());
 }
 
 TEST_F(ServerLoginTest, AServerGoingAwayIsRetryableAndOtherRefusalsAreNot) {
-  ServerLogin starting(parameters_, client_key_, verifier_);
+  ServerLogin starting(parameters_, client_key_, secret_);
   (void)starting.Start();
   EXPECT_EQ(starting.Feed(FatalErrorResponse("57P03", "the database system is starting up")),
             Next::kFailed);
@@ -136,18 +142,58 @@ TEST_F(ServerLoginTest, AServerGoingAwayIsRetryableAndOtherRefusalsAreNot) {
   ASSERT_TRUE(starting.server_error().has_value());
   EXPECT_EQ(starting.server_error()->message, "the database system is starting up");
 
-  ServerLogin no_database(parameters_, client_key_, verifier_);
+  ServerLogin no_database(parameters_, client_key_, secret_);
   (void)no_database.Start();
   EXPECT_EQ(no_database.Feed(FatalErrorResponse("3D000", "database \"app\" does not exist")),
             Next::kFailed);
   EXPECT_FALSE(no_database.retryable());
 }
 
-TEST_F(ServerLoginTest, AServerAskingForThePasswordItselfIsRefusedWithTheRemedy) {
-  ServerLogin login(parameters_, client_key_, verifier_);
+TEST_F(ServerLoginTest, AServerAskingForWhatTheLoginCannotAnswerIsRefusedWithTheRemedy) {
+  std::string cleartext;
+  PutInt32(cleartext, static_cast<uint32_t>(AuthCode::kCleartextPassword));
+  for (const std::string& request : {Md5Request(), Frame('R', cleartext)}) {
+    ServerLogin login(parameters_, client_key_, secret_);
+    (void)login.Start();
+    EXPECT_EQ(login.Feed(request), Next::kFailed);
+    EXPECT_THAT(login.failure(), HasSubstr("use scram-sha-256 in pg_hba.conf"));
+    EXPECT_FALSE(login.server_error().has_value());
+  }
+  StoredSecret md5;
+  md5.kind = StoredSecret::Kind::kMd5;
+  md5.md5 = Md5Secret("correct horse", "alice").substr(3);
+  ServerLogin scram_asked(parameters_, "", md5);
+  (void)scram_asked.Start();
+  EXPECT_EQ(scram_asked.Feed(AuthenticationSasl({"SCRAM-SHA-256"})), Next::kFailed);
+  EXPECT_THAT(scram_asked.failure(), HasSubstr("is stored as md5"));
+}
+
+TEST_F(ServerLoginTest, AnMd5ChallengeIsAnsweredFromTheStoredHash) {
+  StoredSecret md5;
+  md5.kind = StoredSecret::Kind::kMd5;
+  md5.md5 = Md5Secret("correct horse", "alice").substr(3);
+  ServerLogin login(parameters_, "", md5);
   (void)login.Start();
-  EXPECT_EQ(login.Feed(Md5Request()), Next::kFailed);
-  EXPECT_THAT(login.failure(), HasSubstr("scram-sha-256"));
+  EXPECT_EQ(login.Feed(Md5Request()), Next::kRead);
+  auto answer = ParsePasswordMessage(Only(login.TakeOutput()));
+  ASSERT_TRUE(answer.has_value());
+  // What libpq would send knowing the password.
+  EXPECT_EQ(*answer, Md5Response(Md5Secret("correct horse", "alice").substr(3), "salt"));
+  EXPECT_EQ(login.Feed(AuthenticationOk() + BackendKeyData(1, 2) + ReadyForQuery()), Next::kReady)
+      << login.failure();
+}
+
+TEST_F(ServerLoginTest, ARoleWithoutAPasswordGetsTheServersRefusalWhenAPasswordIsAsked) {
+  ServerLogin login(parameters_, "", StoredSecret{});
+  (void)login.Start();
+  EXPECT_EQ(login.Feed(AuthenticationSasl({"SCRAM-SHA-256"})), Next::kFailed);
+  ASSERT_TRUE(login.server_error().has_value());
+  EXPECT_EQ(login.server_error()->sqlstate, "28P01");
+  EXPECT_EQ(login.server_error()->message, "password authentication failed for user \"alice\"");
+  EXPECT_FALSE(login.retryable());
+  ServerLogin trusted(parameters_, "", StoredSecret{});
+  (void)trusted.Start();
+  EXPECT_EQ(trusted.Feed(AuthenticationOk() + ReadyForQuery()), Next::kReady);
 }
 
 TEST_F(ServerLoginTest, WhatNoServerSendsIsRefused) {
@@ -155,7 +201,7 @@ TEST_F(ServerLoginTest, WhatNoServerSendsIsRefused) {
        {std::string("HTTP/1.1 200 OK\r\n\r\n"), ParameterStatus("a", "b"),  // before authenticating
         ReadyForQuery(),                                                    // the same
         AuthenticationSasl({"SCRAM-SHA-256-PLUS"}), AuthenticationSaslContinue("r=x,s=y,i=1")}) {
-    ServerLogin login(parameters_, client_key_, verifier_);
+    ServerLogin login(parameters_, client_key_, secret_);
     (void)login.Start();
     EXPECT_EQ(login.Feed(bytes), Next::kFailed) << bytes;
     EXPECT_FALSE(login.failure().empty());
