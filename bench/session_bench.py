@@ -1,6 +1,7 @@
 #!/usr/bin/python3
-"""pgha-router's session mode next to its L4 mode, HAProxy (deploy/haproxy.cfg) and PgBouncer, in
-one run in front of the same pgha cluster (`make up`'s topology). Run as root.
+"""pgha-router's session mode next to its L4 mode, HAProxy (deploy/haproxy.cfg) and PgBouncer in
+front of the same pgha cluster (`make up`'s topology), and Patroni + HAProxy, in one run. Run as
+root.
 
   switchover   pgbench -c 8 -j 2 (TPC-B, long-lived connections) through each front door in turn,
                with a `pghactl switchover --force` a third of the way in: failed transactions,
@@ -9,10 +10,12 @@ one run in front of the same pgha cluster (`make up`'s topology). Run as root.
                in pgbench_history
   throughput   pgbench -S -c 8 -j 2 directly to the primary and through each front door
 
-The front doors: HAProxy, pgha-router L4 (the topology's), pgha-router session, and PgBouncer
-(Debian's, pool_mode session, scram-sha-256) in front of the L4 router's write port, so that it
-reaches the new primary at all. Patroni + HAProxy is measured by bench/router_bench.py's
-neighbour bench/stack_bench.py; it is not repeated here.
+The front doors of the pgha cluster: HAProxy, pgha-router L4 (the topology's), pgha-router
+session, and PgBouncer (Debian's, pool_mode session, scram-sha-256) in front of the L4 router's
+write port, so that it reaches the new primary at all. Then the pgha cluster is removed and the
+same topology comes up with Patroni agents and HAProxy as its router (scripts/cluster.sh with
+PGHA_AGENT=patroni), measured the same way (patronictl switchover); its trials run after the
+pgha ones, not interleaved with them.
 Writes a markdown table (medians over the trials; ratios against the L4 router and direct) to
 bench/results/.
 
@@ -33,7 +36,9 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import stack_bench as sb  # noqa: E402  (the shared topology driver)
 import router_bench as rb  # noqa: E402  (HAProxy beside the topology, pgbench helpers)
 
-DOORS = ("HAProxy", "pgha-router L4", "pgha-router session", "PgBouncer")
+PATRONI_DOOR = "Patroni + HAProxy"
+PGHA_DOORS = ("pgha + HAProxy", "pgha-router L4", "pgha-router session", "PgBouncer")
+DOORS = (PATRONI_DOOR,) + PGHA_DOORS
 
 
 def free_base(start):
@@ -104,6 +109,17 @@ pidfile = {work}/pgbouncer.pid
     def stop(self):
         self.process.terminate()
         self.process.wait(timeout=30)
+
+
+class ClusterHaproxy:
+    """The HAProxy that scripts/cluster.sh runs as a topology's router (PGHA_ROUTER=haproxy)."""
+
+    def __init__(self, topo):
+        self.topo = topo
+        self.write = topo.ports["write"]
+
+    def primaries(self):
+        return self.topo.router_primaries()
 
 
 def wait_answers(port, password, seconds=60):
@@ -190,7 +206,8 @@ def write_table(path, started, args, versions, samples, lines):
         for k, v in versions.items():
             f.write(f"- {k}: {v}\n")
         f.write("\nMedian (min–max) over the trials. PgBouncer sits in front of the L4 router's "
-                "write port. Ratios: session mode / L4 mode, and / direct for throughput.\n\n")
+                "write port. Patroni + HAProxy ran on a cluster of its own after the others. "
+                "Ratios: session mode / L4 mode, and / direct for throughput.\n\n")
         f.write("| measure | " + " | ".join(columns) + " | session / L4 | session / direct |\n")
         f.write("|---|" + "---|" * (len(columns) + 2) + "\n")
         measures = []
@@ -208,6 +225,31 @@ def write_table(path, started, args, versions, samples, lines):
             f.write(f"| {base} | " + " | ".join(cells) +
                     f" | {ratio(session, l4)} | {ratio(session, direct)} |\n")
         f.write("\n## Log\n\n```\n" + "\n".join(lines) + "\n```\n")
+
+
+def patroni_phase(args, log, add):
+    """The same switchover and throughput trials through Patroni + HAProxy, on a topology of its
+    own (the pgha one is gone by then: two clusters would share the two cores)."""
+    topo = sb.Topology("patroni", args.ttl, args.loop_wait, args.retry_timeout, router="haproxy")
+    try:
+        topo.cluster("up")
+        topo.wait_healthy()
+        door = ClusterHaproxy(topo)
+        wait_answers(door.write, topo.password)
+        rb.pgbench(topo.pg(topo.primary()), topo.password, "-i", "-q", "-s", "10")
+        for n in range(args.trials):
+            r = switchover_trial(topo, door, PATRONI_DOOR, door.write, args.seconds)
+            log(f"switchover #{n + 1}, {PATRONI_DOOR}: " +
+                ", ".join(f"{k} {v:.2f}" for k, v in r.items()))
+            add({f"switchover: {k}": v for k, v in r.items()})
+        rb.wait_both(topo, door)
+        for n in range(args.trials):
+            value = rb.tps(rb.pgbench(door.write, topo.password, "-S", "-c", "8", "-j", "2", "-T",
+                                      str(args.throughput_seconds)))
+            log(f"throughput #{n + 1}, {PATRONI_DOOR}: pgbench -S -c 8 TPS {value:.0f}")
+            add({f"pgbench -S -c 8 -j 2 TPS ({PATRONI_DOOR})": value})
+    finally:
+        topo.destroy()
 
 
 def main():
@@ -254,13 +296,13 @@ def main():
         haproxy = rb.Haproxy(topo)
         session = SessionRouter(topo)
         bouncer = Pgbouncer(topo, topo.password)
-        ports = {"HAProxy": haproxy.write, "pgha-router L4": topo.ports["write"],
+        ports = {"pgha + HAProxy": haproxy.write, "pgha-router L4": topo.ports["write"],
                  "pgha-router session": session.write, "PgBouncer": bouncer.port}
         for port in ports.values():
             wait_answers(port, topo.password)
         rb.pgbench(topo.pg(topo.primary()), topo.password, "-i", "-q", "-s", "10")
         for n in range(args.trials):
-            for door in DOORS:
+            for door in PGHA_DOORS:
                 r = switchover_trial(topo, haproxy, door, ports[door], args.seconds)
                 log(f"switchover #{n + 1}, {door}: " + ", ".join(f"{k} {v:.2f}" for k, v in r.items()))
                 add({f"switchover: {k}": v for k, v in r.items()})
@@ -289,6 +331,13 @@ def main():
                 os.replace(src, os.path.join(logs, name))
         log(f"logs kept in {logs}")
     topo.destroy(keep_logs_in=logs)
+    write_table(path, started, args, versions, samples, lines)
+    if not failed:
+        try:
+            patroni_phase(args, log, add)
+        except Exception as e:  # reported, not hidden
+            log(f"FAILED: {PATRONI_DOOR}: {e}")
+            failed = True
     write_table(path, started, args, versions, samples, lines)
     print(f"wrote {path}")
     sys.exit(1 if failed else 0)

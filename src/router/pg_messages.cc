@@ -5,27 +5,39 @@
 namespace pgha::router {
 
 void MessageReader::Feed(std::string_view bytes) {
-  if (!failed_) {
-    buffer_.append(bytes);
+  if (failed_) {
+    return;
   }
+  buffer_.erase(0, consumed_);
+  consumed_ = 0;
+  buffer_.append(bytes);
 }
 
-std::optional<Message> MessageReader::Next() {
-  if (failed_ || buffer_.size() < 5) {
+std::optional<MessageView> MessageReader::NextView() {
+  std::string_view rest = std::string_view(buffer_).substr(consumed_);
+  if (failed_ || rest.size() < 5) {
     return std::nullopt;
   }
-  uint32_t length = GetInt32(buffer_, 1);
+  uint32_t length = GetInt32(rest, 1);
   if (length < 4 || length > max_length_) {
     failed_ = true;
     buffer_.clear();
+    consumed_ = 0;
     return std::nullopt;
   }
-  if (buffer_.size() < 1 + static_cast<size_t>(length)) {
+  if (rest.size() < 1 + static_cast<size_t>(length)) {
     return std::nullopt;
   }
-  Message message{buffer_[0], buffer_.substr(5, length - 4)};
-  buffer_.erase(0, 1 + static_cast<size_t>(length));
-  return message;
+  consumed_ += 1 + static_cast<size_t>(length);
+  return MessageView{rest[0], rest.substr(5, length - 4), rest.substr(0, 1 + length)};
+}
+
+std::optional<Message> MessageReader::Next() {
+  auto view = NextView();
+  if (!view) {
+    return std::nullopt;
+  }
+  return Message{view->type, std::string(view->body)};
 }
 
 std::string Frame(char type, std::string_view body) {

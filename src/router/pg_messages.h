@@ -25,6 +25,13 @@ struct Message {
   std::string body;  // without the type byte and the length
 };
 
+// A message as views into a MessageReader's buffer: valid until the reader is fed again.
+struct MessageView {
+  char type = 0;
+  std::string_view body;
+  std::string_view frame;  // the whole message: type, length and body, as it came
+};
+
 // Cuts a byte stream, fed in pieces as they arrive, into messages. A length under 4 or over
 // `max_length` is a protocol violation: from then on failed() holds and Next() returns nothing.
 class MessageReader {
@@ -33,11 +40,14 @@ class MessageReader {
 
   void Feed(std::string_view bytes);
   std::optional<Message> Next();
+  // The same without copying: a relay passes the frame on as it came.
+  std::optional<MessageView> NextView();
   bool failed() const { return failed_; }
 
  private:
   size_t max_length_;
-  std::string buffer_;  // bytes not yet returned as messages
+  std::string buffer_;   // bytes not yet returned as messages, from `consumed_` on
+  size_t consumed_ = 0;  // dropped at the next Feed: one move per read, not one per message
   bool failed_ = false;
 };
 

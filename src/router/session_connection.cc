@@ -452,8 +452,16 @@ awaitable<void> SessionConnection::ClientLoop() {
       continue;  // told why the session ends: what comes now is dropped
     }
     reader.Feed(std::string_view(buffer.data(), n));
-    while (auto message = reader.Next()) {
-      co_await OnClientMessage(std::move(*message));
+    while (auto message = reader.NextView()) {
+      if (PassesStraight(message->type)) {
+        state_.OnClientMessage(message->type, message->body);
+        QueueForServer(message->frame);  // a pipelined batch goes on in one write
+        continue;
+      }
+      FlushToServer();
+      // A copy in a variable of its own (GCC 12: no temporary in a co_await's arguments).
+      Message copy{message->type, std::string(message->body)};
+      co_await OnClientMessage(std::move(copy));
       if (closed_) {
         co_return;
       }
@@ -461,15 +469,26 @@ awaitable<void> SessionConnection::ClientLoop() {
         break;
       }
     }
+    UpdateBusy();
+    FlushToServer();
     if (closing_) {
       continue;
     }
     if (reader.failed()) {
-      co_await CloseWith("08P01", "pgha-router: invalid message length");
+      std::string why = "pgha-router: invalid message length";
+      co_await CloseWith("08P01", std::move(why));
       co_return;
     }
     co_await WaitForRoom(to_server_);
   }
+}
+
+bool SessionConnection::PassesStraight(char type) const {
+  if (type == 'X' || !server_ || lost_ || !pinned_end_.empty()) {
+    return false;
+  }
+  return !state_.AtRest() ||
+         checked_routes_ == hub_->routes_version.load(std::memory_order_acquire);
 }
 
 awaitable<void> SessionConnection::OnClientMessage(Message message) {
@@ -502,8 +521,11 @@ awaitable<void> SessionConnection::OnClientMessage(Message message) {
 }
 
 awaitable<bool> SessionConnection::BeforeQuery() {
+  // Read before the routes: a change after this read moves the version on, and is looked at.
+  uint64_t version = hub_->routes_version.load(std::memory_order_acquire);
   auto target = hub_->CurrentTarget();
   if (server_ && target.primary && backend_ && target.primary->member == backend_->member) {
+    checked_routes_ = version;
     co_return true;  // the common case: nothing to wait for
   }
   // Writes held, or the session is elsewhere than the primary: the query waits.
@@ -547,27 +569,31 @@ awaitable<void> SessionConnection::ServerLoop(std::shared_ptr<SessionConnection>
       co_return;
     }
     reader.Feed(std::string_view(buffer.data(), n));
-    while (auto message = reader.Next()) {
-      if (IsFatalError(*message)) {
-        auto fatal = ParseErrorResponse(*message);
-        ServerLost(fmt::format("{} said: {} ({})", backend_ ? backend_->member : "the server",
-                               fatal->message, fatal->sqlstate));
-        co_return;
+    while (auto message = reader.NextView()) {
+      if (message->type == 'E') {
+        Message server_error{message->type, std::string(message->body)};
+        if (IsFatalError(server_error)) {
+          FlushToClient();  // what came before it, as it came
+          auto fatal = ParseErrorResponse(server_error);
+          ServerLost(fmt::format("{} said: {} ({})", backend_ ? backend_->member : "the server",
+                                 fatal->message, fatal->sqlstate));
+          co_return;
+        }
       }
-      OnServerMessage(std::move(*message));
+      // Passed on as it came: the relay reads each message, it does not rebuild it; all that
+      // one read brought goes to the client in one write.
+      state_.OnServerMessage(message->type, message->body);
+      QueueForClient(message->frame);
     }
+    // Busy or not before the client reads the answer: whoever it tells finds the figure true.
+    UpdateBusy();
+    FlushToClient();
     if (reader.failed()) {
       ServerLost("the server sent an invalid message length");
       co_return;
     }
-    UpdateBusy();
     co_await WaitForRoom(to_client_);
   }
-}
-
-void SessionConnection::OnServerMessage(Message message) {
-  state_.OnServerMessage(message);
-  SendToClient(Reframe(message));
 }
 
 void SessionConnection::ServerLost(const std::string& reason) {
@@ -614,22 +640,38 @@ void SessionConnection::DropServer() {
 }
 
 void SessionConnection::SendToClient(std::string_view bytes) {
-  if (bytes.empty() || closed_ || closing_) {
-    return;
+  QueueForClient(bytes);
+  FlushToClient();
+}
+
+void SessionConnection::QueueForClient(std::string_view bytes) {
+  if (!bytes.empty() && !closed_ && !closing_) {
+    to_client_.pending.append(bytes);
   }
-  to_client_.pending.append(bytes);
-  if (!to_client_.writing) {
+}
+
+void SessionConnection::FlushToClient() {
+  // The writer starts at once (co_spawn dispatches on this thread): what is queued goes in one
+  // write.
+  if (!to_client_.pending.empty() && !to_client_.writing && !closed_) {
     to_client_.writing = true;
     asio::co_spawn(client_.get_executor(), WriteClientOf(shared_from_this()), asio::detached);
   }
 }
 
 void SessionConnection::SendToServer(std::string_view bytes) {
-  if (bytes.empty() || closed_ || !server_) {
-    return;
+  QueueForServer(bytes);
+  FlushToServer();
+}
+
+void SessionConnection::QueueForServer(std::string_view bytes) {
+  if (!bytes.empty() && !closed_ && server_) {
+    to_server_.pending.append(bytes);
   }
-  to_server_.pending.append(bytes);
-  if (!to_server_.writing) {
+}
+
+void SessionConnection::FlushToServer() {
+  if (!to_server_.pending.empty() && !to_server_.writing && !closed_ && server_) {
     to_server_.writing = true;
     asio::co_spawn(client_.get_executor(), WriteServerOf(shared_from_this()), asio::detached);
   }

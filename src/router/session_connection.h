@@ -84,13 +84,20 @@ class SessionConnection : public std::enable_shared_from_this<SessionConnection>
                                    std::shared_ptr<asio::ip::tcp::socket> server,
                                    uint64_t generation);
   asio::awaitable<void> OnClientMessage(Message message);
+  // A message that needs nothing of the slow path (OnClientMessage): the session is on the
+  // primary as of the last look at the routes, or inside a transaction, and nothing ends it.
+  bool PassesStraight(char type) const;
   // Waits for what must happen before a query at rest goes on: a primary, the session on it.
   asio::awaitable<bool> BeforeQuery();
-  void OnServerMessage(Message message);
   void ServerLost(const std::string& reason);
   void DropServer();
+  // Send: queue and start the writer. Queue and Flush apart: several messages in one write.
   void SendToClient(std::string_view bytes);
+  void QueueForClient(std::string_view bytes);
+  void FlushToClient();
   void SendToServer(std::string_view bytes);
+  void QueueForServer(std::string_view bytes);
+  void FlushToServer();
   asio::awaitable<void> WriteClient();
   asio::awaitable<void> WriteServer();
   // Waits until `box` holds less than a buffer (the other side's backpressure).
@@ -115,6 +122,8 @@ class SessionConnection : public std::enable_shared_from_this<SessionConnection>
   std::unique_ptr<asio::ssl::stream<asio::ip::tcp::socket&>> tls_;
   std::shared_ptr<asio::ip::tcp::socket> server_;  // null: no server now
   uint64_t generation_ = 0;                        // of server_: a replaced one's loop stops
+  // The hub's routes_version when server_ was last found on the primary (0: not since it opened).
+  uint64_t checked_routes_ = 0;
   std::optional<Backend> backend_;
   std::optional<CancelKey> server_key_;
   CancelKey client_key_for_cancel_;

@@ -61,6 +61,10 @@ struct SessionMode::Hub : std::enable_shared_from_this<SessionMode::Hub> {
         verifier_lookups{0}, verifier_lookup_errors{0};
   } counters;
 
+  // Moves on with every Apply, inside the mutex: a session that found its server on the primary
+  // at version v need not look again while the version is still v.
+  std::atomic<uint64_t> routes_version{0};
+
   mutable Mutex mutex;
   std::shared_ptr<const RouterSettings> settings GUARDED_BY(mutex);
   Routes routes GUARDED_BY(mutex);

@@ -187,6 +187,7 @@ void SessionMode::Apply(const Routes& routes) {
     bool was_paused = hub_->paused;
     leader_moved = !routes.leader.empty() && hub_->routes.leader != routes.leader;
     hub_->routes = routes;
+    hub_->routes_version.fetch_add(1, std::memory_order_acq_rel);
     hub_->paused = !routes.primary.has_value();
     if (hub_->paused && !was_paused && !hub_->shut_down) {
       // Transactions under way may finish for pause_timeout; then they are cut, so that the

@@ -66,12 +66,13 @@ std::string SettingName(std::string_view rest) {
 }
 
 // A NUL-terminated string at `at` of `body`; empty when there is none.
-std::string CString(const std::string& body, size_t at = 0) {
+std::string CString(std::string_view body, size_t at = 0) {
   if (at >= body.size()) {
     return "";
   }
   size_t end = body.find('\0', at);
-  return body.substr(at, end == std::string::npos ? std::string::npos : end - at);
+  return std::string(
+      body.substr(at, end == std::string_view::npos ? std::string_view::npos : end - at));
 }
 
 }  // namespace
@@ -82,11 +83,11 @@ void SessionState::Pin(std::string reason) {
   }
 }
 
-void SessionState::OnClientMessage(const Message& message) {
-  switch (message.type) {
+void SessionState::OnClientMessage(char type, std::string_view body) {
+  switch (type) {
     case 'Q':
       ++queries_in_flight_;
-      OnSql(CString(message.body));
+      OnSql(CString(body));
       break;
     case 'B':  // Bind, Execute, Describe, Flush: answered at the next Sync
     case 'E':
@@ -95,18 +96,18 @@ void SessionState::OnClientMessage(const Message& message) {
       unsynced_ = true;
       break;
     case 'P': {  // Parse: statement name, query, parameter types
-      std::string name = CString(message.body);
-      std::string query = CString(message.body, name.size() + 1);
+      std::string name = CString(body);
+      std::string query = CString(body, name.size() + 1);
       if (!name.empty()) {
-        prepared_[name] = message.body;
+        prepared_[name] = std::string(body);
       }
       unsynced_ = true;
       OnSql(query);
       break;
     }
     case 'C':  // Close: 'S' statement or 'P' portal, then the name
-      if (!message.body.empty() && message.body[0] == 'S') {
-        prepared_.erase(CString(message.body, 1));
+      if (!body.empty() && body[0] == 'S') {
+        prepared_.erase(CString(body, 1));
       }
       unsynced_ = true;
       break;
@@ -128,22 +129,22 @@ void SessionState::ForgetServer() {
   pending_settings_.clear();
 }
 
-void SessionState::OnServerMessage(const Message& message) {
-  switch (message.type) {
+void SessionState::OnServerMessage(char type, std::string_view body) {
+  switch (type) {
     case 'Z':
-      if (!message.body.empty()) {
-        transaction_status_ = message.body[0];
+      if (!body.empty()) {
+        transaction_status_ = body[0];
       }
       queries_in_flight_ = std::max(0, queries_in_flight_ - 1);
       in_copy_ = false;
       break;
     case 'S': {  // ParameterStatus
-      std::string name = CString(message.body);
-      parameters_[name] = CString(message.body, name.size() + 1);
+      std::string name = CString(body);
+      parameters_[name] = CString(body, name.size() + 1);
       break;
     }
     case 'C': {  // CommandComplete: a transaction's SETs last only if it commits
-      std::string tag = CString(message.body);
+      std::string tag = CString(body);
       if (tag == "COMMIT") {
         for (auto& setting : pending_settings_) {
           ApplySetting(std::move(setting.first), std::move(setting.second));

@@ -28,8 +28,10 @@ bool EndsTransactionBlock(std::string_view sql);
 
 class SessionState {
  public:
-  void OnClientMessage(const Message& message);
-  void OnServerMessage(const Message& message);
+  void OnClientMessage(char type, std::string_view body);
+  void OnServerMessage(char type, std::string_view body);
+  void OnClientMessage(const Message& message) { OnClientMessage(message.type, message.body); }
+  void OnServerMessage(const Message& message) { OnServerMessage(message.type, message.body); }
   // The server went away: what was under way there is gone (no transaction, nothing in flight);
   // the settings and prepared statements to replay stay.
   void ForgetServer();
