@@ -35,6 +35,33 @@ TEST(PgMessagesTest, AReaderReturnsMessagesHoweverTheStreamIsCut) {
   }
 }
 
+TEST(PgMessagesTest, ViewsGiveEachFrameAsItCameAndStayValidUntilTheNextFeed) {
+  std::string first = Frame('T', "row description");
+  std::string second = Frame('D', std::string("a\0b", 3));
+  std::string third = Frame('Z', "I");
+  MessageReader reader;
+  reader.Feed(first + second + third.substr(0, 2));
+  auto a = reader.NextView();
+  auto b = reader.NextView();
+  ASSERT_TRUE(a && b);
+  EXPECT_EQ(a->type, 'T');
+  EXPECT_EQ(a->body, "row description");
+  EXPECT_EQ(a->frame, first);
+  EXPECT_EQ(b->frame, second) << "both views still valid: nothing was fed in between";
+  EXPECT_EQ(b->body, std::string_view("a\0b", 3));
+  EXPECT_FALSE(reader.NextView().has_value()) << "the third is cut";
+  reader.Feed(third.substr(2));
+  auto c = reader.NextView();
+  ASSERT_TRUE(c.has_value());
+  EXPECT_EQ(c->frame, third);
+  EXPECT_FALSE(reader.NextView().has_value());
+  reader.Feed(first);
+  auto copied = reader.Next();
+  ASSERT_TRUE(copied.has_value());
+  EXPECT_EQ(copied->type, 'T');
+  EXPECT_EQ(copied->body, "row description");
+}
+
 TEST(PgMessagesTest, ALengthUnderFourOrOverTheLimitStopsTheReader) {
   MessageReader short_length;
   short_length.Feed(std::string("Q\0\0\0\3", 5));
