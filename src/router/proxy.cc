@@ -179,7 +179,10 @@ class Session : public std::enable_shared_from_this<Session> {
   // from another: a backend that closes, or greets with "shutting down" / "starting up", is
   // dropped and everything the client sent is replayed to the next one.
   awaitable<void> Run() {
-    if (!co_await ReadOpening()) {
+    // (Each co_await's result goes to a variable first, and no argument of a co_await is a
+    // temporary: GCC 12 miscompiles both in some coroutines, crashes seen in the session mode.)
+    bool opened = co_await ReadOpening();
+    if (!opened) {
       co_return;
     }
     auto opening = ParseClientOpening(pending_).kind;
@@ -205,7 +208,8 @@ class Session : public std::enable_shared_from_this<Session> {
     asio::co_spawn(client_.get_executor(), Pump(shared_from_this()), asio::detached);
     std::string avoid;
     while (!closed_) {
-      if (!co_await FindBackend(avoid)) {
+      bool found = co_await FindBackend(avoid);
+      if (!found) {
         co_return;
       }
       // What the client sent so far goes first, in order; the pump appends to pending_ until
@@ -224,7 +228,8 @@ class Session : public std::enable_shared_from_this<Session> {
       }
       server_ready_ = true;
       room_.cancel();
-      if (!co_await ServerToClient() || closed_) {
+      bool relayed = co_await ServerToClient();
+      if (!relayed || closed_) {
         co_return;
       }
       // Another attempt: the same bytes, to another backend (or this one, once it is back).
@@ -293,13 +298,15 @@ class Session : public std::enable_shared_from_this<Session> {
       if (!choice.refusal.empty()) {
         stop_holding();
         ++counters_.rejected_no_replica;
-        co_await Refuse("57P03", "pgha-router: " + choice.refusal);
+        std::string why = "pgha-router: " + choice.refusal;
+        co_await Refuse("57P03", why);
         co_return false;
       }
       // A backend that just refused is tried again only after a pause or a change of routes.
       bool retry_now = choice.backend && choice.backend->member != last_failed;
       if (retry_now) {
-        if (co_await Connect(*choice.backend)) {
+        bool connected = co_await Connect(*choice.backend);
+        if (connected) {
           stop_holding();
           if (held) {
             counters_.hold_micros_sum +=
@@ -327,9 +334,10 @@ class Session : public std::enable_shared_from_this<Session> {
         auto waited = std::chrono::duration_cast<milliseconds>(settings_->connect_hold_timeout);
         PGHA_LOG_WARN("{} port: closing a client held {} ms without a target: {}", PortName(port_),
                       waited.count(), last_reason);
-        co_await Refuse("57P03", fmt::format("pgha-router: no {} within {} ms: {}",
-                                             port_ == Port::kWrite ? "primary" : "server",
-                                             waited.count(), last_reason));
+        std::string why =
+            fmt::format("pgha-router: no {} within {} ms: {}",
+                        port_ == Port::kWrite ? "primary" : "server", waited.count(), last_reason);
+        co_await Refuse("57P03", why);
         co_return false;
       }
       // Woken by new routes at once; otherwise a refusing backend is retried every 200 ms.
@@ -516,9 +524,10 @@ class Session : public std::enable_shared_from_this<Session> {
           continue;
         }
         if (verdict == Screening::kFail) {
-          co_await Refuse("08006",
-                          "pgha-router: the next server asked for TLS after the "
-                          "client had been told to go without it");
+          std::string why =
+              "pgha-router: the next server asked for TLS after the client had been told to go "
+              "without it";
+          co_await Refuse("08006", why);
           co_return false;
         }
         out = greeting;  // kForward: what was held back, and from now on everything
@@ -584,7 +593,9 @@ class Session : public std::enable_shared_from_this<Session> {
   }
 
   // Answers in the server's place with a FATAL error, which libpq shows as it is.
-  awaitable<void> Refuse(const std::string& sqlstate, const std::string& message) {
+  // Views, not strings: what the caller passes outlives the call (the caller waits for it), and
+  // a view has no destructor for GCC 12 to run twice.
+  awaitable<void> Refuse(std::string_view sqlstate, std::string_view message) {
     if (!closed_ && negotiating_ && !told_no_encryption_) {
       co_await DeclineEncryption();
     }
@@ -766,7 +777,7 @@ awaitable<void> Proxy::Impl::AcceptLoop(Port port, std::shared_ptr<tcp::acceptor
     auto& listener = counters[Index(port)];
     int64_t active = listener.active.load();
     if (port == Port::kWrite) {
-      active += session_mode->Stats().active;
+      active += session_mode->Active();
     }
     if (active >= static_cast<int64_t>(current->maxconn)) {
       ++listener.refused_maxconn;
@@ -1104,7 +1115,7 @@ ProxyStats Proxy::Stats() const {
 }
 
 int64_t Proxy::ActiveConnections() const {
-  int64_t session = impl_->session_mode ? impl_->session_mode->Stats().active : 0;
+  int64_t session = impl_->session_mode ? impl_->session_mode->Active() : 0;
   return impl_->counters[0].active.load() + impl_->counters[1].active.load() + session;
 }
 

@@ -248,6 +248,8 @@ void SessionMode::CloseAll() {
   }
 }
 
+int64_t SessionMode::Active() const { return hub_->counters.active.load(); }
+
 SessionModeStats SessionMode::Stats() const {
   const auto& c = hub_->counters;
   SessionModeStats stats;

@@ -78,6 +78,8 @@ class SessionMode {
   bool Drained() const;
   void CloseAll();
   SessionModeStats Stats() const;
+  // The sessions open now (Stats().active without the hub's lock: asked at every accept).
+  int64_t Active() const;
 
   struct Hub;
 
