@@ -599,6 +599,16 @@ awaitable<void> SessionConnection::ServerLoop(std::shared_ptr<SessionConnection>
 void SessionConnection::ServerLost(const std::string& reason) {
   bool at_rest = state_.AtRest();
   DropServer();
+  if (state_.in_copy()) {
+    // A COPY's stream cannot be answered in the server's place nor started again elsewhere:
+    // the session ends as a pinned one does, now (its client is not idle).
+    ++hub_->counters.pinned_closed;
+    pinned_end_ = "terminating connection due to administrator command: pgha-router: " + reason +
+                  "; this session was in a COPY, which cannot be carried to another server";
+    asio::co_spawn(client_.get_executor(), CloseWithOf(shared_from_this(), "57P01", pinned_end_),
+                   asio::detached);
+    return;
+  }
   if (state_.pinned_reason()) {
     pinned_end_ = "terminating connection due to administrator command: pgha-router: " + reason +
                   "; this session holds " + *state_.pinned_reason() +
@@ -747,6 +757,9 @@ awaitable<void> SessionConnection::CloseWith(std::string sqlstate, std::string m
     co_return;
   }
   SendToClient(FatalErrorResponse(sqlstate, message));
+  // Said once: what the client sends from now on is read and dropped (a COPY's data still on
+  // its way would otherwise be answered, and counted, a second time).
+  closing_ = true;
   co_await FlushClient();
   if (closed_) {
     co_return;
@@ -754,7 +767,6 @@ awaitable<void> SessionConnection::CloseWith(std::string sqlstate, std::string m
   // Half-closed, not closed: a client that is sending a query right now would get a reset,
   // which on Linux discards the error before libpq reads it. What it sends meanwhile is read
   // and dropped, for at most kLinger.
-  closing_ = true;
   DropServer();
   asio::error_code ignored;
   client_.shutdown(tcp::socket::shutdown_send, ignored);

@@ -46,6 +46,8 @@ class SessionState {
   int queries_in_flight() const { return queries_in_flight_; }
   // Extended-protocol messages (Parse, Bind, Execute, ...) sent since the last Sync.
   bool unsynced() const { return unsynced_; }
+  // A COPY is under way (the server's CopyIn/Out/BothResponse, until its ReadyForQuery).
+  bool in_copy() const { return in_copy_; }
   // Why the session cannot be moved at all (empty: it can).
   const std::optional<std::string>& pinned_reason() const { return pinned_reason_; }
 

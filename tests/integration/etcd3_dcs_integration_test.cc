@@ -39,8 +39,11 @@ TEST(Etcd3DcsIntegrationTest, CacheStopsAnsweringWhenEtcdGoesSilent) {
                 std::make_shared<Etcd3Client>(options, MakeHttplibTransport({})));
   node.SetTimings(10, 1, 3);
   ASSERT_TRUE(*node.AttemptToAcquireLeader());
+  // The watch-fed cache itself must hold the leader before etcd goes silent: a LoadCluster that
+  // succeeds may have read etcd directly while the watch was still coming up (a loaded CI run
+  // saw the cache not yet built at the SIGSTOP).
   ASSERT_TRUE(Eventually([&] {
-    auto c = node.LoadCluster();
+    auto c = node.CachedCluster();
     return c.ok() && c->leader && c->leader->name == "pg-0";
   }));
 

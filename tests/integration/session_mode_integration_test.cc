@@ -6,6 +6,7 @@
 // and the client's way out of the failed transaction it is then in.
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+#include <libpq-fe.h>
 
 #include <atomic>
 #include <thread>
@@ -181,6 +182,38 @@ TEST_F(SessionModeTest, Md5AndTrustLoginsGoAsTheServersPgHbaAllowsAndTheirSessio
     EXPECT_NE(moved, backend);
   }
   EXPECT_EQ(proxy_->Stats().session.moved, 2);
+}
+
+TEST_F(SessionModeTest, ACopyUnderWayWhenItsServerGoesEndsTheSessionAsAPinnedOne) {
+  std::string conninfo = fmt::format(
+      "host=127.0.0.1 port={} dbname=postgres sslmode=disable user=scram_user "
+      "password='correct horse'",
+      proxy_->write_port());
+  std::unique_ptr<PGconn, decltype(&PQfinish)> conn(PQconnectdb(conninfo.c_str()), &PQfinish);
+  ASSERT_EQ(PQstatus(conn.get()), CONNECTION_OK) << PQerrorMessage(conn.get());
+  PGresult* started = PQexec(conn.get(), "COPY t FROM STDIN");
+  ASSERT_EQ(PQresultStatus(started), PGRES_COPY_IN) << PQerrorMessage(conn.get());
+  PQclear(started);
+  ASSERT_EQ(PQputCopyData(conn.get(), "1\n", 2), 1);
+  ASSERT_EQ(PQflush(conn.get()), 0);
+  std::string backend =
+      One(*admin_, "SELECT pid FROM pg_stat_activity WHERE query = 'COPY t FROM STDIN'");
+  ASSERT_FALSE(backend.empty());
+  EXPECT_EQ(One(*admin_, "SELECT pg_terminate_backend(" + backend + ")"), "t");
+  (void)PQputCopyEnd(conn.get(), nullptr);
+  std::string said;
+  while (PGresult* result = PQgetResult(conn.get())) {
+    if (PQresultStatus(result) == PGRES_FATAL_ERROR) {
+      said += PQresultErrorMessage(result);
+    }
+    PQclear(result);
+  }
+  said += PQerrorMessage(conn.get());
+  EXPECT_THAT(said, HasSubstr("this session was in a COPY, which cannot be carried"));
+  EXPECT_THAT(said, HasSubstr("administrator command"));
+  EXPECT_EQ(proxy_->Stats().session.pinned_closed, 1);
+  EXPECT_EQ(proxy_->Stats().session.transactions_lost, 0);
+  EXPECT_EQ(One(*admin_, "SELECT count(*) FROM t"), "0") << "the COPY never committed";
 }
 
 TEST_F(SessionModeTest, AQueryWaitsOutAPauseAndTheSessionMovesWithItsSetting) {
