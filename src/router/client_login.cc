@@ -176,7 +176,7 @@ ClientLogin::Next ClientLogin::OnSecret(std::optional<StoredSecret> secret) {
     return Next::kAuthenticated;
   }
   if (role_known_ && secret_.kind == StoredSecret::Kind::kMd5) {
-    md5_salt_ = scram::RandomBytes(4);
+    md5_salt_ = scram::RandomBytes(kMd5SaltBytes);
     output_ += AuthenticationMd5Password(md5_salt_);
     stage_ = Stage::kMd5Response;
     return Authentication();

@@ -10,7 +10,6 @@ namespace pgha::router {
 namespace {
 
 constexpr std::string_view kScram = "SCRAM-SHA-256";
-constexpr size_t kMd5SaltBytes = 4;
 
 std::string UserOf(const std::vector<std::pair<std::string, std::string>>& parameters) {
   for (const auto& [name, value] : parameters) {

@@ -138,9 +138,10 @@ awaitable<std::tuple<asio::error_code, size_t>> SessionConnection::ReadClient(
 }
 
 awaitable<void> SessionConnection::Run() {
-  // (Each co_await's result goes to a variable first, and each argument made of temporaries
-  // too: GCC 12 miscompiles `if (!co_await f())` in some coroutines and freed a temporary made
-  // in a co_await's arguments twice, two crashes seen here.)
+  // (Each co_await's result goes to a variable first, and no argument of a co_await is a
+  // temporary with a destructor (CloseWith takes views): GCC 12 miscompiles
+  // `if (!co_await f())` in some coroutines and freed a temporary made in a co_await's
+  // arguments twice, two crashes seen here.)
   bool logged_in = co_await Login();
   if (!logged_in) {
     co_return;
@@ -243,7 +244,7 @@ awaitable<std::optional<std::optional<StoredSecret>>> SessionConnection::LookUpS
   if (!fetched->ok()) {
     std::string message = "pgha-router: cannot look up the stored password of role \"" + user +
                           "\": " + fetched->error().message();
-    co_await CloseWith("08001", std::move(message));
+    co_await CloseWith("08001", message);
     co_return std::nullopt;
   }
   co_return **fetched;
@@ -271,7 +272,7 @@ awaitable<std::optional<Backend>> SessionConnection::WaitForPrimary() {
       std::string message =
           fmt::format("pgha-router: no primary within {} ms: {}",
                       settings_->connect_hold_timeout.count(), target.waiting_for);
-      co_await CloseWith("57P03", std::move(message));
+      co_await CloseWith("57P03", message);
       co_return std::nullopt;
     }
     wake_.expires_after(std::min<Steady::duration>(kHoldPoll, deadline - now));
@@ -302,7 +303,7 @@ awaitable<bool> SessionConnection::OpenServer(bool first) {
       if (!retry_later()) {
         std::string message =
             "pgha-router: cannot connect to the primary " + primary->member + ": " + why;
-        co_await CloseWith("08006", std::move(message));
+        co_await CloseWith("08006", message);
         co_return false;
       }
       wake_.expires_after(kHoldPoll);
@@ -360,7 +361,7 @@ awaitable<bool> SessionConnection::OpenServer(bool first) {
         sqlstate = server_login.server_error()->sqlstate;
         message = server_login.server_error()->message;
       }
-      co_await CloseWith(std::move(sqlstate), std::move(message));
+      co_await CloseWith(sqlstate, message);
       co_return false;
     }
     server_ = server;
@@ -475,8 +476,7 @@ awaitable<void> SessionConnection::ClientLoop() {
       continue;
     }
     if (reader.failed()) {
-      std::string why = "pgha-router: invalid message length";
-      co_await CloseWith("08P01", std::move(why));
+      co_await CloseWith("08P01", "pgha-router: invalid message length");
       co_return;
     }
     co_await WaitForRoom(to_server_);
@@ -498,8 +498,7 @@ awaitable<void> SessionConnection::OnClientMessage(Message message) {
   }
   if (!pinned_end_.empty()) {
     ++hub_->counters.pinned_closed;
-    std::string why = pinned_end_;
-    co_await CloseWith("57P01", std::move(why));
+    co_await CloseWith("57P01", pinned_end_);
     co_return;
   }
   if (lost_) {
@@ -542,7 +541,7 @@ awaitable<bool> SessionConnection::BeforeQuery() {
         "terminating connection due to administrator command: pgha-router: the primary changed "
         "and this session holds " +
         *state_.pinned_reason() + ", which cannot be carried to the new primary";
-    co_await CloseWith("57P01", std::move(message));
+    co_await CloseWith("57P01", message);
     co_return false;
   }
   if (server_) {
@@ -599,27 +598,27 @@ awaitable<void> SessionConnection::ServerLoop(std::shared_ptr<SessionConnection>
 void SessionConnection::ServerLost(const std::string& reason) {
   bool at_rest = state_.AtRest();
   DropServer();
+  // A COPY's stream cannot be answered in the server's place nor started again elsewhere: it
+  // ends the session as what pins it does (a COPY is never at rest).
+  std::optional<std::string> unmovable;
   if (state_.in_copy()) {
-    // A COPY's stream cannot be answered in the server's place nor started again elsewhere:
-    // the session ends as a pinned one does, now (its client is not idle).
-    ++hub_->counters.pinned_closed;
-    pinned_end_ = "terminating connection due to administrator command: pgha-router: " + reason +
-                  "; this session was in a COPY, which cannot be carried to another server";
-    asio::co_spawn(client_.get_executor(), CloseWithOf(shared_from_this(), "57P01", pinned_end_),
-                   asio::detached);
-    return;
+    unmovable = "was in a COPY";
+  } else if (state_.pinned_reason()) {
+    unmovable = "holds " + *state_.pinned_reason();
   }
-  if (state_.pinned_reason()) {
-    pinned_end_ = "terminating connection due to administrator command: pgha-router: " + reason +
-                  "; this session holds " + *state_.pinned_reason() +
-                  ", which cannot be carried to another server";
-    if (!at_rest) {
+  if (unmovable) {
+    std::string end =
+        "terminating connection due to administrator command: pgha-router: " + reason +
+        "; this session " + *unmovable + ", which cannot be carried to another server";
+    if (at_rest) {
+      // The error answers the client's next message: libpq drops an error that comes while the
+      // connection is idle and reports only "server closed the connection".
+      pinned_end_ = std::move(end);
+    } else {
       ++hub_->counters.pinned_closed;
-      asio::co_spawn(client_.get_executor(), CloseWithOf(shared_from_this(), "57P01", pinned_end_),
+      asio::co_spawn(client_.get_executor(), CloseWithOf(shared_from_this(), "57P01", end),
                      asio::detached);
     }
-    // At rest, the error answers the client's next message: libpq drops an error that comes
-    // while the connection is idle and reports only "server closed the connection".
     return;
   }
   if (!at_rest) {
@@ -749,10 +748,10 @@ awaitable<void> SessionConnection::SendCancel(std::shared_ptr<SessionConnection>
 
 awaitable<void> SessionConnection::CloseWithOf(std::shared_ptr<SessionConnection> self,
                                                std::string sqlstate, std::string message) {
-  co_await self->CloseWith(std::move(sqlstate), std::move(message));
+  co_await self->CloseWith(sqlstate, message);
 }
 
-awaitable<void> SessionConnection::CloseWith(std::string sqlstate, std::string message) {
+awaitable<void> SessionConnection::CloseWith(std::string_view sqlstate, std::string_view message) {
   if (closing_ || closed_) {
     co_return;
   }

@@ -107,7 +107,9 @@ class SessionConnection : public std::enable_shared_from_this<SessionConnection>
   static asio::awaitable<void> SendCancel(std::shared_ptr<SessionConnection> self, Backend backend,
                                           CancelKey key);
   // Tells the client why (FATAL), then closes (after a linger).
-  asio::awaitable<void> CloseWith(std::string sqlstate, std::string message);
+  // Views, not strings: the caller waits for it, so what they show outlives the call, and a
+  // view has no destructor for GCC 12 to run twice.
+  asio::awaitable<void> CloseWith(std::string_view sqlstate, std::string_view message);
   static asio::awaitable<void> CloseWithOf(std::shared_ptr<SessionConnection> self,
                                            std::string sqlstate, std::string message);
   bool ending() const { return closed_ || closing_; }

@@ -12,6 +12,7 @@
 // Thread-safety: values and pure functions.
 #pragma once
 
+#include <cstddef>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -32,8 +33,11 @@ struct StoredSecret {
 // format is an error (say, a clear-text password left by a PostgreSQL 9 upgrade).
 Result<StoredSecret> ParseStoredSecret(std::optional<std::string_view> text);
 
-// The answer to an md5 challenge with `salt` (4 bytes): "md5" and md5(md5_hex || salt) in hex,
-// which a client computes from the password and the router from the stored hash.
+// The salt of an md5 challenge (AuthenticationMD5Password), in bytes.
+inline constexpr size_t kMd5SaltBytes = 4;
+
+// The answer to an md5 challenge with `salt` (kMd5SaltBytes): "md5" and md5(md5_hex || salt) in
+// hex, which a client computes from the password and the router from the stored hash.
 std::string Md5Response(std::string_view md5_hex, std::string_view salt);
 // The stored form of `password` for `user` ("md5" and 32 hex digits), as CREATE ROLE makes it
 // under password_encryption = md5.
