@@ -12,12 +12,12 @@
 #include <thread>
 
 #include "api/http/client.h"
+#include "apps/auth_query.h"
 #include "apps/etcd_from_config.h"
 #include "common/log.h"
 #include "config/config.h"
 #include "config/environment.h"
 #include "dcs/etcd3/etcd3_dcs.h"
-#include "postgres/connection.h"
 #include "router/etcd_cluster_source.h"
 #include "router/proxy.h"
 #include "router/rest_member_checker.h"
@@ -85,64 +85,6 @@ pgha::api::http::ClientOptions CheckOptions(const pgha::config::Config& config) 
   return options;
 }
 
-// The session mode's auth query: the role's stored password (SCRAM verifier, md5 hash or NULL)
-// as the primary holds it, through auth_user (by default the superuser of the same file). No row,
-// or a secret in a form the router cannot use, is nullopt, which the router treats as any wrong
-// password.
-pgha::router::SessionMode::SecretLookup MakeSecretLookup(
-    const pgha::config::Config& config, const pgha::router::RouterSettings& settings) {
-  std::string user = settings.auth_user;
-  std::string password = settings.auth_password;
-  if (user.empty()) {
-    const auto& raw = config.raw;
-    auto superuser = nlohmann::json::json_pointer("/postgresql/authentication/superuser");
-    if (raw.contains(superuser) && raw[superuser].is_object()) {
-      user = raw[superuser].value("username", "");
-      password = raw[superuser].value("password", "");
-    }
-  }
-  std::string dbname = settings.auth_dbname;
-  std::string query = settings.auth_query;
-  auto timeout = settings.connect_timeout;
-  return [user, password, dbname, query, timeout](
-             const pgha::router::Backend& primary,
-             const std::string& role) -> pgha::Result<std::optional<pgha::router::StoredSecret>> {
-    if (user.empty()) {
-      return pgha::Error::Invalid(
-          "router.auth_user is not set and the file names no postgresql superuser");
-    }
-    using pgha::postgres::QuoteConninfoValue;
-    std::string conninfo =
-        "host=" + QuoteConninfoValue(primary.host) + " port=" + std::to_string(primary.port) +
-        " user=" + QuoteConninfoValue(user) + " dbname=" + QuoteConninfoValue(dbname);
-    if (!password.empty()) {
-      conninfo += " password=" + QuoteConninfoValue(password);
-    }
-    auto deadline = pgha::SystemClock::Instance().Now() + 2 * timeout;
-    auto connection = pgha::postgres::Connection::Open(conninfo, deadline, "pgha-router");
-    if (!connection.ok()) {
-      return connection.error();
-    }
-    auto rows = (*connection)->Query(query, {role});
-    if (!rows.ok()) {
-      return rows.error();
-    }
-    if (rows->empty() || rows->front().empty()) {
-      return std::optional<pgha::router::StoredSecret>();
-    }
-    // PgBouncer's queries give (name, secret); a lone column is the secret.
-    const auto& column = rows->front().back();
-    auto secret = pgha::router::ParseStoredSecret(column ? std::optional<std::string_view>(*column)
-                                                         : std::nullopt);
-    if (!secret.ok()) {
-      PGHA_LOG_WARN("session mode: role \"{}\" cannot log in through the router: {}", role,
-                    secret.error().message());
-      return std::optional<pgha::router::StoredSecret>();
-    }
-    return std::optional<pgha::router::StoredSecret>(*secret);
-  };
-}
-
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -206,7 +148,7 @@ int main(int argc, char** argv) {
       watcher->RecheckMembers();
     }
   });
-  proxy.SetSecretLookup(MakeSecretLookup(config, *settings));
+  proxy.SetSecretLookup(pgha::apps::MakeAuthQueryLookup(config, *settings));
   std::atomic<pgha::router::TopologyWatcher*> watcher_for_drains{nullptr};
   proxy.SetDrainedListener([&watcher_for_drains] {
     if (auto* watcher = watcher_for_drains.load()) {

@@ -24,6 +24,7 @@
 #include "postgres/local_postgres.h"
 #include "router/pg_messages.h"
 #include "router/scram.h"
+#include "support/abandoned_postgres.h"
 #include "support/local_postgres_fixture.h"
 #include "support/ports.h"
 
@@ -230,6 +231,32 @@ TEST_F(LocalPostgresTest, TheRouterLogsInToPostgresWithTheKeyALoginRevealed) {
   };
   EXPECT_EQ(login(router_side.client_key()), "ready");
   EXPECT_EQ(login(scram::ClientKeyOf("wrong horse", *verifier)), "error 28P01");
+}
+
+// A test binary that died before its TearDown left its server running: the next fixture stops it
+// and removes its directory, and leaves a directory whose test still runs alone.
+TEST_F(LocalPostgresTest, AServerLeftByADeadTestIsStoppedAndItsDirectoryRemoved) {
+  StartPrimary();
+  auto postmaster = postgres_->PostmasterPid();
+  ASSERT_TRUE(postmaster.has_value());
+  EXPECT_EQ(pgha::testing::ClearAbandonedPostgres(dir_), 0) << "this test still runs";
+  EXPECT_TRUE(postgres_->PostmasterAlive());
+
+  pid_t gone = ::fork();
+  ASSERT_GE(gone, 0);
+  if (gone == 0) {
+    ::_exit(0);
+  }
+  ASSERT_EQ(::waitpid(gone, nullptr, 0), gone);
+  std::ofstream(fs::path(dir_) / pgha::testing::kOwnerFile) << gone << "\n";
+
+  EXPECT_EQ(pgha::testing::ClearAbandonedPostgres(dir_), 1);
+  EXPECT_FALSE(fs::exists(dir_));
+  // Its parent is init, which reaps it in its own time (as KillPostmaster waits for).
+  for (int i = 0; i < 100 && ::kill(*postmaster, 0) == 0; ++i) {
+    std::this_thread::sleep_for(milliseconds(50));
+  }
+  EXPECT_NE(::kill(*postmaster, 0), 0) << "the abandoned postmaster still runs";
 }
 
 TEST_F(LocalPostgresTest, CrashRecoveryBringsAKilledPrimaryToACleanShutdown) {

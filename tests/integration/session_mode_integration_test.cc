@@ -11,6 +11,7 @@
 #include <atomic>
 #include <thread>
 
+#include "apps/auth_query.h"
 #include "postgres/connection.h"
 #include "router/proxy.h"
 #include "support/local_postgres_fixture.h"
@@ -42,28 +43,9 @@ class SessionModeTest : public testing::LocalPostgresFixture {
     settings.pause_timeout = milliseconds(1000);
     settings.connect_hold_timeout = seconds(20);
     proxy_ = std::make_unique<router::Proxy>(settings);
-    int port = port_;
-    // The auth query as pgha-router runs it, as the superuser (trusted on loopback here).
-    proxy_->SetSecretLookup(
-        [port](const router::Backend&,
-               const std::string& user) -> Result<std::optional<router::StoredSecret>> {
-          auto conn = Connection::Open(
-              fmt::format("host=127.0.0.1 port={} user=postgres dbname=postgres", port));
-          if (!conn.ok()) {
-            return conn.error();
-          }
-          auto rows = (*conn)->Query("SELECT passwd FROM pg_shadow WHERE usename = $1", {user});
-          if (!rows.ok()) {
-            return rows.error();
-          }
-          if (rows->empty()) {
-            return std::optional<router::StoredSecret>();
-          }
-          const auto& column = rows->front()[0];
-          auto secret = router::ParseStoredSecret(column ? std::optional<std::string_view>(*column)
-                                                         : std::nullopt);
-          return secret.ok() ? std::optional<router::StoredSecret>(*secret) : std::nullopt;
-        });
+    // pgha-router's own auth query, as the superuser of the node's file (postgres, trusted on
+    // loopback here).
+    proxy_->SetSecretLookup(apps::MakeAuthQueryLookup(config_, settings));
     proxy_->SetDrainedListener([this] { ++drained_calls_; });
     ASSERT_TRUE(proxy_->Start().ok());
     routes_.leader = "n1";

@@ -2,7 +2,9 @@
 // node configuration whose pg_hba trusts local and loopback connections except a few roles:
 // scram_user and no_password_user must log in with SCRAM, md5_user with md5, clear_user with a
 // clear-text password. TearDown stops the postmaster (immediate) and removes
-// the directory. The test binary runs as the postgres user (run_as_postgres_main.cc).
+// the directory; SetUp first clears what a test that died before its TearDown left
+// (support/abandoned_postgres.h). The test binary runs as the postgres user
+// (run_as_postgres_main.cc).
 #pragma once
 
 #include <fmt/format.h>
@@ -20,16 +22,21 @@
 #include "config/yaml_json.h"
 #include "model/global_config.h"
 #include "postgres/local_postgres.h"
+#include "support/abandoned_postgres.h"
 #include "support/ports.h"
 
 namespace pgha::postgres::testing {
 
 class LocalPostgresFixture : public ::testing::Test {
  protected:
+  static constexpr const char* kDirectoryPrefix = "/tmp/pgha-localpg-";
+
   void SetUp() override {
-    char pattern[] = "/tmp/pgha-localpg-XXXXXX";
-    ASSERT_NE(::mkdtemp(pattern), nullptr);
+    pgha::testing::ClearAbandonedPostgres(kDirectoryPrefix);
+    std::string pattern = std::string(kDirectoryPrefix) + "XXXXXX";
+    ASSERT_NE(::mkdtemp(pattern.data()), nullptr);
     dir_ = pattern;
+    pgha::testing::MarkOwnedByThisProcess(dir_);
     int port = pgha::testing::FreePort();
     port_ = port;
     auto tree = config::YamlToJson(fmt::format(R"(
