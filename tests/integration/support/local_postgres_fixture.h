@@ -32,7 +32,9 @@ class LocalPostgresFixture : public ::testing::Test {
   static constexpr const char* kDirectoryPrefix = "/tmp/pgha-localpg-";
 
   void SetUp() override {
-    pgha::testing::ClearAbandonedPostgres(kDirectoryPrefix);
+    // Once per test binary: what it clears was left by binaries that had ended before it began.
+    static const int abandoned_cleared = pgha::testing::ClearAbandonedPostgres(kDirectoryPrefix);
+    (void)abandoned_cleared;
     std::string pattern = std::string(kDirectoryPrefix) + "XXXXXX";
     ASSERT_NE(::mkdtemp(pattern.data()), nullptr);
     dir_ = pattern;
